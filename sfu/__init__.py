@@ -1,0 +1,20 @@
+"""Media plane: forwards RTP between peers without decoding; knows nothing of hearings or roles."""
+
+from sfu.config import SfuConfig
+from sfu.errors import SfuError
+from sfu.peer import Peer, PeerListener, TrackInfo
+from sfu.publication import Publication
+from sfu.room import Room, RoomListener
+from sfu.worker import Worker
+
+__all__ = [
+    "Peer",
+    "PeerListener",
+    "Publication",
+    "Room",
+    "RoomListener",
+    "SfuConfig",
+    "SfuError",
+    "TrackInfo",
+    "Worker",
+]

@@ -1,0 +1,5 @@
+"""Errors the SFU raises for bad input; their messages are safe to show to clients."""
+
+
+class SfuError(ValueError):
+    pass

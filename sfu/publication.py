@@ -1,0 +1,202 @@
+"""A publication: one track a peer sends, and the loop that forwards each of its packets."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from sfu import rtcp
+from sfu.packet_cache import PacketCache
+from sfu.receive_stats import ReceiveStats
+from sfu.rtp import URI_AUDIO_LEVEL, URI_MID, Incoming, is_keyframe_start
+
+if TYPE_CHECKING:
+    from sfu.config import SfuConfig
+    from sfu.subscription import Subscription
+
+# Gaps larger than this are a restart or a long outage, not losses worth a NACK.
+MAX_NACK_GAP = 32
+
+
+class Counters:
+    """Worker-wide counters (exported on /metrics); shared by every publication of a worker."""
+
+    def __init__(self) -> None:
+        self.packets_in = 0
+        self.bytes_in = 0
+        self.packets_out = 0
+        self.bytes_out = 0
+        self.nacks_answered = 0
+        self.nacks_sent = 0
+        self.plis_sent = 0
+        self.decoders_created = 0  # stays 0: the SFU never decodes (tests read it)
+
+
+class Publication:
+    def __init__(
+        self,
+        publication_id: str,
+        peer_id: str,
+        kind: str,
+        codec: str,
+        clock_rate: int,
+        extension_ids: dict[str, int],
+        mid: str | None,
+        config: SfuConfig,
+        counters: Counters,
+        send_upstream: Callable[[bytes], bool],
+        rtcp_ssrc: int,
+    ) -> None:
+        self.id = publication_id
+        self.peer_id = peer_id
+        self.kind = kind
+        self.codec = codec  # as negotiated, e.g. "video/VP8"
+        self.codec_key = codec.lower()
+        self.clock_rate = clock_rate
+        self.extension_ids = extension_ids  # uri -> the publisher's id
+        self.mid = mid
+        self.ssrc: int | None = None
+        self.payload_type: int | None = None  # the one the publisher was answered with
+        self.muted = False
+        self.subscriptions: list[Subscription] = []
+        self.stats = ReceiveStats(clock_rate)
+        self.cache = PacketCache(
+            config.video_cache_packets if kind == "video" else config.audio_cache_packets
+        )
+        self.last_packet_at = 0.0
+        self.audio_level = 127  # smoothed -dBov; 127 = silence
+        self._audio_level_id = extension_ids.get(URI_AUDIO_LEVEL)
+        self._config = config
+        self._counters = counters
+        self._send_upstream = send_upstream
+        self._rtcp_ssrc = rtcp_ssrc
+        self._waiting = 0  # subscriptions waiting for a keyframe
+        self._last_pli = 0.0
+        self._missing: dict[int, float] = {}  # seq -> when first NACKed
+
+    @property
+    def mid_extension_id(self) -> int | None:
+        return self.extension_ids.get(URI_MID)
+
+    # -- the hot path ---------------------------------------------------------------------------
+
+    def on_rtp(self, packet: Incoming) -> None:
+        now = time.monotonic()
+        self.last_packet_at = now
+        counters = self._counters
+        counters.packets_in += 1
+        counters.bytes_in += len(packet.data)
+        gap = self.stats.update(packet.seq, packet.timestamp, len(packet.data), now)
+        if gap and self.kind == "video":
+            self._nack_gap(packet.seq, gap, now)
+        elif self._missing:
+            self._missing.pop(packet.seq, None)
+        self.cache.put(packet)
+        if self._audio_level_id is not None:
+            self._track_level(packet)
+        if self.muted or not self.subscriptions:
+            return
+        keyframe = bool(self._waiting) and is_keyframe_start(
+            self.codec_key, packet.data[packet.payload_offset :]
+        )
+        blocks: dict[object, bytes] = {}
+        sent = 0
+        sent_bytes = 0
+        for subscription in self.subscriptions:
+            key = subscription.extension_key
+            block = blocks.get(key)
+            if block is None:
+                block = blocks[key] = subscription.extension_block(packet)
+            size = subscription.forward(packet, keyframe, block)
+            if size:
+                sent += 1
+                sent_bytes += size
+        counters.packets_out += sent
+        counters.bytes_out += sent_bytes
+
+    def _track_level(self, packet: Incoming) -> None:
+        value = packet.extensions.get(self._audio_level_id)  # type: ignore[arg-type]
+        if value:
+            level = value[0] & 0x7F
+            # Attack fast, decay slowly, as speaker detectors in Jitsi/LiveKit do.
+            if level < self.audio_level:
+                self.audio_level = level
+            else:
+                self.audio_level += (level - self.audio_level) / 25
+
+    # -- subscriptions --------------------------------------------------------------------------
+
+    def add_subscription(self, subscription: Subscription) -> None:
+        self.subscriptions.append(subscription)
+        if subscription.waiting_keyframe:
+            self._waiting += 1
+            self.request_keyframe()
+
+    def remove_subscription(self, subscription: Subscription) -> None:
+        if subscription in self.subscriptions:
+            self.subscriptions.remove(subscription)
+            if subscription.waiting_keyframe:
+                self._waiting -= 1
+
+    def keyframe_arrived(self) -> None:
+        self._waiting -= 1
+
+    def subscription_waiting(self) -> None:
+        self._waiting += 1
+        self.request_keyframe()
+
+    def waiting_for_keyframe(self) -> bool:
+        return self._waiting > 0
+
+    def request_keyframe(self, force: bool = False) -> None:
+        """Ask the publisher for a keyframe (PLI), at most once per `pli_interval`."""
+        if self.kind != "video" or self.ssrc is None:
+            return
+        now = time.monotonic()
+        if not force and now - self._last_pli < self._config.pli_interval:
+            return
+        self._last_pli = now
+        if self._send_upstream(rtcp.pli(self._rtcp_ssrc, self.ssrc)):
+            self._counters.plis_sent += 1
+
+    def set_muted(self, muted: bool) -> None:
+        if self.muted == muted:
+            return
+        self.muted = muted
+        for subscription in self.subscriptions:
+            if muted:
+                subscription.pause()
+            else:
+                subscription.resume()
+
+    # -- RTCP -----------------------------------------------------------------------------------
+
+    def on_sender_report(self, ntp: int, rtp_timestamp: int) -> None:
+        self.stats.on_sender_report(ntp, rtp_timestamp)
+        for subscription in self.subscriptions:
+            subscription.send_sender_report(ntp, rtp_timestamp)
+
+    def _nack_gap(self, seq: int, gap: int, now: float) -> None:
+        if gap > MAX_NACK_GAP or self.ssrc is None:
+            return
+        lost = [(seq - i) & 0xFFFF for i in range(gap, 0, -1)]
+        for missing in lost:
+            self._missing[missing] = now
+        if self._send_upstream(rtcp.nack(self._rtcp_ssrc, self.ssrc, lost)):
+            self._counters.nacks_sent += 1
+
+    def tick(self, now: float) -> None:
+        """Periodic upkeep: keyframe retries and one NACK retry for still-missing packets."""
+        if self._waiting and now - self._last_pli >= self._config.pli_retry:
+            self.request_keyframe(force=True)
+        if self._missing:
+            retry = [s for s, t in self._missing.items() if now - t > 0.05]
+            self._missing = {s: t for s, t in self._missing.items() if now - t <= 0.05}
+            retry = [s for s in retry if self.cache.get(s) is None]
+            if retry and self.ssrc is not None:
+                self._send_upstream(rtcp.nack(self._rtcp_ssrc, self.ssrc, retry))
+                self._counters.nacks_sent += 1
+
+    def report_block(self) -> rtcp.RtcpReceiverInfo | None:
+        return self.stats.report(self.ssrc) if self.ssrc is not None else None

@@ -1,0 +1,98 @@
+"""A room: the SFU's object for one hearing — its peers, their publications and who gets what."""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Protocol
+
+from sfu.errors import SfuError
+from sfu.peer import Peer, PeerListener
+from sfu.publication import Counters, Publication
+from sfu.speaker import ActiveSpeaker
+
+if TYPE_CHECKING:
+    from sfu.config import SfuConfig
+
+log = logging.getLogger(__name__)
+
+REPORT_INTERVAL = 1.0
+
+
+class RoomListener(Protocol):
+    def on_publication(self, room: Room, publication: Publication) -> None: ...
+    def on_unpublication(self, room: Room, publication: Publication) -> None: ...
+    def on_active_speaker(self, room: Room, peer_id: str | None, level: int) -> None: ...
+
+
+class Room:
+    def __init__(
+        self, room_id: str, config: SfuConfig, counters: Counters, listener: RoomListener
+    ) -> None:
+        self.id = room_id
+        self.config = config
+        self.counters = counters
+        self.listener = listener
+        self.peers: dict[str, Peer] = {}
+        self.publications: dict[str, Publication] = {}
+        self.speaker = ActiveSpeaker(config.speaker_threshold)
+        self._last_reports = 0.0
+        self._last_speaker = 0.0
+
+    def add_peer(
+        self, peer_id: str, *, publish: bool, subscribe: bool, listener: PeerListener
+    ) -> Peer:
+        if peer_id in self.peers:
+            raise SfuError(f"peer {peer_id} is already in the room")
+        peer = Peer(self, peer_id, publish, subscribe, listener)
+        self.peers[peer_id] = peer
+        return peer
+
+    async def remove_peer(self, peer_id: str) -> None:
+        peer = self.peers.pop(peer_id, None)
+        if peer is None:
+            return
+        for publication in list(peer.publications.values()):
+            self._remove_publication(publication)
+        await peer.close()
+
+    def set_muted(self, publication_id: str, muted: bool) -> Publication:
+        publication = self.publications.get(publication_id)
+        if publication is None:
+            raise SfuError(f"unknown publication {publication_id}")
+        publication.set_muted(muted)
+        return publication
+
+    def _add_publication(self, publication: Publication) -> None:
+        self.publications[publication.id] = publication
+        self.listener.on_publication(self, publication)
+        for peer in list(self.peers.values()):
+            if peer.id != publication.peer_id:
+                peer.sync_subscriptions()
+
+    def _remove_publication(self, publication: Publication) -> None:
+        if self.publications.pop(publication.id, None) is None:
+            return
+        for subscription in list(publication.subscriptions):
+            subscription.close()
+        self.listener.on_unpublication(self, publication)
+        for peer in list(self.peers.values()):
+            if peer.id != publication.peer_id:
+                peer.sync_subscriptions()
+
+    def tick(self, now: float) -> list[Peer]:
+        """Periodic upkeep; returns peers whose media timed out (the caller removes them)."""
+        for publication in self.publications.values():
+            publication.tick(now)
+        if now - self._last_reports >= REPORT_INTERVAL:
+            self._last_reports = now
+            for peer in self.peers.values():
+                peer.send_receiver_reports()
+        if now - self._last_speaker >= self.config.speaker_interval:
+            self._last_speaker = now
+            if self.speaker.update(self.publications.values(), now):
+                self.listener.on_active_speaker(self, self.speaker.current, self.speaker.level)
+        return [p for p in self.peers.values() if p.media_timed_out(now)]
+
+    async def close(self) -> None:
+        for peer_id in list(self.peers):
+            await self.remove_peer(peer_id)

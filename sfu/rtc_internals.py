@@ -1,0 +1,165 @@
+"""Every use of aiortc's and aioice's private internals, in one place.
+
+aiortc has no public API for raw RTP (its receivers always depayload and decode; its senders always
+packetize). The SFU keeps aiortc for SDP, ICE and DTLS and takes over the media path here:
+
+- received SRTP is decrypted by the DTLS transport, then handed to the SFU as bytes instead of
+  being parsed and routed to an `RTCRtpReceiver` (which would start a decoder thread);
+- `RTCRtpReceiver.receive` / `RTCRtpSender.send` are replaced per object so that no decoder thread,
+  no encoder and no RTCP task of aiortc's ever starts; the negotiated parameters are captured;
+- outgoing packets are SRTP-protected with the transport's session and written straight to the
+  nominated candidate pair's datagram transport, skipping three awaits per packet.
+
+aiortc/aioice are pinned (pyproject.toml); tests/test_rtc_internals.py fails loudly if an upgrade
+moves any attribute used here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import aioice.ice
+from aiortc import RTCPeerConnection, RTCRtpTransceiver
+from aiortc.rtcdtlstransport import RTCDtlsTransport
+from aiortc.rtcrtpparameters import RTCRtpReceiveParameters, RTCRtpSendParameters
+
+log = logging.getLogger(__name__)
+
+RtpHandler = Callable[[bytes], None]
+ParamsHandler = Callable[[RTCRtpTransceiver, Any], Awaitable[None]]
+
+_original_get_host_addresses = aioice.ice.get_host_addresses
+
+
+def enable_loopback_candidates() -> None:
+    """Gather only 127.0.0.1 host candidates (aioice leaves loopback out on purpose).
+
+    Used by tests, benchmarks and single-machine demos: traffic can then never leave the machine.
+    """
+
+    def loopback_only(use_ipv4: bool, use_ipv6: bool) -> list[str]:
+        return ["127.0.0.1"] if use_ipv4 else []
+
+    aioice.ice.get_host_addresses = loopback_only
+
+
+def disable_loopback_candidates() -> None:
+    aioice.ice.get_host_addresses = _original_get_host_addresses
+
+
+def dtls_transport(pc: RTCPeerConnection) -> RTCDtlsTransport | None:
+    """The (BUNDLE-shared) DTLS transport of a peer connection's first transceiver."""
+    transceivers = pc.getTransceivers()
+    return transceivers[0].receiver.transport if transceivers else None
+
+
+def hook_media(dtls: RTCDtlsTransport, on_rtp: RtpHandler, on_rtcp: RtpHandler) -> None:
+    """Route decrypted RTP/RTCP of this transport to the SFU as bytes, bypassing RtpRouter."""
+    if getattr(dtls, "_cloudcourt_hooked", False):
+        return
+
+    async def handle_rtp(data: bytes, arrival_time_ms: int) -> None:
+        on_rtp(data)
+
+    async def handle_rtcp(data: bytes) -> None:
+        on_rtcp(data)
+
+    dtls._handle_rtp_data = handle_rtp  # type: ignore[method-assign]
+    dtls._handle_rtcp_data = handle_rtcp  # type: ignore[method-assign]
+    dtls._cloudcourt_hooked = True  # type: ignore[attr-defined]
+
+
+def take_over_transceiver(transceiver: RTCRtpTransceiver, on_params: ParamsHandler) -> None:
+    """Keep aiortc's receiver/sender from starting; report negotiated parameters instead.
+
+    aiortc calls `receiver.receive(params)` / `sender.send(params)` once DTLS is up (again after
+    each renegotiation); `stop()` stays harmless because aiortc's own "started" flag never flips.
+    """
+
+    async def receive(parameters: RTCRtpReceiveParameters) -> None:
+        await on_params(transceiver, parameters)
+
+    async def send(parameters: RTCRtpSendParameters) -> None:
+        await on_params(transceiver, parameters)
+
+    transceiver.receiver.receive = receive  # type: ignore[method-assign]
+    transceiver.sender.send = send  # type: ignore[method-assign]
+
+
+def sender_ssrc(transceiver: RTCRtpTransceiver) -> int:
+    return transceiver.sender._ssrc
+
+
+def set_stream_id(transceiver: RTCRtpTransceiver, stream_id: str) -> None:
+    """The msid stream of an outgoing track: one stream per publishing peer, so that a browser
+    lip-syncs each participant's audio with that participant's video."""
+    transceiver.sender._stream_id = stream_id
+
+
+def keep_codecs(transceiver: RTCRtpTransceiver, keep: Callable[[Any], bool]) -> None:
+    """Trim what an answer will accept (no RTX, one video codec) before createAnswer."""
+    transceiver._codecs = [c for c in transceiver._codecs if keep(c)]
+
+
+def negotiated_codecs(transceiver: RTCRtpTransceiver) -> list[Any]:
+    return list(transceiver._codecs)
+
+
+def ice_connection(pc: RTCPeerConnection) -> aioice.ice.Connection | None:
+    dtls = dtls_transport(pc)
+    return dtls.transport._connection if dtls is not None else None
+
+
+def make_sender(dtls: RTCDtlsTransport) -> tuple[Callable[[bytes], bool], Callable[[bytes], bool]]:
+    """Synchronous `send_rtp(data)` / `send_rtcp(data)` that protect and write in one step.
+
+    They return False (and drop the packet) when the transport is not connected yet or any more.
+    """
+    connection = dtls.transport._connection
+
+    def pair() -> Any:
+        if dtls.state != "connected" or dtls._tx_srtp is None:
+            return None
+        return connection._nominated.get(1)
+
+    def send_rtp(data: bytes) -> bool:
+        active = pair()
+        if active is None or active.protocol.transport is None:
+            return False
+        active.protocol.transport.sendto(dtls._tx_srtp.protect(data), active.remote_addr)
+        return True
+
+    def send_rtcp(data: bytes) -> bool:
+        active = pair()
+        if active is None or active.protocol.transport is None:
+            return False
+        active.protocol.transport.sendto(dtls._tx_srtp.protect_rtcp(data), active.remote_addr)
+        return True
+
+    return send_rtp, send_rtcp
+
+
+def disable_consent_checks(pc: RTCPeerConnection) -> bool:
+    """Stop RFC 7675 consent checks on this connection.
+
+    ffmpeg's WHIP muxer never answers them once it streams, so aioice would drop every ffmpeg
+    publish after ~30 s. The SFU detects dead publishers by RTP inactivity instead.
+    Returns False while the checks have not started yet (ICE still connecting).
+    """
+    connection = ice_connection(pc)
+    if connection is None:
+        return False
+    task: asyncio.Task[None] | None = connection._query_consent_task
+    if task is None:
+        return False
+    task.cancel()
+    connection._query_consent_task = None
+    return True
+
+
+def cname(pc: RTCPeerConnection) -> str:
+    """The CNAME aiortc wrote into this connection's SDP; our SRs must carry the same one."""
+    return pc._RTCPeerConnection__cname  # type: ignore[attr-defined]

@@ -1,0 +1,108 @@
+"""RTCP the SFU writes (RFC 3550, RFC 4585, REMB) on top of aiortc's RTCP packet classes."""
+
+from __future__ import annotations
+
+import time
+
+from aiortc.rtp import (
+    RTCP_PSFB_APP,
+    RTCP_PSFB_PLI,
+    RTCP_RTPFB_NACK,
+    AnyRtcpPacket,
+    RtcpPacket,
+    RtcpPsfbPacket,
+    RtcpReceiverInfo,
+    RtcpRrPacket,
+    RtcpRtpfbPacket,
+    RtcpSdesPacket,
+    RtcpSenderInfo,
+    RtcpSourceInfo,
+    RtcpSrPacket,
+    pack_remb_fci,
+    unpack_remb_fci,
+)
+
+__all__ = [
+    "RTCP_PSFB_APP",
+    "RTCP_PSFB_PLI",
+    "RTCP_RTPFB_NACK",
+    "AnyRtcpPacket",
+    "RtcpPsfbPacket",
+    "RtcpReceiverInfo",
+    "RtcpRrPacket",
+    "RtcpRtpfbPacket",
+    "RtcpSrPacket",
+    "nack",
+    "ntp_now",
+    "parse",
+    "pli",
+    "receiver_report",
+    "remb",
+    "sender_report",
+    "unpack_remb_fci",
+]
+
+NTP_EPOCH_OFFSET = 2208988800  # seconds from 1900-01-01 to 1970-01-01
+RTCP_PSFB_FIR = 4
+
+
+def ntp_now() -> int:
+    """Wall clock as a 64-bit NTP timestamp."""
+    now = time.time() + NTP_EPOCH_OFFSET
+    return (int(now) << 32) | int((now % 1) * (1 << 32))
+
+
+def middle_32(ntp: int) -> int:
+    """The 'LSR' form of an NTP timestamp (RFC 3550 §6.4.1)."""
+    return (ntp >> 16) & 0xFFFFFFFF
+
+
+def parse(data: bytes) -> list[AnyRtcpPacket]:
+    """Parse a compound RTCP packet; raises ValueError when malformed."""
+    return RtcpPacket.parse(data)
+
+
+def is_keyframe_request(packet: AnyRtcpPacket) -> bool:
+    return isinstance(packet, RtcpPsfbPacket) and packet.fmt in (RTCP_PSFB_PLI, RTCP_PSFB_FIR)
+
+
+def pli(sender_ssrc: int, media_ssrc: int) -> bytes:
+    return bytes(RtcpPsfbPacket(fmt=RTCP_PSFB_PLI, ssrc=sender_ssrc, media_ssrc=media_ssrc))
+
+
+def nack(sender_ssrc: int, media_ssrc: int, lost: list[int]) -> bytes:
+    return bytes(
+        RtcpRtpfbPacket(fmt=RTCP_RTPFB_NACK, ssrc=sender_ssrc, media_ssrc=media_ssrc, lost=lost)
+    )
+
+
+def remb(sender_ssrc: int, bitrate: int, media_ssrcs: list[int]) -> bytes:
+    return bytes(
+        RtcpPsfbPacket(
+            fmt=RTCP_PSFB_APP,
+            ssrc=sender_ssrc,
+            media_ssrc=0,
+            fci=pack_remb_fci(bitrate, media_ssrcs),
+        )
+    )
+
+
+def receiver_report(sender_ssrc: int, reports: list[RtcpReceiverInfo]) -> bytes:
+    return bytes(RtcpRrPacket(ssrc=sender_ssrc, reports=reports))
+
+
+def sender_report(
+    ssrc: int, ntp: int, rtp_timestamp: int, packets: int, octets: int, cname: str
+) -> bytes:
+    """SR followed by SDES CNAME: RFC 3550 §6.1 wants a CNAME in every compound packet."""
+    sr = RtcpSrPacket(
+        ssrc=ssrc,
+        sender_info=RtcpSenderInfo(
+            ntp_timestamp=ntp,
+            rtp_timestamp=rtp_timestamp & 0xFFFFFFFF,
+            packet_count=packets & 0xFFFFFFFF,
+            octet_count=octets & 0xFFFFFFFF,
+        ),
+    )
+    sdes = RtcpSdesPacket(chunks=[RtcpSourceInfo(ssrc=ssrc, items=[(1, cname.encode())])])
+    return bytes(sr) + bytes(sdes)

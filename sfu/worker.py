@@ -1,0 +1,89 @@
+"""An SFU worker: one event loop on one core, holding the rooms placed on it."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import threading
+import time
+
+from sfu import rtc_internals
+from sfu.config import SfuConfig
+from sfu.publication import Counters
+from sfu.room import Room, RoomListener
+
+log = logging.getLogger(__name__)
+
+TICK = 0.1
+
+
+class Worker:
+    def __init__(self, config: SfuConfig | None = None) -> None:
+        self.config = config or SfuConfig()
+        self.counters = Counters()
+        self.rooms: dict[str, Room] = {}
+        self._ticker: asyncio.Task[None] | None = None
+        if self.config.ice_loopback:
+            rtc_internals.enable_loopback_candidates()
+
+    def room(self, room_id: str, listener: RoomListener) -> Room:
+        """The room of this id, created on first use."""
+        room = self.rooms.get(room_id)
+        if room is None:
+            room = self.rooms[room_id] = Room(room_id, self.config, self.counters, listener)
+            self._start_ticker()
+        return room
+
+    def get_room(self, room_id: str) -> Room | None:
+        return self.rooms.get(room_id)
+
+    async def close_room(self, room_id: str) -> None:
+        room = self.rooms.pop(room_id, None)
+        if room is not None:
+            await room.close()
+
+    def _start_ticker(self) -> None:
+        if self._ticker is None or self._ticker.done():
+            self._ticker = asyncio.ensure_future(self._tick())
+
+    async def _tick(self) -> None:
+        while True:
+            await asyncio.sleep(TICK)
+            now = time.monotonic()
+            for room in list(self.rooms.values()):
+                try:
+                    for peer in room.tick(now):
+                        log.info("peer %s in room %s sent no media: closing", peer.id, room.id)
+                        peer.listener.on_closed(peer, "media timeout")
+                        await room.remove_peer(peer.id)
+                except Exception:
+                    log.exception("upkeep of room %s failed", room.id)
+
+    def stats(self) -> dict[str, int]:
+        c = self.counters
+        return {
+            "rooms": len(self.rooms),
+            "peers": sum(len(r.peers) for r in self.rooms.values()),
+            "publications": sum(len(r.publications) for r in self.rooms.values()),
+            "subscriptions": sum(
+                len(p.subscriptions) for r in self.rooms.values() for p in r.publications.values()
+            ),
+            "packets_in": c.packets_in,
+            "bytes_in": c.bytes_in,
+            "packets_out": c.packets_out,
+            "bytes_out": c.bytes_out,
+            "nacks_answered": c.nacks_answered,
+            "nacks_sent": c.nacks_sent,
+            "plis_sent": c.plis_sent,
+            "decoders_created": c.decoders_created,
+            "decoder_threads": sum(1 for t in threading.enumerate() if t.name.endswith("-decoder")),
+        }
+
+    async def close(self) -> None:
+        if self._ticker is not None:
+            self._ticker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._ticker
+        for room_id in list(self.rooms):
+            await self.close_room(room_id)
