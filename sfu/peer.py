@@ -118,7 +118,10 @@ class Peer:
             except Exception as exc:  # aiortc raises ValueError/TypeError/OperationError
                 raise SfuError(f"the SDP offer cannot be used: {exc}") from exc
             for transceiver in pc.getTransceivers():
-                if transceiver in self._out_tracks or transceiver.mid in self.publications:
+                publication = self.publications.get(transceiver.mid)
+                if publication is not None and not rtc_internals.peer_sends(transceiver):
+                    self._unpublish(publication)
+                if publication is not None:
                     continue
                 rtc_internals.take_over_transceiver(transceiver, self._on_publisher_params)
                 self._accept_one_codec(transceiver)
@@ -171,6 +174,12 @@ class Peer:
         self.room._add_publication(publication)
         if not self.consent_checks and self._publisher_pc is not None:
             rtc_internals.disable_consent_checks(self._publisher_pc)
+
+    def _unpublish(self, publication: Publication) -> None:
+        del self.publications[publication.mid]
+        if publication.ssrc is not None:
+            self._by_ssrc.pop(publication.ssrc, None)
+        self.room._remove_publication(publication)
 
     def _send_upstream(self, data: bytes) -> bool:
         return self._publisher_send_rtcp(data) if self._publisher_send_rtcp else False

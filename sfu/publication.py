@@ -73,6 +73,7 @@ class Publication:
         self._rtcp_ssrc = rtcp_ssrc
         self._waiting = 0  # subscriptions waiting for a keyframe
         self._last_pli = 0.0
+        self._pli_pending = False
         self._missing: dict[int, float] = {}  # seq -> when first NACKed
 
     @property
@@ -155,7 +156,9 @@ class Publication:
             return
         now = time.monotonic()
         if not force and now - self._last_pli < self._config.pli_interval:
+            self._pli_pending = True  # sent by tick() once the interval has passed
             return
+        self._pli_pending = False
         self._last_pli = now
         if self._send_upstream(rtcp.pli(self._rtcp_ssrc, self.ssrc)):
             self._counters.plis_sent += 1
@@ -188,8 +191,11 @@ class Publication:
 
     def tick(self, now: float) -> None:
         """Periodic upkeep: keyframe retries and one NACK retry for still-missing packets."""
-        if self._waiting and now - self._last_pli >= self._config.pli_retry:
+        since_pli = now - self._last_pli
+        if self._waiting and since_pli >= self._config.pli_retry:
             self.request_keyframe(force=True)
+        elif self._pli_pending and since_pli >= self._config.pli_interval:
+            self.request_keyframe()
         if self._missing:
             retry = [s for s, t in self._missing.items() if now - t > 0.05]
             self._missing = {s: t for s, t in self._missing.items() if now - t <= 0.05}

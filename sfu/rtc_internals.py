@@ -104,6 +104,12 @@ def keep_codecs(transceiver: RTCRtpTransceiver, keep: Callable[[Any], bool]) -> 
     transceiver._codecs = [c for c in transceiver._codecs if keep(c)]
 
 
+def peer_sends(transceiver: RTCRtpTransceiver) -> bool:
+    """Whether the remote's last offer has it sending on this transceiver (a stopped screen
+    share turns its m-line to inactive or recvonly)."""
+    return transceiver._offerDirection in ("recvonly", "sendrecv")
+
+
 def negotiated_codecs(transceiver: RTCRtpTransceiver) -> list[Any]:
     return list(transceiver._codecs)
 

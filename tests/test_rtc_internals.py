@@ -39,6 +39,7 @@ async def test_transceiver_and_connection_attributes_exist():
     assert isinstance(rtc_internals.sender_ssrc(transceiver), int)
     assert isinstance(rtc_internals.cname(pc), str)
     assert isinstance(rtc_internals.negotiated_codecs(transceiver), list)
+    assert hasattr(transceiver, "_offerDirection") and hasattr(transceiver, "_codecs")
     rtc_internals.set_stream_id(transceiver, "judge")
     assert transceiver.sender._stream_id == "judge"
     connection = rtc_internals.ice_connection(pc)
