@@ -30,6 +30,7 @@ from aiortc import (
     VideoStreamTrack,
 )
 from aiortc.contrib.media import MediaStreamTrack
+from aiortc.rtcconfiguration import RTCBundlePolicy
 
 from sfu import SfuConfig, Worker, rtc_internals
 
@@ -139,7 +140,9 @@ class CountingSubscriber:
 
     def __init__(self, peer_id: str) -> None:
         self.peer_id = peer_id
-        self.pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+        self.pc = RTCPeerConnection(
+            RTCConfiguration(iceServers=[], bundlePolicy=RTCBundlePolicy.MAX_BUNDLE)
+        )
         self.packets = 0
 
     def _count(self, data: bytes) -> None:
@@ -179,7 +182,9 @@ async def run(subscribers: int, duration: float) -> dict[str, Any]:
                 await replies.put(message)
 
     reading = asyncio.ensure_future(reader())
-    publisher = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+    publisher = RTCPeerConnection(
+        RTCConfiguration(iceServers=[], bundlePolicy=RTCBundlePolicy.MAX_BUNDLE)
+    )
     publisher.addTransceiver(SilenceTrack(), direction="sendonly")
     publisher.addTransceiver(NoiseVideoTrack(), direction="sendonly")
     await publisher.setLocalDescription(await publisher.createOffer())

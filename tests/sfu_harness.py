@@ -6,8 +6,9 @@ import asyncio
 
 import pytest
 from aiortc import RTCConfiguration, RTCPeerConnection, RTCRtpSender, RTCSessionDescription
-from sfu import Peer, Publication, SfuConfig, TrackInfo, Worker
+from aiortc.rtcconfiguration import RTCBundlePolicy
 
+from sfu import Peer, Publication, SfuConfig, TrackInfo, Worker
 from tests.clients.media import PatternVideoTrack, ToneAudioTrack
 from tests.clients.receiver import MediaSink
 
@@ -32,6 +33,7 @@ class Events:
 
     def on_publication(self, room, publication) -> None:
         self.publications.append(publication)
+        self._changed.set()
 
     def on_unpublication(self, room, publication) -> None:
         pass
@@ -51,7 +53,11 @@ class Events:
 
 
 def new_pc() -> RTCPeerConnection:
-    return RTCPeerConnection(RTCConfiguration(iceServers=[]))
+    # aiortc's default BALANCED policy mis-bundles an answer to an offer with two m-lines of one
+    # kind (the second stays on a transport BUNDLE already discarded): clients use MAX_BUNDLE.
+    return RTCPeerConnection(
+        RTCConfiguration(iceServers=[], bundlePolicy=RTCBundlePolicy.MAX_BUNDLE)
+    )
 
 
 async def publish(peer: Peer, sender_id: int, codec: str | None = None) -> RTCPeerConnection:

@@ -88,3 +88,18 @@ async def test_a_track_the_publisher_stops_is_unpublished_for_everyone(sfu_room)
     assert [p.kind for p in judge.publications.values()] == ["audio"]
     assert [p.kind for p in room.publications.values()] == ["audio"]
     assert [t.kind for t in party.tracks()] == ["audio"]
+
+
+async def test_a_late_subscriber_gets_every_existing_publication_in_one_offer(sfu_room):
+    _, room, events, subscribers, pcs = sfu_room
+    for sender, name in ((1, "judge"), (2, "party-a")):
+        peer = room.add_peer(name, publish=True, subscribe=False, listener=events)
+        pcs.append(await publish(peer, sender))
+    await events.wait(lambda: len(room.publications) == 4)
+    late = room.add_peer("late", publish=False, subscribe=True, listener=events)
+    subscribers["late"] = Subscriber(late, "late")
+    late.sync_subscriptions()
+    await subscribers["late"].sink.wait_video_from(1, min_frames=10)
+    await subscribers["late"].sink.wait_video_from(2, min_frames=10)
+    await subscribers["late"].sink.wait_audio_from(1)
+    await subscribers["late"].sink.wait_audio_from(2)
