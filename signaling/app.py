@@ -1,0 +1,77 @@
+"""Wires the control plane together: store, tokens, hearings, SFU worker, Socket.IO, routes."""
+
+from __future__ import annotations
+
+import logging
+
+from aiohttp import web
+from aiortc import RTCIceServer
+
+from sfu import SfuConfig, Worker
+from signaling import http_api, metrics, whip
+from signaling.config import Settings
+from signaling.context import SERVICES, Services
+from signaling.errors import error_middleware
+from signaling.hearings import HearingService
+from signaling.live import LiveHearings
+from signaling.outbox import Outbox
+from signaling.socket_events import SocketEvents, create_server
+from signaling.store import SqliteStore
+from signaling.tokens import TokenService
+
+log = logging.getLogger("cloudcourt")
+
+
+def sfu_config(settings: Settings) -> SfuConfig:
+    return SfuConfig(
+        # Always an explicit list: an empty one keeps aiortc off its public STUN default.
+        ice_servers=[
+            RTCIceServer(urls=s.urls, username=s.username, credential=s.credential)
+            for s in settings.ice_servers
+        ],
+        ice_loopback=settings.ice_loopback,
+    )
+
+
+async def build_app(settings: Settings) -> web.Application:
+    store = await SqliteStore.open(settings.db_path)
+    tokens = TokenService(settings.jwt_secret, settings.token_ttl_seconds, store)
+    hearings = HearingService(store, tokens)
+    worker = Worker(sfu_config(settings))
+    sio = create_server(settings.public_url)
+    outbox = Outbox(sio)
+    live = LiveHearings(hearings, worker, outbox, [s.to_json() for s in settings.ice_servers])
+
+    app = web.Application(middlewares=[error_middleware], client_max_size=settings.max_body_bytes)
+    app[SERVICES] = Services(
+        settings=settings,
+        store=store,
+        tokens=tokens,
+        hearings=hearings,
+        live=live,
+        worker=worker,
+    )
+    sio.attach(app)
+    SocketEvents(sio, live, outbox, settings.max_event_bytes).register()
+    http_api.add_routes(app)
+    whip.add_routes(app)
+    metrics.add_routes(app)
+
+    async def start(app: web.Application) -> None:
+        outbox.start()
+
+    async def shutdown(app: web.Application) -> None:
+        # Disconnect sockets first so that aiohttp's shutdown does not wait on open websockets.
+        await live.close()
+        await outbox.close()
+
+    async def cleanup(app: web.Application) -> None:
+        try:
+            await worker.close()
+        finally:
+            await store.close()
+
+    app.on_startup.append(start)
+    app.on_shutdown.append(shutdown)
+    app.on_cleanup.append(cleanup)
+    return app

@@ -1,0 +1,71 @@
+"""Who is calling an HTTP route: the administrator (admin key) or a participant (token)."""
+
+from __future__ import annotations
+
+import hmac
+
+from aiohttp import web
+
+from signaling.errors import CourtError, forbidden, unauthorized
+from signaling.roles import ADMIN, Actor
+from signaling.tokens import TokenService
+
+
+def bearer(request: web.Request, *, required: bool = True) -> str | None:
+    header = request.headers.get("Authorization")
+    if header is None:
+        if required:
+            raise unauthorized("missing 'Authorization: Bearer <token>' header")
+        return None
+    scheme, _, credential = header.strip().partition(" ")
+    credential = credential.strip()
+    if scheme.lower() != "bearer" or not credential:
+        raise unauthorized("the Authorization header must be 'Bearer <token>'")
+    return credential
+
+
+def is_admin_key(credential: str, admin_key: str) -> bool:
+    # Constant-time: the admin key must not leak through response timing.
+    return hmac.compare_digest(credential.encode(), admin_key.encode())
+
+
+async def admin_or_moderator(
+    request: web.Request, hearing_id: str, tokens: TokenService, admin_key: str
+) -> Actor:
+    """The admin key, or a judge/clerk token of this hearing."""
+    credential = bearer(request)
+    assert credential is not None
+    if is_admin_key(credential, admin_key):
+        return ADMIN
+    _, participant = await tokens.authenticate(credential, hearing_id=hearing_id)
+    actor = Actor(role=participant.role, participant_id=participant.id)
+    if not actor.may_moderate:
+        raise forbidden(f"a {participant.role} token may not do this; a judge or clerk token may")
+    return actor
+
+
+def require_admin(request: web.Request, tokens: TokenService, admin_key: str) -> None:
+    credential = bearer(request)
+    assert credential is not None
+    if is_admin_key(credential, admin_key):
+        return
+    try:
+        tokens.verify(credential)
+    except CourtError:
+        raise unauthorized(
+            "the admin key is required (Authorization: Bearer <admin key>)"
+        ) from None
+    raise forbidden("a participant token cannot do this; the admin key is required")
+
+
+async def optional_viewer(
+    request: web.Request, tokens: TokenService, admin_key: str
+) -> tuple[bool, str | None]:
+    """(is admin, hearing id the caller's token is for) for routes that anonymous users may read."""
+    credential = bearer(request, required=False)
+    if credential is None:
+        return False, None
+    if is_admin_key(credential, admin_key):
+        return True, None
+    claims, _ = await tokens.authenticate(credential)
+    return False, claims.hearing_id

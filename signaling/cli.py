@@ -1,0 +1,124 @@
+"""``cloudcourt`` command line: ``cloudcourt serve [--host H] [--port P] [--data-dir D]``."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+
+from signaling import __version__, logs
+from signaling.config import DEFAULT_DATA_DIR, DEFAULT_HOST, DEFAULT_PORT, ConfigError, Settings
+
+log = logging.getLogger("cloudcourt")
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.print_usage(sys.stderr)
+        self.exit(2, f"cloudcourt: {message}; see 'cloudcourt --help'\n")
+
+
+def _port(value: str) -> int:
+    try:
+        port = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"port must be a number, not {value!r}") from None
+    if not 1 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"port must be between 1 and 65535, not {port}")
+    return port
+
+
+def parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="cloudcourt", description="Cloud Court (云法庭) video-hearing server")
+    p.add_argument("--version", action="version", version=f"cloudcourt {__version__}")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub.required = True
+    serve = sub.add_parser(
+        "serve",
+        help="run the server (HTTP API, Socket.IO, WHIP/WHEP, embedded SFU)",
+        description="Run the server. Settings beyond these flags come from CLOUDCOURT_* "
+        "environment variables (see docs/OPERATIONS.md).",
+    )
+    serve.add_argument(
+        "--host", default=DEFAULT_HOST, help=f"address to bind (default {DEFAULT_HOST})"
+    )
+    serve.add_argument(
+        "--port", type=_port, default=DEFAULT_PORT, help=f"port to bind (default {DEFAULT_PORT})"
+    )
+    serve.add_argument(
+        "--data-dir",
+        default=str(DEFAULT_DATA_DIR),
+        help=f"where the database and keys live (default ./{DEFAULT_DATA_DIR})",
+    )
+    return p
+
+
+def serve(args: argparse.Namespace) -> int:
+    try:
+        settings = Settings.load(host=args.host, port=args.port, data_dir=args.data_dir)
+    except ConfigError as exc:
+        print(f"cloudcourt: {exc}", file=sys.stderr)
+        return 2
+    logs.setup(settings.log_level)
+    if settings.admin_key_generated:
+        # Shown this once; afterwards it is only in the key file.
+        print(
+            f"cloudcourt: generated admin key (stored in {settings.data_dir / 'admin.key'}):\n"
+            f"{settings.admin_key}",
+            flush=True,
+        )
+    elif settings.admin_key_from_env and len(settings.admin_key) < 16:
+        log.warning("CLOUDCOURT_ADMIN_KEY is shorter than 16 characters; use a longer one")
+    if settings.ice_loopback:
+        log.info("ICE: offering loopback (127.0.0.1) candidates only")
+    if not settings.ice_servers:
+        log.info("ICE: no STUN/TURN servers configured (set CLOUDCOURT_ICE_SERVERS to add some)")
+
+    # Imported here so that `cloudcourt --help` and config errors do not pay for aiortc.
+    from aiohttp import web
+
+    from signaling.app import build_app
+    from signaling.store import StoreError
+
+    def announce(message: object) -> None:
+        log.info(
+            "listening on http://%s:%d (data in %s; public URL %s)",
+            settings.host,
+            settings.port,
+            settings.data_dir.resolve(),
+            settings.public_url,
+        )
+
+    try:
+        web.run_app(
+            build_app(settings),
+            host=settings.host,
+            port=settings.port,
+            access_log_class=logs.AccessLogger,
+            access_log=logging.getLogger("cloudcourt.access"),
+            print=announce,
+            shutdown_timeout=5,
+            handle_signals=True,
+        )
+    except StoreError as exc:
+        print(f"cloudcourt: {exc}", file=sys.stderr)
+        return 1
+    except OSError as exc:
+        print(
+            f"cloudcourt: cannot listen on {settings.host}:{settings.port}: {exc.strerror or exc}",
+            file=sys.stderr,
+        )
+        return 1
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    if args.command == "serve":
+        return serve(args)
+    return 2  # unreachable: argparse refuses unknown commands
+
+
+if __name__ == "__main__":
+    sys.exit(main())

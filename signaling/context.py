@@ -1,0 +1,33 @@
+"""What the request handlers share, kept on the aiohttp application."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+from aiohttp import web
+
+from sfu import Worker
+from signaling.config import Settings
+from signaling.hearings import HearingService
+from signaling.live import LiveHearings
+from signaling.store import Store
+from signaling.tokens import TokenService
+
+
+@dataclass
+class Services:
+    settings: Settings
+    store: Store
+    tokens: TokenService
+    hearings: HearingService
+    live: LiveHearings
+    worker: Worker
+    started_at: float = field(default_factory=time.monotonic)
+
+
+SERVICES: web.AppKey[Services] = web.AppKey("services", Services)
+
+
+def services(request: web.Request) -> Services:
+    return request.app[SERVICES]

@@ -1,0 +1,181 @@
+"""Hearing service: the durable rules for hearings and their participants.
+
+Everything here is about records (what state a hearing or participant is in, who may be issued
+what); live connections and media are ``live.py``'s business.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from signaling.errors import bad_request, conflict, forbidden, not_found
+from signaling.models import (
+    Hearing,
+    HearingState,
+    Participant,
+    ParticipantState,
+    new_hearing_id,
+    new_participant_id,
+    utc_now,
+)
+from signaling.roles import ROLE_NAMES, Role, grants_for, outranks, parse_role
+from signaling.store import Store
+from signaling.tokens import TokenClaims, TokenService
+from signaling.validation import (
+    bool_field,
+    iso_datetime_field,
+    reject_unknown,
+    require_object,
+    text_field,
+)
+
+HEARING_FIELDS = ("case_number", "title", "court", "case_type", "public", "scheduled_at")
+TOKEN_FIELDS = ("role", "name", "admitted")
+NOT_ENDED = (HearingState.SCHEDULED, HearingState.OPEN, HearingState.IN_SESSION)
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedToken:
+    token: str
+    claims: TokenClaims
+    participant: Participant
+
+
+class HearingService:
+    def __init__(self, store: Store, tokens: TokenService) -> None:
+        self.store = store
+        self.tokens = tokens
+
+    # ------------------------------------------------------------------ hearings
+    async def create(self, body: object) -> Hearing:
+        data = require_object(body)
+        reject_unknown(data, HEARING_FIELDS)
+        now = utc_now()
+        hearing = Hearing(
+            id=new_hearing_id(),
+            case_number=text_field(data, "case_number"),
+            title=text_field(data, "title"),
+            court=text_field(data, "court"),
+            case_type=text_field(data, "case_type"),
+            public=bool_field(data, "public"),
+            scheduled_at=iso_datetime_field(data, "scheduled_at"),
+            state=HearingState.SCHEDULED,
+            created_at=now,
+            updated_at=now,
+        )
+        await self.store.create_hearing(hearing)
+        return hearing
+
+    async def get(self, hearing_id: str) -> Hearing:
+        hearing = await self.store.get_hearing(hearing_id)
+        if hearing is None:
+            raise not_found(f"no hearing with id {hearing_id!r}")
+        return hearing
+
+    async def get_open(self, hearing_id: str) -> Hearing:
+        """The hearing, refusing one that has ended (nothing happens in an ended hearing)."""
+        hearing = await self.get(hearing_id)
+        if hearing.state is HearingState.ENDED:
+            raise conflict("the hearing has ended")
+        return hearing
+
+    async def list(self, *, include_private: bool) -> list[Hearing]:
+        hearings = await self.store.list_hearings()
+        return hearings if include_private else [h for h in hearings if h.public]
+
+    async def note_joined(self, hearing_id: str, role: Role) -> Hearing | None:
+        """Advance the hearing's state because someone joined; the new hearing if it changed.
+
+        The judge's arrival opens the session; anyone else's arrival only opens the hearing.
+        """
+        if role is Role.JUDGE:
+            return await self.store.set_hearing_state(
+                hearing_id,
+                HearingState.IN_SESSION,
+                only_from=(HearingState.SCHEDULED, HearingState.OPEN),
+            )
+        return await self.store.set_hearing_state(
+            hearing_id, HearingState.OPEN, only_from=(HearingState.SCHEDULED,)
+        )
+
+    async def end(self, hearing_id: str) -> Hearing:
+        hearing = await self.get(hearing_id)
+        ended = await self.store.set_hearing_state(
+            hearing_id, HearingState.ENDED, only_from=NOT_ENDED
+        )
+        if ended is None:
+            raise conflict(f"hearing {hearing.id} has already ended")
+        return ended
+
+    # ------------------------------------------------------------------ participants
+    async def issue_token(
+        self, hearing_id: str, body: object, *, issuer: Role | None
+    ) -> IssuedToken:
+        """Create a participant and its token. ``issuer`` None means the administrator."""
+        hearing = await self.get_open(hearing_id)
+        data = require_object(body)
+        reject_unknown(data, TOKEN_FIELDS)
+        role = parse_role(data.get("role"))
+        if role is None:
+            raise bad_request(f"'role' must be one of: {', '.join(ROLE_NAMES)}")
+        name = text_field(data, "name", max_len=100)
+        admitted = bool_field(data, "admitted", default=False)
+        if not outranks(issuer, role):
+            raise forbidden(f"a {issuer} token may not issue a {role} token")
+        # Moderators never wait in the lobby, so their record says admitted from the start.
+        admitted = admitted or grants_for(role).moderate
+        participant = Participant(
+            id=new_participant_id(),
+            hearing_id=hearing.id,
+            name=name,
+            role=role,
+            state=ParticipantState.ADMITTED if admitted else ParticipantState.LOBBY,
+            admitted=admitted,
+            revoked=False,
+            created_at=utc_now(),
+        )
+        await self.store.create_participant(participant)
+        token, claims = self.tokens.issue(hearing.id, participant.id, role)
+        return IssuedToken(token=token, claims=claims, participant=participant)
+
+    async def participant(self, hearing_id: str, participant_id: object) -> Participant:
+        if not isinstance(participant_id, str) or not participant_id:
+            raise bad_request("'participant_id' must be a participant id string")
+        participant = await self.store.get_participant(participant_id)
+        if participant is None or participant.hearing_id != hearing_id:
+            raise not_found(f"no participant {participant_id!r} in this hearing")
+        return participant
+
+    async def participants(self, hearing_id: str) -> list[Participant]:
+        return await self.store.list_participants(hearing_id)
+
+    async def admit(self, participant: Participant) -> Participant:
+        if participant.revoked:
+            raise conflict("the participant was removed and cannot be admitted")
+        if participant.admitted:
+            return participant
+        return await self._update(participant, state=ParticipantState.ADMITTED, admitted=True)
+
+    async def deny(self, participant: Participant) -> Participant:
+        if participant.revoked:
+            return participant
+        if participant.admitted:
+            raise conflict("the participant is already admitted; use remove instead of deny")
+        return await self._update(participant, state=ParticipantState.REMOVED, revoked=True)
+
+    async def remove(self, participant: Participant) -> Participant:
+        if participant.revoked:
+            return participant
+        return await self._update(participant, state=ParticipantState.REMOVED, revoked=True)
+
+    async def set_state(self, participant: Participant, state: ParticipantState) -> Participant:
+        if participant.state is state:
+            return participant
+        return await self._update(participant, state=state)
+
+    async def _update(self, participant: Participant, **changes: Any) -> Participant:
+        updated = await self.store.update_participant(participant.id, **changes)
+        if updated is None:
+            raise not_found(f"no participant {participant.id!r} in this hearing")
+        return updated

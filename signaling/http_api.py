@@ -1,0 +1,159 @@
+"""The JSON API under /api/ (routes and bodies as in issue 2 and docs/API.md)."""
+
+from __future__ import annotations
+
+import functools
+import json
+import time
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import quote
+
+from aiohttp import web
+
+from signaling import __version__
+from signaling.auth import admin_or_moderator, optional_viewer, require_admin
+from signaling.context import services
+from signaling.errors import bad_request, not_found
+from signaling.openapi import openapi_document
+from signaling.validation import optional_text, reject_unknown, require_object
+
+routes = web.RouteTableDef()
+
+_dumps = functools.partial(json.dumps, ensure_ascii=False)
+
+
+def reply(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
+    return web.json_response(data, status=status, headers=headers, dumps=_dumps)
+
+
+async def read_json(request: web.Request, *, required: bool = True) -> Any:
+    """The JSON body; ``{}`` for an absent body where none is required."""
+    raw = await request.read()  # bounded by client_max_size (413 beyond it)
+    if not raw.strip():
+        if required:
+            raise bad_request("a JSON request body is required")
+        return {}
+    try:
+        return json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        raise bad_request("request body is not valid JSON") from None
+
+
+@routes.get("/api/health")
+async def health(request: web.Request) -> web.Response:
+    s = services(request)
+    return reply(
+        {
+            "status": "ok",
+            "version": __version__,
+            "uptime_seconds": round(time.monotonic() - s.started_at, 1),
+            **s.live.stats(),
+        }
+    )
+
+
+@routes.get("/api/openapi.json")
+async def openapi(request: web.Request) -> web.Response:
+    return reply(openapi_document(services(request).settings.public_url))
+
+
+@routes.post("/api/hearings")
+async def create_hearing(request: web.Request) -> web.Response:
+    s = services(request)
+    require_admin(request, s.tokens, s.settings.admin_key)
+    hearing = await s.hearings.create(await read_json(request))
+    return reply(hearing.to_json(), status=201, headers={"Location": f"/api/hearings/{hearing.id}"})
+
+
+@routes.get("/api/hearings")
+async def list_hearings(request: web.Request) -> web.Response:
+    s = services(request)
+    is_admin, _ = await optional_viewer(request, s.tokens, s.settings.admin_key)
+    hearings = await s.hearings.list(include_private=is_admin)
+    return reply({"hearings": [h.to_json() for h in hearings]})
+
+
+@routes.get("/api/hearings/{hearing_id}")
+async def get_hearing(request: web.Request) -> web.Response:
+    s = services(request)
+    hearing_id = request.match_info["hearing_id"]
+    is_admin, token_hearing = await optional_viewer(request, s.tokens, s.settings.admin_key)
+    hearing = await s.hearings.get(hearing_id)
+    # A hearing that is not public is not even confirmed to exist to those it is not for.
+    if not (hearing.public or is_admin or token_hearing == hearing.id):
+        raise not_found(f"no hearing with id {hearing_id!r}")
+    return reply(hearing.to_json())
+
+
+@routes.post("/api/hearings/{hearing_id}/tokens")
+async def issue_token(request: web.Request) -> web.Response:
+    s = services(request)
+    hearing_id = request.match_info["hearing_id"]
+    await s.hearings.get(hearing_id)
+    actor = await admin_or_moderator(request, hearing_id, s.tokens, s.settings.admin_key)
+    issued = await s.hearings.issue_token(hearing_id, await read_json(request), issuer=actor.role)
+    base = s.settings.public_url
+    participant = issued.participant
+    expires = datetime.fromtimestamp(issued.claims.expires_at, UTC).isoformat()
+    return reply(
+        {
+            "token": issued.token,
+            "participant_id": participant.id,
+            "role": participant.role.value,
+            "name": participant.name,
+            "admitted": participant.admitted,
+            "expires_at": expires,
+            "join_url": f"{base}/join/{hearing_id}?token={quote(issued.token, safe='')}",
+            "whip_url": f"{base}/whip/{hearing_id}",
+            "whep_url": f"{base}/whep/{hearing_id}",
+        },
+        status=201,
+    )
+
+
+async def _reason(request: web.Request) -> str | None:
+    body = require_object(await read_json(request, required=False))
+    reject_unknown(body, ("reason",))
+    return optional_text(body, "reason")
+
+
+@routes.post("/api/hearings/{hearing_id}/participants/{participant_id}/admit")
+async def admit(request: web.Request) -> web.Response:
+    s = services(request)
+    hearing_id = request.match_info["hearing_id"]
+    await s.hearings.get(hearing_id)
+    actor = await admin_or_moderator(request, hearing_id, s.tokens, s.settings.admin_key)
+    body = require_object(await read_json(request, required=False))
+    reject_unknown(body, ())
+    participant = await s.live.admit(hearing_id, request.match_info["participant_id"], actor)
+    return reply({"participant": participant})
+
+
+@routes.post("/api/hearings/{hearing_id}/participants/{participant_id}/remove")
+async def remove(request: web.Request) -> web.Response:
+    s = services(request)
+    hearing_id = request.match_info["hearing_id"]
+    await s.hearings.get(hearing_id)
+    actor = await admin_or_moderator(request, hearing_id, s.tokens, s.settings.admin_key)
+    reason = await _reason(request)
+    participant = await s.live.remove(
+        hearing_id, request.match_info["participant_id"], actor, reason
+    )
+    return reply({"participant": participant})
+
+
+@routes.post("/api/hearings/{hearing_id}/end")
+async def end(request: web.Request) -> web.Response:
+    s = services(request)
+    hearing_id = request.match_info["hearing_id"]
+    await s.hearings.get(hearing_id)
+    actor = await admin_or_moderator(request, hearing_id, s.tokens, s.settings.admin_key)
+    body = require_object(await read_json(request, required=False))
+    reject_unknown(body, ())
+    hearing = await s.live.end(hearing_id, actor)
+    return reply(hearing.to_json())
+
+
+def add_routes(app: web.Application) -> None:
+    app.add_routes(routes)

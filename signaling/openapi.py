@@ -1,0 +1,354 @@
+"""The OpenAPI 3 document served at /api/openapi.json (kept next to the routes it describes)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from signaling import __version__
+from signaling.roles import ROLE_NAMES
+
+
+def _error(description: str) -> dict[str, Any]:
+    return {
+        "description": description,
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+    }
+
+
+def _json(schema_ref: str, description: str) -> dict[str, Any]:
+    return {
+        "description": description,
+        "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{schema_ref}"}}},
+    }
+
+
+_ID = {"name": "hearing_id", "in": "path", "required": True, "schema": {"type": "string"}}
+_PID = {"name": "participant_id", "in": "path", "required": True, "schema": {"type": "string"}}
+_RID = {"name": "resource_id", "in": "path", "required": True, "schema": {"type": "string"}}
+_SDP_BODY = {"required": True, "content": {"application/sdp": {"schema": {"type": "string"}}}}
+_SDP_ANSWER = {
+    "description": "session created; the body is the SDP answer",
+    "headers": {
+        "Location": {
+            "schema": {"type": "string"},
+            "description": "the session URL (DELETE ends it)",
+        },
+        "ETag": {"schema": {"type": "string"}},
+    },
+    "content": {"application/sdp": {"schema": {"type": "string"}}},
+}
+_MODERATOR = [{"adminKey": []}, {"participantToken": []}]
+_COMMON = {
+    "400": _error("malformed JSON or a missing/invalid field"),
+    "401": _error(
+        "missing, invalid, expired or revoked credentials, or a token of another hearing"
+    ),
+    "403": _error("the credentials do not carry the needed grant"),
+    "404": _error("unknown hearing or participant"),
+}
+
+
+def openapi_document(server_url: str) -> dict[str, Any]:
+    text200 = {"type": "string", "minLength": 1, "maxLength": 200}
+    return {
+        "openapi": "3.0.3",
+        "info": {
+            "title": "Cloud Court (云法庭) API",
+            "version": __version__,
+            "description": "Hearings, participant tokens, moderation, WHIP ingest and WHEP "
+            'playback. Every error is JSON {"error": "..."}. See docs/API.md.',
+        },
+        "servers": [{"url": server_url}],
+        "components": {
+            "securitySchemes": {
+                "adminKey": {"type": "http", "scheme": "bearer", "description": "the admin key"},
+                "participantToken": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "bearerFormat": "JWT",
+                    "description": "a participant token of the hearing",
+                },
+            },
+            "schemas": {
+                "Error": {
+                    "type": "object",
+                    "required": ["error"],
+                    "properties": {"error": {"type": "string"}},
+                },
+                "Health": {
+                    "type": "object",
+                    "required": ["status"],
+                    "properties": {
+                        "status": {"type": "string", "enum": ["ok"]},
+                        "version": {"type": "string"},
+                        "uptime_seconds": {"type": "number"},
+                        "live_hearings": {"type": "integer"},
+                        "sockets": {"type": "integer"},
+                    },
+                },
+                "NewHearing": {
+                    "type": "object",
+                    "additionalProperties": False,
+                    "required": list(
+                        ("case_number", "title", "court", "case_type", "public", "scheduled_at")
+                    ),
+                    "properties": {
+                        "case_number": text200,
+                        "title": text200,
+                        "court": text200,
+                        "case_type": text200,
+                        "public": {"type": "boolean"},
+                        "scheduled_at": {"type": "string", "format": "date-time"},
+                    },
+                },
+                "Hearing": {
+                    "type": "object",
+                    "properties": {
+                        "id": {"type": "string"},
+                        "case_number": {"type": "string"},
+                        "title": {"type": "string"},
+                        "court": {"type": "string"},
+                        "case_type": {"type": "string"},
+                        "public": {"type": "boolean"},
+                        "scheduled_at": {"type": "string", "format": "date-time"},
+                        "state": {
+                            "type": "string",
+                            "enum": ["scheduled", "open", "in_session", "ended"],
+                        },
+                        "created_at": {"type": "string", "format": "date-time"},
+                        "updated_at": {"type": "string", "format": "date-time"},
+                    },
+                },
+                "HearingList": {
+                    "type": "object",
+                    "properties": {
+                        "hearings": {
+                            "type": "array",
+                            "items": {"$ref": "#/components/schemas/Hearing"},
+                        }
+                    },
+                },
+                "TokenRequest": {
+                    "type": "object",
+                    "additionalProperties": False,
+                    "required": ["role", "name"],
+                    "properties": {
+                        "role": {"type": "string", "enum": list(ROLE_NAMES)},
+                        "name": {"type": "string", "minLength": 1, "maxLength": 100},
+                        "admitted": {"type": "boolean", "default": False},
+                    },
+                },
+                "IssuedToken": {
+                    "type": "object",
+                    "properties": {
+                        "token": {"type": "string"},
+                        "participant_id": {"type": "string"},
+                        "role": {"type": "string"},
+                        "name": {"type": "string"},
+                        "admitted": {"type": "boolean"},
+                        "expires_at": {"type": "string", "format": "date-time"},
+                        "join_url": {"type": "string", "format": "uri"},
+                        "whip_url": {"type": "string", "format": "uri"},
+                        "whep_url": {"type": "string", "format": "uri"},
+                    },
+                },
+                "Participant": {
+                    "type": "object",
+                    "properties": {
+                        "id": {"type": "string"},
+                        "name": {"type": "string"},
+                        "role": {"type": "string", "enum": list(ROLE_NAMES)},
+                        "state": {
+                            "type": "string",
+                            "enum": ["lobby", "admitted", "left", "removed"],
+                        },
+                        "muted": {
+                            "type": "object",
+                            "properties": {
+                                "audio": {"type": "boolean"},
+                                "video": {"type": "boolean"},
+                            },
+                        },
+                    },
+                },
+                "ParticipantReply": {
+                    "type": "object",
+                    "properties": {"participant": {"$ref": "#/components/schemas/Participant"}},
+                },
+            },
+        },
+        "paths": {
+            "/api/health": {
+                "get": {
+                    "summary": "liveness",
+                    "responses": {"200": _json("Health", "the server is up")},
+                }
+            },
+            "/api/openapi.json": {
+                "get": {"summary": "this document", "responses": {"200": {"description": "OK"}}}
+            },
+            "/api/hearings": {
+                "post": {
+                    "summary": "schedule a hearing",
+                    "security": [{"adminKey": []}],
+                    "requestBody": {
+                        "required": True,
+                        "content": {
+                            "application/json": {
+                                "schema": {"$ref": "#/components/schemas/NewHearing"}
+                            }
+                        },
+                    },
+                    "responses": {
+                        "201": _json("Hearing", "created"),
+                        "413": _error("body larger than 1 MiB"),
+                        **_COMMON,
+                    },
+                },
+                "get": {
+                    "summary": "list hearings (public ones only, unless the admin key is given)",
+                    "security": [{}, {"adminKey": []}],
+                    "responses": {"200": _json("HearingList", "the hearings"), **_COMMON},
+                },
+            },
+            "/api/hearings/{hearing_id}": {
+                "get": {
+                    "summary": "one hearing (not public: admin key or a token of the hearing)",
+                    "security": [{}, {"adminKey": []}, {"participantToken": []}],
+                    "parameters": [_ID],
+                    "responses": {"200": _json("Hearing", "the hearing"), **_COMMON},
+                }
+            },
+            "/api/hearings/{hearing_id}/tokens": {
+                "post": {
+                    "summary": "add a participant and issue its token",
+                    "security": _MODERATOR,
+                    "parameters": [_ID],
+                    "requestBody": {
+                        "required": True,
+                        "content": {
+                            "application/json": {
+                                "schema": {"$ref": "#/components/schemas/TokenRequest"}
+                            }
+                        },
+                    },
+                    "responses": {
+                        "201": _json("IssuedToken", "issued"),
+                        "409": _error("the hearing has ended"),
+                        **_COMMON,
+                    },
+                }
+            },
+            "/api/hearings/{hearing_id}/participants/{participant_id}/admit": {
+                "post": {
+                    "summary": "admit a participant from the lobby (or before they arrive)",
+                    "security": _MODERATOR,
+                    "parameters": [_ID, _PID],
+                    "responses": {
+                        "200": _json("ParticipantReply", "admitted"),
+                        "409": _error("the participant was removed, or the hearing has ended"),
+                        **_COMMON,
+                    },
+                }
+            },
+            "/api/hearings/{hearing_id}/participants/{participant_id}/remove": {
+                "post": {
+                    "summary": "remove a participant; their token stops working",
+                    "security": _MODERATOR,
+                    "parameters": [_ID, _PID],
+                    "requestBody": {
+                        "required": False,
+                        "content": {
+                            "application/json": {
+                                "schema": {
+                                    "type": "object",
+                                    "properties": {"reason": {"type": "string"}},
+                                }
+                            }
+                        },
+                    },
+                    "responses": {"200": _json("ParticipantReply", "removed"), **_COMMON},
+                }
+            },
+            "/api/hearings/{hearing_id}/end": {
+                "post": {
+                    "summary": "end the hearing; everyone is disconnected",
+                    "security": _MODERATOR,
+                    "parameters": [_ID],
+                    "responses": {
+                        "200": _json("Hearing", "ended"),
+                        "409": _error("the hearing has already ended"),
+                        **_COMMON,
+                    },
+                }
+            },
+            "/whip/{hearing_id}": {
+                "post": {
+                    "summary": "WHIP publish (RFC 9725)",
+                    "security": [{"participantToken": []}],
+                    "parameters": [_ID],
+                    "requestBody": _SDP_BODY,
+                    "responses": {
+                        "201": _SDP_ANSWER,
+                        "409": _error("the hearing has ended"),
+                        "413": _error("SDP larger than 64 KiB"),
+                        "415": _error("Content-Type is not application/sdp"),
+                        **_COMMON,
+                    },
+                },
+                "options": {
+                    "summary": "WHIP capabilities",
+                    "parameters": [_ID],
+                    "responses": {"204": {"description": "Accept-Post: application/sdp"}},
+                },
+            },
+            "/whip/{hearing_id}/{resource_id}": {
+                "delete": {
+                    "summary": "end a WHIP session",
+                    "parameters": [_ID, _RID],
+                    "responses": {
+                        "200": {"description": "ended"},
+                        "404": _error("no such session"),
+                    },
+                }
+            },
+            "/whep/{hearing_id}": {
+                "post": {
+                    "summary": "WHEP playback of one participant (default: the judge)",
+                    "security": [{"participantToken": []}],
+                    "parameters": [
+                        _ID,
+                        {
+                            "name": "participant",
+                            "in": "query",
+                            "required": False,
+                            "schema": {"type": "string"},
+                        },
+                    ],
+                    "requestBody": _SDP_BODY,
+                    "responses": {
+                        "201": _SDP_ANSWER,
+                        "409": _error("the hearing has ended"),
+                        "413": _error("SDP larger than 64 KiB"),
+                        "415": _error("Content-Type is not application/sdp"),
+                        **_COMMON,
+                    },
+                },
+                "options": {
+                    "summary": "WHEP capabilities",
+                    "parameters": [_ID],
+                    "responses": {"204": {"description": "Accept-Post: application/sdp"}},
+                },
+            },
+            "/whep/{hearing_id}/{resource_id}": {
+                "delete": {
+                    "summary": "end a WHEP session",
+                    "parameters": [_ID, _RID],
+                    "responses": {
+                        "200": {"description": "ended"},
+                        "404": _error("no such session"),
+                    },
+                }
+            },
+        },
+    }

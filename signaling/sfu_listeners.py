@@ -1,0 +1,125 @@
+"""SFU callbacks translated into the Socket.IO events of docs/PROTOCOL.md.
+
+The SFU calls these synchronously from its own code paths, so they only queue events (the outbox
+keeps them in order) or spawn a task; they never block and never raise into the SFU.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+from sfu import Peer, Publication, Room, TrackInfo
+
+if TYPE_CHECKING:
+    from signaling.live import Connection, LiveHearing, LiveHearings
+
+log = logging.getLogger("cloudcourt.live")
+
+
+def publication_json(publication: Publication) -> dict[str, Any]:
+    return {
+        "id": publication.id,
+        "participant_id": publication.peer_id,
+        "kind": publication.kind,
+        "codec": publication.codec,
+        "muted": publication.muted,
+    }
+
+
+def track_json(track: TrackInfo) -> dict[str, Any]:
+    return {
+        "mid": track.mid,
+        "publication_id": track.publication_id,
+        "participant_id": track.peer_id,
+        "kind": track.kind,
+        "muted": track.muted,
+    }
+
+
+class RoomEvents:
+    """RoomListener for one hearing's room."""
+
+    def __init__(self, hub: LiveHearings, live: LiveHearing) -> None:
+        self.hub = hub
+        self.live = live
+
+    def on_publication(self, room: Room, publication: Publication) -> None:
+        try:
+            # A mute imposed before the track existed holds from its first packet.
+            if self.live.mute_state(publication.peer_id).muted(publication.kind):
+                room.set_muted(publication.id, True)
+        except Exception:
+            log.exception("could not mute new publication %s", publication.id)
+        self.hub.outbox.emit(
+            "track_published",
+            {"publication": publication_json(publication)},
+            to=self.live.room_name,
+        )
+
+    def on_unpublication(self, room: Room, publication: Publication) -> None:
+        self.hub.outbox.emit(
+            "track_unpublished",
+            {
+                "publication_id": publication.id,
+                "participant_id": publication.peer_id,
+                "kind": publication.kind,
+            },
+            to=self.live.room_name,
+        )
+
+    def on_active_speaker(self, room: Room, peer_id: str | None, level: int) -> None:
+        self.hub.outbox.emit(
+            "active_speaker", {"participant_id": peer_id, "level": level}, to=self.live.room_name
+        )
+
+
+class PeerEvents:
+    """PeerListener for a participant's connection (Socket.IO or WHIP)."""
+
+    def __init__(self, hub: LiveHearings, live: LiveHearing, conn: Connection) -> None:
+        self.hub = hub
+        self.live = live
+        self.conn = conn
+
+    def _deliverable(self, peer: Peer) -> str | None:
+        """The socket to tell, if this peer is still the participant's current one."""
+        if self.conn.peer is not peer or self.conn.sid is None:
+            return None
+        return self.conn.sid
+
+    def on_subscriber_offer(self, peer: Peer, sdp: str) -> None:
+        sid = self._deliverable(peer)
+        if sid is None:
+            return
+        tracks = [track_json(t) for t in peer.tracks()]
+        self.hub.outbox.emit(
+            "subscriber_offer", {"sdp": sdp, "type": "offer", "tracks": tracks}, to=sid
+        )
+
+    def on_subscriptions(self, peer: Peer, tracks: list[TrackInfo]) -> None:
+        sid = self._deliverable(peer)
+        if sid is None:
+            return
+        self.hub.outbox.emit("subscriptions", {"tracks": [track_json(t) for t in tracks]}, to=sid)
+
+    def on_closed(self, peer: Peer, reason: str) -> None:
+        self.hub.spawn(self.hub.peer_closed(self.live, self.conn, peer, reason))
+
+
+class WhepEvents:
+    """PeerListener for a WHEP playback session: it has no socket; only its end matters."""
+
+    def __init__(self, hub: LiveHearings, live: LiveHearing, resource_id: str) -> None:
+        self.hub = hub
+        self.live = live
+        self.resource_id = resource_id
+
+    def on_subscriber_offer(self, peer: Peer, sdp: str) -> None:
+        return None
+
+    def on_subscriptions(self, peer: Peer, tracks: list[TrackInfo]) -> None:
+        return None
+
+    def on_closed(self, peer: Peer, reason: str) -> None:
+        self.hub.spawn(self.hub.close_whep(self.live, self.resource_id, reason))

@@ -1,0 +1,245 @@
+"""Socket.IO events of docs/PROTOCOL.md: payload checks, acks and error events.
+
+What the events *do* lives in ``live.py``; this module makes sure that whatever a client sends
+(wrong types, huge payloads, unknown events, events out of order) ends in an ``ok: false`` ack and
+an ``error`` event, never in an exception inside python-socketio.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+from urllib.parse import urlsplit
+
+import socketio
+
+from signaling.errors import Code, CourtError, bad_request
+from signaling.live import LiveHearings
+from signaling.mutes import KINDS
+from signaling.outbox import Outbox
+from signaling.roles import Actor
+from signaling.validation import optional_text
+
+log = logging.getLogger("cloudcourt.socket")
+
+Handler = Callable[[str, dict[str, Any]], Awaitable[dict[str, Any] | None]]
+
+
+def same_origin(public_url: str) -> Callable[[str | None, dict[str, Any]], bool]:
+    """Origins allowed to open a socket: pages of this server, as reached directly or through
+    the public URL (a reverse proxy may rewrite Host). Clients that send no Origin (not browsers)
+    are let through; they still need a token to do anything."""
+    public = urlsplit(public_url)
+    public_origin = f"{public.scheme}://{public.netloc}"
+
+    def allowed(origin: str | None, environ: dict[str, Any]) -> bool:
+        if origin is None:
+            return True
+        host = environ.get("HTTP_HOST", "")
+        scheme = environ.get("wsgi.url_scheme", "http")
+        return origin in (public_origin, f"{scheme}://{host}")
+
+    return allowed
+
+
+def create_server(public_url: str, max_http_buffer_size: int = 1_000_000) -> socketio.AsyncServer:
+    return socketio.AsyncServer(
+        async_mode="aiohttp",
+        cors_allowed_origins=same_origin(public_url),
+        max_http_buffer_size=max_http_buffer_size,
+        logger=False,
+        engineio_logger=False,
+    )
+
+
+def _sdp(payload: dict[str, Any], expected_type: str) -> str:
+    sdp = payload.get("sdp")
+    if not isinstance(sdp, str) or not sdp.strip():
+        raise bad_request("'sdp' must be a non-empty string")
+    kind = payload.get("type", expected_type)
+    if kind != expected_type:
+        raise bad_request(f"'type' must be {expected_type!r}")
+    return sdp
+
+
+def _participant_id(payload: dict[str, Any]) -> str:
+    pid = payload.get("participant_id")
+    if not isinstance(pid, str) or not pid:
+        raise bad_request("'participant_id' must be a participant id string")
+    return pid
+
+
+class SocketEvents:
+    def __init__(
+        self,
+        sio: socketio.AsyncServer,
+        live: LiveHearings,
+        outbox: Outbox,
+        max_event_bytes: int,
+    ) -> None:
+        self.sio = sio
+        self.live = live
+        self.outbox = outbox
+        self.max_event_bytes = max_event_bytes
+        # One lock per socket: python-socketio runs each event in its own task, but a client's
+        # events must be handled in the order sent (an ICE candidate after its offer, and so on).
+        self._locks: dict[str, asyncio.Lock] = {}
+
+    def register(self) -> None:
+        self.sio.on("connect", self._on_connect)
+        self.sio.on("disconnect", self._on_disconnect)
+        handlers: dict[str, Handler] = {
+            "join": self.join,
+            "publish": self.publish,
+            "subscriber_answer": self.subscriber_answer,
+            "ice_candidate": self.ice_candidate,
+            "admit": self.admit,
+            "deny": self.deny,
+            "mute": self.mute,
+            "remove": self.remove,
+            "end_hearing": self.end_hearing,
+            "leave": self.leave,
+        }
+        for name, handler in handlers.items():
+            self.sio.on(name, self._guarded(name, handler))
+        self.sio.on("*", self._on_unknown)
+
+    # ------------------------------------------------------------------ plumbing
+    async def _on_connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> bool:
+        self._locks[sid] = asyncio.Lock()
+        return True
+
+    async def _on_disconnect(self, sid: str, *reason: Any) -> None:
+        self._locks.pop(sid, None)
+        # A task, not an await: a server-side disconnect runs this inside the outbox's pump,
+        # which must not wait for a hearing lock.
+        self.live.spawn(self.live.leave(sid, "disconnected"))
+
+    def _payload(self, args: tuple[Any, ...]) -> dict[str, Any]:
+        if not args:
+            return {}
+        if len(args) > 1:
+            raise bad_request("send exactly one JSON object as the payload")
+        payload = args[0]
+        if not isinstance(payload, dict):
+            raise bad_request("the payload must be a JSON object")
+        try:
+            size = len(json.dumps(payload, ensure_ascii=False).encode())
+        except (TypeError, ValueError):
+            raise bad_request("the payload must be plain JSON") from None
+        if size > self.max_event_bytes:
+            raise bad_request(f"the payload is larger than {self.max_event_bytes} bytes")
+        return payload
+
+    def _failure(self, sid: str, event: str, exc: CourtError) -> dict[str, Any]:
+        self.outbox.emit(
+            "error", {"event": event, "error": exc.message, "code": exc.code.value}, to=sid
+        )
+        return {"ok": False, "error": exc.message, "code": exc.code.value}
+
+    def _guarded(self, name: str, handler: Handler) -> Callable[..., Awaitable[dict[str, Any]]]:
+        async def run(sid: str, *args: Any) -> dict[str, Any]:
+            lock = self._locks.setdefault(sid, asyncio.Lock())
+            async with lock:
+                self.outbox.hold(sid)
+                try:
+                    try:
+                        if name != "join" and not self.live.is_joined(sid):
+                            raise CourtError(
+                                Code.UNAUTHORIZED, "join the hearing with a token first"
+                            )
+                        payload = self._payload(args)
+                        result = await handler(sid, payload)
+                        ack = {"ok": True, **(result or {})}
+                    except CourtError as exc:
+                        ack = self._failure(sid, name, exc)
+                    except Exception:
+                        log.exception("Socket.IO event %r from %s failed", name, sid)
+                        ack = self._failure(
+                            sid, name, CourtError(Code.INTERNAL, "internal server error")
+                        )
+                finally:
+                    # No await after this: the ack must be queued before a held disconnect.
+                    self.outbox.release(sid)
+                return ack
+
+        return run
+
+    async def _on_unknown(self, event: str, sid: str, *args: Any) -> dict[str, Any]:
+        return self._failure(sid, event, bad_request(f"unknown event {event!r}"))
+
+    def _actor(self, sid: str) -> tuple[str, Actor]:
+        live, conn = self.live.socket_actor(sid)
+        return live.id, Actor(role=conn.participant.role, participant_id=conn.participant.id)
+
+    # ------------------------------------------------------------------ events
+    async def join(self, sid: str, payload: dict[str, Any]) -> dict[str, Any]:
+        ack = await self.live.join(sid, payload.get("token"))
+        ack.pop("ok", None)
+        return ack
+
+    async def publish(self, sid: str, payload: dict[str, Any]) -> dict[str, Any]:
+        answer = await self.live.publish(sid, _sdp(payload, "offer"))
+        return {"sdp": answer, "type": "answer"}
+
+    async def subscriber_answer(self, sid: str, payload: dict[str, Any]) -> None:
+        await self.live.subscriber_answer(sid, _sdp(payload, "answer"))
+
+    async def ice_candidate(self, sid: str, payload: dict[str, Any]) -> None:
+        target = payload.get("target")
+        if target not in ("publisher", "subscriber"):
+            raise bad_request("'target' must be 'publisher' or 'subscriber'")
+        candidate = payload.get("candidate")
+        if candidate is None:
+            return  # end of candidates
+        if not isinstance(candidate, dict):
+            raise bad_request("'candidate' must be an object {candidate, sdpMid, sdpMLineIndex}")
+        line = candidate.get("candidate")
+        mid = candidate.get("sdpMid")
+        index = candidate.get("sdpMLineIndex")
+        if not isinstance(line, str):
+            raise bad_request("'candidate.candidate' must be a string")
+        if mid is not None and not isinstance(mid, str):
+            raise bad_request("'candidate.sdpMid' must be a string")
+        if index is not None and (not isinstance(index, int) or isinstance(index, bool)):
+            raise bad_request("'candidate.sdpMLineIndex' must be an integer")
+        await self.live.ice_candidate(sid, target, line, mid, index)
+
+    async def admit(self, sid: str, payload: dict[str, Any]) -> dict[str, Any]:
+        hearing_id, actor = self._actor(sid)
+        participant = await self.live.admit(hearing_id, _participant_id(payload), actor)
+        return {"participant": participant}
+
+    async def deny(self, sid: str, payload: dict[str, Any]) -> dict[str, Any]:
+        hearing_id, actor = self._actor(sid)
+        reason = optional_text(payload, "reason")
+        participant = await self.live.deny(hearing_id, _participant_id(payload), actor, reason)
+        return {"participant": participant}
+
+    async def mute(self, sid: str, payload: dict[str, Any]) -> dict[str, Any]:
+        hearing_id, actor = self._actor(sid)
+        kind = payload.get("kind")
+        if kind not in KINDS:
+            raise bad_request("'kind' must be 'audio' or 'video'")
+        muted = payload.get("muted")
+        if not isinstance(muted, bool):
+            raise bad_request("'muted' must be true or false")
+        participant = await self.live.mute(hearing_id, actor, _participant_id(payload), kind, muted)
+        return {"participant": participant}
+
+    async def remove(self, sid: str, payload: dict[str, Any]) -> dict[str, Any]:
+        hearing_id, actor = self._actor(sid)
+        reason = optional_text(payload, "reason")
+        participant = await self.live.remove(hearing_id, _participant_id(payload), actor, reason)
+        return {"participant": participant}
+
+    async def end_hearing(self, sid: str, payload: dict[str, Any]) -> dict[str, Any]:
+        hearing_id, actor = self._actor(sid)
+        hearing = await self.live.end(hearing_id, actor)
+        return {"hearing": hearing.to_json()}
+
+    async def leave(self, sid: str, payload: dict[str, Any]) -> None:
+        await self.live.leave(sid, "left")

@@ -1,0 +1,111 @@
+"""WHIP ingest (RFC 9725) and WHEP playback over HTTP, for encoders, ffmpeg and players.
+
+Each POST creates a session whose URL (the ``Location``) is unguessable; DELETE on it ends the
+session. Trickle ICE (PATCH) is not offered: the router answers 405 with a JSON error.
+"""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from signaling.auth import bearer
+from signaling.context import services
+from signaling.errors import bad_request
+
+routes = web.RouteTableDef()
+
+SDP = "application/sdp"
+
+
+async def read_sdp(request: web.Request, limit: int) -> str:
+    if request.content_type != SDP:
+        raise web.HTTPUnsupportedMediaType(
+            text=f"Content-Type must be {SDP}, not {request.content_type or 'missing'}",
+        )
+    if request.content_length is not None and request.content_length > limit:
+        raise web.HTTPRequestEntityTooLarge(
+            max_size=limit,
+            actual_size=request.content_length,
+            text=f"the SDP offer is larger than {limit} bytes",
+        )
+    raw = await request.read()
+    if len(raw) > limit:
+        raise web.HTTPRequestEntityTooLarge(
+            max_size=limit, actual_size=len(raw), text=f"the SDP offer is larger than {limit} bytes"
+        )
+    try:
+        text = raw.decode()
+    except UnicodeDecodeError:
+        raise bad_request("the SDP offer is not valid UTF-8") from None
+    if not text.strip():
+        raise bad_request("the request body must be an SDP offer")
+    return text
+
+
+def _answer(kind: str, hearing_id: str, resource_id: str, sdp: str) -> web.Response:
+    return web.Response(
+        status=201,
+        text=sdp,
+        content_type=SDP,
+        headers={
+            "Location": f"/{kind}/{hearing_id}/{resource_id}",
+            "ETag": f'"{resource_id}"',
+        },
+    )
+
+
+@routes.post("/whip/{hearing_id}")
+async def whip_post(request: web.Request) -> web.Response:
+    s = services(request)
+    hearing_id = request.match_info["hearing_id"]
+    sdp = await read_sdp(request, s.settings.max_sdp_bytes)
+    token = bearer(request)
+    resource_id, answer = await s.live.whip_publish(hearing_id, token, sdp)
+    return _answer("whip", hearing_id, resource_id, answer)
+
+
+@routes.post("/whep/{hearing_id}")
+async def whep_post(request: web.Request) -> web.Response:
+    s = services(request)
+    hearing_id = request.match_info["hearing_id"]
+    sdp = await read_sdp(request, s.settings.max_sdp_bytes)
+    token = bearer(request)
+    source = request.query.get("participant") or None
+    resource_id, answer = await s.live.whep_play(hearing_id, token, sdp, source)
+    return _answer("whep", hearing_id, resource_id, answer)
+
+
+async def _delete(request: web.Request, kind: str) -> web.Response:
+    s = services(request)
+    await s.live.delete_resource(
+        request.match_info["hearing_id"], request.match_info["resource_id"], kind
+    )
+    return web.Response(status=200)
+
+
+@routes.delete("/whip/{hearing_id}/{resource_id}")
+async def whip_delete(request: web.Request) -> web.Response:
+    return await _delete(request, "whip")
+
+
+@routes.delete("/whep/{hearing_id}/{resource_id}")
+async def whep_delete(request: web.Request) -> web.Response:
+    return await _delete(request, "whep")
+
+
+def _options(request: web.Request) -> web.Response:
+    return web.Response(status=204, headers={"Accept-Post": SDP, "Allow": "OPTIONS, POST"})
+
+
+@routes.options("/whip/{hearing_id}")
+async def whip_options(request: web.Request) -> web.Response:
+    return _options(request)
+
+
+@routes.options("/whep/{hearing_id}")
+async def whep_options(request: web.Request) -> web.Response:
+    return _options(request)
+
+
+def add_routes(app: web.Application) -> None:
+    app.add_routes(routes)

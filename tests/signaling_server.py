@@ -1,0 +1,164 @@
+"""Run the real server (`python -m signaling serve`) as a subprocess, for tests.
+
+``start_server(data_dir, port, env=None) -> ServerProcess`` starts it on 127.0.0.1 and waits until
+``/api/health`` answers. A ``ServerProcess`` has ``.url``, ``.admin_key``, ``.jwt_secret``,
+``.data_dir``, ``.stop()``, ``.restart()``, ``.running()``, ``.pid``, ``.log_path``, ``.log_text()``
+and ``.make_token(...)`` (sign arbitrary claims with the server's key, e.g. an expired token).
+``env={"CLOUDCOURT_ADMIN_KEY": ""}`` lets the server generate its admin key (``.admin_key`` is
+then read from the data dir).
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import jwt
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class ServerProcess:
+    def __init__(
+        self,
+        data_dir: Path | str,
+        port: int,
+        env: dict[str, str] | None = None,
+        startup_timeout: float = 30.0,
+    ) -> None:
+        self.data_dir = Path(data_dir)
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.port = port
+        self.url = f"http://127.0.0.1:{port}"
+        given = dict(env or {})
+        # CLOUDCOURT_ADMIN_KEY="" asks for the server's own key (generated into the data dir).
+        self._generated_key = given.get("CLOUDCOURT_ADMIN_KEY") == ""
+        self.admin_key = given.get("CLOUDCOURT_ADMIN_KEY") or secrets.token_urlsafe(24)
+        self.env = {
+            **os.environ,
+            "CLOUDCOURT_ICE_LOOPBACK": "1",
+            "PYTHONUNBUFFERED": "1",
+            **given,
+            "CLOUDCOURT_ADMIN_KEY": self.admin_key,
+        }
+        if self._generated_key:
+            del self.env["CLOUDCOURT_ADMIN_KEY"]
+        for name in ("REDIS_URL", "CLOUDCOURT_PUBLIC_URL", "CLOUDCOURT_ICE_SERVERS"):
+            if name not in given:
+                self.env.pop(name, None)  # the embedded, loopback-only default
+        # Known once the server has started (it may generate it into the data dir).
+        self.jwt_secret: str | None = given.get("CLOUDCOURT_JWT_SECRET")
+        self.startup_timeout = startup_timeout
+        self.log_path = self.data_dir / "server.log"
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.starts = 0
+        self._log: Any = None
+
+    @property
+    def pid(self) -> int | None:
+        return self.proc.pid if self.proc else None
+
+    def command(self) -> list[str]:
+        return [
+            sys.executable,
+            "-m",
+            "signaling",
+            "serve",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--data-dir",
+            str(self.data_dir),
+        ]
+
+    def start(self) -> ServerProcess:
+        self._log = open(self.log_path, "ab")  # closed in stop()
+        self._log.write(f"\n===== start #{self.starts + 1} =====\n".encode())
+        self._log.flush()
+        self.proc = subprocess.Popen(
+            self.command(),
+            env=self.env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+        )
+        self.starts += 1
+        self._wait_healthy()
+        if self.jwt_secret is None:
+            self.jwt_secret = (self.data_dir / "jwt.key").read_text().strip()
+        if self._generated_key:
+            self.admin_key = (self.data_dir / "admin.key").read_text().strip()
+        return self
+
+    def _wait_healthy(self) -> None:
+        assert self.proc is not None
+        deadline = time.monotonic() + self.startup_timeout
+        last: Exception | None = None
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"server exited with {self.proc.returncode}:\n{self.log_tail()}")
+            try:
+                with urllib.request.urlopen(f"{self.url}/api/health", timeout=2) as r:
+                    if r.status == 200:
+                        return
+            except (urllib.error.URLError, OSError) as e:
+                last = e
+            time.sleep(0.05)
+        self.stop()
+        raise RuntimeError(
+            f"server not healthy within {self.startup_timeout}s ({last}):\n{self.log_tail()}"
+        )
+
+    def stop(self, timeout: float = 15.0) -> int | None:
+        rc = None
+        if self.proc is not None:
+            if self.proc.poll() is None:
+                self.proc.send_signal(signal.SIGTERM)
+                try:
+                    self.proc.wait(timeout)
+                except subprocess.TimeoutExpired:
+                    self.proc.kill()
+                    self.proc.wait(5)
+            rc = self.proc.returncode
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+        return rc
+
+    def restart(self) -> ServerProcess:
+        self.stop()
+        return self.start()
+
+    def running(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def log_text(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def log_tail(self, lines: int = 60) -> str:
+        return "\n".join(self.log_text().splitlines()[-lines:])
+
+    def make_token(self, **claims: Any) -> str:
+        """Sign ``claims`` with this server's JWT key (HS256), as the server would."""
+        assert self.jwt_secret, "the server has not started yet"
+        return jwt.encode(claims, self.jwt_secret.encode(), algorithm="HS256")
+
+
+def start_server(
+    data_dir: Path | str, port: int | None = None, env: dict[str, str] | None = None
+) -> ServerProcess:
+    return ServerProcess(data_dir, port or free_port(), env).start()

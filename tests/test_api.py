@@ -1,0 +1,504 @@
+"""The HTTP API of issue 2 against a real `cloudcourt serve`: routes, statuses, JSON errors."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime, timedelta
+
+import aiohttp
+import pytest
+
+from tests.e2e import Api
+
+pytestmark = pytest.mark.timeout(60)
+
+HEARING = {
+    "case_number": "(2025)京0105民初123号",
+    "title": "张三诉李四买卖合同纠纷",
+    "court": "北京市朝阳区人民法院",
+    "case_type": "civil",
+    "public": True,
+    "scheduled_at": "2025-03-01T09:30:00+08:00",
+}
+
+
+def assert_error(status: int, body: object, expected: int) -> str:
+    assert status == expected, f"expected {expected}, got {status}: {body!r}"
+    assert isinstance(body, dict), f"error body is not JSON: {body!r}"
+    assert isinstance(body.get("error"), str) and body["error"], body
+    return body["error"]
+
+
+async def new_hearing(api: Api, **fields) -> dict:
+    status, body, _ = await api.request("POST", "/api/hearings", json={**HEARING, **fields})
+    assert status == 201, (status, body)
+    return body
+
+
+async def issue(api: Api, hearing_id: str, role: str, *, auth="admin", **fields) -> dict:
+    status, body, _ = await api.request(
+        "POST",
+        f"/api/hearings/{hearing_id}/tokens",
+        json={"role": role, "name": f"{role} name", **fields},
+        auth=auth,
+    )
+    assert status == 201, (status, body)
+    return body
+
+
+# ---------------------------------------------------------------------------------- basics
+
+
+async def test_health(api):
+    status, body, headers = await api.request("GET", "/api/health", auth=None)
+    assert status == 200
+    assert body["status"] == "ok"
+    assert headers["Content-Type"].startswith("application/json")
+
+
+async def test_unknown_route_and_wrong_method_are_json(api):
+    status, body, _ = await api.request("GET", "/api/no-such-thing", auth=None)
+    assert "/api/no-such-thing" in assert_error(status, body, 404)
+    status, body, headers = await api.request("DELETE", "/api/health", auth=None)
+    assert "DELETE" in assert_error(status, body, 405)
+    assert "GET" in headers.get("Allow", "")
+
+
+async def test_openapi_document_lists_every_route(api):
+    status, doc, _ = await api.request("GET", "/api/openapi.json", auth=None)
+    assert status == 200
+    assert doc["openapi"].startswith("3.")
+    for path, method in (
+        ("/api/health", "get"),
+        ("/api/hearings", "post"),
+        ("/api/hearings", "get"),
+        ("/api/hearings/{hearing_id}", "get"),
+        ("/api/hearings/{hearing_id}/tokens", "post"),
+        ("/api/hearings/{hearing_id}/participants/{participant_id}/admit", "post"),
+        ("/api/hearings/{hearing_id}/participants/{participant_id}/remove", "post"),
+        ("/api/hearings/{hearing_id}/end", "post"),
+        ("/whip/{hearing_id}", "post"),
+        ("/whip/{hearing_id}/{resource_id}", "delete"),
+        ("/whep/{hearing_id}", "post"),
+        ("/whep/{hearing_id}/{resource_id}", "delete"),
+    ):
+        assert method in doc["paths"][path], f"{method.upper()} {path} missing from OpenAPI"
+
+
+# ---------------------------------------------------------------------------------- hearings
+
+
+async def test_create_and_read_hearing(api):
+    status, created, headers = await api.request("POST", "/api/hearings", json=HEARING)
+    assert status == 201, created
+    assert created["id"].startswith("h_")
+    assert created["state"] == "scheduled"
+    for key, value in HEARING.items():
+        assert created[key] == value, key
+    assert headers["Location"] == f"/api/hearings/{created['id']}"
+
+    status, fetched, _ = await api.request("GET", f"/api/hearings/{created['id']}")
+    assert status == 200 and fetched == created
+
+    status, listed, _ = await api.request("GET", "/api/hearings")
+    assert status == 200
+    assert created["id"] in {h["id"] for h in listed["hearings"]}
+
+
+async def test_scheduled_at_is_normalised_iso8601(api):
+    hearing = await new_hearing(api, scheduled_at="2025-03-01T01:30:00Z")
+    assert datetime.fromisoformat(hearing["scheduled_at"]) == datetime(
+        2025, 3, 1, 1, 30, tzinfo=UTC
+    )
+
+
+@pytest.mark.parametrize(
+    ("change", "mentions"),
+    [
+        ({"case_number": None}, "case_number"),
+        ({"title": ""}, "title"),
+        ({"title": "   "}, "title"),
+        ({"court": 5}, "court"),
+        ({"case_type": "x" * 201}, "case_type"),
+        ({"public": "yes"}, "public"),
+        ({"public": None}, "public"),
+        ({"scheduled_at": "next tuesday"}, "scheduled_at"),
+        ({"scheduled_at": 1735689600}, "scheduled_at"),
+        ({"titel": "typo"}, "titel"),
+    ],
+)
+async def test_invalid_hearing_is_400_naming_the_field(api, change, mentions):
+    body = {**HEARING, **change}
+    body = {k: v for k, v in body.items() if v is not None}
+    status, reply, _ = await api.request("POST", "/api/hearings", json=body)
+    assert mentions in assert_error(status, reply, 400)
+
+
+async def test_hearing_body_must_be_a_json_object(api):
+    for data in (b"{not json", b"[1, 2]", b"", b"\xff\xfe"):
+        status, reply, _ = await api.request("POST", "/api/hearings", data=data)
+        assert_error(status, reply, 400)
+
+
+async def test_oversized_body_is_413_json(api):
+    big = {**HEARING, "title": "x" * (2 * 1024 * 1024)}
+    status, reply, _ = await api.request("POST", "/api/hearings", json=big)
+    assert_error(status, reply, 413)
+
+
+async def test_creating_a_hearing_needs_the_admin_key(api):
+    status, reply, headers = await api.request("POST", "/api/hearings", json=HEARING, auth=None)
+    assert_error(status, reply, 401)
+    assert headers.get("WWW-Authenticate", "").startswith("Bearer")
+    status, reply, _ = await api.request("POST", "/api/hearings", json=HEARING, auth="wrong key")
+    assert_error(status, reply, 401)
+    status, reply, _ = await api.request(
+        "POST", "/api/hearings", json=HEARING, headers={"Authorization": "Basic abc"}, auth=None
+    )
+    assert_error(status, reply, 401)
+    hearing = await new_hearing(api)
+    judge = await issue(api, hearing["id"], "judge")
+    status, reply, _ = await api.request("POST", "/api/hearings", json=HEARING, auth=judge["token"])
+    assert_error(status, reply, 403)
+
+
+async def test_private_hearings_are_hidden_from_the_public(api):
+    private = await new_hearing(api, public=False, title="not public")
+    public = await new_hearing(api, public=True, title="public")
+
+    status, listed, _ = await api.request("GET", "/api/hearings", auth=None)
+    ids = {h["id"] for h in listed["hearings"]}
+    assert public["id"] in ids and private["id"] not in ids
+    assert all(h["public"] for h in listed["hearings"])
+
+    status, reply, _ = await api.request("GET", f"/api/hearings/{private['id']}", auth=None)
+    assert_error(status, reply, 404)
+    status, reply, _ = await api.request("GET", f"/api/hearings/{public['id']}", auth=None)
+    assert status == 200
+
+    # a participant of that hearing may read it; a participant of another one may not
+    party = await issue(api, private["id"], "party")
+    status, reply, _ = await api.request(
+        "GET", f"/api/hearings/{private['id']}", auth=party["token"]
+    )
+    assert status == 200 and reply["id"] == private["id"]
+    other = await issue(api, public["id"], "party")
+    status, reply, _ = await api.request(
+        "GET", f"/api/hearings/{private['id']}", auth=other["token"]
+    )
+    assert_error(status, reply, 404)
+
+
+async def test_unknown_hearing_is_404_everywhere(api):
+    for method, path, body in (
+        ("GET", "/api/hearings/h_missing", None),
+        ("POST", "/api/hearings/h_missing/tokens", {"role": "party", "name": "x"}),
+        ("POST", "/api/hearings/h_missing/participants/p_x/admit", None),
+        ("POST", "/api/hearings/h_missing/participants/p_x/remove", None),
+        ("POST", "/api/hearings/h_missing/end", None),
+    ):
+        status, reply, _ = await api.request(method, path, json=body)
+        assert "h_missing" in assert_error(status, reply, 404), path
+
+
+# ---------------------------------------------------------------------------------- tokens
+
+
+async def test_token_response_has_urls_for_every_client(api, server):
+    hearing = await new_hearing(api)
+    hid = hearing["id"]
+    before = time.time()
+    tok = await issue(api, hid, "party", name="王五")
+    assert tok["participant_id"].startswith("p_")
+    assert tok["role"] == "party" and tok["name"] == "王五" and tok["admitted"] is False
+    assert tok["join_url"] == f"{server.url}/join/{hid}?token={tok['token']}"
+    assert tok["whip_url"] == f"{server.url}/whip/{hid}"
+    assert tok["whep_url"] == f"{server.url}/whep/{hid}"
+    expires = datetime.fromisoformat(tok["expires_at"]).timestamp()
+    assert before + 11.9 * 3600 < expires < time.time() + 12.1 * 3600  # 12 h by default
+
+
+@pytest.mark.parametrize(
+    ("body", "mentions"),
+    [
+        ({"name": "no role"}, "role"),
+        ({"role": "emperor", "name": "x"}, "role"),
+        ({"role": "party"}, "name"),
+        ({"role": "party", "name": ""}, "name"),
+        ({"role": "party", "name": "x", "admitted": "true"}, "admitted"),
+        ({"role": "party", "name": "x", "colour": "red"}, "colour"),
+    ],
+)
+async def test_invalid_token_request_is_400(api, body, mentions):
+    hearing = await new_hearing(api)
+    status, reply, _ = await api.request("POST", f"/api/hearings/{hearing['id']}/tokens", json=body)
+    assert mentions in assert_error(status, reply, 400)
+
+
+async def test_who_may_issue_tokens(api):
+    hearing = await new_hearing(api)
+    hid = hearing["id"]
+    judge = await issue(api, hid, "judge")
+    clerk = await issue(api, hid, "clerk")
+    party = await issue(api, hid, "party")
+
+    # judge and clerk tokens of the hearing may issue; the clerk not for a judge
+    await issue(api, hid, "witness", auth=judge["token"])
+    await issue(api, hid, "judge", auth=judge["token"])
+    await issue(api, hid, "site", auth=clerk["token"], admitted=True)
+    status, reply, _ = await api.request(
+        "POST",
+        f"/api/hearings/{hid}/tokens",
+        json={"role": "judge", "name": "x"},
+        auth=clerk["token"],
+    )
+    assert_error(status, reply, 403)
+
+    # a party may not; no credentials, garbage, or another hearing's judge are 401
+    status, reply, _ = await api.request(
+        "POST",
+        f"/api/hearings/{hid}/tokens",
+        json={"role": "party", "name": "x"},
+        auth=party["token"],
+    )
+    assert_error(status, reply, 403)
+    other = await new_hearing(api)
+    other_judge = await issue(api, other["id"], "judge")
+    for auth in (None, "garbage", other_judge["token"]):
+        status, reply, _ = await api.request(
+            "POST", f"/api/hearings/{hid}/tokens", json={"role": "party", "name": "x"}, auth=auth
+        )
+        assert_error(status, reply, 401)
+
+
+async def test_expired_and_tampered_tokens_are_401(api, server):
+    hearing = await new_hearing(api)
+    judge = await issue(api, hearing["id"], "judge")
+    now = int(time.time())
+    expired = server.make_token(
+        iss="cloudcourt",
+        sub=judge["participant_id"],
+        hearing=hearing["id"],
+        role="judge",
+        iat=now - 7200,
+        exp=now - 3600,
+        jti="x",
+    )
+    status, reply, _ = await api.request("POST", f"/api/hearings/{hearing['id']}/end", auth=expired)
+    assert "expired" in assert_error(status, reply, 401)
+    tampered = judge["token"][:-3] + ("AAA" if not judge["token"].endswith("AAA") else "BBB")
+    status, reply, _ = await api.request(
+        "POST", f"/api/hearings/{hearing['id']}/end", auth=tampered
+    )
+    assert_error(status, reply, 401)
+
+
+# ---------------------------------------------------------------------------------- moderation
+
+
+async def test_admit_remove_and_end(api):
+    hearing = await new_hearing(api)
+    hid = hearing["id"]
+    judge = await issue(api, hid, "judge")
+    party = await issue(api, hid, "party")
+    pid = party["participant_id"]
+    base = f"/api/hearings/{hid}/participants/{pid}"
+
+    status, reply, _ = await api.request("POST", f"{base}/admit", auth=judge["token"])
+    assert status == 200 and reply["participant"]["state"] == "admitted", reply
+    # admitting twice is harmless
+    status, reply, _ = await api.request("POST", f"{base}/admit")
+    assert status == 200
+
+    status, reply, _ = await api.request(
+        "POST", f"{base}/remove", json={"reason": "left the court"}
+    )
+    assert status == 200 and reply["participant"]["state"] == "removed", reply
+    # the removed participant's token no longer works anywhere
+    status, reply, _ = await api.request("GET", f"/api/hearings/{hid}", auth=party["token"])
+    assert_error(status, reply, 401)
+    # and cannot be admitted again
+    status, reply, _ = await api.request("POST", f"{base}/admit")
+    assert_error(status, reply, 409)
+
+    status, reply, _ = await api.request("POST", f"/api/hearings/{hid}/participants/p_nobody/admit")
+    assert "p_nobody" in assert_error(status, reply, 404)
+
+    status, ended, _ = await api.request("POST", f"/api/hearings/{hid}/end", auth=judge["token"])
+    assert status == 200 and ended["state"] == "ended", ended
+    status, fetched, _ = await api.request("GET", f"/api/hearings/{hid}")
+    assert fetched["state"] == "ended"
+    # nothing leaves "ended", and nothing new starts in it
+    status, reply, _ = await api.request("POST", f"/api/hearings/{hid}/end")
+    assert_error(status, reply, 409)
+    status, reply, _ = await api.request(
+        "POST", f"/api/hearings/{hid}/tokens", json={"role": "party", "name": "late"}
+    )
+    assert_error(status, reply, 409)
+
+
+async def test_moderation_needs_a_moderator(api):
+    hearing = await new_hearing(api)
+    hid = hearing["id"]
+    judge = await issue(api, hid, "judge")
+    clerk = await issue(api, hid, "clerk")
+    party = await issue(api, hid, "party")
+    other = await issue(api, hid, "witness")
+    for path in (
+        f"/api/hearings/{hid}/participants/{other['participant_id']}/admit",
+        f"/api/hearings/{hid}/participants/{other['participant_id']}/remove",
+        f"/api/hearings/{hid}/end",
+    ):
+        status, reply, _ = await api.request("POST", path, auth=party["token"])
+        assert_error(status, reply, 403)
+        status, reply, _ = await api.request("POST", path, auth=None)
+        assert_error(status, reply, 401)
+    # a clerk runs the session but cannot remove the judge
+    status, reply, _ = await api.request(
+        "POST",
+        f"/api/hearings/{hid}/participants/{judge['participant_id']}/remove",
+        auth=clerk["token"],
+    )
+    assert_error(status, reply, 403)
+
+
+async def test_moderation_bodies_are_checked(api):
+    hearing = await new_hearing(api)
+    party = await issue(api, hearing["id"], "party")
+    base = f"/api/hearings/{hearing['id']}/participants/{party['participant_id']}"
+    status, reply, _ = await api.request("POST", f"{base}/remove", data=b"{oops")
+    assert_error(status, reply, 400)
+    status, reply, _ = await api.request("POST", f"{base}/remove", json={"reason": 7})
+    assert "reason" in assert_error(status, reply, 400)
+
+
+# ---------------------------------------------------------------------------------- WHIP / WHEP
+
+
+async def post_sdp(api: Api, path: str, token: str | None, body: bytes, ctype="application/sdp"):
+    headers = {"Content-Type": ctype}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    async with (
+        aiohttp.ClientSession() as s,
+        s.post(api.abs(path), data=body, headers=headers) as r,
+    ):
+        text = await r.text()
+        try:
+            data = await r.json(content_type=None)
+        except ValueError:
+            data = text
+        return r.status, data, dict(r.headers)
+
+
+OFFER = b"v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n"
+
+
+async def test_whip_whep_refusals_are_json(api):
+    hearing = await new_hearing(api)
+    hid = hearing["id"]
+    lobby_party = await issue(api, hid, "party")
+    admitted_party = await issue(api, hid, "party", admitted=True)
+    viewer = await issue(api, hid, "viewer")
+    recorder = await issue(api, hid, "recorder", admitted=True)
+    other = await new_hearing(api)
+    other_judge = await issue(api, other["id"], "judge")
+
+    for kind in ("whip", "whep"):
+        path = f"/{kind}/{hid}"
+        status, reply, _ = await post_sdp(api, path, lobby_party["token"], OFFER, "text/plain")
+        assert "application/sdp" in assert_error(status, reply, 415)
+        status, reply, _ = await post_sdp(api, path, lobby_party["token"], b"v=0\r\n" * 20000)
+        assert_error(status, reply, 413)
+        status, reply, _ = await post_sdp(api, path, None, OFFER)
+        assert_error(status, reply, 401)
+        status, reply, _ = await post_sdp(api, path, other_judge["token"], OFFER)
+        assert "another hearing" in assert_error(status, reply, 401)
+        status, reply, _ = await post_sdp(api, path, viewer["token"], OFFER)
+        assert "viewer" in assert_error(status, reply, 403)
+        status, reply, _ = await post_sdp(api, path, lobby_party["token"], OFFER)
+        assert "lobby" in assert_error(status, reply, 403)
+        status, reply, _ = await post_sdp(api, f"/{kind}/h_missing", admitted_party["token"], OFFER)
+        assert_error(status, reply, 404)
+
+    # the recorder only subscribes
+    status, reply, _ = await post_sdp(api, f"/whip/{hid}", recorder["token"], OFFER)
+    assert "publish" in assert_error(status, reply, 403)
+    # nothing to play yet: no judge is publishing
+    status, reply, _ = await post_sdp(api, f"/whep/{hid}", admitted_party["token"], OFFER)
+    assert "judge" in assert_error(status, reply, 404)
+    status, reply, _ = await post_sdp(
+        api, f"/whep/{hid}?participant=p_nobody", admitted_party["token"], OFFER
+    )
+    assert "p_nobody" in assert_error(status, reply, 404)
+
+
+async def test_whip_options_patch_and_unknown_session(api):
+    hearing = await new_hearing(api)
+    hid = hearing["id"]
+    for kind in ("whip", "whep"):
+        status, _, headers = await api.request("OPTIONS", f"/{kind}/{hid}", auth=None)
+        assert status == 204
+        assert headers.get("Accept-Post") == "application/sdp"
+        status, reply, _ = await api.request("DELETE", f"/{kind}/{hid}/nosuch", auth=None)
+        assert_error(status, reply, 404)
+        status, reply, _ = await api.request("PATCH", f"/{kind}/{hid}/nosuch", auth=None)
+        assert_error(status, reply, 405)
+
+
+async def test_malformed_sdp_is_400(api):
+    hearing = await new_hearing(api)
+    judge = await issue(api, hearing["id"], "judge")
+    for body in (b"this is not sdp", b"\xff\xfe\x00"):
+        status, reply, _ = await post_sdp(api, f"/whip/{hearing['id']}", judge["token"], body)
+        assert_error(status, reply, 400)
+
+
+async def test_whip_into_ended_hearing_is_409(api):
+    hearing = await new_hearing(api)
+    judge = await issue(api, hearing["id"], "judge")
+    status, _, _ = await api.request("POST", f"/api/hearings/{hearing['id']}/end")
+    assert status == 200
+    status, reply, _ = await post_sdp(api, f"/whip/{hearing['id']}", judge["token"], OFFER)
+    assert_error(status, reply, 409)
+
+
+# ---------------------------------------------------------------------------------- restart
+
+
+async def test_restart_keeps_hearings_participants_and_revocations(fresh_server):
+    api = Api(fresh_server)
+    scheduled = (datetime.now(UTC) + timedelta(days=1)).isoformat()
+    hearing = await new_hearing(api, title="kept", public=False, scheduled_at=scheduled)
+    hid = hearing["id"]
+    kept = await issue(api, hid, "clerk")
+    removed = await issue(api, hid, "party")
+    status, _, _ = await api.request(
+        "POST", f"/api/hearings/{hid}/participants/{removed['participant_id']}/remove"
+    )
+    assert status == 200
+    ended = await new_hearing(api, title="over")
+    status, _, _ = await api.request("POST", f"/api/hearings/{ended['id']}/end")
+    assert status == 200
+
+    fresh_server.restart()
+
+    status, body, _ = await api.request("GET", f"/api/hearings/{hid}")
+    assert status == 200 and body == hearing
+    status, body, _ = await api.request("GET", f"/api/hearings/{ended['id']}")
+    assert status == 200 and body["state"] == "ended"
+    status, body, _ = await api.request("GET", "/api/hearings")
+    assert {hid, ended["id"]} <= {h["id"] for h in body["hearings"]}
+    # a token issued before the restart still works; a revoked one is still revoked
+    await issue(api, hid, "witness", auth=kept["token"])
+    status, reply, _ = await api.request("GET", f"/api/hearings/{hid}", auth=removed["token"])
+    assert_error(status, reply, 401)
+
+
+async def test_metrics_are_prometheus_text(api):
+    status, text, headers = await api.request("GET", "/metrics", auth=None)
+    assert status == 200 and headers["Content-Type"].startswith("text/plain")
+    lines = dict(line.split(" ", 1) for line in text.splitlines() if not line.startswith("#"))
+    assert lines["cloudcourt_sfu_decoders_created_total"] == "0"
+    assert "cloudcourt_sfu_packets_out_total" in lines
+    assert "cloudcourt_sockets" in lines

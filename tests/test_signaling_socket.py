@@ -1,0 +1,506 @@
+"""Socket.IO control events (docs/PROTOCOL.md) against a real server, without media: join, lobby,
+admit, deny, remove, end, leave, mute rules, and refusals of bad input."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import time
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+import socketio
+
+from tests.e2e import Api
+
+pytestmark = pytest.mark.timeout(60)
+
+_barriers = itertools.count()
+
+TRACK_INFO = (
+    "subscriber_offer",
+    "subscriptions",
+    "track_published",
+    "track_unpublished",
+    "track_muted",
+    "participant_joined",
+    "participant_left",
+    "active_speaker",
+    "hearing_state",
+)
+
+
+class Client:
+    """A bare Socket.IO client that records every event it gets."""
+
+    def __init__(self, url: str, name: str) -> None:
+        self.url, self.name = url, name
+        self.sio = socketio.AsyncClient(reconnection=False, logger=False, engineio_logger=False)
+        self.events: list[tuple[str, Any]] = []
+        self._changed = asyncio.Condition()
+        self.participant_id: str | None = None
+
+        @self.sio.on("*")
+        async def any_event(event: str, *args: Any) -> None:
+            await self._record(event, args[0] if args else None)
+
+        @self.sio.event
+        async def disconnect(*args: Any) -> None:
+            await self._record("disconnect", None)
+
+    async def _record(self, event: str, data: Any) -> None:
+        self.events.append((event, data))
+        async with self._changed:
+            self._changed.notify_all()
+
+    async def connect(self) -> Client:
+        await self.sio.connect(self.url, transports=["websocket"], wait_timeout=10)
+        return self
+
+    async def call(self, event: str, data: Any = None, timeout: float = 10) -> Any:
+        if data is None:
+            return await self.sio.call(event, timeout=timeout)
+        return await self.sio.call(event, data, timeout=timeout)
+
+    async def join(self, token: str) -> dict:
+        ack = await self.call("join", {"token": token})
+        if ack.get("ok"):
+            self.participant_id = ack["participant"]["id"]
+        return ack
+
+    def got(self, event: str) -> list[Any]:
+        return [d for e, d in self.events if e == event]
+
+    async def wait(
+        self, event: str, pred: Callable[[Any], bool] | None = None, timeout: float = 5
+    ) -> Any:
+        deadline = time.monotonic() + timeout
+        async with self._changed:
+            while True:
+                for e, d in self.events:
+                    if e == event and (pred is None or pred(d)):
+                        return d
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise AssertionError(
+                        f"{self.name}: no {event!r} within {timeout}s; got {self.events}"
+                    )
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._changed.wait(), left)
+
+    async def barrier(self) -> None:
+        """Return once everything the server queued for this socket so far has arrived: the
+        server pushes in order, so the error for an unknown event comes after all of it."""
+        name = f"barrier_{next(_barriers)}"
+        await self.call(name, {})
+        await self.wait("error", lambda d: d.get("event") == name)
+
+    async def close(self) -> None:
+        with contextlib.suppress(Exception):
+            await self.sio.disconnect()
+
+
+@pytest.fixture
+async def clients(server):
+    made: list[Client] = []
+
+    async def make(name: str = "client") -> Client:
+        c = Client(server.url, name)
+        made.append(c)
+        return await c.connect()
+
+    yield make
+    await asyncio.gather(*(c.close() for c in made))
+
+
+async def hearing_and_tokens(api: Api, *roles: str, **kw) -> tuple[dict, list[dict]]:
+    hearing = await api.create_hearing()
+    return hearing, [
+        await api.token(hearing["id"], role, f"{role}-{i}", **kw) for i, role in enumerate(roles)
+    ]
+
+
+async def hearing_state(api: Api, hearing_id: str) -> str:
+    status, body, _ = await api.request("GET", f"/api/hearings/{hearing_id}")
+    assert status == 200, body
+    return body["state"]
+
+
+def refused(ack: Any, code: str) -> str:
+    assert isinstance(ack, dict) and ack.get("ok") is False, ack
+    assert ack.get("code") == code, ack
+    assert isinstance(ack.get("error"), str) and ack["error"], ack
+    return ack["error"]
+
+
+# ---------------------------------------------------------------------------------- lobby
+
+
+async def test_lobby_then_admission_by_the_judge(api, clients):
+    hearing, (judge_tok, party_tok) = await hearing_and_tokens(api, "judge", "party")
+    hid = hearing["id"]
+    assert await hearing_state(api, hid) == "scheduled"
+
+    party = await clients("party")
+    ack = await party.join(party_tok["token"])
+    assert ack["ok"] and ack["state"] == "lobby", ack
+    assert ack["participants"] == [] and ack["publications"] == []
+    assert ack["participant"]["state"] == "lobby"
+    assert ack["hearing"]["id"] == hid
+    assert await hearing_state(api, hid) == "open"
+
+    judge = await clients("judge")
+    ack = await judge.join(judge_tok["token"])
+    assert ack["state"] == "admitted" and ack["hearing"]["state"] == "in_session", ack
+    assert [p["id"] for p in ack["participants"]] == [judge.participant_id]
+    assert await hearing_state(api, hid) == "in_session"
+    # the judge is told who waits
+    await judge.wait("lobby", lambda d: [p["id"] for p in d["waiting"]] == [party.participant_id])
+
+    # the waiting party may do nothing but wait
+    refused(await party.call("publish", {"sdp": "v=0\r\n", "type": "offer"}), "not_admitted")
+    refused(await party.call("admit", {"participant_id": party.participant_id}), "forbidden")
+    await party.barrier()
+    assert not [e for e, _ in party.events if e in TRACK_INFO], party.events
+
+    ack = await judge.call("admit", {"participant_id": party.participant_id})
+    assert ack["ok"] and ack["participant"]["state"] == "admitted", ack
+    admitted = await party.wait("admitted")
+    assert {p["id"] for p in admitted["participants"]} == {
+        judge.participant_id,
+        party.participant_id,
+    }
+    assert "publications" in admitted and "ice_servers" in admitted
+    joined = await judge.wait("participant_joined")
+    assert joined["participant"]["id"] == party.participant_id
+    await judge.wait("lobby", lambda d: d["waiting"] == [])
+
+
+async def test_admission_over_http_and_pre_admitted_tokens(api, clients):
+    hearing, (judge_tok, party_tok, site_tok) = await hearing_and_tokens(
+        api, "judge", "party", "site"
+    )
+    hid = hearing["id"]
+    judge = await clients("judge")
+    await judge.join(judge_tok["token"])
+    party = await clients("party")
+    assert (await party.join(party_tok["token"]))["state"] == "lobby"
+    status, body, _ = await api.request(
+        "POST", f"/api/hearings/{hid}/participants/{party.participant_id}/admit"
+    )
+    assert status == 200, body
+    await party.wait("admitted")
+
+    site_admitted = await api.token(hid, "site", "village site", admitted=True)
+    site = await clients("site")
+    ack = await site.join(site_admitted["token"])
+    assert ack["state"] == "admitted", ack
+    assert {p["id"] for p in ack["participants"]} >= {judge.participant_id, party.participant_id}
+
+    # admitted before arriving: no lobby either
+    status, _, _ = await api.request(
+        "POST", f"/api/hearings/{hid}/participants/{site_tok['participant_id']}/admit"
+    )
+    assert status == 200
+    late = await clients("late site")
+    assert (await late.join(site_tok["token"]))["state"] == "admitted"
+
+
+async def test_leaving_and_coming_back_skips_the_lobby(api, clients):
+    _, (judge_tok, party_tok) = await hearing_and_tokens(api, "judge", "party")
+    judge = await clients("judge")
+    await judge.join(judge_tok["token"])
+    party = await clients("party")
+    await party.join(party_tok["token"])
+    await judge.call("admit", {"participant_id": party.participant_id})
+    await party.wait("admitted")
+
+    assert (await party.call("leave", {}))["ok"]
+    left = await judge.wait("participant_left")
+    assert left == {"participant_id": party.participant_id, "reason": "left"}
+    refused(
+        await party.call(
+            "mute", {"participant_id": party.participant_id, "kind": "audio", "muted": True}
+        ),
+        "unauthorized",
+    )
+    # same socket, same token: straight back in
+    assert (await party.join(party_tok["token"]))["state"] == "admitted"
+    await judge.wait("participant_joined", lambda d: d["participant"]["state"] == "admitted")
+
+    # a dropped connection is a leave too
+    await party.close()
+    await judge.wait(
+        "participant_left",
+        lambda d: d["participant_id"] == party.participant_id and d["reason"] == "disconnected",
+    )
+
+
+async def test_lobby_disconnect_updates_the_moderators(api, clients):
+    _, (judge_tok, party_tok) = await hearing_and_tokens(api, "judge", "party")
+    judge = await clients("judge")
+    await judge.join(judge_tok["token"])
+    party = await clients("party")
+    await party.join(party_tok["token"])
+    await judge.wait("lobby", lambda d: len(d["waiting"]) == 1)
+    await party.close()
+    await judge.wait("lobby", lambda d: d["waiting"] == [])
+
+
+# ---------------------------------------------------------------------------------- moderation
+
+
+async def test_deny_disconnects_and_revokes(api, clients):
+    hearing, (judge_tok, party_tok) = await hearing_and_tokens(api, "judge", "witness")
+    judge = await clients("judge")
+    await judge.join(judge_tok["token"])
+    party = await clients("witness")
+    await party.join(party_tok["token"])
+    ack = await judge.call("deny", {"participant_id": party.participant_id, "reason": "wrong case"})
+    assert ack["ok"], ack
+    assert (await party.wait("denied")) == {"reason": "wrong case"}
+    await party.wait("disconnect")
+    await judge.wait("lobby", lambda d: d["waiting"] == [])
+    assert not [e for e, _ in party.events if e in TRACK_INFO], party.events
+
+    again = await clients("again")
+    assert "revoked" in refused(await again.join(party_tok["token"]), "unauthorized")
+    # an admitted participant is removed, not denied
+    admitted = await api.token(hearing["id"], "party", "in", admitted=True)
+    ack = await judge.call("deny", {"participant_id": admitted["participant_id"]})
+    assert "remove" in refused(ack, "conflict")
+
+
+async def test_remove_over_socket_and_http(api, clients):
+    hearing, (judge_tok, a_tok, b_tok) = await hearing_and_tokens(
+        api, "judge", "party", "agent", admitted=True
+    )
+    judge = await clients("judge")
+    await judge.join(judge_tok["token"])
+    a = await clients("a")
+    await a.join(a_tok["token"])
+    b = await clients("b")
+    await b.join(b_tok["token"])
+
+    ack = await judge.call("remove", {"participant_id": a.participant_id, "reason": "contempt"})
+    assert ack["ok"] and ack["participant"]["state"] == "removed", ack
+    assert (await a.wait("removed")) == {"reason": "contempt"}
+    await a.wait("disconnect")
+    for p in (judge, b):
+        await p.wait(
+            "participant_left",
+            lambda d: d == {"participant_id": a.participant_id, "reason": "removed"},
+        )
+
+    status, body, _ = await api.request(
+        "POST", f"/api/hearings/{hearing['id']}/participants/{b.participant_id}/remove"
+    )
+    assert status == 200, body
+    await b.wait("removed")
+    await b.wait("disconnect")
+    await judge.wait("participant_left", lambda d: d["participant_id"] == b.participant_id)
+
+    for tok in (a_tok, b_tok):
+        c = await clients("returning")
+        refused(await c.join(tok["token"]), "unauthorized")
+
+
+async def test_end_hearing_tells_everyone_then_disconnects(api, clients):
+    hearing, (judge_tok, party_tok, waiting_tok) = await hearing_and_tokens(
+        api, "judge", "party", "witness"
+    )
+    judge = await clients("judge")
+    await judge.join(judge_tok["token"])
+    party = await clients("party")
+    await party.join(party_tok["token"])
+    await judge.call("admit", {"participant_id": party.participant_id})
+    waiting = await clients("waiting")
+    assert (await waiting.join(waiting_tok["token"]))["state"] == "lobby"
+
+    refused(await party.call("end_hearing", {}), "forbidden")
+    ack = await judge.call("end_hearing", {})
+    assert ack["ok"] and ack["hearing"]["state"] == "ended", ack
+    for c in (judge, party, waiting):
+        ev = await c.wait("hearing_ended")
+        assert ev["hearing"]["state"] == "ended"
+        await c.wait("disconnect")
+    assert await hearing_state(api, hearing["id"]) == "ended"
+
+    late = await clients("late")
+    assert "ended" in refused(await late.join(judge_tok["token"]), "conflict")
+
+
+async def test_clerk_moderates_but_not_the_judge(api, clients):
+    _, (judge_tok, clerk_tok, party_tok) = await hearing_and_tokens(api, "judge", "clerk", "party")
+    judge = await clients("judge")
+    await judge.join(judge_tok["token"])
+    clerk = await clients("clerk")
+    assert (await clerk.join(clerk_tok["token"]))["state"] == "admitted"
+    party = await clients("party")
+    await party.join(party_tok["token"])
+    await clerk.wait("lobby", lambda d: len(d["waiting"]) == 1)
+    assert (await clerk.call("admit", {"participant_id": party.participant_id}))["ok"]
+    await party.wait("admitted")
+    refused(await clerk.call("remove", {"participant_id": judge.participant_id}), "forbidden")
+    refused(
+        await clerk.call(
+            "mute", {"participant_id": judge.participant_id, "kind": "audio", "muted": True}
+        ),
+        "forbidden",
+    )
+    ack = await clerk.call(
+        "mute", {"participant_id": party.participant_id, "kind": "audio", "muted": True}
+    )
+    assert ack["participant"]["muted"] == {"audio": True, "video": False}, ack
+
+
+async def test_mute_rules(api, clients):
+    _, (judge_tok, a_tok, b_tok) = await hearing_and_tokens(
+        api, "judge", "party", "party", admitted=True
+    )
+    judge = await clients("judge")
+    await judge.join(judge_tok["token"])
+    a = await clients("a")
+    await a.join(a_tok["token"])
+
+    def mute(pid: str, kind: str, muted: bool) -> dict:
+        return {"participant_id": pid, "kind": kind, "muted": muted}
+
+    ack = await judge.call("mute", mute(a.participant_id, "audio", True))
+    assert ack["participant"]["muted"] == {"audio": True, "video": False}, ack
+    # what a moderator muted stays muted until a moderator lifts it
+    assert "moderator" in refused(
+        await a.call("mute", mute(a.participant_id, "audio", False)), "forbidden"
+    )
+    # one's own video is one's own business
+    assert (await a.call("mute", mute(a.participant_id, "video", True)))["ok"]
+    ack = await a.call("mute", mute(a.participant_id, "video", False))
+    assert ack["participant"]["muted"] == {"audio": True, "video": False}, ack
+    # a party cannot mute others
+    refused(await a.call("mute", mute(judge.participant_id, "audio", True)), "forbidden")
+    # someone arriving later sees who is muted
+    b = await clients("b")
+    ack = await b.join(b_tok["token"])
+    listed = {p["id"]: p["muted"] for p in ack["participants"]}
+    assert listed[a.participant_id] == {"audio": True, "video": False}, listed
+    ack = await judge.call("mute", mute(a.participant_id, "audio", False))
+    assert ack["participant"]["muted"] == {"audio": False, "video": False}
+
+
+async def test_hidden_recorder_is_not_listed(api, clients):
+    hearing, (judge_tok,) = await hearing_and_tokens(api, "judge")
+    rec_tok = await api.token(hearing["id"], "recorder", "recorder", admitted=True)
+    judge = await clients("judge")
+    await judge.join(judge_tok["token"])
+    recorder = await clients("recorder")
+    ack = await recorder.join(rec_tok["token"])
+    assert ack["state"] == "admitted", ack
+    assert recorder.participant_id not in {p["id"] for p in ack["participants"]}
+    refused(await recorder.call("publish", {"sdp": "v=0\r\n", "type": "offer"}), "forbidden")
+    await judge.barrier()
+    assert not judge.got("participant_joined"), judge.events
+    party_tok = await api.token(hearing["id"], "party", "p", admitted=True)
+    party = await clients("party")
+    ack = await party.join(party_tok["token"])
+    assert recorder.participant_id not in {p["id"] for p in ack["participants"]}
+
+
+async def test_second_socket_replaces_the_first(api, clients):
+    _, (judge_tok, party_tok) = await hearing_and_tokens(api, "judge", "party", admitted=True)
+    judge = await clients("judge")
+    await judge.join(judge_tok["token"])
+    first = await clients("first")
+    await first.join(party_tok["token"])
+    second = await clients("second")
+    ack = await second.join(party_tok["token"])
+    assert ack["ok"] and ack["state"] == "admitted", ack
+    assert (await first.wait("removed")) == {"reason": "replaced"}
+    await first.wait("disconnect")
+    await judge.wait(
+        "participant_left",
+        lambda d: d == {"participant_id": ack["participant"]["id"], "reason": "replaced"},
+    )
+    # the token still works: it was a replacement, not a removal
+    assert (
+        await second.call(
+            "mute", {"participant_id": second.participant_id, "kind": "video", "muted": True}
+        )
+    )["ok"]
+
+
+# ---------------------------------------------------------------------------------- refusals
+
+
+async def test_bad_tokens_and_viewer(api, server, clients):
+    hearing, (viewer_tok, judge_tok) = await hearing_and_tokens(api, "viewer", "judge")
+    c = await clients("stranger")
+    refused(await c.call("join", {}), "unauthorized")
+    refused(await c.call("join", {"token": "not.a.jwt"}), "unauthorized")
+    now = int(time.time())
+    expired = server.make_token(
+        iss="cloudcourt",
+        sub=judge_tok["participant_id"],
+        hearing=hearing["id"],
+        role="judge",
+        iat=now - 7200,
+        exp=now - 3600,
+        jti="e",
+    )
+    assert "expired" in refused(await c.call("join", {"token": expired}), "unauthorized")
+    assert "viewer" in refused(await c.join(viewer_tok["token"]), "forbidden")
+    err = await c.wait("error", lambda d: d["event"] == "join" and d["code"] == "forbidden")
+    assert err["error"]
+    # still usable after all that
+    assert (await c.join(judge_tok["token"]))["ok"]
+    refused(await c.join(judge_tok["token"]), "conflict")
+
+
+async def test_malformed_events_are_refused_and_the_socket_stays(api, clients):
+    _, (judge_tok,) = await hearing_and_tokens(api, "judge")
+    c = await clients("c")
+    # before join: everything but join is unauthorized
+    for event in ("publish", "admit", "mute", "leave", "end_hearing", "ice_candidate"):
+        refused(await c.call(event, {}), "unauthorized")
+        await c.wait("error", lambda d, e=event: d["event"] == e and d["code"] == "unauthorized")
+    refused(await c.call("join", "a string"), "bad_request")
+    refused(await c.call("join", [1, 2]), "bad_request")
+    refused(await c.call("join", {"token": "x" * (65 * 1024)}), "bad_request")
+    await c.join(judge_tok["token"])
+    for event, payload in (
+        ("publish", {"sdp": 42, "type": "offer"}),
+        ("publish", {"sdp": "v=0\r\n", "type": "answer"}),
+        ("publish", {"sdp": "v=0\r\n" + "a=x\r\n" * 20000, "type": "offer"}),
+        ("subscriber_answer", {}),
+        ("ice_candidate", {"target": "elsewhere"}),
+        ("ice_candidate", {"target": "publisher", "candidate": "a string"}),
+        ("ice_candidate", {"target": "publisher", "candidate": {"candidate": 5}}),
+        ("admit", {}),
+        ("admit", {"participant_id": 7}),
+        ("mute", {"participant_id": "p_x", "kind": "smell", "muted": True}),
+        ("mute", {"participant_id": "p_x", "kind": "audio", "muted": "yes"}),
+        ("remove", {"participant_id": "p_x", "reason": 12}),
+        ("no_such_event", {}),
+    ):
+        refused(await c.call(event, payload), "bad_request")
+    refused(await c.call("admit", {"participant_id": "p_nobody"}), "not_found")
+    refused(await c.call("publish", {"sdp": "not sdp at all", "type": "offer"}), "sdp")
+    assert c.sio.connected
+    assert (
+        await c.call("mute", {"participant_id": c.participant_id, "kind": "audio", "muted": True})
+    )["ok"]
+
+
+async def test_sockets_only_from_this_origin(server):
+    foreign = socketio.AsyncClient(reconnection=False)
+    with pytest.raises(socketio.exceptions.ConnectionError):
+        await foreign.connect(
+            server.url, transports=["websocket"], headers={"Origin": "http://evil.example"}
+        )
+    same = socketio.AsyncClient(reconnection=False)
+    await same.connect(server.url, transports=["websocket"], headers={"Origin": server.url})
+    try:
+        assert same.connected
+    finally:
+        await same.disconnect()

@@ -1,0 +1,147 @@
+"""The SQLite store: records survive reopening, state changes are compare-and-set, schema is
+versioned, files are private."""
+
+from __future__ import annotations
+
+import sqlite3
+import stat
+from dataclasses import replace
+
+import pytest
+
+from signaling.models import (
+    Hearing,
+    HearingState,
+    Participant,
+    ParticipantState,
+    new_hearing_id,
+    new_participant_id,
+    utc_now,
+)
+from signaling.roles import Role
+from signaling.store import SCHEMA_VERSION, SqliteStore, StoreError
+
+
+def hearing(**changes) -> Hearing:
+    now = utc_now()
+    base = Hearing(
+        id=new_hearing_id(),
+        case_number="(2025)沪0101民初1号",
+        title="title",
+        court="court",
+        case_type="civil",
+        public=False,
+        scheduled_at="2025-03-01T09:30:00+08:00",
+        state=HearingState.SCHEDULED,
+        created_at=now,
+        updated_at=now,
+    )
+    return replace(base, **changes)
+
+
+def participant(hearing_id: str, **changes) -> Participant:
+    base = Participant(
+        id=new_participant_id(),
+        hearing_id=hearing_id,
+        name="李四",
+        role=Role.PARTY,
+        state=ParticipantState.LOBBY,
+        admitted=False,
+        revoked=False,
+        created_at=utc_now(),
+    )
+    return replace(base, **changes)
+
+
+@pytest.fixture
+async def store(tmp_path):
+    s = await SqliteStore.open(tmp_path / "cloudcourt.db")
+    yield s
+    await s.close()
+
+
+async def test_hearings_round_trip_and_survive_reopen(tmp_path):
+    path = tmp_path / "cloudcourt.db"
+    store = await SqliteStore.open(path)
+    h1 = hearing(public=True, scheduled_at="2025-03-02T09:00:00+08:00")
+    h2 = hearing(scheduled_at="2025-03-01T09:00:00+08:00")
+    await store.create_hearing(h1)
+    await store.create_hearing(h2)
+    p = participant(h1.id)
+    await store.create_participant(p)
+    await store.close()
+
+    store = await SqliteStore.open(path)
+    try:
+        assert await store.get_hearing(h1.id) == h1
+        assert [h.id for h in await store.list_hearings()] == [h2.id, h1.id]  # by schedule
+        assert await store.get_participant(p.id) == p
+        assert await store.list_participants(h1.id) == [p]
+        assert await store.list_participants(h2.id) == []
+        assert await store.get_hearing("h_missing") is None
+        assert await store.get_participant("p_missing") is None
+    finally:
+        await store.close()
+
+
+async def test_hearing_state_is_compare_and_set(store):
+    h = hearing()
+    await store.create_hearing(h)
+    opened = await store.set_hearing_state(
+        h.id, HearingState.OPEN, only_from=(HearingState.SCHEDULED,)
+    )
+    assert opened is not None and opened.state is HearingState.OPEN
+    # a second "first arrival" does not move it again
+    again = await store.set_hearing_state(
+        h.id, HearingState.OPEN, only_from=(HearingState.SCHEDULED,)
+    )
+    assert again is None
+    ended = await store.set_hearing_state(
+        h.id, HearingState.ENDED, only_from=(HearingState.OPEN, HearingState.IN_SESSION)
+    )
+    assert ended is not None and ended.state is HearingState.ENDED
+    assert (await store.get_hearing(h.id)).state is HearingState.ENDED
+    assert (
+        await store.set_hearing_state("h_missing", HearingState.OPEN, only_from=list(HearingState))
+        is None
+    )
+
+
+async def test_participant_updates(store):
+    h = hearing()
+    await store.create_hearing(h)
+    p = participant(h.id)
+    await store.create_participant(p)
+    admitted = await store.update_participant(p.id, state=ParticipantState.ADMITTED, admitted=True)
+    assert (
+        admitted.state is ParticipantState.ADMITTED and admitted.admitted and not admitted.revoked
+    )
+    removed = await store.update_participant(p.id, state=ParticipantState.REMOVED, revoked=True)
+    assert removed.revoked and removed.admitted  # history kept
+    assert await store.get_participant(p.id) == removed
+    assert await store.update_participant("p_missing", revoked=True) is None
+
+
+async def test_participants_need_an_existing_hearing(store):
+    with pytest.raises(sqlite3.IntegrityError):
+        await store.create_participant(participant("h_missing"))
+
+
+async def test_schema_versioned_wal_and_private(tmp_path):
+    path = tmp_path / "cloudcourt.db"
+    store = await SqliteStore.open(path)
+    await store.create_hearing(hearing())
+    assert await store.schema_version() == SCHEMA_VERSION
+    await store.close()
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    with sqlite3.connect(path) as db:
+        assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+
+
+async def test_database_from_a_newer_server_is_refused(tmp_path):
+    path = tmp_path / "cloudcourt.db"
+    with sqlite3.connect(path) as db:
+        db.execute(f"PRAGMA user_version={SCHEMA_VERSION + 1}")
+    with pytest.raises(StoreError, match="newer"):
+        await SqliteStore.open(path)
