@@ -5,10 +5,10 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from aiortc import RTCConfiguration, RTCPeerConnection, RTCRtpSender, RTCSessionDescription
-from aiortc.rtcconfiguration import RTCBundlePolicy
+from aiortc import RTCPeerConnection, RTCRtpSender, RTCSessionDescription
 
 from sfu import Peer, Publication, SfuConfig, TrackInfo, Worker
+from tests.clients.loopback import new_peer_connection
 from tests.clients.media import PatternVideoTrack, ToneAudioTrack
 from tests.clients.receiver import MediaSink
 
@@ -53,11 +53,7 @@ class Events:
 
 
 def new_pc() -> RTCPeerConnection:
-    # aiortc's default BALANCED policy mis-bundles an answer to an offer with two m-lines of one
-    # kind (the second stays on a transport BUNDLE already discarded): clients use MAX_BUNDLE.
-    return RTCPeerConnection(
-        RTCConfiguration(iceServers=[], bundlePolicy=RTCBundlePolicy.MAX_BUNDLE)
-    )
+    return new_peer_connection()
 
 
 async def publish(peer: Peer, sender_id: int, codec: str | None = None) -> RTCPeerConnection:

@@ -6,8 +6,8 @@ from __future__ import annotations
 import struct
 
 from aiortc.rtp import RtcpPacket, RtcpSrPacket
-from sfu import rtc_internals, rtp
 
+from sfu import rtc_internals, rtp
 from tests.clients.media import ToneAudioTrack
 from tests.sfu_harness import Subscriber, publish
 
