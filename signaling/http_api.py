@@ -13,9 +13,10 @@ from aiohttp import web
 
 from signaling import __version__
 from signaling.auth import admin_or_moderator, optional_viewer, require_admin
-from signaling.context import services
+from signaling.context import Services, services
 from signaling.errors import bad_request, not_found
 from signaling.openapi import openapi_document
+from signaling.roles import Actor
 from signaling.validation import optional_text, reject_unknown, require_object
 
 routes = web.RouteTableDef()
@@ -86,12 +87,19 @@ async def get_hearing(request: web.Request) -> web.Response:
     return reply(hearing.to_json())
 
 
-@routes.post("/api/hearings/{hearing_id}/tokens")
-async def issue_token(request: web.Request) -> web.Response:
+async def _moderated(request: web.Request) -> tuple[Services, str, Actor]:
+    """(services, hearing id, who acts) for a route on one hearing that needs a moderator: the
+    hearing must exist, and the caller must hold the admin key or a judge/clerk token of it."""
     s = services(request)
     hearing_id = request.match_info["hearing_id"]
     await s.hearings.get(hearing_id)
     actor = await admin_or_moderator(request, hearing_id, s.tokens, s.settings.admin_key)
+    return s, hearing_id, actor
+
+
+@routes.post("/api/hearings/{hearing_id}/tokens")
+async def issue_token(request: web.Request) -> web.Response:
+    s, hearing_id, actor = await _moderated(request)
     issued = await s.hearings.issue_token(hearing_id, await read_json(request), issuer=actor.role)
     base = s.settings.public_url
     participant = issued.participant
@@ -112,30 +120,28 @@ async def issue_token(request: web.Request) -> web.Response:
     )
 
 
-async def _reason(request: web.Request) -> str | None:
+async def _optional_body(request: web.Request, fields: tuple[str, ...]) -> dict[str, Any]:
+    """The optional JSON object body of a moderation route, which may carry only ``fields``."""
     body = require_object(await read_json(request, required=False))
-    reject_unknown(body, ("reason",))
-    return optional_text(body, "reason")
+    reject_unknown(body, fields)
+    return body
+
+
+async def _reason(request: web.Request) -> str | None:
+    return optional_text(await _optional_body(request, ("reason",)), "reason")
 
 
 @routes.post("/api/hearings/{hearing_id}/participants/{participant_id}/admit")
 async def admit(request: web.Request) -> web.Response:
-    s = services(request)
-    hearing_id = request.match_info["hearing_id"]
-    await s.hearings.get(hearing_id)
-    actor = await admin_or_moderator(request, hearing_id, s.tokens, s.settings.admin_key)
-    body = require_object(await read_json(request, required=False))
-    reject_unknown(body, ())
+    s, hearing_id, actor = await _moderated(request)
+    await _optional_body(request, ())
     participant = await s.live.admit(hearing_id, request.match_info["participant_id"], actor)
     return reply({"participant": participant})
 
 
 @routes.post("/api/hearings/{hearing_id}/participants/{participant_id}/remove")
 async def remove(request: web.Request) -> web.Response:
-    s = services(request)
-    hearing_id = request.match_info["hearing_id"]
-    await s.hearings.get(hearing_id)
-    actor = await admin_or_moderator(request, hearing_id, s.tokens, s.settings.admin_key)
+    s, hearing_id, actor = await _moderated(request)
     reason = await _reason(request)
     participant = await s.live.remove(
         hearing_id, request.match_info["participant_id"], actor, reason
@@ -145,12 +151,8 @@ async def remove(request: web.Request) -> web.Response:
 
 @routes.post("/api/hearings/{hearing_id}/end")
 async def end(request: web.Request) -> web.Response:
-    s = services(request)
-    hearing_id = request.match_info["hearing_id"]
-    await s.hearings.get(hearing_id)
-    actor = await admin_or_moderator(request, hearing_id, s.tokens, s.settings.admin_key)
-    body = require_object(await read_json(request, required=False))
-    reject_unknown(body, ())
+    s, hearing_id, actor = await _moderated(request)
+    await _optional_body(request, ())
     hearing = await s.live.end(hearing_id, actor)
     return reply(hearing.to_json())
 

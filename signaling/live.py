@@ -11,7 +11,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -35,6 +36,15 @@ from signaling.sfu_listeners import PeerEvents, RoomEvents, WhepEvents, publicat
 from signaling.tokens import TokenRevoked
 
 log = logging.getLogger("cloudcourt.live")
+
+
+@contextmanager
+def _sdp_errors() -> Iterator[None]:
+    """Turn the SFU's refusal of an SDP or ICE candidate into the ``sdp`` error the client gets."""
+    try:
+        yield
+    except SfuError as exc:
+        raise CourtError(Code.SDP, str(exc)) from None
 
 
 def hearing_room(hearing_id: str) -> str:
@@ -387,26 +397,20 @@ class LiveHearings:
 
     async def publish(self, sid: str, sdp: str) -> str:
         peer = self._media_peer(sid, "publish")
-        try:
+        with _sdp_errors():
             return await peer.publisher_offer(sdp)
-        except SfuError as exc:
-            raise CourtError(Code.SDP, str(exc)) from None
 
     async def subscriber_answer(self, sid: str, sdp: str) -> None:
         peer = self._media_peer(sid, "subscribe")
-        try:
+        with _sdp_errors():
             await peer.subscriber_answer(sdp)
-        except SfuError as exc:
-            raise CourtError(Code.SDP, str(exc)) from None
 
     async def ice_candidate(
         self, sid: str, target: str, candidate: str, sdp_mid: str | None, index: int | None
     ) -> None:
         peer = self._media_peer(sid, "")
-        try:
+        with _sdp_errors():
             await peer.add_ice_candidate(target, candidate, sdp_mid, index)  # type: ignore[arg-type]
-        except SfuError as exc:
-            raise CourtError(Code.SDP, str(exc)) from None
 
     async def peer_closed(
         self, live: LiveHearing, conn: Connection, peer: Peer, reason: str
@@ -584,15 +588,14 @@ class LiveHearings:
             live.connections[participant.id] = conn
             conn.peer = self._new_peer(live, conn)
         peer = conn.peer
-        try:
-            # ffmpeg never answers ICE consent checks once it streams; see docs/OPERATIONS.md.
-            answer = await peer.publisher_offer(sdp, consent_checks=False)
-        except Exception as exc:
-            async with live.lock:
-                await self._drop(live, conn, reason="failed")
-            if isinstance(exc, SfuError):
-                raise CourtError(Code.SDP, str(exc)) from None
-            raise
+        with _sdp_errors():
+            try:
+                # ffmpeg never answers ICE consent checks once it streams; see docs/OPERATIONS.md.
+                answer = await peer.publisher_offer(sdp, consent_checks=False)
+            except Exception:
+                async with live.lock:
+                    await self._drop(live, conn, reason="failed")
+                raise
         async with live.lock:
             if live.connections.get(participant.id) is not conn or conn.peer is not peer:
                 raise conflict("the publish was replaced or removed while it was being set up")
@@ -649,13 +652,12 @@ class LiveHearings:
             )
             session = WhepSession(resource_id=resource_id, participant=participant, peer=peer)
             live.wheps[resource_id] = session
-        try:
-            answer = await peer.whep_offer(sdp, source_peer_id=source_id)
-        except Exception as exc:
-            await self.close_whep(live, resource_id, "failed")
-            if isinstance(exc, SfuError):
-                raise CourtError(Code.SDP, str(exc)) from None
-            raise
+        with _sdp_errors():
+            try:
+                answer = await peer.whep_offer(sdp, source_peer_id=source_id)
+            except Exception:
+                await self.close_whep(live, resource_id, "failed")
+                raise
         log.info("WHEP playback of %s by %s in hearing %s", source_id, participant.id, hearing.id)
         return resource_id, answer
 

@@ -8,18 +8,15 @@ from signaling import __version__
 from signaling.roles import ROLE_NAMES
 
 
-def _error(description: str) -> dict[str, Any]:
-    return {
-        "description": description,
-        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
-    }
-
-
 def _json(schema_ref: str, description: str) -> dict[str, Any]:
     return {
         "description": description,
         "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{schema_ref}"}}},
     }
+
+
+def _error(description: str) -> dict[str, Any]:
+    return _json("Error", description)
 
 
 _ID = {"name": "hearing_id", "in": "path", "required": True, "schema": {"type": "string"}}
@@ -46,6 +43,44 @@ _COMMON = {
     "403": _error("the credentials do not carry the needed grant"),
     "404": _error("unknown hearing or participant"),
 }
+
+
+def _sdp_paths(kind: str, summary: str, *query: dict[str, Any]) -> dict[str, Any]:
+    """The two paths of a WHIP or WHEP endpoint (``kind`` "whip" or "whep"): POST an SDP offer to
+    create a session, DELETE the session's URL to end it."""
+    name = kind.upper()
+    return {
+        f"/{kind}/{{hearing_id}}": {
+            "post": {
+                "summary": summary,
+                "security": [{"participantToken": []}],
+                "parameters": [_ID, *query],
+                "requestBody": _SDP_BODY,
+                "responses": {
+                    "201": _SDP_ANSWER,
+                    "409": _error("the hearing has ended"),
+                    "413": _error("SDP larger than 64 KiB"),
+                    "415": _error("Content-Type is not application/sdp"),
+                    **_COMMON,
+                },
+            },
+            "options": {
+                "summary": f"{name} capabilities",
+                "parameters": [_ID],
+                "responses": {"204": {"description": "Accept-Post: application/sdp"}},
+            },
+        },
+        f"/{kind}/{{hearing_id}}/{{resource_id}}": {
+            "delete": {
+                "summary": f"end a {name} session",
+                "parameters": [_ID, _RID],
+                "responses": {
+                    "200": {"description": "ended"},
+                    "404": _error("no such session"),
+                },
+            }
+        },
+    }
 
 
 def openapi_document(server_url: str) -> dict[str, Any]:
@@ -282,73 +317,16 @@ def openapi_document(server_url: str) -> dict[str, Any]:
                     },
                 }
             },
-            "/whip/{hearing_id}": {
-                "post": {
-                    "summary": "WHIP publish (RFC 9725)",
-                    "security": [{"participantToken": []}],
-                    "parameters": [_ID],
-                    "requestBody": _SDP_BODY,
-                    "responses": {
-                        "201": _SDP_ANSWER,
-                        "409": _error("the hearing has ended"),
-                        "413": _error("SDP larger than 64 KiB"),
-                        "415": _error("Content-Type is not application/sdp"),
-                        **_COMMON,
-                    },
+            **_sdp_paths("whip", "WHIP publish (RFC 9725)"),
+            **_sdp_paths(
+                "whep",
+                "WHEP playback of one participant (default: the judge)",
+                {
+                    "name": "participant",
+                    "in": "query",
+                    "required": False,
+                    "schema": {"type": "string"},
                 },
-                "options": {
-                    "summary": "WHIP capabilities",
-                    "parameters": [_ID],
-                    "responses": {"204": {"description": "Accept-Post: application/sdp"}},
-                },
-            },
-            "/whip/{hearing_id}/{resource_id}": {
-                "delete": {
-                    "summary": "end a WHIP session",
-                    "parameters": [_ID, _RID],
-                    "responses": {
-                        "200": {"description": "ended"},
-                        "404": _error("no such session"),
-                    },
-                }
-            },
-            "/whep/{hearing_id}": {
-                "post": {
-                    "summary": "WHEP playback of one participant (default: the judge)",
-                    "security": [{"participantToken": []}],
-                    "parameters": [
-                        _ID,
-                        {
-                            "name": "participant",
-                            "in": "query",
-                            "required": False,
-                            "schema": {"type": "string"},
-                        },
-                    ],
-                    "requestBody": _SDP_BODY,
-                    "responses": {
-                        "201": _SDP_ANSWER,
-                        "409": _error("the hearing has ended"),
-                        "413": _error("SDP larger than 64 KiB"),
-                        "415": _error("Content-Type is not application/sdp"),
-                        **_COMMON,
-                    },
-                },
-                "options": {
-                    "summary": "WHEP capabilities",
-                    "parameters": [_ID],
-                    "responses": {"204": {"description": "Accept-Post: application/sdp"}},
-                },
-            },
-            "/whep/{hearing_id}/{resource_id}": {
-                "delete": {
-                    "summary": "end a WHEP session",
-                    "parameters": [_ID, _RID],
-                    "responses": {
-                        "200": {"description": "ended"},
-                        "404": _error("no such session"),
-                    },
-                }
-            },
+            ),
         },
     }

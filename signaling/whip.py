@@ -9,12 +9,18 @@ from __future__ import annotations
 from aiohttp import web
 
 from signaling.auth import bearer
-from signaling.context import services
+from signaling.context import Services, services
 from signaling.errors import bad_request
 
 routes = web.RouteTableDef()
 
 SDP = "application/sdp"
+
+
+def _too_large(size: int, limit: int) -> web.HTTPRequestEntityTooLarge:
+    return web.HTTPRequestEntityTooLarge(
+        max_size=limit, actual_size=size, text=f"the SDP offer is larger than {limit} bytes"
+    )
 
 
 async def read_sdp(request: web.Request, limit: int) -> str:
@@ -23,16 +29,10 @@ async def read_sdp(request: web.Request, limit: int) -> str:
             text=f"Content-Type must be {SDP}, not {request.content_type or 'missing'}",
         )
     if request.content_length is not None and request.content_length > limit:
-        raise web.HTTPRequestEntityTooLarge(
-            max_size=limit,
-            actual_size=request.content_length,
-            text=f"the SDP offer is larger than {limit} bytes",
-        )
+        raise _too_large(request.content_length, limit)
     raw = await request.read()
     if len(raw) > limit:
-        raise web.HTTPRequestEntityTooLarge(
-            max_size=limit, actual_size=len(raw), text=f"the SDP offer is larger than {limit} bytes"
-        )
+        raise _too_large(len(raw), limit)
     try:
         text = raw.decode()
     except UnicodeDecodeError:
@@ -54,22 +54,24 @@ def _answer(kind: str, hearing_id: str, resource_id: str, sdp: str) -> web.Respo
     )
 
 
-@routes.post("/whip/{hearing_id}")
-async def whip_post(request: web.Request) -> web.Response:
+async def _offer(request: web.Request) -> tuple[Services, str, str, str | None]:
+    """(services, hearing id, SDP offer, bearer token) of a WHIP or WHEP POST."""
     s = services(request)
     hearing_id = request.match_info["hearing_id"]
     sdp = await read_sdp(request, s.settings.max_sdp_bytes)
-    token = bearer(request)
+    return s, hearing_id, sdp, bearer(request)
+
+
+@routes.post("/whip/{hearing_id}")
+async def whip_post(request: web.Request) -> web.Response:
+    s, hearing_id, sdp, token = await _offer(request)
     resource_id, answer = await s.live.whip_publish(hearing_id, token, sdp)
     return _answer("whip", hearing_id, resource_id, answer)
 
 
 @routes.post("/whep/{hearing_id}")
 async def whep_post(request: web.Request) -> web.Response:
-    s = services(request)
-    hearing_id = request.match_info["hearing_id"]
-    sdp = await read_sdp(request, s.settings.max_sdp_bytes)
-    token = bearer(request)
+    s, hearing_id, sdp, token = await _offer(request)
     source = request.query.get("participant") or None
     resource_id, answer = await s.live.whep_play(hearing_id, token, sdp, source)
     return _answer("whep", hearing_id, resource_id, answer)

@@ -7,13 +7,16 @@ import contextlib
 import itertools
 import re
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urljoin
 
 import aiohttp
+from aiortc import RTCPeerConnection
 
+from tests.clients.loopback import new_peer_connection
+from tests.clients.media import PatternVideoTrack, ToneAudioTrack
 from tests.clients.participant import Participant
 
 _case = itertools.count(1)
@@ -152,6 +155,18 @@ async def steady(
     assert cond(), what
 
 
+def pairs(people: Sequence[Participant]) -> list[tuple[Participant, Participant]]:
+    """Every (receiver, sender) pair of two different ones of ``people``."""
+    return [(p, q) for p in people for q in people if q is not p]
+
+
+async def everyone_sees_and_hears(people: Sequence[Participant]) -> None:
+    """Wait until each of ``people`` decodes the video and the audio of every other one."""
+    for p, q in pairs(people):
+        await p.wait_video_from(q, min_frames=15, timeout=25)
+        await p.wait_audio_from(q, min_frames=25, timeout=15)
+
+
 class Cast:
     """Participants of one test; closes them all at the end."""
 
@@ -190,6 +205,16 @@ class Cast:
         if publish:
             await p.publish()
         return p
+
+    async def offering_peer(self, media_id: int) -> RTCPeerConnection:
+        """A peer connection that sends ``media_id``'s tone and pattern, with its offer set as the
+        local description (closed at the end of the test)."""
+        pc = new_peer_connection()
+        self.closers.append(pc.close)
+        pc.addTransceiver(ToneAudioTrack(media_id), direction="sendonly")
+        pc.addTransceiver(PatternVideoTrack(media_id), direction="sendonly")
+        await pc.setLocalDescription(await pc.createOffer())
+        return pc
 
     async def close(self) -> None:
         for c in self.closers:

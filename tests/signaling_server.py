@@ -2,8 +2,9 @@
 
 ``start_server(data_dir, port, env=None) -> ServerProcess`` starts it on 127.0.0.1 and waits until
 ``/api/health`` answers. A ``ServerProcess`` has ``.url``, ``.admin_key``, ``.jwt_secret``,
-``.data_dir``, ``.stop()``, ``.restart()``, ``.running()``, ``.pid``, ``.log_path``, ``.log_text()``
-and ``.make_token(...)`` (sign arbitrary claims with the server's key, e.g. an expired token).
+``.data_dir``, ``.stop()``, ``.restart()``, ``.running()``, ``.pid``, ``.log_path``,
+``.log_text()``, ``.make_token(...)`` (sign arbitrary claims with the server's key) and
+``.expired_token(...)``.
 ``env={"CLOUDCOURT_ADMIN_KEY": ""}`` lets the server generate its admin key (``.admin_key`` is
 then read from the data dir).
 """
@@ -156,6 +157,19 @@ class ServerProcess:
         """Sign ``claims`` with this server's JWT key (HS256), as the server would."""
         assert self.jwt_secret, "the server has not started yet"
         return jwt.encode(claims, self.jwt_secret.encode(), algorithm="HS256")
+
+    def expired_token(self, hearing_id: str, participant_id: str, role: str, jti: str) -> str:
+        """A token as the server issues them for that participant, but expired an hour ago."""
+        now = int(time.time())
+        return self.make_token(
+            iss="cloudcourt",
+            sub=participant_id,
+            hearing=hearing_id,
+            role=role,
+            iat=now - 7200,
+            exp=now - 3600,
+            jti=jti,
+        )
 
 
 def start_server(

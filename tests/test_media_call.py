@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from tests.e2e import eventually
+from tests.e2e import eventually, everyone_sees_and_hears, pairs
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -21,22 +21,15 @@ async def test_judge_and_two_parties_see_and_hear_each_other(cast, party_b_codec
     b = await cast.join(hearing, "party", 3, judge=judge, video_codec=party_b_codec)
     people = [judge, a, b]
 
-    for p in people:
-        for q in people:
-            if q is not p:
-                await p.wait_video_from(q, min_frames=15, timeout=25)
-                await p.wait_audio_from(q, min_frames=25, timeout=15)
+    await everyone_sees_and_hears(people)
 
     # Live, not replayed: what arrives now is what was drawn moments ago (< 2 s behind).
-    for p in people:
-        for q in people:
-            if q is p:
-                continue
-            st = p.sink.video[q.media_id]
-            now_counter = q.video_track.counter
-            lag = now_counter - st.counters[-1][1]
-            assert 0 <= lag < 2 * q.fps, f"{p.name} sees {q.name} {lag} frames behind"
-            assert p.sink.audio[q.media_id].last_time > time.monotonic() - 1.0
+    for p, q in pairs(people):
+        st = p.sink.video[q.media_id]
+        now_counter = q.video_track.counter
+        lag = now_counter - st.counters[-1][1]
+        assert 0 <= lag < 2 * q.fps, f"{p.name} sees {q.name} {lag} frames behind"
+        assert p.sink.audio[q.media_id].last_time > time.monotonic() - 1.0
 
     for p in people:
         others = {q.media_id for q in people if q is not p}
@@ -49,14 +42,9 @@ async def test_judge_and_two_parties_see_and_hear_each_other(cast, party_b_codec
         assert told >= {q.participant_id for q in people if q is not p}, p.mid_map
 
     # frames keep coming: another second later, all counters moved on
-    marks = {(p.name, q.name): time.monotonic() for p in people for q in people if q is not p}
+    marks = {(p.name, q.name): time.monotonic() for p, q in pairs(people)}
     await eventually(
-        lambda: all(
-            p.video_frames_since(q, marks[p.name, q.name]) >= 5
-            for p in people
-            for q in people
-            if q is not p
-        ),
+        lambda: all(p.video_frames_since(q, marks[p.name, q.name]) >= 5 for p, q in pairs(people)),
         10,
         "video keeps flowing between all three",
     )

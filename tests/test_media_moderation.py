@@ -162,16 +162,7 @@ async def test_removed_party_is_cut_off_and_cannot_return(cast):
 
 
 async def _offer_sdp(cast) -> str:
-    from tests.clients.loopback import enable_loopback_candidates, new_peer_connection
-    from tests.clients.media import PatternVideoTrack, ToneAudioTrack
-
-    enable_loopback_candidates()
-    pc = new_peer_connection()
-    cast.closers.append(pc.close)
-    pc.addTransceiver(ToneAudioTrack(39), direction="sendonly")
-    pc.addTransceiver(PatternVideoTrack(39), direction="sendonly")
-    await pc.setLocalDescription(await pc.createOffer())
-    return pc.localDescription.sdp
+    return (await cast.offering_peer(39)).localDescription.sdp
 
 
 async def test_end_hearing_disconnects_everyone_and_stops_media(cast):

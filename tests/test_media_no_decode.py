@@ -15,7 +15,7 @@ import re
 
 import pytest
 
-from tests.e2e import eventually, metric_value
+from tests.e2e import eventually, everyone_sees_and_hears, metric_value
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -64,11 +64,7 @@ async def test_sfu_never_decodes(cast, server):
     a = await cast.join(hearing, "party", 2, judge=judge)
     b = await cast.join(hearing, "party", 3, judge=judge, video_codec="video/H264")
     people = [judge, a, b]
-    for p in people:
-        for q in people:
-            if q is not p:
-                await p.wait_video_from(q, min_frames=15, timeout=25)
-                await p.wait_audio_from(q, min_frames=25, timeout=15)
+    await everyone_sees_and_hears(people)
 
     received_tracks = 2 * len(people)  # the SFU receives audio + video from each
     threads_during = thread_count(pid)

@@ -14,8 +14,6 @@ import pytest
 from aiortc import RTCSessionDescription
 
 from tests.clients.ffmpeg_whip import FfmpegWhip, tail
-from tests.clients.loopback import enable_loopback_candidates, new_peer_connection
-from tests.clients.media import PatternVideoTrack, ToneAudioTrack
 from tests.clients.participant import MEDIA_IDS
 from tests.clients.whep import WhepClient, http_delete, post_sdp
 from tests.e2e import eventually
@@ -123,12 +121,7 @@ async def test_whip_by_hand_201_location_and_delete(cast, tmp_path):
     judge = await cast.join(hearing, "judge", 1)
     enc_tok = await cast.api.token(hearing["id"], "site", "site encoder", admitted=True)
     MEDIA_IDS[enc_tok["participant_id"]] = 22
-    enable_loopback_candidates()
-    pc = new_peer_connection()
-    cast.closers.append(pc.close)
-    pc.addTransceiver(ToneAudioTrack(22), direction="sendonly")
-    pc.addTransceiver(PatternVideoTrack(22), direction="sendonly")
-    await pc.setLocalDescription(await pc.createOffer())
+    pc = await cast.offering_peer(22)
     status, headers, body = await post_sdp(
         enc_tok["whip_url"], enc_tok["token"], pc.localDescription.sdp
     )

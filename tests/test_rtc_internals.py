@@ -58,3 +58,17 @@ def test_aioice_host_address_hook_and_consent_settings():
     finally:
         rtc_internals.disable_loopback_candidates()
     assert hasattr(pylibsrtp.Policy, "allow_repeat_tx")
+
+
+def test_the_decoder_probe_sees_aiortc_create_decoders():
+    """The probe /metrics reports as cloudcourt_sfu_decoders_created must not be dead."""
+    import aiortc.rtcrtpreceiver
+    from aiortc.rtcrtpparameters import RTCRtpCodecParameters
+
+    rtc_internals.count_decoders()
+    before = rtc_internals.decoders_created()
+    aiortc.rtcrtpreceiver.get_decoder(
+        RTCRtpCodecParameters(mimeType="video/VP8", clockRate=90000, payloadType=96)
+    )
+    assert rtc_internals.decoders_created() == before + 1
+    assert "get_decoder(codec)" in inspect.getsource(aiortc.rtcrtpreceiver.decoder_worker)

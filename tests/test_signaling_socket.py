@@ -13,23 +13,15 @@ from typing import Any
 import pytest
 import socketio
 
+from tests.clients.participant import TRACK_INFO_EVENTS
 from tests.e2e import Api
 
 pytestmark = pytest.mark.timeout(60)
 
 _barriers = itertools.count()
 
-TRACK_INFO = (
-    "subscriber_offer",
-    "subscriptions",
-    "track_published",
-    "track_unpublished",
-    "track_muted",
-    "participant_joined",
-    "participant_left",
-    "active_speaker",
-    "hearing_state",
-)
+# What a socket in the lobby must never get: track information, and the hearing's state changes.
+TRACK_INFO = (*TRACK_INFO_EVENTS, "hearing_state")
 
 
 class Client:
@@ -106,10 +98,14 @@ class Client:
 async def clients(server):
     made: list[Client] = []
 
-    async def make(name: str = "client") -> Client:
+    async def make(name: str = "client", token: dict | None = None) -> Client:
+        """A connected client; joined with ``token`` (an issued token) if one is given."""
         c = Client(server.url, name)
         made.append(c)
-        return await c.connect()
+        await c.connect()
+        if token is not None:
+            await c.join(token["token"])
+        return c
 
     yield make
     await asyncio.gather(*(c.close() for c in made))
@@ -183,8 +179,7 @@ async def test_admission_over_http_and_pre_admitted_tokens(api, clients):
         api, "judge", "party", "site"
     )
     hid = hearing["id"]
-    judge = await clients("judge")
-    await judge.join(judge_tok["token"])
+    judge = await clients("judge", judge_tok)
     party = await clients("party")
     assert (await party.join(party_tok["token"]))["state"] == "lobby"
     status, body, _ = await api.request(
@@ -210,10 +205,8 @@ async def test_admission_over_http_and_pre_admitted_tokens(api, clients):
 
 async def test_leaving_and_coming_back_skips_the_lobby(api, clients):
     _, (judge_tok, party_tok) = await hearing_and_tokens(api, "judge", "party")
-    judge = await clients("judge")
-    await judge.join(judge_tok["token"])
-    party = await clients("party")
-    await party.join(party_tok["token"])
+    judge = await clients("judge", judge_tok)
+    party = await clients("party", party_tok)
     await judge.call("admit", {"participant_id": party.participant_id})
     await party.wait("admitted")
 
@@ -240,10 +233,8 @@ async def test_leaving_and_coming_back_skips_the_lobby(api, clients):
 
 async def test_lobby_disconnect_updates_the_moderators(api, clients):
     _, (judge_tok, party_tok) = await hearing_and_tokens(api, "judge", "party")
-    judge = await clients("judge")
-    await judge.join(judge_tok["token"])
-    party = await clients("party")
-    await party.join(party_tok["token"])
+    judge = await clients("judge", judge_tok)
+    party = await clients("party", party_tok)
     await judge.wait("lobby", lambda d: len(d["waiting"]) == 1)
     await party.close()
     await judge.wait("lobby", lambda d: d["waiting"] == [])
@@ -254,10 +245,8 @@ async def test_lobby_disconnect_updates_the_moderators(api, clients):
 
 async def test_deny_disconnects_and_revokes(api, clients):
     hearing, (judge_tok, party_tok) = await hearing_and_tokens(api, "judge", "witness")
-    judge = await clients("judge")
-    await judge.join(judge_tok["token"])
-    party = await clients("witness")
-    await party.join(party_tok["token"])
+    judge = await clients("judge", judge_tok)
+    party = await clients("witness", party_tok)
     ack = await judge.call("deny", {"participant_id": party.participant_id, "reason": "wrong case"})
     assert ack["ok"], ack
     assert (await party.wait("denied")) == {"reason": "wrong case"}
@@ -277,12 +266,9 @@ async def test_remove_over_socket_and_http(api, clients):
     hearing, (judge_tok, a_tok, b_tok) = await hearing_and_tokens(
         api, "judge", "party", "agent", admitted=True
     )
-    judge = await clients("judge")
-    await judge.join(judge_tok["token"])
-    a = await clients("a")
-    await a.join(a_tok["token"])
-    b = await clients("b")
-    await b.join(b_tok["token"])
+    judge = await clients("judge", judge_tok)
+    a = await clients("a", a_tok)
+    b = await clients("b", b_tok)
 
     ack = await judge.call("remove", {"participant_id": a.participant_id, "reason": "contempt"})
     assert ack["ok"] and ack["participant"]["state"] == "removed", ack
@@ -311,10 +297,8 @@ async def test_end_hearing_tells_everyone_then_disconnects(api, clients):
     hearing, (judge_tok, party_tok, waiting_tok) = await hearing_and_tokens(
         api, "judge", "party", "witness"
     )
-    judge = await clients("judge")
-    await judge.join(judge_tok["token"])
-    party = await clients("party")
-    await party.join(party_tok["token"])
+    judge = await clients("judge", judge_tok)
+    party = await clients("party", party_tok)
     await judge.call("admit", {"participant_id": party.participant_id})
     waiting = await clients("waiting")
     assert (await waiting.join(waiting_tok["token"]))["state"] == "lobby"
@@ -334,12 +318,10 @@ async def test_end_hearing_tells_everyone_then_disconnects(api, clients):
 
 async def test_clerk_moderates_but_not_the_judge(api, clients):
     _, (judge_tok, clerk_tok, party_tok) = await hearing_and_tokens(api, "judge", "clerk", "party")
-    judge = await clients("judge")
-    await judge.join(judge_tok["token"])
+    judge = await clients("judge", judge_tok)
     clerk = await clients("clerk")
     assert (await clerk.join(clerk_tok["token"]))["state"] == "admitted"
-    party = await clients("party")
-    await party.join(party_tok["token"])
+    party = await clients("party", party_tok)
     await clerk.wait("lobby", lambda d: len(d["waiting"]) == 1)
     assert (await clerk.call("admit", {"participant_id": party.participant_id}))["ok"]
     await party.wait("admitted")
@@ -360,10 +342,8 @@ async def test_mute_rules(api, clients):
     _, (judge_tok, a_tok, b_tok) = await hearing_and_tokens(
         api, "judge", "party", "party", admitted=True
     )
-    judge = await clients("judge")
-    await judge.join(judge_tok["token"])
-    a = await clients("a")
-    await a.join(a_tok["token"])
+    judge = await clients("judge", judge_tok)
+    a = await clients("a", a_tok)
 
     def mute(pid: str, kind: str, muted: bool) -> dict:
         return {"participant_id": pid, "kind": kind, "muted": muted}
@@ -392,8 +372,7 @@ async def test_mute_rules(api, clients):
 async def test_hidden_recorder_is_not_listed(api, clients):
     hearing, (judge_tok,) = await hearing_and_tokens(api, "judge")
     rec_tok = await api.token(hearing["id"], "recorder", "recorder", admitted=True)
-    judge = await clients("judge")
-    await judge.join(judge_tok["token"])
+    judge = await clients("judge", judge_tok)
     recorder = await clients("recorder")
     ack = await recorder.join(rec_tok["token"])
     assert ack["state"] == "admitted", ack
@@ -409,10 +388,8 @@ async def test_hidden_recorder_is_not_listed(api, clients):
 
 async def test_second_socket_replaces_the_first(api, clients):
     _, (judge_tok, party_tok) = await hearing_and_tokens(api, "judge", "party", admitted=True)
-    judge = await clients("judge")
-    await judge.join(judge_tok["token"])
-    first = await clients("first")
-    await first.join(party_tok["token"])
+    judge = await clients("judge", judge_tok)
+    first = await clients("first", party_tok)
     second = await clients("second")
     ack = await second.join(party_tok["token"])
     assert ack["ok"] and ack["state"] == "admitted", ack
@@ -438,16 +415,7 @@ async def test_bad_tokens_and_viewer(api, server, clients):
     c = await clients("stranger")
     refused(await c.call("join", {}), "unauthorized")
     refused(await c.call("join", {"token": "not.a.jwt"}), "unauthorized")
-    now = int(time.time())
-    expired = server.make_token(
-        iss="cloudcourt",
-        sub=judge_tok["participant_id"],
-        hearing=hearing["id"],
-        role="judge",
-        iat=now - 7200,
-        exp=now - 3600,
-        jti="e",
-    )
+    expired = server.expired_token(hearing["id"], judge_tok["participant_id"], "judge", jti="e")
     assert "expired" in refused(await c.call("join", {"token": expired}), "unauthorized")
     assert "viewer" in refused(await c.join(viewer_tok["token"]), "forbidden")
     err = await c.wait("error", lambda d: d["event"] == "join" and d["code"] == "forbidden")

@@ -197,7 +197,28 @@ def analyze_audio(frame: av.AudioFrame) -> ToneReading:
 # --------------------------------------------------------------------------- tracks
 
 
-class PatternVideoTrack(MediaStreamTrack):
+class _PacedTrack(MediaStreamTrack):
+    """A synthetic track that produces its media in real time, from its first frame on."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._start: float | None = None
+
+    async def _pace(self, position: int, rate: float) -> None:
+        """Fail once the track has ended; else wait until media ``position`` is due at ``rate``
+        units a second (a frame counter at fps, or a sample count at the sample rate)."""
+        if self.readyState != "live":
+            raise MediaStreamError
+        now = time.monotonic()
+        if self._start is None:
+            self._start = now
+        else:
+            due = self._start + position / rate
+            if due > now:
+                await asyncio.sleep(due - now)
+
+
+class PatternVideoTrack(_PacedTrack):
     """Video track drawing the counter/sender pattern, paced at ``fps``."""
 
     kind = "video"
@@ -207,19 +228,10 @@ class PatternVideoTrack(MediaStreamTrack):
         self.sender = sender
         self.width, self.height, self.fps = width, height, fps
         self.counter = 0
-        self._start: float | None = None
         self._chroma = np.full((height // 2, width), 128, dtype=np.uint8)
 
     async def recv(self) -> av.VideoFrame:
-        if self.readyState != "live":
-            raise MediaStreamError
-        now = time.monotonic()
-        if self._start is None:
-            self._start = now
-        else:
-            due = self._start + self.counter / self.fps
-            if due > now:
-                await asyncio.sleep(due - now)
+        await self._pace(self.counter, self.fps)
         luma = draw_pattern(self.counter, self.sender, self.width, self.height)
         frame = av.VideoFrame.from_ndarray(np.vstack([luma, self._chroma]), format="yuv420p")
         frame.pts = int(self.counter * VIDEO_CLOCK / self.fps)
@@ -228,7 +240,7 @@ class PatternVideoTrack(MediaStreamTrack):
         return frame
 
 
-class ToneAudioTrack(MediaStreamTrack):
+class ToneAudioTrack(_PacedTrack):
     """Audio track playing a continuous sine at ``tone_for(sender)`` (or ``freq``), 48 kHz mono."""
 
     kind = "audio"
@@ -240,18 +252,9 @@ class ToneAudioTrack(MediaStreamTrack):
         self.amplitude = amplitude
         self.samples = int(AUDIO_RATE * AUDIO_PTIME)
         self._sent = 0
-        self._start: float | None = None
 
     async def recv(self) -> av.AudioFrame:
-        if self.readyState != "live":
-            raise MediaStreamError
-        now = time.monotonic()
-        if self._start is None:
-            self._start = now
-        else:
-            due = self._start + self._sent / AUDIO_RATE
-            if due > now:
-                await asyncio.sleep(due - now)
+        await self._pace(self._sent, AUDIO_RATE)
         t = (np.arange(self.samples) + self._sent) / AUDIO_RATE
         x = (self.amplitude * 32767 * np.sin(2 * math.pi * self.freq * t)).astype(np.int16)
         frame = av.AudioFrame.from_ndarray(x.reshape(1, -1), format="s16", layout="mono")

@@ -55,6 +55,11 @@ def prefer_codec(transceiver, mime: str) -> None:
     transceiver.setCodecPreferences(chosen + rtx)
 
 
+def _media_id(sender: int | Participant) -> int:
+    """The media id drawn into ``sender``'s media (a participant, or the id itself)."""
+    return sender.media_id if isinstance(sender, Participant) else sender
+
+
 class Participant:
     """One participant: a Socket.IO connection, a publisher PC and a subscriber PC.
 
@@ -291,8 +296,7 @@ class Participant:
         timeout: float = 20.0,
         since: float | None = None,
     ):
-        sid = sender.media_id if isinstance(sender, Participant) else sender
-        return await self.sink.wait_video_from(sid, min_frames, timeout, since)
+        return await self.sink.wait_video_from(_media_id(sender), min_frames, timeout, since)
 
     async def wait_audio_from(
         self,
@@ -301,16 +305,13 @@ class Participant:
         timeout: float = 20.0,
         since: float | None = None,
     ):
-        sid = sender.media_id if isinstance(sender, Participant) else sender
-        return await self.sink.wait_audio_from(sid, min_frames, timeout, since)
+        return await self.sink.wait_audio_from(_media_id(sender), min_frames, timeout, since)
 
     def video_frames_since(self, sender: int | Participant, since: float) -> int:
-        sid = sender.media_id if isinstance(sender, Participant) else sender
-        return self.sink.video[sid].frames_since(since)
+        return self.sink.video[_media_id(sender)].frames_since(since)
 
     def audio_frames_since(self, sender: int | Participant, since: float) -> int:
-        sid = sender.media_id if isinstance(sender, Participant) else sender
-        return self.sink.audio[sid].frames_since(since)
+        return self.sink.audio[_media_id(sender)].frames_since(since)
 
     # ------------------------------------------------------------------ moderation
     async def admit(self, participant_id: str, **kw):
