@@ -30,7 +30,6 @@ class Counters:
         self.nacks_answered = 0
         self.nacks_sent = 0
         self.plis_sent = 0
-        self.decoders_created = 0  # stays 0: the SFU never decodes (tests read it)
 
 
 class Publication:

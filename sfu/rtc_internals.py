@@ -22,6 +22,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import aioice.ice
+import aiortc.rtcrtpreceiver
 from aiortc import RTCPeerConnection, RTCRtpTransceiver
 from aiortc.rtcdtlstransport import RTCDtlsTransport
 from aiortc.rtcrtpparameters import RTCRtpReceiveParameters, RTCRtpSendParameters
@@ -131,20 +132,19 @@ def make_sender(dtls: RTCDtlsTransport) -> tuple[Callable[[bytes], bool], Callab
             return None
         return connection._nominated.get(1)
 
-    def send_rtp(data: bytes) -> bool:
-        active = pair()
-        if active is None or active.protocol.transport is None:
-            return False
-        active.protocol.transport.sendto(dtls._tx_srtp.protect(data), active.remote_addr)
-        return True
+    def sender(protect: Callable[[bytes], bytes]) -> Callable[[bytes], bool]:
+        def send(data: bytes) -> bool:
+            active = pair()
+            if active is None or active.protocol.transport is None:
+                return False
+            active.protocol.transport.sendto(protect(data), active.remote_addr)
+            return True
 
-    def send_rtcp(data: bytes) -> bool:
-        active = pair()
-        if active is None or active.protocol.transport is None:
-            return False
-        active.protocol.transport.sendto(dtls._tx_srtp.protect_rtcp(data), active.remote_addr)
-        return True
+        return send
 
+    # The SRTP session exists only once DTLS is up, so look the protect methods up per call.
+    send_rtp = sender(lambda data: dtls._tx_srtp.protect(data))
+    send_rtcp = sender(lambda data: dtls._tx_srtp.protect_rtcp(data))
     return send_rtp, send_rtcp
 
 
@@ -169,3 +169,27 @@ def disable_consent_checks(pc: RTCPeerConnection) -> bool:
 def cname(pc: RTCPeerConnection) -> str:
     """The CNAME aiortc wrote into this connection's SDP; our SRs must carry the same one."""
     return pc._RTCPeerConnection__cname  # type: ignore[attr-defined]
+
+
+_decoders_created = 0
+
+
+def count_decoders() -> None:
+    """Count every decoder aiortc creates in this process (its receivers' decoder threads call
+    `get_decoder` on their first frame). In a server process nothing else uses aiortc, so the
+    count is the SFU's: it must stay 0."""
+    original = aiortc.rtcrtpreceiver.get_decoder
+    if getattr(original, "_cloudcourt_counting", False):
+        return
+
+    def counting_get_decoder(codec: Any) -> Any:
+        global _decoders_created
+        _decoders_created += 1
+        return original(codec)
+
+    counting_get_decoder._cloudcourt_counting = True  # type: ignore[attr-defined]
+    aiortc.rtcrtpreceiver.get_decoder = counting_get_decoder
+
+
+def decoders_created() -> int:
+    return _decoders_created

@@ -24,6 +24,7 @@ class Worker:
         self.counters = Counters()
         self.rooms: dict[str, Room] = {}
         self._ticker: asyncio.Task[None] | None = None
+        rtc_internals.count_decoders()
         if self.config.ice_loopback:
             rtc_internals.enable_loopback_candidates()
 
@@ -76,7 +77,7 @@ class Worker:
             "nacks_answered": c.nacks_answered,
             "nacks_sent": c.nacks_sent,
             "plis_sent": c.plis_sent,
-            "decoders_created": c.decoders_created,
+            "decoders_created": rtc_internals.decoders_created(),
             "decoder_threads": sum(1 for t in threading.enumerate() if t.name.endswith("-decoder")),
         }
 
