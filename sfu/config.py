@@ -24,6 +24,8 @@ class SfuConfig:
     audio_cache_packets: int = 128
     # A publisher that sent media and then nothing for this long is considered gone.
     media_timeout: float = 15.0
+    # Tracks one peer may publish at once (camera + screen share + a document camera).
+    max_tracks: dict[str, int] = field(default_factory=lambda: {"audio": 2, "video": 3})
     speaker_interval: float = 0.5
     # Levels above this (in -dBov, 127 = silence) do not count as speech.
     speaker_threshold: int = 60

@@ -22,6 +22,7 @@ from aiortc import (
     RTCRtpTransceiver,
     RTCSessionDescription,
 )
+from aiortc import sdp as aiortc_sdp
 from aiortc.rtcconfiguration import RTCBundlePolicy
 from aiortc.sdp import candidate_from_sdp
 
@@ -36,6 +37,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 SUPPORTED_CODECS = ("audio/opus", "video/vp8", "video/h264")
+SENDING = ("sendonly", "sendrecv")
+RECEIVING = ("recvonly", "sendrecv")
 MAX_SDP_BYTES = 64 * 1024
 
 
@@ -66,6 +69,30 @@ def _session(sdp: str, kind: str) -> RTCSessionDescription:
     return RTCSessionDescription(sdp=sdp, type=kind)
 
 
+def _media_sections(sdp: str, kind: str) -> list[Any]:
+    """The audio/video m-lines of an SDP, parsed before anything is applied to a connection."""
+    try:
+        description = aiortc_sdp.SessionDescription.parse(sdp)
+    except Exception as exc:  # the parser raises ValueError, KeyError, IndexError...
+        raise SfuError(f"the SDP {kind} cannot be parsed: {exc}") from exc
+    return [m for m in description.media if m.kind in ("audio", "video")]
+
+
+def _check_publish_offer(sdp: str, limits: dict[str, int]) -> None:
+    sending = [m for m in _media_sections(sdp, "offer") if (m.direction or "sendrecv") in SENDING]
+    if not sending:
+        raise SfuError("the offer sends no audio or video")
+    for kind, limit in limits.items():
+        if sum(1 for m in sending if m.kind == kind) > limit:
+            raise SfuError(f"at most {limit} {kind} tracks may be published at once")
+    for media in sending:
+        if not any(_codec_ok(c) for c in media.rtp.codecs):
+            raise SfuError(
+                f"no supported {media.kind} codec offered (supported: Opus, VP8, "
+                "H.264 packetization-mode=1)"
+            )
+
+
 def _codec_ok(codec: Any) -> bool:
     mime = codec.mimeType.lower()
     if mime == "video/h264":
@@ -92,6 +119,8 @@ class Peer:
         self._by_ssrc: dict[int, Publication] = {}
         self._out_tracks: dict[RTCRtpTransceiver, OutTrack] = {}
         self._pending: dict[OutTrack, Publication] = {}  # bound, waiting for negotiation
+        # Publications whose codec this subscriber did not accept: never offered again.
+        self._unplayable: set[str] = set()
         self._negotiating = False
         self._renegotiate = False
         self._publisher_lock = asyncio.Lock()
@@ -107,29 +136,49 @@ class Peer:
         if not self.can_publish:
             raise SfuError("this participant may not publish")
         offer = _session(sdp, "offer")
+        _check_publish_offer(sdp, self._config.max_tracks)
         async with self._publisher_lock:
-            if self.closed:
-                raise SfuError("the connection is closed")
+            self._check_open()
             self.consent_checks = consent_checks
-            pc = self._publisher_pc or self._new_pc("publisher")
-            self._publisher_pc = pc
+            fresh = self._publisher_pc is None
+            pc = self._publisher_pc = self._publisher_pc or self._new_pc("publisher")
             try:
-                await pc.setRemoteDescription(offer)
-            except Exception as exc:  # aiortc raises ValueError/TypeError/OperationError
-                raise SfuError(f"the SDP offer cannot be used: {exc}") from exc
-            for transceiver in pc.getTransceivers():
-                publication = self.publications.get(transceiver.mid)
-                if publication is not None and not rtc_internals.peer_sends(transceiver):
-                    self._unpublish(publication)
-                if publication is not None:
-                    continue
-                rtc_internals.take_over_transceiver(transceiver, self._on_publisher_params)
-                self._accept_one_codec(transceiver)
-                transceiver.direction = "recvonly"
-            answer = await pc.createAnswer()
-            await pc.setLocalDescription(answer)
+                await self._negotiation_step(pc.setRemoteDescription(offer), "offer")
+                for transceiver in pc.getTransceivers():
+                    publication = self.publications.get(transceiver.mid)
+                    if publication is not None and not rtc_internals.peer_sends(transceiver):
+                        self._unpublish(publication)
+                    if publication is not None:
+                        continue
+                    rtc_internals.take_over_transceiver(transceiver, self._on_publisher_params)
+                    if rtc_internals.peer_sends(transceiver):
+                        self._accept_one_codec(transceiver)
+                    transceiver.direction = "recvonly"
+                answer = await self._negotiation_step(pc.createAnswer(), "offer")
+                await self._negotiation_step(pc.setLocalDescription(answer), "offer")
+            except SfuError:
+                if fresh:  # nothing was ever connected: start over cleanly on the next offer
+                    self._publisher_pc = None
+                    await pc.close()
+                raise
             self._hook(pc, self._on_publisher_rtp, self._on_publisher_rtcp)
             return pc.localDescription.sdp
+
+    def _check_open(self) -> None:
+        if self.closed:
+            raise SfuError("the connection was closed")
+
+    async def _negotiation_step(self, step: Any, kind: str) -> Any:
+        """Await one aiortc negotiation step; its failures and a close meanwhile become SfuError."""
+        try:
+            result = await step
+        except SfuError:
+            raise
+        except Exception as exc:  # aiortc raises ValueError, TypeError, InvalidStateError...
+            self._check_open()
+            raise SfuError(f"the SDP {kind} cannot be used: {exc}") from exc
+        self._check_open()
+        return result
 
     @staticmethod
     def _accept_one_codec(transceiver: RTCRtpTransceiver) -> None:
@@ -265,14 +314,13 @@ class Peer:
         if not self.can_subscribe:
             raise SfuError("this participant may not subscribe")
         offer = _session(sdp, "offer")
+        self._check_whep_offer(sdp, source_peer_id)
+        self._check_open()
         if self._subscriber_pc is not None:
             raise SfuError("this WHEP session already has an offer")
         self.whep_source = source_peer_id
         pc = self._subscriber_pc = self._new_pc("subscriber")
-        try:
-            await pc.setRemoteDescription(offer)
-        except Exception as exc:
-            raise SfuError(f"the SDP offer cannot be used: {exc}") from exc
+        await self._negotiation_step(pc.setRemoteDescription(offer), "offer")
         cname = rtc_internals.cname(pc)
         for transceiver in pc.getTransceivers():
             transceiver.direction = "sendonly"
@@ -281,11 +329,30 @@ class Peer:
             self._out_tracks[transceiver] = OutTrack(
                 transceiver.kind, rtc_internals.sender_ssrc(transceiver), cname
             )
-        answer = await pc.createAnswer()
-        await pc.setLocalDescription(answer)
+        answer = await self._negotiation_step(pc.createAnswer(), "offer")
+        await self._negotiation_step(pc.setLocalDescription(answer), "offer")
         self._hook(pc, self._on_subscriber_rtp, self._on_subscriber_rtcp)
         self.sync_subscriptions()
         return pc.localDescription.sdp
+
+    def _check_whep_offer(self, sdp: str, source_peer_id: str) -> None:
+        receiving = [
+            m for m in _media_sections(sdp, "offer") if (m.direction or "sendrecv") in RECEIVING
+        ]
+        if not receiving:
+            raise SfuError("the offer receives no audio or video")
+        for publication in self.room.publications.values():
+            if publication.peer_id != source_peer_id:
+                continue
+            media = [m for m in receiving if m.kind == publication.kind]
+            if media and not any(
+                c.mimeType.lower() == publication.codec_key and _codec_ok(c)
+                for m in media
+                for c in m.rtp.codecs
+            ):
+                raise SfuError(
+                    f"the source publishes {publication.codec}, which the offer does not accept"
+                )
 
     def _wanted(self) -> list[Publication]:
         if not self.can_subscribe:
@@ -293,7 +360,9 @@ class Peer:
         return [
             p
             for p in self.room.publications.values()
-            if p.peer_id != self.id and (self.whep_source is None or p.peer_id == self.whep_source)
+            if p.peer_id != self.id
+            and p.id not in self._unplayable
+            and (self.whep_source is None or p.peer_id == self.whep_source)
         ]
 
     def _bound(self, track: OutTrack) -> Publication | None:
@@ -335,9 +404,22 @@ class Peer:
 
     def _bind(self, track: OutTrack, publication: Publication) -> None:
         if track.ready:
-            publication.add_subscription(Subscription(publication, track))
+            self._subscribe(track, publication)
         else:
             self._pending[track] = publication
+
+    def _subscribe(self, track: OutTrack, publication: Publication) -> None:
+        if publication.codec_key not in track.payload_types:
+            # Forwarding needs the subscriber to decode the publisher's codec (no transcoding).
+            log.warning(
+                "peer %s does not accept %s of %s: not subscribed",
+                self.id,
+                publication.codec,
+                publication.peer_id,
+            )
+            self._unplayable.add(publication.id)
+            return
+        publication.add_subscription(Subscription(publication, track))
 
     def _unbind(self, track: OutTrack) -> None:
         self._pending.pop(track, None)
@@ -423,7 +505,7 @@ class Peer:
         )
         publication = self._pending.pop(track, None)
         if publication is not None and publication.id in self.room.publications:
-            publication.add_subscription(Subscription(publication, track))
+            self._subscribe(track, publication)
 
     def _on_subscriber_rtp(self, data: bytes) -> None:
         """Subscribers send no media to the SFU; anything arriving here is dropped."""
@@ -470,9 +552,10 @@ class Peer:
             raise SfuError(f"malformed ICE candidate: {exc}") from exc
         parsed.sdpMid = sdp_mid
         parsed.sdpMLineIndex = sdp_mline_index
-        if parsed.ip not in ("127.0.0.1",) and self._config.ice_loopback:
-            return  # loopback mode: never send to another address
-        await pc.addIceCandidate(parsed)
+        try:
+            await pc.addIceCandidate(parsed)
+        except ValueError as exc:  # neither sdpMid nor sdpMLineIndex, or an unknown one
+            raise SfuError(f"the ICE candidate cannot be used: {exc}") from exc
 
     def _new_pc(self, role: str) -> RTCPeerConnection:
         pc = RTCPeerConnection(
@@ -509,11 +592,10 @@ class Peer:
 
     def media_timed_out(self, now: float) -> bool:
         """Without consent checks (WHIP) a publisher that stopped sending is gone."""
-        if self.consent_checks or not self.publications:
+        if self.consent_checks:
             return False
-        last = max(p.last_packet_at for p in self.publications.values())
-        started = last or self._created_at
-        return now - started > self._config.media_timeout
+        last = max((p.last_packet_at for p in self.publications.values()), default=0.0)
+        return now - (last or self._created_at) > self._config.media_timeout
 
     async def close(self) -> None:
         if self.closed:

@@ -76,7 +76,7 @@ class ReceiveStats:
             fraction_lost=fraction,
             packets_lost=min(self.lost, 0x7FFFFF),
             highest_sequence=self.extended_max & 0xFFFFFFFF,
-            jitter=int(self.jitter),
+            jitter=min(int(self.jitter), 0xFFFFFFFF),
             lsr=middle_32(self.last_sr_ntp) if self.last_sr_ntp else 0,
             dlsr=dlsr,
         )

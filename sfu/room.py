@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Protocol
 
 from sfu.errors import SfuError
@@ -80,13 +81,16 @@ class Room:
                 peer.sync_subscriptions()
 
     def tick(self, now: float) -> list[Peer]:
-        """Periodic upkeep; returns peers whose media timed out (the caller removes them)."""
-        for publication in self.publications.values():
-            publication.tick(now)
+        """Periodic upkeep; returns peers whose media timed out (the caller removes them).
+
+        One peer's or publication's failure is logged and must not stop the others' upkeep.
+        """
+        for publication in list(self.publications.values()):
+            _guarded(publication.tick, now)
         if now - self._last_reports >= REPORT_INTERVAL:
             self._last_reports = now
-            for peer in self.peers.values():
-                peer.send_receiver_reports()
+            for peer in list(self.peers.values()):
+                _guarded(peer.send_receiver_reports)
         if now - self._last_speaker >= self.config.speaker_interval:
             self._last_speaker = now
             if self.speaker.update(self.publications.values(), now):
@@ -96,3 +100,10 @@ class Room:
     async def close(self) -> None:
         for peer_id in list(self.peers):
             await self.remove_peer(peer_id)
+
+
+def _guarded(action: Callable[..., None], *args: object) -> None:
+    try:
+        action(*args)
+    except Exception:
+        log.exception("SFU upkeep step %s failed", getattr(action, "__qualname__", action))

@@ -35,8 +35,13 @@ ParamsHandler = Callable[[RTCRtpTransceiver, Any], Awaitable[None]]
 _original_get_host_addresses = aioice.ice.get_host_addresses
 
 
+_original_add_remote_candidate = aioice.ice.Connection.add_remote_candidate
+
+
 def enable_loopback_candidates() -> None:
-    """Gather only 127.0.0.1 host candidates (aioice leaves loopback out on purpose).
+    """Use 127.0.0.1 only: gather only it (aioice leaves loopback out on purpose) and ignore every
+    other remote candidate, whether trickled or written in an SDP (Chrome writes mDNS `.local`
+    names, which aioice would resolve with multicast on every interface).
 
     Used by tests, benchmarks and single-machine demos: traffic can then never leave the machine.
     """
@@ -44,11 +49,19 @@ def enable_loopback_candidates() -> None:
     def loopback_only(use_ipv4: bool, use_ipv6: bool) -> list[str]:
         return ["127.0.0.1"] if use_ipv4 else []
 
+    async def add_loopback_candidate(
+        self: aioice.ice.Connection, remote_candidate: aioice.Candidate | None
+    ) -> None:
+        if remote_candidate is None or remote_candidate.host == "127.0.0.1":
+            await _original_add_remote_candidate(self, remote_candidate)
+
     aioice.ice.get_host_addresses = loopback_only
+    aioice.ice.Connection.add_remote_candidate = add_loopback_candidate  # type: ignore[method-assign]
 
 
 def disable_loopback_candidates() -> None:
     aioice.ice.get_host_addresses = _original_get_host_addresses
+    aioice.ice.Connection.add_remote_candidate = _original_add_remote_candidate  # type: ignore[method-assign]
 
 
 def dtls_transport(pc: RTCPeerConnection) -> RTCDtlsTransport | None:

@@ -72,14 +72,21 @@ async def publish(peer: Peer, sender_id: int, codec: str | None = None) -> RTCPe
 class Subscriber:
     """Answers the SFU's subscriber offers and decodes what arrives."""
 
-    def __init__(self, peer: Peer, name: str) -> None:
+    def __init__(self, peer: Peer, name: str, video_codec: str | None = None) -> None:
         self.peer = peer
         self.pc = new_pc()
         self.sink = MediaSink(name)
+        self.video_codec = video_codec  # accept only this one, as a browser without VP8 would
         self.pc.on("track", lambda track: self.sink.add_track(track))
 
     async def answer(self, sdp: str) -> None:
         await self.pc.setRemoteDescription(RTCSessionDescription(sdp, "offer"))
+        if self.video_codec:
+            for transceiver in self.pc.getTransceivers():
+                if transceiver.kind == "video":
+                    transceiver._codecs = [
+                        c for c in transceiver._codecs if c.mimeType.lower() == self.video_codec
+                    ]
         await self.pc.setLocalDescription(await self.pc.createAnswer())
         await self.peer.subscriber_answer(self.pc.localDescription.sdp)
 
