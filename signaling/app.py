@@ -12,6 +12,7 @@ from signaling import http_api, metrics, whip
 from signaling.config import Settings
 from signaling.context import SERVICES, Services
 from signaling.errors import error_middleware
+from signaling.expiry import expire_tokens
 from signaling.hearings import HearingService
 from signaling.live import LiveHearings
 from signaling.outbox import Outbox
@@ -59,6 +60,7 @@ async def build_app(settings: Settings) -> web.Application:
 
     async def start(app: web.Application) -> None:
         outbox.start()
+        live.spawn(expire_tokens(live))
 
     async def shutdown(app: web.Application) -> None:
         # Disconnect sockets first so that aiohttp's shutdown does not wait on open websockets.

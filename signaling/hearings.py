@@ -17,6 +17,7 @@ from signaling.models import (
     ParticipantState,
     new_hearing_id,
     new_participant_id,
+    schedule_order,
     utc_now,
 )
 from signaling.roles import ROLE_NAMES, Role, grants_for, outranks, parse_role
@@ -24,10 +25,10 @@ from signaling.store import Store
 from signaling.tokens import TokenClaims, TokenService
 from signaling.validation import (
     bool_field,
-    iso_datetime_field,
     reject_unknown,
     require_object,
     text_field,
+    utc_datetime_field,
 )
 
 HEARING_FIELDS = ("case_number", "title", "court", "case_type", "public", "scheduled_at")
@@ -59,7 +60,7 @@ class HearingService:
             court=text_field(data, "court"),
             case_type=text_field(data, "case_type"),
             public=bool_field(data, "public"),
-            scheduled_at=iso_datetime_field(data, "scheduled_at"),
+            scheduled_at=utc_datetime_field(data, "scheduled_at"),
             state=HearingState.SCHEDULED,
             created_at=now,
             updated_at=now,
@@ -81,7 +82,10 @@ class HearingService:
         return hearing
 
     async def list(self, *, include_private: bool) -> list[Hearing]:
+        """Chronologically by ``scheduled_at``. Sorted here, not by the store: stored values are
+        UTC now, but older records may carry other offsets, which text order gets wrong."""
         hearings = await self.store.list_hearings()
+        hearings.sort(key=lambda h: (schedule_order(h.scheduled_at), h.created_at, h.id))
         return hearings if include_private else [h for h in hearings if h.public]
 
     async def note_joined(self, hearing_id: str, role: Role) -> Hearing | None:

@@ -39,6 +39,9 @@ async def read_json(request: web.Request, *, required: bool = True) -> Any:
         return json.loads(raw)
     except (ValueError, UnicodeDecodeError):
         raise bad_request("request body is not valid JSON") from None
+    except RecursionError:
+        # Arrays or objects nested deeper than the parser's recursion limit: 400, not a 500.
+        raise bad_request("request body is JSON nested too deeply") from None
 
 
 @routes.get("/api/health")
@@ -89,11 +92,14 @@ async def get_hearing(request: web.Request) -> web.Response:
 
 async def _moderated(request: web.Request) -> tuple[Services, str, Actor]:
     """(services, hearing id, who acts) for a route on one hearing that needs a moderator: the
-    hearing must exist, and the caller must hold the admin key or a judge/clerk token of it."""
+    caller must hold the admin key or a judge/clerk token of it, and the hearing must exist.
+
+    Credentials first: otherwise a caller without any could tell real hearing ids (401) from
+    unknown ones (404), private hearings included."""
     s = services(request)
     hearing_id = request.match_info["hearing_id"]
-    await s.hearings.get(hearing_id)
     actor = await admin_or_moderator(request, hearing_id, s.tokens, s.settings.admin_key)
+    await s.hearings.get(hearing_id)
     return s, hearing_id, actor
 
 

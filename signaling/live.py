@@ -4,6 +4,12 @@ Socket.IO, WHIP/WHEP and the HTTP moderation routes all act through ``LiveHearin
 removal over HTTP disconnects the socket, an admission over Socket.IO lets a WHIP encoder in, and
 so on. State changes of one hearing happen under that hearing's lock; SDP negotiation does not (it
 can take a while and must not hold up the lobby).
+
+Anything that starts something in a hearing re-checks, once it holds the lock, that the hearing
+has not ended while it waited (``_open``): ``end`` closes the SFU room and drops the hearing's
+entry, and a caller that went on regardless would open a new room nobody ever closes. Entries that
+hold nothing any more are dropped too (``_forget_if_idle``), so memory follows what is live, not
+every hearing ever touched.
 """
 
 from __future__ import annotations
@@ -11,10 +17,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
-from collections.abc import Coroutine, Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
-from enum import StrEnum
+from collections.abc import AsyncIterator, Coroutine, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from typing import Any
 
 from sfu import Peer, Room, SfuError, Worker
@@ -28,14 +32,24 @@ from signaling.errors import (
     unauthorized,
 )
 from signaling.hearings import HearingService
+from signaling.live_state import (
+    MAX_WHEPS_PER_PARTICIPANT,
+    Connection,
+    LeftReason,
+    LiveHearing,
+    Via,
+    WhepSession,
+)
 from signaling.models import Hearing, HearingState, Participant, ParticipantState
 from signaling.mutes import MuteState
 from signaling.outbox import Outbox
-from signaling.roles import Actor, Grants, Role, grants_for, outranks
-from signaling.sfu_listeners import PeerEvents, RoomEvents, WhepEvents, publication_json
-from signaling.tokens import TokenRevoked
+from signaling.roles import Actor, Role, grants_for, outranks
+from signaling.sfu_listeners import PeerEvents, RoomEvents, WhepEvents
+from signaling.tokens import TokenClaims, TokenRevoked
 
 log = logging.getLogger("cloudcourt.live")
+
+HEARING_ENDED = "the hearing has ended"
 
 
 @contextmanager
@@ -45,83 +59,6 @@ def _sdp_errors() -> Iterator[None]:
         yield
     except SfuError as exc:
         raise CourtError(Code.SDP, str(exc)) from None
-
-
-def hearing_room(hearing_id: str) -> str:
-    return f"hearing:{hearing_id}"
-
-
-def moderators_room(hearing_id: str) -> str:
-    return f"moderators:{hearing_id}"
-
-
-class Via(StrEnum):
-    SOCKET = "socket"
-    WHIP = "whip"
-
-
-@dataclass(eq=False)
-class Connection:
-    """A participant's presence: one socket, or one WHIP publish. One per participant."""
-
-    participant: Participant
-    via: Via
-    sid: str | None = None
-    resource_id: str | None = None
-    peer: Peer | None = None
-    # Admitted and present: listed to others, in the hearing's Socket.IO room, has an SFU peer.
-    in_room: bool = False
-
-    @property
-    def grants(self) -> Grants:
-        return grants_for(self.participant.role)
-
-
-@dataclass(eq=False)
-class WhepSession:
-    """A WHEP playback. Not a presence: it is not listed and does not displace the participant's
-    socket, so a participant may watch over WHEP while also being in the hearing."""
-
-    resource_id: str
-    participant: Participant
-    peer: Peer
-
-
-class LiveHearing:
-    def __init__(self, hearing_id: str) -> None:
-        self.id = hearing_id
-        self.room_name = hearing_room(hearing_id)
-        self.moderators_name = moderators_room(hearing_id)
-        self.lock = asyncio.Lock()
-        self.connections: dict[str, Connection] = {}
-        self.wheps: dict[str, WhepSession] = {}
-        self.mutes: dict[str, MuteState] = {}
-        self.room: Room | None = None
-
-    def mute_state(self, participant_id: str) -> MuteState:
-        return self.mutes.setdefault(participant_id, MuteState())
-
-    def participant_json(self, participant: Participant) -> dict[str, Any]:
-        return participant.to_json(muted=self.mute_state(participant.id).to_json())
-
-    def present(self) -> list[dict[str, Any]]:
-        return [
-            self.participant_json(c.participant)
-            for c in self.connections.values()
-            if c.in_room and not c.grants.hidden
-        ]
-
-    def waiting(self) -> list[dict[str, Any]]:
-        return [
-            self.participant_json(c.participant)
-            for c in self.connections.values()
-            if c.via is Via.SOCKET and not c.in_room
-        ]
-
-    def publications(self) -> list[dict[str, Any]]:
-        if self.room is None:
-            return []
-        return [publication_json(p) for p in self.room.publications.values()]
 
 
 class LiveHearings:
@@ -138,6 +75,10 @@ class LiveHearings:
         self.outbox = outbox
         self.ice_servers = ice_servers
         self._hearings: dict[str, LiveHearing] = {}
+        # Mutes by hearing, apart from the entries: someone the court muted stays muted when
+        # everyone drops out and comes back. Forgotten when the hearing ends, or when its entry
+        # goes idle with nothing muted.
+        self._mutes: dict[str, dict[str, MuteState]] = {}
         self._sockets: dict[str, tuple[str, str]] = {}  # sid -> (hearing id, participant id)
         self._tasks: set[asyncio.Task[Any]] = set()
 
@@ -155,17 +96,58 @@ class LiveHearings:
     def _live(self, hearing_id: str) -> LiveHearing:
         live = self._hearings.get(hearing_id)
         if live is None:
-            live = self._hearings[hearing_id] = LiveHearing(hearing_id)
+            mutes = self._mutes.setdefault(hearing_id, {})
+            live = self._hearings[hearing_id] = LiveHearing(hearing_id, mutes)
         return live
 
+    def _forget_if_idle(self, live: LiveHearing) -> None:
+        if not live.idle() or self._hearings.get(live.id) is not live:
+            return
+        del self._hearings[live.id]
+        for pid in [pid for pid, state in live.mutes.items() if not state.any()]:
+            del live.mutes[pid]
+        if not live.mutes and self._mutes.get(live.id) is live.mutes:
+            del self._mutes[live.id]
+
+    @asynccontextmanager
+    async def _locked(self, live: LiveHearing) -> AsyncIterator[None]:
+        """Hold the hearing's lock; afterwards drop its entry if nothing is left in it."""
+        live.users += 1
+        try:
+            async with live.lock:
+                yield
+        finally:
+            live.users -= 1
+            self._forget_if_idle(live)
+
+    @asynccontextmanager
+    async def _open(self, hearing_id: str) -> AsyncIterator[tuple[LiveHearing, Hearing]]:
+        """The hearing's live state, locked, for something that may only happen before it ends.
+
+        Both checks come after the lock is taken: an ``end`` the caller waited for has set
+        ``closed`` on the entry the caller holds; an entry made after ``end`` dropped the old one
+        is new, so only the stored state tells."""
+        live = self._live(hearing_id)
+        async with self._locked(live):
+            if live.closed:
+                raise conflict(HEARING_ENDED)
+            hearing = await self.service.get_open(hearing_id)
+            yield live, hearing
+
     def _room(self, live: LiveHearing) -> Room:
+        if live.closed:
+            # _open keeps callers away from ended hearings; this is the last line of defence
+            # against a room that would never be closed.
+            raise conflict(HEARING_ENDED)
         if live.room is None:
             live.room = self.worker.room(live.id, RoomEvents(self, live))
         return live.room
 
     def stats(self) -> dict[str, int]:
         return {
-            "live_hearings": sum(1 for h in self._hearings.values() if h.connections or h.wheps),
+            # Hearings with live state in memory: someone connected or in the lobby, a WHIP/WHEP
+            # session, or a request under way. An ended or idle hearing is not counted.
+            "live_hearings": len(self._hearings),
             "sockets": len(self._sockets),
         }
 
@@ -176,6 +158,12 @@ class LiveHearings:
             raise TokenRevoked()
         return current
 
+    async def _mark_left(self, participant: Participant) -> None:
+        try:
+            await self.service.set_state(participant, ParticipantState.LEFT)
+        except CourtError:
+            pass  # the hearing's records went away meanwhile; nothing to mark
+
     async def _remove_peer(self, live: LiveHearing, peer_id: str) -> None:
         if live.room is None:
             return
@@ -183,6 +171,20 @@ class LiveHearings:
             await live.room.remove_peer(peer_id)
         except Exception:
             log.exception("closing SFU peer %s of hearing %s failed", peer_id, live.id)
+
+    async def _discard_stray_peer(self, hearing_id: str, peer_id: str) -> None:
+        """Take a peer out of an SFU room of this hearing that no live entry looks after any more
+        (the hearing ended meanwhile), and close that room once it is empty."""
+        room = self.worker.get_room(hearing_id)
+        owner = self._hearings.get(hearing_id)
+        if room is None or (owner is not None and owner.room is room):
+            return
+        try:
+            await room.remove_peer(peer_id)
+            if not room.peers and self.worker.get_room(hearing_id) is room:
+                await self.worker.close_room(hearing_id)
+        except Exception:
+            log.exception("discarding SFU peer %s of hearing %s failed", peer_id, hearing_id)
 
     async def _close_idle_room(self, live: LiveHearing) -> None:
         """Close the SFU room once nobody is connected, so idle hearings cost the SFU nothing."""
@@ -257,7 +259,7 @@ class LiveHearings:
         live: LiveHearing,
         conn: Connection,
         *,
-        reason: str,
+        reason: LeftReason,
         notify: tuple[str, dict[str, Any]] | None = None,
     ) -> None:
         """Take a connection out of the hearing; ``notify`` is told to its socket first."""
@@ -280,16 +282,20 @@ class LiveHearings:
             if not conn.grants.hidden:
                 self.outbox.emit(
                     "participant_left",
-                    {"participant_id": pid, "reason": reason},
+                    {"participant_id": pid, "reason": reason.value},
                     to=live.room_name,
                 )
         elif conn.via is Via.SOCKET:
             self._lobby_changed(live)
 
+    async def _drop_whep(self, live: LiveHearing, session: WhepSession) -> None:
+        if live.wheps.get(session.resource_id) is session:
+            del live.wheps[session.resource_id]
+        await self._remove_peer(live, session.peer.id)
+
     async def _drop_wheps(self, live: LiveHearing, participant_id: str) -> None:
-        for session in [s for s in live.wheps.values() if s.participant.id == participant_id]:
-            live.wheps.pop(session.resource_id, None)
-            await self._remove_peer(live, session.peer.id)
+        for session in live.wheps_of(participant_id):
+            await self._drop_whep(live, session)
         await self._close_idle_room(live)
 
     # ------------------------------------------------------------------ Socket.IO presence
@@ -311,9 +317,7 @@ class LiveHearings:
         grants = grants_for(claims.role)
         if not grants.webrtc:
             raise forbidden("a viewer token is for the public stream and cannot join the hearing")
-        hearing = await self.service.get_open(claims.hearing_id)
-        live = self._live(hearing.id)
-        async with live.lock:
+        async with self._open(claims.hearing_id) as (live, hearing):
             if sid in self._sockets:
                 raise conflict("this socket has already joined; leave first or open a new socket")
             participant = await self._fresh(participant)
@@ -322,9 +326,14 @@ class LiveHearings:
                 # The newest connection wins: a participant who reloads the page must not be
                 # locked out by the socket that has not timed out yet.
                 await self._drop(
-                    live, old, reason="replaced", notify=("removed", {"reason": "replaced"})
+                    live,
+                    old,
+                    reason=LeftReason.REPLACED,
+                    notify=("removed", {"reason": "replaced"}),
                 )
-            conn = Connection(participant=participant, via=Via.SOCKET, sid=sid)
+            conn = Connection(
+                participant=participant, via=Via.SOCKET, expires_at=claims.expires_at, sid=sid
+            )
             live.connections[participant.id] = conn
             self._sockets[sid] = (hearing.id, participant.id)
             try:
@@ -351,7 +360,7 @@ class LiveHearings:
                     }
             except Exception:
                 # Half a join is worse than none: the client is told it failed, so undo it.
-                await self._drop(live, conn, reason="failed")
+                await self._drop(live, conn, reason=LeftReason.FAILED)
                 raise
             if grants.moderate:
                 self.outbox.emit("lobby", {"waiting": live.waiting()}, to=sid)
@@ -364,27 +373,26 @@ class LiveHearings:
             )
             return ack
 
-    async def leave(self, sid: str, reason: str) -> None:
+    async def leave(self, sid: str, reason: LeftReason) -> None:
         entry = self._sockets.get(sid)
         if entry is None:
             return
-        live = self._hearings.get(entry[0])
+        hearing_id, participant_id = entry
+        live = self._hearings.get(hearing_id)
         if live is None:
             self._sockets.pop(sid, None)
+            await self._discard_stray_peer(hearing_id, participant_id)
             return
-        async with live.lock:
-            conn = live.connections.get(entry[1])
+        async with self._locked(live):
+            conn = live.connections.get(participant_id)
             if conn is None or conn.sid != sid:
                 self._sockets.pop(sid, None)
                 return
             was_in_room = conn.in_room
             await self._drop(live, conn, reason=reason)
             if was_in_room:
-                try:
-                    await self.service.set_state(conn.participant, ParticipantState.LEFT)
-                except CourtError:
-                    pass  # the hearing's records went away meanwhile; nothing to mark
-            log.info("participant %s left hearing %s (%s)", conn.participant.id, live.id, reason)
+                await self._mark_left(conn.participant)
+            log.info("participant %s left hearing %s (%s)", participant_id, live.id, reason)
 
     # ------------------------------------------------------------------ Socket.IO negotiation
     def _media_peer(self, sid: str, grant: str) -> Peer:
@@ -406,9 +414,13 @@ class LiveHearings:
             await peer.subscriber_answer(sdp)
 
     async def ice_candidate(
-        self, sid: str, target: str, candidate: str, sdp_mid: str | None, index: int | None
+        self, sid: str, target: str, candidate: str | None, sdp_mid: str | None, index: int | None
     ) -> None:
+        """``candidate`` None is the end of candidates. Admission is checked even then: a socket
+        in the lobby has no connection to trickle to and must not be told otherwise."""
         peer = self._media_peer(sid, "")
+        if candidate is None:
+            return  # aiortc needs no signal for the end of candidates
         with _sdp_errors():
             await peer.add_ice_candidate(target, candidate, sdp_mid, index)  # type: ignore[arg-type]
 
@@ -416,13 +428,17 @@ class LiveHearings:
         self, live: LiveHearing, conn: Connection, peer: Peer, reason: str
     ) -> None:
         """The SFU gave up on a peer (ICE/DTLS failure, or a WHIP publisher fell silent)."""
-        async with live.lock:
+        async with self._locked(live):
+            if live.closed or self._hearings.get(live.id) is not live:
+                # The hearing ended meanwhile: whatever room still holds the peer must let go.
+                await self._discard_stray_peer(live.id, peer.id)
+                return
             if conn.peer is not peer or live.connections.get(conn.participant.id) is not conn:
                 return
             log.info("media of %s in hearing %s closed: %s", conn.participant.id, live.id, reason)
             if conn.via is Via.WHIP:
-                await self._drop(live, conn, reason="connection_lost")
-                await self.service.set_state(conn.participant, ParticipantState.LEFT)
+                await self._drop(live, conn, reason=LeftReason.CONNECTION_LOST)
+                await self._mark_left(conn.participant)
                 return
             # The socket is still there: give it fresh server-side connections and tell the
             # client to build new ones (a browser cannot reuse a failed RTCPeerConnection).
@@ -436,9 +452,7 @@ class LiveHearings:
     async def admit(self, hearing_id: str, participant_id: object, actor: Actor) -> dict[str, Any]:
         if not actor.may_moderate:
             raise forbidden("admitting needs the moderate grant (judge or clerk)")
-        await self.service.get_open(hearing_id)
-        live = self._live(hearing_id)
-        async with live.lock:
+        async with self._open(hearing_id) as (live, _):
             target = await self.service.participant(hearing_id, participant_id)
             target = await self.service.admit(target)
             conn = live.connections.get(target.id)
@@ -457,15 +471,15 @@ class LiveHearings:
     ) -> dict[str, Any]:
         if not actor.may_moderate:
             raise forbidden("denying needs the moderate grant (judge or clerk)")
-        await self.service.get_open(hearing_id)
-        live = self._live(hearing_id)
-        async with live.lock:
+        async with self._open(hearing_id) as (live, _):
             target = await self.service.participant(hearing_id, participant_id)
             target = await self.service.deny(target)
             conn = live.connections.get(target.id)
             if conn is not None:
                 text = reason or "the court did not admit you to this hearing"
-                await self._drop(live, conn, reason="denied", notify=("denied", {"reason": text}))
+                await self._drop(
+                    live, conn, reason=LeftReason.REMOVED, notify=("denied", {"reason": text})
+                )
             log.info("%s denied %s in hearing %s", actor.label, target.id, hearing_id)
             return live.participant_json(target)
 
@@ -474,9 +488,7 @@ class LiveHearings:
     ) -> dict[str, Any]:
         if not actor.may_moderate:
             raise forbidden("removing needs the moderate grant (judge or clerk)")
-        await self.service.get(hearing_id)
-        live = self._live(hearing_id)
-        async with live.lock:
+        async with self._open(hearing_id) as (live, _):
             target = await self.service.participant(hearing_id, participant_id)
             if not outranks(actor.role, target.role):
                 raise forbidden(f"a {actor.role} may not remove the {target.role}")
@@ -484,7 +496,9 @@ class LiveHearings:
             conn = live.connections.get(target.id)
             if conn is not None:
                 text = reason or "you were removed from the hearing"
-                await self._drop(live, conn, reason="removed", notify=("removed", {"reason": text}))
+                await self._drop(
+                    live, conn, reason=LeftReason.REMOVED, notify=("removed", {"reason": text})
+                )
             await self._drop_wheps(live, target.id)
             log.info("%s removed %s from hearing %s", actor.label, target.id, hearing_id)
             return live.participant_json(target)
@@ -492,9 +506,7 @@ class LiveHearings:
     async def mute(
         self, hearing_id: str, actor: Actor, participant_id: object, kind: str, muted: bool
     ) -> dict[str, Any]:
-        await self.service.get_open(hearing_id)
-        live = self._live(hearing_id)
-        async with live.lock:
+        async with self._open(hearing_id) as (live, _):
             target = await self.service.participant(hearing_id, participant_id)
             is_self = actor.participant_id == target.id
             as_moderator = actor.may_moderate and outranks(actor.role, target.role)
@@ -530,10 +542,13 @@ class LiveHearings:
     async def end(self, hearing_id: str, actor: Actor) -> Hearing:
         if not actor.may_moderate:
             raise forbidden("ending the hearing needs the moderate grant (judge or clerk)")
-        await self.service.get(hearing_id)
         live = self._live(hearing_id)
-        async with live.lock:
+        async with self._locked(live):
+            if live.closed:
+                raise conflict(f"hearing {hearing_id} has already ended")
             hearing = await self.service.end(hearing_id)
+            # From here on, whoever waited for this lock finds the hearing closed.
+            live.closed = True
             payload = {"hearing": hearing.to_json()}
             for conn in list(live.connections.values()):
                 if conn.sid is not None:
@@ -542,61 +557,85 @@ class LiveHearings:
                     self.outbox.disconnect(conn.sid)
             live.connections.clear()
             live.wheps.clear()
+            live.mutes.clear()
             if live.room is not None:
                 live.room = None
                 try:
                     await self.worker.close_room(hearing_id)
                 except Exception:
                     log.exception("closing the SFU room of hearing %s failed", hearing_id)
-            self._hearings.pop(hearing_id, None)
+            if self._hearings.get(hearing_id) is live:
+                del self._hearings[hearing_id]
+            if self._mutes.get(hearing_id) is live.mutes:
+                del self._mutes[hearing_id]
         log.info("%s ended hearing %s", actor.label, hearing_id)
         return hearing
 
     # ------------------------------------------------------------------ WHIP / WHEP
     async def _http_participant(
         self, hearing_id: str, token: object, grant: str
-    ) -> tuple[Hearing, Participant]:
-        hearing = await self.service.get(hearing_id)
-        _, participant = await self.tokens.authenticate(token, hearing_id=hearing.id)
+    ) -> tuple[TokenClaims, Participant]:
+        # Credentials before the hearing: without a valid token of this hearing, an unknown id and
+        # somebody else's hearing must look alike (401), or hearing ids could be probed.
+        claims, participant = await self.tokens.authenticate(token, hearing_id=hearing_id)
         grants = grants_for(participant.role)
         if not grants.webrtc:
             raise forbidden("a viewer token is for the public stream and cannot use WHIP or WHEP")
         if not getattr(grants, grant):
             raise forbidden(f"a {participant.role} token does not have the {grant} grant")
+        hearing = await self.service.get(hearing_id)
         if hearing.state is HearingState.ENDED:
-            raise conflict("the hearing has ended")
+            raise conflict(HEARING_ENDED)
         if not (grants.moderate or participant.admitted):
             raise not_admitted(
                 "the participant is waiting in the lobby; a moderator must admit them first"
             )
-        return hearing, participant
+        return claims, participant
+
+    @staticmethod
+    def _setup_failed(live: LiveHearing, exc: Exception, what: str) -> Exception | None:
+        """What a WHIP/WHEP client is told when its SDP step failed (None: the error itself)."""
+        if live.closed:
+            return conflict(f"the hearing ended while the {what} was being set up")
+        if isinstance(exc, SfuError):
+            return CourtError(Code.SDP, str(exc))
+        return None
 
     async def whip_publish(self, hearing_id: str, token: object, sdp: str) -> tuple[str, str]:
         """Returns (resource id, SDP answer)."""
-        hearing, participant = await self._http_participant(hearing_id, token, "publish")
-        live = self._live(hearing.id)
-        async with live.lock:
+        claims, participant = await self._http_participant(hearing_id, token, "publish")
+        async with self._open(hearing_id) as (live, hearing):
             participant = await self._fresh(participant)
             old = live.connections.get(participant.id)
             if old is not None:
                 await self._drop(
-                    live, old, reason="replaced", notify=("removed", {"reason": "replaced"})
+                    live,
+                    old,
+                    reason=LeftReason.REPLACED,
+                    notify=("removed", {"reason": "replaced"}),
                 )
             conn = Connection(
-                participant=participant, via=Via.WHIP, resource_id=secrets.token_urlsafe(16)
+                participant=participant,
+                via=Via.WHIP,
+                expires_at=claims.expires_at,
+                resource_id=secrets.token_urlsafe(16),
             )
             live.connections[participant.id] = conn
             conn.peer = self._new_peer(live, conn)
         peer = conn.peer
-        with _sdp_errors():
-            try:
-                # ffmpeg never answers ICE consent checks once it streams; see docs/OPERATIONS.md.
-                answer = await peer.publisher_offer(sdp, consent_checks=False)
-            except Exception:
-                async with live.lock:
-                    await self._drop(live, conn, reason="failed")
+        try:
+            # ffmpeg never answers ICE consent checks once it streams; see docs/OPERATIONS.md.
+            answer = await peer.publisher_offer(sdp, consent_checks=False)
+        except Exception as exc:
+            async with self._locked(live):
+                await self._drop(live, conn, reason=LeftReason.FAILED)
+            told = self._setup_failed(live, exc, "publish")
+            if told is None:
                 raise
-        async with live.lock:
+            raise told from None
+        async with self._locked(live):
+            if live.closed:
+                raise conflict(HEARING_ENDED)
             if live.connections.get(participant.id) is not conn or conn.peer is not peer:
                 raise conflict("the publish was replaced or removed while it was being set up")
             conn.in_room = True
@@ -637,10 +676,16 @@ class LiveHearings:
     async def whep_play(
         self, hearing_id: str, token: object, sdp: str, source: str | None
     ) -> tuple[str, str]:
-        hearing, participant = await self._http_participant(hearing_id, token, "subscribe")
-        live = self._live(hearing.id)
-        async with live.lock:
-            await self._fresh(participant)
+        claims, participant = await self._http_participant(hearing_id, token, "subscribe")
+        async with self._open(hearing_id) as (live, _):
+            participant = await self._fresh(participant)
+            # Counted under the lock and including playbacks still being set up, so parallel
+            # requests cannot get past the cap together.
+            if len(live.wheps_of(participant.id)) >= MAX_WHEPS_PER_PARTICIPANT:
+                raise conflict(
+                    f"a participant may have at most {MAX_WHEPS_PER_PARTICIPANT} WHEP playbacks "
+                    "at a time; DELETE one before starting another"
+                )
             source_id = self._whep_source(live, source)
             resource_id = secrets.token_urlsafe(16)
             # Its own peer id, so playback never collides with the participant's own presence.
@@ -650,23 +695,35 @@ class LiveHearings:
                 subscribe=True,
                 listener=WhepEvents(self, live, resource_id),
             )
-            session = WhepSession(resource_id=resource_id, participant=participant, peer=peer)
+            session = WhepSession(
+                resource_id=resource_id,
+                participant=participant,
+                peer=peer,
+                expires_at=claims.expires_at,
+            )
             live.wheps[resource_id] = session
-        with _sdp_errors():
-            try:
-                answer = await peer.whep_offer(sdp, source_peer_id=source_id)
-            except Exception:
-                await self.close_whep(live, resource_id, "failed")
+        try:
+            answer = await peer.whep_offer(sdp, source_peer_id=source_id)
+        except Exception as exc:
+            await self.close_whep(live, resource_id, "failed")
+            told = self._setup_failed(live, exc, "playback")
+            if told is None:
                 raise
-        log.info("WHEP playback of %s by %s in hearing %s", source_id, participant.id, hearing.id)
+            raise told from None
+        async with self._locked(live):
+            if live.closed:
+                raise conflict(HEARING_ENDED)
+            if live.wheps.get(resource_id) is not session:
+                raise conflict("the playback was ended while it was being set up")
+        log.info("WHEP playback of %s by %s in hearing %s", source_id, participant.id, hearing_id)
         return resource_id, answer
 
     async def close_whep(self, live: LiveHearing, resource_id: str, reason: str) -> bool:
-        async with live.lock:
-            session = live.wheps.pop(resource_id, None)
+        async with self._locked(live):
+            session = live.wheps.get(resource_id)
             if session is None:
                 return False
-            await self._remove_peer(live, session.peer.id)
+            await self._drop_whep(live, session)
             await self._close_idle_room(live)
             log.info("WHEP playback %s in hearing %s ended: %s", resource_id, live.id, reason)
             return True
@@ -678,17 +735,42 @@ class LiveHearings:
                 if await self.close_whep(live, resource_id, "deleted"):
                     return
             else:
-                async with live.lock:
+                async with self._locked(live):
                     for conn in list(live.connections.values()):
                         if conn.via is Via.WHIP and conn.resource_id == resource_id:
                             was_in_room = conn.in_room
-                            await self._drop(live, conn, reason="left")
+                            await self._drop(live, conn, reason=LeftReason.LEFT)
                             if was_in_room:
-                                await self.service.set_state(
-                                    conn.participant, ParticipantState.LEFT
-                                )
+                                await self._mark_left(conn.participant)
                             return
         raise not_found(f"no {via.upper()} session {resource_id!r} in hearing {hearing_id!r}")
+
+    # ------------------------------------------------------------------ token expiry
+    async def expire_due(self) -> None:
+        """End the presences and playbacks whose token has expired. A token is checked when it is
+        used; this is for what it opened and that would otherwise last for hours after."""
+        expired = self.tokens.expired
+        for live in list(self._hearings.values()):
+            if not any(expired(c.expires_at) for c in live.connections.values()) and not any(
+                expired(s.expires_at) for s in live.wheps.values()
+            ):
+                continue
+            async with self._locked(live):
+                for conn in [c for c in live.connections.values() if expired(c.expires_at)]:
+                    was_in_room = conn.in_room
+                    await self._drop(
+                        live,
+                        conn,
+                        reason=LeftReason.EXPIRED,
+                        notify=("removed", {"reason": LeftReason.EXPIRED.value}),
+                    )
+                    if was_in_room:
+                        await self._mark_left(conn.participant)
+                    log.info("token of %s in hearing %s expired", conn.participant.id, live.id)
+                for session in [s for s in live.wheps.values() if expired(s.expires_at)]:
+                    await self._drop_whep(live, session)
+                    log.info("WHEP playback %s in hearing %s expired", session.resource_id, live.id)
+                await self._close_idle_room(live)
 
     # ------------------------------------------------------------------ shutdown
     async def close(self) -> None:
@@ -699,4 +781,5 @@ class LiveHearings:
                 if conn.sid is not None:
                     self.outbox.disconnect(conn.sid)
         self._hearings.clear()
+        self._mutes.clear()
         self._sockets.clear()

@@ -37,6 +37,43 @@ def utc_now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
+def utc_iso(moment: datetime) -> str:
+    """An aware datetime as UTC ISO 8601, the form ``scheduled_at`` is stored in."""
+    return moment.astimezone(UTC).isoformat()
+
+
+def _read_schedule(text: str) -> datetime | None:
+    """A stored ``scheduled_at`` as an aware datetime. Records from before an offset was required
+    may lack one (or the time of day): those are read as UTC; None if it is no date at all."""
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+def schedule_order(text: str) -> tuple[int, str]:
+    """Sort key putting ``scheduled_at`` values in chronological order, whatever offset they
+    were written with; values that are no date come last."""
+    moment = _read_schedule(text)
+    if moment is None:
+        return (1, text)
+    try:
+        return (0, utc_iso(moment))
+    except OverflowError:  # e.g. 9999-12-31T23:00-05:00, past datetime's range in UTC
+        return (0 if moment.year > 1 else -1, text)
+
+
+def schedule_json(text: str) -> str:
+    """``scheduled_at`` as the API shows it: UTC when the record says which moment it is, else as
+    it was stored (an old record without an offset is not guessed into one)."""
+    try:
+        moment = datetime.fromisoformat(text)
+        return utc_iso(moment) if moment.tzinfo is not None else text
+    except (ValueError, OverflowError):
+        return text
+
+
 @dataclass(frozen=True, slots=True)
 class Hearing:
     id: str
@@ -45,7 +82,9 @@ class Hearing:
     court: str
     case_type: str
     public: bool
-    scheduled_at: str  # ISO 8601, as normalised by datetime.isoformat()
+    # UTC ISO 8601 (validation.utc_datetime_field). Rows written before that was required may
+    # hold another offset, no offset or a bare date; see schedule_json and schedule_order.
+    scheduled_at: str
     state: HearingState
     created_at: str
     updated_at: str
@@ -58,7 +97,7 @@ class Hearing:
             "court": self.court,
             "case_type": self.case_type,
             "public": self.public,
-            "scheduled_at": self.scheduled_at,
+            "scheduled_at": schedule_json(self.scheduled_at),
             "state": self.state.value,
             "created_at": self.created_at,
             "updated_at": self.updated_at,

@@ -18,6 +18,10 @@ class MuteState:
     def muted(self, kind: str) -> bool:
         return kind in self.by_moderator or kind in self.by_self
 
+    def any(self) -> bool:
+        """Whether anything is muted (and so worth remembering)."""
+        return bool(self.by_moderator or self.by_self)
+
     def to_json(self) -> dict[str, bool]:
         return {kind: self.muted(kind) for kind in KINDS}
 

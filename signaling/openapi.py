@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from signaling import __version__
+from signaling.live_state import MAX_WHEPS_PER_PARTICIPANT
 from signaling.roles import ROLE_NAMES
 
 
@@ -45,7 +46,9 @@ _COMMON = {
 }
 
 
-def _sdp_paths(kind: str, summary: str, *query: dict[str, Any]) -> dict[str, Any]:
+def _sdp_paths(
+    kind: str, summary: str, *query: dict[str, Any], conflict: str = "the hearing has ended"
+) -> dict[str, Any]:
     """The two paths of a WHIP or WHEP endpoint (``kind`` "whip" or "whep"): POST an SDP offer to
     create a session, DELETE the session's URL to end it."""
     name = kind.upper()
@@ -58,7 +61,7 @@ def _sdp_paths(kind: str, summary: str, *query: dict[str, Any]) -> dict[str, Any
                 "requestBody": _SDP_BODY,
                 "responses": {
                     "201": _SDP_ANSWER,
-                    "409": _error("the hearing has ended"),
+                    "409": _error(conflict),
                     "413": _error("SDP larger than 64 KiB"),
                     "415": _error("Content-Type is not application/sdp"),
                     **_COMMON,
@@ -302,7 +305,11 @@ def openapi_document(server_url: str) -> dict[str, Any]:
                             }
                         },
                     },
-                    "responses": {"200": _json("ParticipantReply", "removed"), **_COMMON},
+                    "responses": {
+                        "200": _json("ParticipantReply", "removed"),
+                        "409": _error("the hearing has ended"),
+                        **_COMMON,
+                    },
                 }
             },
             "/api/hearings/{hearing_id}/end": {
@@ -327,6 +334,8 @@ def openapi_document(server_url: str) -> dict[str, Any]:
                     "required": False,
                     "schema": {"type": "string"},
                 },
+                conflict="the hearing has ended, or the participant already has "
+                f"{MAX_WHEPS_PER_PARTICIPANT} playbacks",
             ),
         },
     }

@@ -12,7 +12,8 @@ from typing import TYPE_CHECKING, Any
 from sfu import Peer, Publication, Room, TrackInfo
 
 if TYPE_CHECKING:
-    from signaling.live import Connection, LiveHearing, LiveHearings
+    from signaling.live import LiveHearings
+    from signaling.live_state import Connection, LiveHearing
 
 log = logging.getLogger("cloudcourt.live")
 

@@ -1,8 +1,8 @@
 """Socket.IO events of docs/PROTOCOL.md: payload checks, acks and error events.
 
 What the events *do* lives in ``live.py``; this module makes sure that whatever a client sends
-(wrong types, huge payloads, unknown events, events out of order) ends in an ``ok: false`` ack and
-an ``error`` event, never in an exception inside python-socketio.
+(wrong types, huge payloads, unknown events, events out of order, JSON that cannot be decoded) ends
+in an ``ok: false`` ack and an ``error`` event, never in an exception inside python-socketio.
 """
 
 from __future__ import annotations
@@ -16,11 +16,13 @@ from urllib.parse import urlsplit
 
 import socketio
 
-from signaling.errors import Code, CourtError, bad_request
+from signaling.errors import Code, CourtError, bad_request, unauthorized
 from signaling.live import LiveHearings
+from signaling.live_state import LeftReason
 from signaling.mutes import KINDS
 from signaling.outbox import Outbox
 from signaling.roles import Actor
+from signaling.socket_json import MALFORMED_EVENT, SafePacket
 from signaling.validation import optional_text
 
 log = logging.getLogger("cloudcourt.socket")
@@ -50,9 +52,15 @@ def create_server(public_url: str, max_http_buffer_size: int = 1_000_000) -> soc
         async_mode="aiohttp",
         cors_allowed_origins=same_origin(public_url),
         max_http_buffer_size=max_http_buffer_size,
+        # Malformed or too deeply nested JSON must reach a handler, which refuses it (see there).
+        serializer=SafePacket,
         logger=False,
         engineio_logger=False,
     )
+
+
+def _not_joined() -> CourtError:
+    return unauthorized("join the hearing with a token first")
 
 
 def _sdp(payload: dict[str, Any], expected_type: str) -> str:
@@ -116,7 +124,7 @@ class SocketEvents:
         self._locks.pop(sid, None)
         # A task, not an await: a server-side disconnect runs this inside the outbox's pump,
         # which must not wait for a hearing lock.
-        self.live.spawn(self.live.leave(sid, "disconnected"))
+        self.live.spawn(self.live.leave(sid, LeftReason.DISCONNECTED))
 
     def _payload(self, args: tuple[Any, ...]) -> dict[str, Any]:
         if not args:
@@ -128,8 +136,8 @@ class SocketEvents:
             raise bad_request("the payload must be a JSON object")
         try:
             size = len(json.dumps(payload, ensure_ascii=False).encode())
-        except (TypeError, ValueError):
-            raise bad_request("the payload must be plain JSON") from None
+        except (TypeError, ValueError, RecursionError):
+            raise bad_request("the payload must be plain JSON, not nested too deeply") from None
         if size > self.max_event_bytes:
             raise bad_request(f"the payload is larger than {self.max_event_bytes} bytes")
         return payload
@@ -148,9 +156,7 @@ class SocketEvents:
                 try:
                     try:
                         if name != "join" and not self.live.is_joined(sid):
-                            raise CourtError(
-                                Code.UNAUTHORIZED, "join the hearing with a token first"
-                            )
+                            raise _not_joined()
                         payload = self._payload(args)
                         result = await handler(sid, payload)
                         ack = {"ok": True, **(result or {})}
@@ -169,7 +175,21 @@ class SocketEvents:
         return run
 
     async def _on_unknown(self, event: str, sid: str, *args: Any) -> dict[str, Any]:
-        return self._failure(sid, event, bad_request(f"unknown event {event!r}"))
+        """Events without a handler, and packets whose JSON could not be decoded (SafePacket).
+
+        Before ``join`` everything but ``join`` is ``unauthorized`` (docs/PROTOCOL.md), unknown
+        names included: a socket without a token learns nothing about what the server accepts.
+        """
+        if event == MALFORMED_EVENT:
+            event = args[0] if args and isinstance(args[0], str) else ""
+            error = bad_request("the payload is not valid JSON, or is nested too deeply")
+        else:
+            error = bad_request(f"unknown event {event!r}")
+        # In turn with the socket's other events, so that "before join" means before it in order.
+        async with self._locks.get(sid) or asyncio.Lock():
+            if event != "join" and not self.live.is_joined(sid):
+                error = _not_joined()
+            return self._failure(sid, event, error)
 
     def _actor(self, sid: str) -> tuple[str, Actor]:
         live, conn = self.live.socket_actor(sid)
@@ -194,7 +214,9 @@ class SocketEvents:
             raise bad_request("'target' must be 'publisher' or 'subscriber'")
         candidate = payload.get("candidate")
         if candidate is None:
-            return  # end of candidates
+            # End of candidates; still only for an admitted participant (checked in live).
+            await self.live.ice_candidate(sid, target, None, None, None)
+            return
         if not isinstance(candidate, dict):
             raise bad_request("'candidate' must be an object {candidate, sdpMid, sdpMLineIndex}")
         line = candidate.get("candidate")
@@ -242,4 +264,4 @@ class SocketEvents:
         return {"hearing": hearing.to_json()}
 
     async def leave(self, sid: str, payload: dict[str, Any]) -> None:
-        await self.live.leave(sid, "left")
+        await self.live.leave(sid, LeftReason.LEFT)

@@ -94,6 +94,10 @@ class TokenService:
         }
         return jwt.encode(payload, self._secret, algorithm=ALGORITHM), claims
 
+    def expired(self, expires_at: int) -> bool:
+        """Whether a token with this ``exp`` is no longer accepted (now, by this server's clock)."""
+        return expires_at + LEEWAY_SECONDS < self._clock()
+
     def verify(self, token: object, *, hearing_id: str | None = None) -> TokenClaims:
         """Check signature, expiry and (if given) the hearing; no store lookup."""
         if not isinstance(token, str) or not token:
@@ -116,7 +120,7 @@ class TokenService:
         expires_at, issued_at = payload.get("exp"), payload.get("iat")
         if not isinstance(expires_at, int) or not isinstance(issued_at, int):
             raise TokenInvalid()
-        if expires_at + LEEWAY_SECONDS < self._clock():
+        if self.expired(expires_at):
             raise TokenExpired()
         role = parse_role(payload.get("role"))
         hearing = payload.get("hearing")

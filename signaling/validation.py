@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Collection
 from datetime import datetime
 from typing import Any
 
 from signaling.errors import bad_request
+from signaling.models import utc_iso
 
 
 def require_object(value: object, what: str = "request body") -> dict[str, Any]:
@@ -55,12 +57,28 @@ def bool_field(body: dict[str, Any], name: str, *, default: bool | None = None) 
     return value
 
 
-def iso_datetime_field(body: dict[str, Any], name: str) -> str:
+# RFC 3339's date-time, i.e. ISO 8601's extended format with everything a moment needs: a full
+# date, a time of day and a UTC offset. datetime.fromisoformat alone also takes a bare date
+# ("2025-03-01"), the basic format ("20250301T0930") and no offset at all; none of those says
+# when a hearing starts, and a missing offset would leave the time zone to a guess.
+_DATE_TIME = re.compile(
+    r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,6})?)?(?:[Zz]|[+-]\d{2}:\d{2})",
+    re.ASCII,
+)
+
+
+def utc_datetime_field(body: dict[str, Any], name: str) -> str:
+    """A date and time with a UTC offset, returned as UTC ISO 8601 (``…+00:00``), so that stored
+    values compare the same way as the moments they stand for."""
     raw = text_field(body, name, max_len=64)
+    problem = (
+        f"'{name}' must be an ISO 8601 date and time with a UTC offset, "
+        "e.g. 2025-03-01T09:30:00+08:00 or 2025-03-01T01:30:00Z"
+    )
+    if not _DATE_TIME.fullmatch(raw):
+        raise bad_request(problem)
     try:
-        parsed = datetime.fromisoformat(raw)
-    except ValueError:
-        raise bad_request(
-            f"'{name}' must be an ISO 8601 date and time, e.g. 2025-03-01T09:30:00+08:00"
-        ) from None
-    return parsed.isoformat()
+        parsed = datetime.fromisoformat(raw[:-1] + "+00:00" if raw[-1] in "Zz" else raw)
+        return utc_iso(parsed)
+    except (ValueError, OverflowError):  # 2025-02-30, 24:00, or beyond year 1..9999 in UTC
+        raise bad_request(problem) from None

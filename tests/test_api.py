@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 import time
 from collections.abc import Awaitable
 from datetime import UTC, datetime, timedelta
@@ -108,7 +109,10 @@ async def test_create_and_read_hearing(api):
     assert created["id"].startswith("h_")
     assert created["state"] == "scheduled"
     for key, value in HEARING.items():
-        assert created[key] == value, key
+        if key != "scheduled_at":
+            assert created[key] == value, key
+    # stored in UTC: the same moment as given
+    assert created["scheduled_at"] == "2025-03-01T01:30:00+00:00"
     assert headers["Location"] == f"/api/hearings/{created['id']}"
 
     status, fetched, _ = await api.request("GET", f"/api/hearings/{created['id']}")
@@ -138,6 +142,13 @@ async def test_scheduled_at_is_normalised_iso8601(api):
         ({"public": None}, "public"),
         ({"scheduled_at": "next tuesday"}, "scheduled_at"),
         ({"scheduled_at": 1735689600}, "scheduled_at"),
+        # a moment needs a date, a time of day and an offset
+        ({"scheduled_at": "2025-03-01"}, "scheduled_at"),
+        ({"scheduled_at": "20250301T0930"}, "scheduled_at"),
+        ({"scheduled_at": "20250301T093000+0800"}, "scheduled_at"),
+        ({"scheduled_at": "2025-03-01T09:30:00"}, "scheduled_at"),
+        ({"scheduled_at": "2025-02-30T09:30:00+08:00"}, "scheduled_at"),
+        ({"scheduled_at": "9999-12-31T23:30:00-05:00"}, "scheduled_at"),
         ({"titel": "typo"}, "titel"),
     ],
 )
@@ -150,6 +161,36 @@ async def test_invalid_hearing_is_400_naming_the_field(api, change, mentions):
 async def test_hearing_body_must_be_a_json_object(api):
     for data in (b"{not json", b"[1, 2]", b"", b"\xff\xfe"):
         await expect_error(api.request("POST", "/api/hearings", data=data), 400)
+
+
+async def test_deeply_nested_json_is_400_not_500(api):
+    hearing = await new_hearing(api)
+    party = await issue(api, hearing["id"], "party")
+    remove = f"/api/hearings/{hearing['id']}/participants/{party['participant_id']}/remove"
+    for data in (b"[" * 100_000, b'{"a":' * 50_000 + b"1" + b"}" * 50_000):
+        for path in ("/api/hearings", remove):
+            assert "nested" in await expect_error(api.request("POST", path, data=data), 400)
+    # the party was not removed by any of that
+    status, _, _ = await api.request("GET", f"/api/hearings/{hearing['id']}", auth=party["token"])
+    assert status == 200
+
+
+async def test_hearings_are_listed_chronologically_across_offsets(api):
+    # 2030-06-01 at 01:30, 03:00 and 04:00 UTC, written with different offsets; as text the order
+    # would be the reverse
+    given = ["2030-06-01T09:30:00+08:00", "2030-06-01T02:00:00-01:00", "2030-06-01T04:00:00Z"]
+    made = [await new_hearing(api, scheduled_at=at) for at in given]
+    assert [h["scheduled_at"] for h in made] == [
+        "2030-06-01T01:30:00+00:00",
+        "2030-06-01T03:00:00+00:00",
+        "2030-06-01T04:00:00+00:00",
+    ]
+    status, listed, _ = await api.request("GET", "/api/hearings")
+    assert status == 200
+    ids = [h["id"] for h in listed["hearings"]]
+    assert [i for i in ids if i in {h["id"] for h in made}] == [h["id"] for h in made]
+    moments = [datetime.fromisoformat(h["scheduled_at"]) for h in listed["hearings"]]
+    assert moments == sorted(moments)
 
 
 async def test_oversized_body_is_413_json(api):
@@ -196,6 +237,38 @@ async def test_private_hearings_are_hidden_from_the_public(api):
     await expect_error(
         api.request("GET", f"/api/hearings/{private['id']}", auth=other["token"]), 404
     )
+
+
+HEARING_ROUTES = (
+    ("POST", "/api/hearings/{}/tokens", {"role": "party", "name": "x"}),
+    ("POST", "/api/hearings/{}/participants/p_x/admit", None),
+    ("POST", "/api/hearings/{}/participants/p_x/remove", None),
+    ("POST", "/api/hearings/{}/end", None),
+)
+
+
+async def test_without_credentials_real_and_unknown_hearings_look_alike(api):
+    """No, invalid or another hearing's credentials: 401 with the same sentence whether or not
+    the hearing exists, so ids (of private hearings too) cannot be probed."""
+    private = await new_hearing(api, public=False)
+    elsewhere = await issue(api, (await new_hearing(api))["id"], "judge")
+    for auth in (None, "garbage", elsewhere["token"]):
+        for method, path, body in HEARING_ROUTES:
+            answers = [
+                await api.request(method, path.format(hid), json=body, auth=auth)
+                for hid in (private["id"], "h_missing")
+            ]
+            (real, real_body, _), (unknown, unknown_body, _) = answers
+            assert_error(real, real_body, 401)
+            assert (unknown, unknown_body) == (real, real_body), (auth, path)
+        for kind in ("whip", "whep"):
+            answers = [
+                await post_sdp(api, f"/{kind}/{hid}", auth, OFFER)
+                for hid in (private["id"], "h_missing")
+            ]
+            (real, real_body, _), (unknown, unknown_body, _) = answers
+            assert_error(real, real_body, 401)
+            assert (unknown, unknown_body) == (real, real_body), (auth, kind)
 
 
 async def test_unknown_hearing_is_404_everywhere(api):
@@ -385,7 +458,10 @@ async def test_whip_whep_refusals_are_json(api):
         )
         assert "viewer" in await expect_error(post_sdp(api, path, viewer["token"], OFFER), 403)
         assert "lobby" in await expect_error(post_sdp(api, path, lobby_party["token"], OFFER), 403)
-        await expect_error(post_sdp(api, f"/{kind}/h_missing", admitted_party["token"], OFFER), 404)
+        # a token is for one hearing: on any other id, real or not, it is another hearing's token
+        assert "another hearing" in await expect_error(
+            post_sdp(api, f"/{kind}/h_missing", admitted_party["token"], OFFER), 401
+        )
 
     # the recorder only subscribes
     assert "publish" in await expect_error(
@@ -416,6 +492,15 @@ async def test_malformed_sdp_is_400(api):
     judge = await issue(api, hearing["id"], "judge")
     for body in (b"this is not sdp", b"\xff\xfe\x00"):
         await expect_error(post_sdp(api, f"/whip/{hearing['id']}", judge["token"], body), 400)
+
+
+async def test_nothing_starts_in_an_ended_hearing(api):
+    hid, (party,) = await hearing_with(api, "party")
+    status, _, _ = await api.request("POST", f"/api/hearings/{hid}/end")
+    assert status == 200
+    base = f"/api/hearings/{hid}/participants/{party['participant_id']}"
+    for path in (f"{base}/admit", f"{base}/remove"):
+        assert "ended" in await expect_error(api.request("POST", path), 409)
 
 
 async def test_whip_into_ended_hearing_is_409(api):
@@ -455,6 +540,42 @@ async def test_restart_keeps_hearings_participants_and_revocations(fresh_server)
     # a token issued before the restart still works; a revoked one is still revoked
     await issue(api, hid, "witness", auth=kept["token"])
     await expect_error(api.request("GET", f"/api/hearings/{hid}", auth=removed["token"]), 401)
+
+
+LEGACY_SCHEDULES = {
+    # what servers before UTC normalisation could store, and where each one sorts
+    "h_legacy_offset": "2030-07-01T09:30:00+08:00",  # 01:30 UTC
+    "h_legacy_date": "2030-07-01",  # no time: read as midnight UTC
+    "h_legacy_naive": "2030-07-01T03:00:00",  # no offset: read as UTC
+    "h_legacy_z": "2030-07-01T02:00:00-01:00",  # 03:00 UTC, after the naive one by created_at
+}
+
+
+async def test_hearings_stored_before_utc_normalisation_stay_readable(fresh_server):
+    api = Api(fresh_server)
+    fresh_server.stop()
+    with sqlite3.connect(fresh_server.data_dir / "cloudcourt.db") as db:
+        for n, (hid, scheduled) in enumerate(LEGACY_SCHEDULES.items()):
+            created = f"2025-01-01T00:00:0{n}+00:00"
+            db.execute(
+                "INSERT INTO hearings (id, case_number, title, court, case_type, public,"
+                " scheduled_at, state, created_at, updated_at)"
+                " VALUES (?, 'c', 't', 'court', 'civil', 1, ?, 'scheduled', ?, ?)",
+                (hid, scheduled, created, created),
+            )
+    db.close()
+    fresh_server.start()
+    status, listed, _ = await api.request("GET", "/api/hearings")
+    assert status == 200, listed
+    order = [h["id"] for h in listed["hearings"] if h["id"] in LEGACY_SCHEDULES]
+    assert order == ["h_legacy_date", "h_legacy_offset", "h_legacy_naive", "h_legacy_z"]
+    shown = {h["id"]: h["scheduled_at"] for h in listed["hearings"]}
+    # a stored offset is shown in UTC like new records; what had none is shown as it was
+    assert shown["h_legacy_offset"] == "2030-07-01T01:30:00+00:00"
+    assert shown["h_legacy_date"] == "2030-07-01"
+    assert shown["h_legacy_naive"] == "2030-07-01T03:00:00"
+    status, one, _ = await api.request("GET", "/api/hearings/h_legacy_z")
+    assert status == 200 and one["scheduled_at"] == "2030-07-01T03:00:00+00:00", one
 
 
 async def test_metrics_are_prometheus_text(api):

@@ -3,132 +3,33 @@ admit, deny, remove, end, leave, mute rules, and refusals of bad input."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import itertools
-import time
-from collections.abc import Callable
-from typing import Any
+import re
+from pathlib import Path
 
 import pytest
 import socketio
 
+from signaling.live_state import LeftReason
 from tests.clients.participant import TRACK_INFO_EVENTS
 from tests.e2e import Api
+from tests.socket_client import client_factory, hearing_and_tokens, refused
 
 pytestmark = pytest.mark.timeout(60)
-
-_barriers = itertools.count()
 
 # What a socket in the lobby must never get: track information, and the hearing's state changes.
 TRACK_INFO = (*TRACK_INFO_EVENTS, "hearing_state")
 
 
-class Client:
-    """A bare Socket.IO client that records every event it gets."""
-
-    def __init__(self, url: str, name: str) -> None:
-        self.url, self.name = url, name
-        self.sio = socketio.AsyncClient(reconnection=False, logger=False, engineio_logger=False)
-        self.events: list[tuple[str, Any]] = []
-        self._changed = asyncio.Condition()
-        self.participant_id: str | None = None
-
-        @self.sio.on("*")
-        async def any_event(event: str, *args: Any) -> None:
-            await self._record(event, args[0] if args else None)
-
-        @self.sio.event
-        async def disconnect(*args: Any) -> None:
-            await self._record("disconnect", None)
-
-    async def _record(self, event: str, data: Any) -> None:
-        self.events.append((event, data))
-        async with self._changed:
-            self._changed.notify_all()
-
-    async def connect(self) -> Client:
-        await self.sio.connect(self.url, transports=["websocket"], wait_timeout=10)
-        return self
-
-    async def call(self, event: str, data: Any = None, timeout: float = 10) -> Any:
-        if data is None:
-            return await self.sio.call(event, timeout=timeout)
-        return await self.sio.call(event, data, timeout=timeout)
-
-    async def join(self, token: str) -> dict:
-        ack = await self.call("join", {"token": token})
-        if ack.get("ok"):
-            self.participant_id = ack["participant"]["id"]
-        return ack
-
-    def got(self, event: str) -> list[Any]:
-        return [d for e, d in self.events if e == event]
-
-    async def wait(
-        self, event: str, pred: Callable[[Any], bool] | None = None, timeout: float = 5
-    ) -> Any:
-        deadline = time.monotonic() + timeout
-        async with self._changed:
-            while True:
-                for e, d in self.events:
-                    if e == event and (pred is None or pred(d)):
-                        return d
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    raise AssertionError(
-                        f"{self.name}: no {event!r} within {timeout}s; got {self.events}"
-                    )
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._changed.wait(), left)
-
-    async def barrier(self) -> None:
-        """Return once everything the server queued for this socket so far has arrived: the
-        server pushes in order, so the error for an unknown event comes after all of it."""
-        name = f"barrier_{next(_barriers)}"
-        await self.call(name, {})
-        await self.wait("error", lambda d: d.get("event") == name)
-
-    async def close(self) -> None:
-        with contextlib.suppress(Exception):
-            await self.sio.disconnect()
-
-
 @pytest.fixture
 async def clients(server):
-    made: list[Client] = []
-
-    async def make(name: str = "client", token: dict | None = None) -> Client:
-        """A connected client; joined with ``token`` (an issued token) if one is given."""
-        c = Client(server.url, name)
-        made.append(c)
-        await c.connect()
-        if token is not None:
-            await c.join(token["token"])
-        return c
-
-    yield make
-    await asyncio.gather(*(c.close() for c in made))
-
-
-async def hearing_and_tokens(api: Api, *roles: str, **kw) -> tuple[dict, list[dict]]:
-    hearing = await api.create_hearing()
-    return hearing, [
-        await api.token(hearing["id"], role, f"{role}-{i}", **kw) for i, role in enumerate(roles)
-    ]
+    async with client_factory(server.url) as make:
+        yield make
 
 
 async def hearing_state(api: Api, hearing_id: str) -> str:
     status, body, _ = await api.request("GET", f"/api/hearings/{hearing_id}")
     assert status == 200, body
     return body["state"]
-
-
-def refused(ack: Any, code: str) -> str:
-    assert isinstance(ack, dict) and ack.get("ok") is False, ack
-    assert ack.get("code") == code, ack
-    assert isinstance(ack.get("error"), str) and ack["error"], ack
-    return ack["error"]
 
 
 # ---------------------------------------------------------------------------------- lobby
@@ -472,3 +373,62 @@ async def test_sockets_only_from_this_origin(server):
         assert same.connected
     finally:
         await same.disconnect()
+
+
+async def test_every_event_before_join_is_unauthorized(clients):
+    c = await clients("c")
+    # known events and unknown ones alike: a socket without a token learns nothing
+    for event in ("no_such_event", "subscriber_answer", "deny", "remove", "Join"):
+        refused(await c.call(event, {}), "unauthorized")
+        await c.wait("error", lambda d, e=event: d["event"] == e and d["code"] == "unauthorized")
+
+
+async def test_the_lobby_cannot_trickle_even_the_end_of_candidates(api, clients):
+    _, (judge_tok, party_tok) = await hearing_and_tokens(api, "judge", "party")
+    await clients("judge", judge_tok)
+    party = await clients("party", party_tok)
+    assert party.participant_id
+    for target in ("publisher", "subscriber"):
+        for candidate in (None, {"candidate": ""}, {"candidate": "candidate:1 1 udp 1 1.2.3.4 9"}):
+            ack = await party.call("ice_candidate", {"target": target, "candidate": candidate})
+            refused(ack, "not_admitted")
+    # once admitted, the end of candidates is fine
+    judge_admits = await clients("judge again", judge_tok)
+    assert (await judge_admits.call("admit", {"participant_id": party.participant_id}))["ok"]
+    await party.wait("admitted")
+    ack = await party.call("ice_candidate", {"target": "publisher", "candidate": None})
+    assert ack == {"ok": True}, ack
+
+
+DEEP_ARRAY = "[" * 20000 + "]" * 20000
+DEEP_OBJECT = '{"a":' * 20000 + "1" + "}" * 20000
+
+
+async def test_malformed_or_deeply_nested_json_is_a_bad_request(api, clients):
+    """JSON the server cannot decode still gets an ack and an error event, and the socket stays."""
+    _, (judge_tok,) = await hearing_and_tokens(api, "judge")
+    c = await clients("c")
+    refused(await c.call_raw(f'["join",{DEEP_ARRAY}]'), "bad_request")
+    await c.wait("error", lambda d: d["event"] == "join" and d["code"] == "bad_request")
+    # before join, every other event is unauthorized, however malformed
+    refused(await c.call_raw(f'["mute",{DEEP_ARRAY}]'), "unauthorized")
+
+    assert (await c.join(judge_tok["token"]))["ok"]
+    for text in (
+        f'["mute",{DEEP_ARRAY}]',
+        f'["mute",{DEEP_OBJECT}]',
+        '["mute",{"participant_id": ',
+        '["mute",' + "1" * 200 + "]",
+    ):
+        assert "JSON" in refused(await c.call_raw(text), "bad_request")
+    await c.wait("error", lambda d: d["event"] == "mute" and d["code"] == "bad_request")
+    assert c.sio.connected
+    ack = await c.call("mute", {"participant_id": c.participant_id, "kind": "audio", "muted": True})
+    assert ack["ok"], ack
+
+
+def test_every_participant_left_reason_is_documented():
+    protocol = (Path(__file__).parent.parent / "docs" / "PROTOCOL.md").read_text()
+    row = next(line for line in protocol.splitlines() if line.startswith("| `participant_left`"))
+    documented = set(re.findall(r"`(\w+)`", row.split("|")[2]))
+    assert {reason.value for reason in LeftReason} <= documented, row

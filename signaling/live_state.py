@@ -1,0 +1,127 @@
+"""What the server holds in memory for one live hearing: connections, playbacks, mutes, SFU room.
+
+``live.py`` changes this state under ``LiveHearing.lock``; this module only describes it and says
+when an entry holds nothing worth keeping.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from sfu import Peer, Room
+from signaling.models import Participant
+from signaling.mutes import MuteState
+from signaling.roles import Grants, grants_for
+from signaling.sfu_listeners import publication_json
+
+# WHEP playbacks one participant may have at a time. Each is an SFU peer with its own ICE/DTLS
+# and forwarding; a few cover a participant watching on several screens, more is a runaway client.
+MAX_WHEPS_PER_PARTICIPANT = 4
+
+
+def hearing_room(hearing_id: str) -> str:
+    return f"hearing:{hearing_id}"
+
+
+def moderators_room(hearing_id: str) -> str:
+    return f"moderators:{hearing_id}"
+
+
+class Via(StrEnum):
+    SOCKET = "socket"
+    WHIP = "whip"
+
+
+class LeftReason(StrEnum):
+    """The ``reason`` of ``participant_left`` (docs/PROTOCOL.md lists each one)."""
+
+    LEFT = "left"  # the participant said `leave`, or DELETEd its WHIP session
+    DISCONNECTED = "disconnected"  # the socket went away
+    REMOVED = "removed"  # a moderator removed them (or denied them, but then they were unlisted)
+    REPLACED = "replaced"  # a newer socket or WHIP publish of the same participant took over
+    CONNECTION_LOST = "connection_lost"  # a WHIP publisher's media stopped
+    FAILED = "failed"  # their join or publish could not be completed and was undone
+    EXPIRED = "expired"  # their token expired while they were connected
+
+
+@dataclass(eq=False)
+class Connection:
+    """A participant's presence: one socket, or one WHIP publish. One per participant."""
+
+    participant: Participant
+    via: Via
+    # The token's expiry (Unix seconds): the presence ends then, however long it has lasted.
+    expires_at: int
+    sid: str | None = None
+    resource_id: str | None = None
+    peer: Peer | None = None
+    # Admitted and present: listed to others, in the hearing's Socket.IO room, has an SFU peer.
+    in_room: bool = False
+
+    @property
+    def grants(self) -> Grants:
+        return grants_for(self.participant.role)
+
+
+@dataclass(eq=False)
+class WhepSession:
+    """A WHEP playback. Not a presence: it is not listed and does not displace the participant's
+    socket, so a participant may watch over WHEP while also being in the hearing."""
+
+    resource_id: str
+    participant: Participant
+    peer: Peer
+    expires_at: int
+
+
+class LiveHearing:
+    def __init__(self, hearing_id: str, mutes: dict[str, MuteState]) -> None:
+        self.id = hearing_id
+        self.room_name = hearing_room(hearing_id)
+        self.moderators_name = moderators_room(hearing_id)
+        self.lock = asyncio.Lock()
+        self.connections: dict[str, Connection] = {}
+        self.wheps: dict[str, WhepSession] = {}
+        # Owned by LiveHearings so that mutes outlive an idle entry (see LiveHearings._mutes).
+        self.mutes = mutes
+        self.room: Room | None = None
+        # Set by `end`. Callers that were waiting for the lock meanwhile must not start anything:
+        # they hold this (by then discarded) entry, and a new SFU room made for it would leak.
+        self.closed = False
+        # Callers holding or waiting for the lock: the entry must not be discarded under them.
+        self.users = 0
+
+    def idle(self) -> bool:
+        """Nothing here to keep: nobody connected, playing back, being set up or waiting."""
+        return not (self.users or self.connections or self.wheps or self.room is not None)
+
+    def mute_state(self, participant_id: str) -> MuteState:
+        return self.mutes.setdefault(participant_id, MuteState())
+
+    def participant_json(self, participant: Participant) -> dict[str, Any]:
+        return participant.to_json(muted=self.mute_state(participant.id).to_json())
+
+    def present(self) -> list[dict[str, Any]]:
+        return [
+            self.participant_json(c.participant)
+            for c in self.connections.values()
+            if c.in_room and not c.grants.hidden
+        ]
+
+    def waiting(self) -> list[dict[str, Any]]:
+        return [
+            self.participant_json(c.participant)
+            for c in self.connections.values()
+            if c.via is Via.SOCKET and not c.in_room
+        ]
+
+    def publications(self) -> list[dict[str, Any]]:
+        if self.room is None:
+            return []
+        return [publication_json(p) for p in self.room.publications.values()]
+
+    def wheps_of(self, participant_id: str) -> list[WhepSession]:
+        return [s for s in self.wheps.values() if s.participant.id == participant_id]
