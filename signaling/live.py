@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
-from collections.abc import AsyncIterator, Coroutine, Iterator
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from typing import Any
 
@@ -310,7 +310,9 @@ class LiveHearings:
     def is_joined(self, sid: str) -> bool:
         return sid in self._sockets
 
-    async def join(self, sid: str, token: object) -> dict[str, Any]:
+    async def join(
+        self, sid: str, token: object, connected: Callable[[], bool] = lambda: True
+    ) -> dict[str, Any]:
         if sid in self._sockets:
             raise conflict("this socket has already joined; leave first or open a new socket")
         claims, participant = await self.tokens.authenticate(token)
@@ -320,6 +322,8 @@ class LiveHearings:
         async with self._open(claims.hearing_id) as (live, hearing):
             if sid in self._sockets:
                 raise conflict("this socket has already joined; leave first or open a new socket")
+            if not connected():
+                raise conflict("the socket disconnected while joining")
             participant = await self._fresh(participant)
             old = live.connections.get(participant.id)
             if old is not None:

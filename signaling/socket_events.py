@@ -197,7 +197,9 @@ class SocketEvents:
 
     # ------------------------------------------------------------------ events
     async def join(self, sid: str, payload: dict[str, Any]) -> dict[str, Any]:
-        ack = await self.live.join(sid, payload.get("token"))
+        # The socket may disconnect while the join waits for the hearing's lock; its disconnect
+        # handler then finds nothing to clean up, so the join must not register it.
+        ack = await self.live.join(sid, payload.get("token"), connected=lambda: sid in self._locks)
         ack.pop("ok", None)
         return ack
 

@@ -204,3 +204,37 @@ async def test_an_expiring_token_ends_its_socket_and_whip_publish(server, cast):
         # the WHIP session is gone with it
         status = await http_delete(cast.api.abs(headers["Location"]), None)
         assert status == 404
+
+
+async def test_a_socket_that_disconnects_while_joining_leaves_no_ghost(tmp_path):
+    """The disconnect handler runs while the join still waits for the hearing's lock: the join
+    must then refuse, not register a participant nobody can reach or clean up."""
+    from signaling.app import build_app
+    from signaling.config import Settings
+    from signaling.context import SERVICES
+    from signaling.errors import CourtError
+
+    settings = Settings.load(port=18999, data_dir=tmp_path, env={"CLOUDCOURT_ADMIN_KEY": "k" * 24})
+    app = await build_app(settings)
+    services = app[SERVICES]
+    try:
+        hearing = await services.hearings.create(
+            {
+                "case_number": "(2026)1",
+                "title": "t",
+                "court": "c",
+                "case_type": "civil",
+                "public": False,
+                "scheduled_at": "2026-12-01T09:30:00+08:00",
+            }
+        )
+        issued = await services.hearings.issue_token(
+            hearing.id, {"role": "party", "name": "甲", "admitted": True}, issuer=None
+        )
+        with pytest.raises(CourtError, match="disconnected while joining"):
+            await services.live.join("sid-gone", issued.token, connected=lambda: False)
+        assert services.live.stats() == {"live_hearings": 0, "sockets": 0}
+        assert services.worker.stats()["peers"] == 0
+    finally:
+        await services.worker.close()
+        await services.store.close()
