@@ -137,28 +137,48 @@ def make_sender(dtls: RTCDtlsTransport) -> tuple[Callable[[bytes], bool], Callab
     """Synchronous `send_rtp(data)` / `send_rtcp(data)` that protect and write in one step.
 
     They return False (and drop the packet) when the transport is not connected yet or any more.
+    The send path (the nominated pair's socket and address) is resolved once and reused while the
+    pair stays nominated and DTLS stays up: resolving it per packet, through asyncio's `sendto`
+    wrapper, was a fifth of the forwarding loop's CPU (benchmarks, `--experiment fast-send`).
     """
     connection = dtls.transport._connection
+    path: list[Any] = [None]  # (nominated pair, socket.sendto, remote address)
 
-    def pair() -> Any:
+    @dtls.on("statechange")
+    def forget() -> None:
+        path[0] = None
+
+    def resolve() -> Any:
         if dtls.state != "connected" or dtls._tx_srtp is None:
             return None
-        return connection._nominated.get(1)
+        pair = connection._nominated.get(1)
+        if pair is None or pair.protocol.transport is None:
+            return None
+        path[0] = (pair, pair.protocol.transport._sock.sendto, pair.remote_addr)
+        return path[0]
 
-    def sender(protect: Callable[[bytes], bytes]) -> Callable[[bytes], bool]:
+    def sender(rtcp: bool) -> Callable[[bytes], bool]:
         def send(data: bytes) -> bool:
-            active = pair()
-            if active is None or active.protocol.transport is None:
+            current = path[0]
+            if current is None or connection._nominated.get(1) is not current[0]:
+                current = resolve()
+                if current is None:
+                    return False
+            srtp = dtls._tx_srtp
+            protected = srtp.protect_rtcp(data) if rtcp else srtp.protect(data)
+            try:
+                current[1](protected, current[2])
+            except BlockingIOError:
+                # Socket buffer full: let asyncio queue it rather than drop it.
+                current[0].protocol.transport.sendto(protected, current[2])
+            except OSError:
+                path[0] = None
                 return False
-            active.protocol.transport.sendto(protect(data), active.remote_addr)
             return True
 
         return send
 
-    # The SRTP session exists only once DTLS is up, so look the protect methods up per call.
-    send_rtp = sender(lambda data: dtls._tx_srtp.protect(data))
-    send_rtcp = sender(lambda data: dtls._tx_srtp.protect_rtcp(data))
-    return send_rtp, send_rtcp
+    return sender(False), sender(True)
 
 
 def disable_consent_checks(pc: RTCPeerConnection) -> bool:

@@ -58,6 +58,10 @@ def test_aioice_host_address_hook_and_consent_settings():
     finally:
         rtc_internals.disable_loopback_candidates()
     assert hasattr(pylibsrtp.Policy, "allow_repeat_tx")
+    # make_sender writes to the datagram transport's socket directly.
+    import asyncio.selector_events
+
+    assert "self._sock = sock" in inspect.getsource(asyncio.selector_events._SelectorTransport)
 
 
 def test_the_decoder_probe_sees_aiortc_create_decoders():
