@@ -1,0 +1,1 @@
+"""Load generator and capacity measurements of the SFU (see benchmarks/README.md)."""

@@ -1,0 +1,313 @@
+"""A whole load-test run: the setups (baseline, SFU with 1 and 2 workers, or a running server), each
+ramped through its steps of subscribers, each step measured over one window."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import os
+import platform
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import aiohttp
+import aiortc
+
+from benchmarks import metrics
+from benchmarks.cluster import Cluster, Snapshot
+from benchmarks.media import encode_audio, encode_video
+from benchmarks.profiling import profile_process
+from benchmarks.remote import RemoteServer
+
+PUBLISH_TIMEOUT = 30.0
+FLOWING_TIMEOUT = 20.0  # beyond the time the joins themselves take
+
+
+class RunError(RuntimeError):
+    """The run could not be set up (peers did not connect); its message says which."""
+
+
+@dataclass
+class Scenario:
+    hearings: int = 4
+    publishers: int = 2  # per hearing; each also sends audio
+    steps: tuple[int, ...] = (12, 25, 37, 50)  # subscribers per hearing after each step
+    join_rate: float = 20.0  # peers joining per second
+    settle: float = 2.0  # seconds between "everyone receives media" and a window
+    window: float = 15.0  # seconds measured per step
+    sampled: int = 8  # subscribers that decode their first frame (join → first frame)
+    baseline_steps: tuple[int, ...] = (1, 2)  # MediaRelay subscribers (1 hearing) per step
+    workers: tuple[int, ...] = (1, 2)  # SFU worker processes per setup (self-contained mode)
+    generators: int = 2
+    codec: str = "vp8"
+    width: int = 640
+    height: int = 480
+    fps: int = 30
+    bitrate: int = 1_000_000
+    clip_seconds: float = 10.0
+    measure_latency: bool = True
+    experiments: tuple[str, ...] = ()  # what-if patches in the SFU workers (benchmarks.experiments)
+    profile_dir: str | None = None
+    server_url: str | None = None
+    admin_key: str | None = None
+    server_pid: int | None = None
+    command: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Setup:
+    name: str
+    hearings: list[str]
+    publishers: int
+    steps: tuple[int, ...]
+    sampled: int
+    tokens: dict[str, str] = field(default_factory=dict)
+
+
+class Ramp:
+    """Joins one setup's publishers, then its subscribers step by step, measuring each step."""
+
+    def __init__(self, cluster: Cluster, scenario: Scenario, setup: Setup) -> None:
+        self.cluster = cluster
+        self.scenario = scenario
+        self.setup = setup
+        self._next_generator = itertools.cycle(range(len(cluster.generators)))
+        self.subscribers: list[str] = []
+        self.last: Snapshot | None = None
+        self._planned = len(setup.hearings) * setup.steps[-1]
+        self._sample_every = max(1, self._planned // setup.sampled) if setup.sampled else 0
+
+    async def _pace(self) -> None:
+        await asyncio.sleep(1 / self.scenario.join_rate)
+
+    async def publish(self) -> None:
+        cluster, setup = self.cluster, self.setup
+        publishers = [f"{h}-pub{p}" for h in setup.hearings for p in range(setup.publishers)]
+        for peer_id in publishers:
+            hearing = peer_id.rsplit("-", 1)[0]
+            cluster.add_peer(
+                "publisher",
+                peer_id,
+                hearing,
+                next(self._next_generator),
+                token=setup.tokens.get(peer_id),
+            )
+            await self._pace()
+        expected_tracks = 0 if cluster.remote else 2 * len(publishers)
+        done = await cluster.wait_until(
+            lambda: all(p in cluster.ready or p in cluster.failed for p in publishers)
+            and cluster.published >= expected_tracks,
+            PUBLISH_TIMEOUT,
+        )
+        failed = {p: cluster.failed[p] for p in publishers if p in cluster.failed}
+        if failed or not done:
+            raise RunError(f"{setup.name}: publishers did not connect: {failed or 'timeout'}")
+        await asyncio.sleep(1.0)  # the server makes a publication once DTLS is up on its side
+
+    async def _join_subscribers(self, per_hearing: int) -> list[str]:
+        joined = []
+        start = len(self.subscribers) // len(self.setup.hearings)
+        for index in range(start, per_hearing):
+            for hearing in self.setup.hearings:
+                peer_id = f"{hearing}-sub{index}"
+                number = len(self.subscribers) + len(joined)
+                sampled = bool(self._sample_every) and number % self._sample_every == 0
+                self.cluster.add_peer(
+                    "subscriber",
+                    peer_id,
+                    hearing,
+                    next(self._next_generator),
+                    sampled,
+                    token=self.setup.tokens.get(peer_id),
+                )
+                joined.append(peer_id)
+                await self._pace()
+        return joined
+
+    async def _wait_flowing(self, seconds: float) -> int:
+        """Wait until every subscriber receives every track; returns how many do not."""
+        tracks = 2 * self.setup.publishers
+        deadline = time.monotonic() + seconds
+        while True:
+            snapshot = await self.cluster.snapshot(reset_latency=False)
+            lagging = [
+                s
+                for s in self.subscribers
+                if s not in self.cluster.failed
+                and sum(
+                    1
+                    for stream in snapshot.subscribers.get(s, {}).get("streams", {}).values()
+                    if stream[1] > 0
+                )
+                < tracks
+            ]
+            if not lagging or time.monotonic() > deadline:
+                return len(lagging)
+            await asyncio.sleep(0.5)
+
+    async def step(self, per_hearing: int) -> dict[str, Any]:
+        joined = await self._join_subscribers(per_hearing)
+        self.subscribers.extend(joined)
+        lagging = await self._wait_flowing(FLOWING_TIMEOUT + len(joined) / self.scenario.join_rate)
+        await asyncio.sleep(self.scenario.settle)
+        before = await self.cluster.snapshot()
+        await asyncio.sleep(self.scenario.window)
+        after = await self.cluster.snapshot()
+        figures = metrics.window(before, after, self.subscribers)
+        figures["subscribers_not_flowing"] = lagging
+        figures["failed_peers"] = len(self.cluster.failed)
+        figures["errors"] = sorted(set(after.errors))[:5]
+        self.last = after
+        return figures
+
+    def first_frames(self) -> list[float | None]:
+        if self.last is None:
+            return []
+        return [
+            self.last.subscribers[s]["first_frame_s"]
+            for s in self.subscribers
+            if self.last.subscribers.get(s, {}).get("sampled")
+        ]
+
+
+async def _run_setup(
+    cluster: Cluster, scenario: Scenario, setup: Setup, profile: bool = False
+) -> dict[str, Any]:
+    ramp = Ramp(cluster, scenario, setup)
+    await ramp.publish()
+    idle_rss = cluster.server_rss()
+    steps = []
+    for per_hearing in setup.steps:
+        steps.append(await ramp.step(per_hearing))
+    full_rss = cluster.server_rss()
+    result: dict[str, Any] = {
+        "hearings": len(setup.hearings),
+        "publishers_per_hearing": setup.publishers,
+        "steps": steps,
+        "first_frame_s": ramp.first_frames(),
+        "server_processes": len(cluster.server_pids),
+        "rss_mb_idle": round(idle_rss / 2**20, 1) if idle_rss else None,
+        "rss_mb_full": round(full_rss / 2**20, 1) if full_rss else None,
+        "rss_mb_per_subscriber": (
+            round((full_rss - idle_rss) / 2**20 / len(ramp.subscribers), 3)
+            if idle_rss and full_rss
+            else None
+        ),
+    }
+    if profile and scenario.profile_dir and cluster.server_pids:
+        result["profile"] = await profile_process(
+            cluster.server_pids[0], scenario.window, scenario.profile_dir, setup.name
+        )
+    return result
+
+
+def _hearing_ids(prefix: str, count: int) -> list[str]:
+    return [f"{prefix}{i}" for i in range(count)]
+
+
+async def _local_setups(cluster: Cluster, scenario: Scenario) -> dict[str, dict[str, Any]]:
+    setups: dict[str, dict[str, Any]] = {}
+    if scenario.baseline_steps:
+        cluster.start_relay(scenario.codec, scenario.bitrate)
+        setup = Setup("mediarelay", ["relay0"], scenario.publishers, scenario.baseline_steps, 0)
+        cluster.hearing_server = {"relay0": 0}
+        setups[setup.name] = await _run_setup(cluster, scenario, setup)
+        await cluster.reset_generators()
+        await cluster.stop_servers()
+    for workers in scenario.workers:
+        name = "sfu_1_worker" if workers == 1 else f"sfu_{workers}_workers"
+        hearings = _hearing_ids(f"w{workers}h", scenario.hearings)
+        cluster.start_sfu_workers(workers, scenario.measure_latency, scenario.experiments)
+        cluster.hearing_server = {h: i % workers for i, h in enumerate(hearings)}
+        # The 1-worker setup ramps (the CPU curve, latency at half load, first frames); the
+        # others measure the full load only, for the scaling.
+        ramped = workers == 1
+        steps = scenario.steps if ramped else scenario.steps[-1:]
+        setup = Setup(name, hearings, scenario.publishers, steps, scenario.sampled if ramped else 0)
+        setups[name] = await _run_setup(cluster, scenario, setup, profile=ramped)
+        await cluster.reset_generators()
+        await cluster.stop_servers()
+    return setups
+
+
+async def _remote_setup(cluster: Cluster, scenario: Scenario) -> dict[str, Any]:
+    assert scenario.server_url and scenario.admin_key
+    async with RemoteServer(scenario.server_url, scenario.admin_key, scenario.server_pid) as server:
+        hearings = [await server.create_hearing(i) for i in range(scenario.hearings)]
+        tokens = {}
+        for hearing in hearings:
+            for p in range(scenario.publishers):
+                role = "judge" if p == 0 else "party"
+                tokens[f"{hearing}-pub{p}"] = await server.token(hearing, role, f"pub{p}")
+            for s in range(scenario.steps[-1]):
+                tokens[f"{hearing}-sub{s}"] = await server.token(hearing, "party", f"sub{s}")
+        cluster.remote = server
+        setup = Setup("server", hearings, scenario.publishers, scenario.steps, scenario.sampled)
+        setup.tokens = tokens
+        try:
+            result = await _run_setup(cluster, scenario, setup, profile=True)
+        finally:
+            cluster.remote = None
+            await cluster.reset_generators()
+            for hearing in hearings:
+                await server.end(hearing)
+        result["server_pid_found"] = server.pid is not None
+        return result
+
+
+def _machine() -> dict[str, Any]:
+    model = ""
+    try:
+        with open("/proc/cpuinfo") as f:
+            model = next((line.split(":", 1)[1].strip() for line in f if "model name" in line), "")
+    except OSError:
+        pass
+    return {
+        "cpu": model,
+        "cores": os.cpu_count(),
+        "memory_gib": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30),
+        "python": platform.python_version(),
+        "aiortc": aiortc.__version__,
+        "date": time.strftime("%Y-%m-%d"),
+    }
+
+
+async def run(scenario: Scenario) -> dict[str, Any]:
+    started = time.monotonic()
+    video = encode_video(
+        scenario.codec,
+        scenario.width,
+        scenario.height,
+        scenario.fps,
+        scenario.bitrate,
+        scenario.clip_seconds,
+    )
+    audio = encode_audio(1.0)
+    cluster = Cluster(scenario.generators, video, audio)
+    setups: dict[str, dict[str, Any]] = {}
+    try:
+        if scenario.server_url:
+            if scenario.baseline_steps:
+                local = Scenario(**{**asdict(scenario), "workers": ()})
+                setups.update(await _local_setups(cluster, local))
+            setups["server"] = await _remote_setup(cluster, scenario)
+        else:
+            setups.update(await _local_setups(cluster, scenario))
+    except TimeoutError:
+        raise RunError("a benchmark process stopped answering (see the messages above)") from None
+    except (aiohttp.ClientError, OSError) as exc:
+        raise RunError(f"cannot use the server {scenario.server_url}: {exc}") from exc
+    finally:
+        await cluster.close()
+    return {
+        **metrics.summarize(setups),
+        "scenario": {
+            **{k: v for k, v in asdict(scenario).items() if k not in ("admin_key", "command")},
+            "publisher_video_kbps": round(video.bitrate / 1000),
+        },
+        "command": " ".join(scenario.command),
+        "machine": _machine(),
+        "duration_s": round(time.monotonic() - started, 1),
+        "setups": setups,
+    }
