@@ -51,6 +51,12 @@ def parser() -> argparse.ArgumentParser:
         default=str(DEFAULT_DATA_DIR),
         help=f"where the database and keys live (default ./{DEFAULT_DATA_DIR})",
     )
+    sub.add_parser(
+        "loadtest",
+        add_help=False,
+        help="run the load generator and capacity report (python -m benchmarks.sfu)",
+        description="Arguments go to the load generator; `cloudcourt loadtest --help` lists them.",
+    )
     return p
 
 
@@ -114,6 +120,12 @@ def serve(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["loadtest"]:
+        # Imported here: the server itself never needs the load generator's modules.
+        from benchmarks.sfu import main as loadtest_main
+
+        return loadtest_main(argv[1:])
     args = parser().parse_args(argv)
     if args.command == "serve":
         return serve(args)
