@@ -130,3 +130,15 @@ def test_refuses_nonsense_arguments(args, message):
     run = _bench(*args, timeout=60)
     assert run.returncode == 2
     assert message in run.stderr
+
+
+def test_cloudcourt_loadtest_is_the_load_generator():
+    result = subprocess.run(
+        [sys.executable, "-m", "signaling", "loadtest", "--subscribers", "0"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert "--subscribers must be ≥ 1" in result.stderr
+    assert "benchmarks.sfu" in result.stderr  # the generator's own usage line, not serve's
