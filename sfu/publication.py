@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 from sfu import rtcp
 from sfu.packet_cache import PacketCache
 from sfu.receive_stats import ReceiveStats
-from sfu.rtp import URI_AUDIO_LEVEL, URI_MID, Incoming, is_keyframe_start
+from sfu.rtp import URI_AUDIO_LEVEL, URI_MID, Incoming, is_keyframe_start, tail
 
 if TYPE_CHECKING:
     from sfu.config import SfuConfig
@@ -100,15 +100,15 @@ class Publication:
         keyframe = bool(self._waiting) and is_keyframe_start(
             self.codec_key, packet.data[packet.payload_offset :]
         )
-        blocks: dict[object, bytes] = {}
+        tails: dict[object, tuple[int, bytes]] = {}
         sent = 0
         sent_bytes = 0
         for subscription in self.subscriptions:
             key = subscription.extension_key
-            block = blocks.get(key)
-            if block is None:
-                block = blocks[key] = subscription.extension_block(packet)
-            size = subscription.forward(packet, keyframe, block)
+            shared = tails.get(key)
+            if shared is None:
+                shared = tails[key] = tail(packet, subscription.extension_block(packet))
+            size = subscription.forward(packet, keyframe, shared[0], shared[1], now)
             if size:
                 sent += 1
                 sent_bytes += size

@@ -106,6 +106,13 @@ def build_extensions(elements: list[tuple[int, bytes]]) -> bytes:
     return EXT_HEADER.pack(profile, len(body) // 4) + body
 
 
+def tail(packet: Incoming, extension_block: bytes) -> tuple[int, bytes]:
+    """What follows the new fixed header, and the header's first byte: shared by every subscriber
+    whose extension block is the same, so it is built once per packet, not once per copy."""
+    b0 = 0x80 | (packet.data[0] & 0x20) | (0x10 if extension_block else 0)
+    return b0, extension_block + packet.data[packet.payload_offset :]
+
+
 def rewrite(
     packet: Incoming,
     payload_type: int,
@@ -115,12 +122,8 @@ def rewrite(
     extension_block: bytes,
 ) -> bytes:
     """The packet as one subscriber receives it: new header, same payload (and padding)."""
-    b0 = 0x80 | (packet.data[0] & 0x20) | (0x10 if extension_block else 0)
-    return (
-        HEADER.pack(b0, packet.marker | payload_type, seq, timestamp, ssrc)
-        + extension_block
-        + packet.data[packet.payload_offset :]
-    )
+    b0, rest = tail(packet, extension_block)
+    return HEADER.pack(b0, packet.marker | payload_type, seq, timestamp, ssrc) + rest
 
 
 def audio_level(value: bytes) -> tuple[bool, int]:

@@ -13,7 +13,15 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from sfu import rtcp
-from sfu.rtp import URI_ABS_SEND_TIME, URI_AUDIO_LEVEL, URI_MID, Incoming, build_extensions, rewrite
+from sfu.rtp import (
+    HEADER,
+    URI_ABS_SEND_TIME,
+    URI_AUDIO_LEVEL,
+    URI_MID,
+    Incoming,
+    build_extensions,
+    rewrite,
+)
 
 if TYPE_CHECKING:
     from sfu.publication import Publication
@@ -123,8 +131,11 @@ class Subscription:
                 elements.append((target_id, value))
         return build_extensions(elements)
 
-    def forward(self, packet: Incoming, keyframe: bool, extension_block: bytes) -> int:
-        """Send one packet to the subscriber; returns bytes sent (0 if held back)."""
+    def forward(
+        self, packet: Incoming, keyframe: bool, first_byte: int, rest: bytes, now: float
+    ) -> int:
+        """Send one packet to the subscriber (`first_byte`/`rest` from `rtp.tail`); returns bytes
+        sent, 0 if held back. Runs once per packet per subscriber: keep it lean."""
         if self.paused or self.payload_type is None:
             return 0
         track = self.track
@@ -137,13 +148,16 @@ class Subscription:
             self._start_epoch(packet)
         seq = (packet.seq + self.seq_offset) & 0xFFFF
         timestamp = (packet.timestamp + self.ts_offset) & 0xFFFFFFFF
-        data = rewrite(packet, self.payload_type, seq, timestamp, track.ssrc, extension_block)
+        data = HEADER.pack(
+            first_byte, packet.marker | self.payload_type, seq, timestamp, track.ssrc
+        )
+        data += rest
         if not track.send_rtp(data):  # type: ignore[misc]
             return 0
         if ((seq - track.last_seq) & 0xFFFF) < 0x8000:
             track.last_seq = seq
             track.last_timestamp = timestamp
-            track.last_sent_at = time.monotonic()
+            track.last_sent_at = now
         track.packets += 1
         track.octets += len(data) - 12
         return len(data)
