@@ -151,6 +151,24 @@ class LiveHearings:
             "sockets": len(self._sockets),
         }
 
+    async def _connect(
+        self, live: LiveHearing, participant: Participant, **fields: Any
+    ) -> Connection:
+        """Register a participant's new presence (socket or WHIP), under the hearing's lock.
+
+        The newest connection wins: a participant who reloads the page, or an encoder that
+        reconnects, must not be locked out by a connection that has not timed out yet.
+        """
+        participant = await self._fresh(participant)
+        old = live.connections.get(participant.id)
+        if old is not None:
+            await self._drop(
+                live, old, reason=LeftReason.REPLACED, notify=("removed", {"reason": "replaced"})
+            )
+        conn = Connection(participant=participant, **fields)
+        live.connections[participant.id] = conn
+        return conn
+
     async def _fresh(self, participant: Participant) -> Participant:
         """Re-read under the lock: the participant may have been removed since authentication."""
         current = await self.service.participant(participant.hearing_id, participant.id)
@@ -324,21 +342,10 @@ class LiveHearings:
                 raise conflict("this socket has already joined; leave first or open a new socket")
             if not connected():
                 raise conflict("the socket disconnected while joining")
-            participant = await self._fresh(participant)
-            old = live.connections.get(participant.id)
-            if old is not None:
-                # The newest connection wins: a participant who reloads the page must not be
-                # locked out by the socket that has not timed out yet.
-                await self._drop(
-                    live,
-                    old,
-                    reason=LeftReason.REPLACED,
-                    notify=("removed", {"reason": "replaced"}),
-                )
-            conn = Connection(
-                participant=participant, via=Via.SOCKET, expires_at=claims.expires_at, sid=sid
+            conn = await self._connect(
+                live, participant, via=Via.SOCKET, expires_at=claims.expires_at, sid=sid
             )
-            live.connections[participant.id] = conn
+            participant = conn.participant
             self._sockets[sid] = (hearing.id, participant.id)
             try:
                 changed = await self.service.note_joined(hearing.id, claims.role)
@@ -609,22 +616,13 @@ class LiveHearings:
         """Returns (resource id, SDP answer)."""
         claims, participant = await self._http_participant(hearing_id, token, "publish")
         async with self._open(hearing_id) as (live, hearing):
-            participant = await self._fresh(participant)
-            old = live.connections.get(participant.id)
-            if old is not None:
-                await self._drop(
-                    live,
-                    old,
-                    reason=LeftReason.REPLACED,
-                    notify=("removed", {"reason": "replaced"}),
-                )
-            conn = Connection(
-                participant=participant,
+            conn = await self._connect(
+                live,
+                participant,
                 via=Via.WHIP,
                 expires_at=claims.expires_at,
                 resource_id=secrets.token_urlsafe(16),
             )
-            live.connections[participant.id] = conn
             conn.peer = self._new_peer(live, conn)
         peer = conn.peer
         try:

@@ -158,8 +158,11 @@ class ServerProcess:
         assert self.jwt_secret, "the server has not started yet"
         return jwt.encode(claims, self.jwt_secret.encode(), algorithm="HS256")
 
-    def expired_token(self, hearing_id: str, participant_id: str, role: str, jti: str) -> str:
-        """A token as the server issues them for that participant, but expired an hour ago."""
+    def participant_token(
+        self, hearing_id: str, participant_id: str, role: str, jti: str, expires_in: float
+    ) -> str:
+        """A token as the server issues them for that participant, expiring in ``expires_in``
+        seconds (negative: already expired)."""
         now = int(time.time())
         return self.make_token(
             iss="cloudcourt",
@@ -167,9 +170,13 @@ class ServerProcess:
             hearing=hearing_id,
             role=role,
             iat=now - 7200,
-            exp=now - 3600,
+            exp=int(now + expires_in),
             jti=jti,
         )
+
+    def expired_token(self, hearing_id: str, participant_id: str, role: str, jti: str) -> str:
+        """A token as the server issues them for that participant, but expired an hour ago."""
+        return self.participant_token(hearing_id, participant_id, role, jti, expires_in=-3600)
 
 
 def start_server(

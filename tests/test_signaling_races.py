@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 
 import pytest
 from aiortc import RTCSessionDescription
@@ -152,17 +151,9 @@ async def test_whep_playbacks_per_participant_are_capped(fresh_server):
 
 
 def short_lived_token(server, hearing_id: str, participant_id: str, role: str, seconds: int) -> str:
-    """A token of that participant, as the server issues them, accepted for about ``seconds``
-    more (the server allows clocks LEEWAY_SECONDS of difference)."""
-    now = int(time.time())
-    return server.make_token(
-        iss="cloudcourt",
-        sub=participant_id,
-        hearing=hearing_id,
-        role=role,
-        iat=now - 60,
-        exp=now - LEEWAY_SECONDS + seconds,
-        jti=f"short-{participant_id}",
+    """A token accepted for about ``seconds`` more (the server allows LEEWAY_SECONDS of skew)."""
+    return server.participant_token(
+        hearing_id, participant_id, role, f"short-{participant_id}", seconds - LEEWAY_SECONDS
     )
 
 
