@@ -5,16 +5,22 @@ from sfu.errors import SfuError
 from sfu.peer import Peer, PeerListener, TrackInfo
 from sfu.publication import Publication
 from sfu.room import Room, RoomListener
+from sfu.tap import MuteChange, SenderReport, Tap, TapEntry, TapInfo
 from sfu.worker import Worker
 
 __all__ = [
+    "MuteChange",
     "Peer",
     "PeerListener",
     "Publication",
     "Room",
     "RoomListener",
+    "SenderReport",
     "SfuConfig",
     "SfuError",
+    "Tap",
+    "TapEntry",
+    "TapInfo",
     "TrackInfo",
     "Worker",
 ]

@@ -10,10 +10,12 @@ from sfu import rtcp
 from sfu.packet_cache import PacketCache
 from sfu.receive_stats import ReceiveStats
 from sfu.rtp import URI_AUDIO_LEVEL, URI_MID, Incoming, is_keyframe_start, tail
+from sfu.tap import MuteChange, SenderReport
 
 if TYPE_CHECKING:
     from sfu.config import SfuConfig
     from sfu.subscription import Subscription
+    from sfu.tap import Tap
 
 # Gaps larger than this are a restart or a long outage, not losses worth a NACK.
 MAX_NACK_GAP = 32
@@ -59,6 +61,7 @@ class Publication:
         self.payload_type: int | None = None  # the one the publisher was answered with
         self.muted = False
         self.subscriptions: list[Subscription] = []
+        self.taps: list[Tap] = []
         self.stats = ReceiveStats(clock_rate)
         self.cache = PacketCache(
             config.video_cache_packets if kind == "video" else config.audio_cache_packets
@@ -95,7 +98,11 @@ class Publication:
         self.cache.put(packet)
         if self._audio_level_id is not None:
             self._track_level(packet)
-        if self.muted or not self.subscriptions:
+        if self.muted:
+            return
+        for tap in self.taps:
+            tap.put(now, packet)
+        if not self.subscriptions:
             return
         keyframe = bool(self._waiting) and is_keyframe_start(
             self.codec_key, packet.data[packet.payload_offset :]
@@ -171,11 +178,37 @@ class Publication:
                 subscription.pause()
             else:
                 subscription.resume()
+        for tap in self.taps:
+            tap.put(time.monotonic(), MuteChange(muted))
+        if not muted and self.taps:
+            self.request_keyframe()
+
+    # -- taps -----------------------------------------------------------------------------------
+
+    def add_tap(self, tap: Tap) -> None:
+        self.taps.append(tap)
+        if self.muted:
+            tap.put(time.monotonic(), MuteChange(True))
+        self.request_keyframe()  # a sidecar's decoder or file starts at a keyframe
+
+    def remove_tap(self, tap: Tap) -> None:
+        if tap in self.taps:
+            self.taps.remove(tap)
+
+    def end_taps(self) -> None:
+        for tap in self.taps:
+            tap.end()
+        self.taps.clear()
 
     # -- RTCP -----------------------------------------------------------------------------------
 
     def on_sender_report(self, ntp: int, rtp_timestamp: int) -> None:
         self.stats.on_sender_report(ntp, rtp_timestamp)
+        if self.taps:
+            report = SenderReport(ntp, rtp_timestamp)
+            now = time.monotonic()
+            for tap in self.taps:
+                tap.put(now, report)
         for subscription in self.subscriptions:
             subscription.send_sender_report(ntp, rtp_timestamp)
 

@@ -10,6 +10,7 @@ from sfu.errors import SfuError
 from sfu.peer import Peer, PeerListener
 from sfu.publication import Counters, Publication
 from sfu.speaker import ActiveSpeaker
+from sfu.tap import DEFAULT_QUEUE_PACKETS, Tap
 
 if TYPE_CHECKING:
     from sfu.config import SfuConfig
@@ -63,6 +64,15 @@ class Room:
         publication.set_muted(muted)
         return publication
 
+    def tap(self, publication_id: str, max_items: int = DEFAULT_QUEUE_PACKETS) -> Tap:
+        """Deliver a publication to a sidecar; the tap ends when the publication does."""
+        publication = self.publications.get(publication_id)
+        if publication is None:
+            raise SfuError(f"unknown publication {publication_id}")
+        tap = Tap(publication, max_items)
+        publication.add_tap(tap)
+        return tap
+
     def _add_publication(self, publication: Publication) -> None:
         self.publications[publication.id] = publication
         self.listener.on_publication(self, publication)
@@ -75,6 +85,7 @@ class Room:
             return
         for subscription in list(publication.subscriptions):
             subscription.close()
+        publication.end_taps()
         self.listener.on_unpublication(self, publication)
         for peer in list(self.peers.values()):
             if peer.id != publication.peer_id:
