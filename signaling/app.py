@@ -66,6 +66,7 @@ async def build_app(settings: Settings) -> web.Application:
         # Disconnect sockets first so that aiohttp's shutdown does not wait on open websockets.
         await live.close()
         await outbox.close()
+        await live.sidecars.close()
 
     async def cleanup(app: web.Application) -> None:
         try:

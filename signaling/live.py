@@ -39,12 +39,14 @@ from signaling.live_state import (
     LiveHearing,
     Via,
     WhepSession,
+    moderators_room,
 )
 from signaling.models import Hearing, HearingState, Participant, ParticipantState
 from signaling.mutes import MuteState
 from signaling.outbox import Outbox
 from signaling.roles import Actor, Role, grants_for, outranks
 from signaling.sfu_listeners import PeerEvents, RoomEvents, WhepEvents
+from signaling.sidecars import Sidecars
 from signaling.tokens import TokenClaims, TokenRevoked
 
 log = logging.getLogger("cloudcourt.live")
@@ -74,6 +76,7 @@ class LiveHearings:
         self.worker = worker
         self.outbox = outbox
         self.ice_servers = ice_servers
+        self.sidecars = Sidecars()
         self._hearings: dict[str, LiveHearing] = {}
         # Mutes by hearing, apart from the entries: someone the court muted stays muted when
         # everyone drops out and comes back. Forgotten when the hearing ends, or when its entry
@@ -220,6 +223,20 @@ class LiveHearings:
         if hearing is not None:
             log.info("hearing %s is now %s", hearing.id, hearing.state)
             self.outbox.emit("hearing_state", {"hearing": hearing.to_json()}, to=live.room_name)
+            self.sidecars.hearing_changed(hearing)
+
+    def alarm(self, hearing_id: str, alarm: dict[str, Any]) -> None:
+        """A sidecar's alarm: to the hearing's moderators (judge console) and the log."""
+        log.error(
+            "hearing %s: %s alarm %s: %s",
+            hearing_id,
+            alarm["source"],
+            alarm["code"],
+            alarm["message"],
+        )
+        self.outbox.emit(
+            "alarm", {"hearing_id": hearing_id, **alarm}, to=moderators_room(hearing_id)
+        )
 
     def _lobby_changed(self, live: LiveHearing) -> None:
         self.outbox.emit("lobby", {"waiting": live.waiting()}, to=live.moderators_name)
@@ -580,6 +597,7 @@ class LiveHearings:
             if self._mutes.get(hearing_id) is live.mutes:
                 del self._mutes[hearing_id]
         log.info("%s ended hearing %s", actor.label, hearing_id)
+        self.sidecars.hearing_ended(hearing)
         return hearing
 
     # ------------------------------------------------------------------ WHIP / WHEP

@@ -52,6 +52,9 @@ class RoomEvents:
                 room.set_muted(publication.id, True)
         except Exception:
             log.exception("could not mute new publication %s", publication.id)
+        conn = self.live.connections.get(publication.peer_id)
+        if conn is not None:
+            self.hub.sidecars.publication_added(self.live.id, conn.participant, room, publication)
         self.hub.outbox.emit(
             "track_published",
             {"publication": publication_json(publication)},

@@ -1,0 +1,106 @@
+"""Where each person goes in a hearing's composite picture, and the font captions are drawn with.
+
+Shared by the public stream (live, PyAV) and the recorder's composite archive (after the hearing,
+ffmpeg), so that the court's file and the public see the same arrangement: the judge large on the
+left, everyone else tiled on the right in the order they joined; nobody but the judge (or nobody
+at all) fills the frame.
+"""
+
+from __future__ import annotations
+
+import math
+import shutil
+import subprocess
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+# Roles whose video is the "large" picture, in order of preference.
+LEAD_ROLES = ("judge", "clerk")
+CJK_FONT_FAMILY = "WenQuanYi Micro Hei"  # scripts/_system.sh installs fonts-wqy-microhei
+CJK_FONT_PATHS = (
+    "/usr/share/fonts/truetype/wqy/wqy-microhei.ttc",
+    "/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc",
+)
+
+
+@dataclass(frozen=True)
+class Tile:
+    key: str  # whatever the caller identifies a person by (participant id)
+    x: int
+    y: int
+    width: int
+    height: int
+
+
+def _even(value: float) -> int:
+    # H.264 with 4:2:0 chroma wants even sizes and offsets.
+    return int(value) // 2 * 2
+
+
+def _grid(count: int, x: int, y: int, width: int, height: int) -> list[tuple[int, int, int, int]]:
+    columns = math.ceil(math.sqrt(count))
+    rows = math.ceil(count / columns)
+    cell_w, cell_h = width / columns, height / rows
+    return [
+        (
+            _even(x + (i % columns) * cell_w),
+            _even(y + (i // columns) * cell_h),
+            _even(cell_w),
+            _even(cell_h),
+        )
+        for i in range(count)
+    ]
+
+
+def layout(people: list[tuple[str, str]], width: int, height: int) -> list[Tile]:
+    """Tiles for `people` as (key, role) in join order, on a `width`×`height` canvas.
+
+    The first judge (else clerk) takes the left two thirds; the others share the right third in
+    a grid. With no judge or clerk, everyone shares the whole canvas as a grid."""
+    if not people:
+        return []
+    lead = next(
+        (key for role in LEAD_ROLES for key, r in people if r == role),
+        None,
+    )
+    others = [key for key, _ in people if key != lead]
+    if lead is None:
+        cells = _grid(len(others), 0, 0, width, height)
+        return [Tile(key, *cell) for key, cell in zip(others, cells, strict=True)]
+    if not others:
+        return [Tile(lead, 0, 0, _even(width), _even(height))]
+    lead_w = _even(width * 2 / 3)
+    tiles = [Tile(lead, 0, 0, lead_w, _even(height))]
+    # One column on the right while it stays readable; a grid once there are many.
+    count = len(others)
+    if count <= 3:
+        cell_h = height / count
+        cells = [
+            (lead_w, _even(i * cell_h), _even(width - lead_w), _even(cell_h)) for i in range(count)
+        ]
+    else:
+        cells = _grid(count, lead_w, 0, width - lead_w, height)
+    tiles += [Tile(key, *cell) for key, cell in zip(others, cells, strict=True)]
+    return tiles
+
+
+@cache
+def cjk_font() -> Path:
+    """A font file that has Chinese glyphs; raises RuntimeError with what to install if none."""
+    for candidate in CJK_FONT_PATHS:
+        if Path(candidate).is_file():
+            return Path(candidate)
+    if shutil.which("fc-match"):
+        found = subprocess.run(
+            ["fc-match", "-f", "%{file}", f"{CJK_FONT_FAMILY}:lang=zh-cn"],
+            capture_output=True,
+            text=True,
+            check=False,
+        ).stdout.strip()
+        if found and Path(found).is_file():
+            return Path(found)
+    raise RuntimeError(
+        "no CJK font found for Chinese captions: install Debian's fonts-wqy-microhei "
+        "(scripts/serve and scripts/test do this)"
+    )
