@@ -25,3 +25,23 @@ need_debs() {
 
 # The composite recordings and the public stream draw Chinese names and captions: a CJK font.
 SERVER_DEBS=(fonts-wqy-microhei fontconfig)
+
+# The browser end-to-end tests drive Debian's Chromium through Playwright (no browser download).
+TEST_DEBS=(chromium)
+
+# The browser clients' libraries (socket.io-client, hls.js) come from the npm registry into
+# web/node_modules and are served by the server under /vendor/ (no CDN at run time).
+# Idempotent: runs `npm ci` only when web/package-lock.json changed since the last install.
+#   need_web_libs
+need_web_libs() {
+    local root web stamp want
+    root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+    web="$root/web"
+    stamp="$web/node_modules/.cloudcourt-installed"
+    want="$(sha256sum "$web/package-lock.json" | cut -d' ' -f1)"
+    [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] && return 0
+    command -v npm >/dev/null 2>&1 || need_debs nodejs npm
+    echo "installing the browser libraries into web/node_modules (npm ci)" >&2
+    (cd "$web" && npm ci --no-audit --no-fund --loglevel=error >&2)
+    echo "$want" >"$stamp"
+}

@@ -29,7 +29,7 @@ from aiortc.sdp import candidate_from_sdp
 from sfu import rtc_internals, rtcp, rtp
 from sfu.errors import SfuError
 from sfu.publication import Publication
-from sfu.subscription import OutTrack, Subscription
+from sfu.subscription import OFF, OutTrack, Subscription
 
 if TYPE_CHECKING:
     from sfu.room import Room
@@ -121,6 +121,8 @@ class Peer:
         self._pending: dict[OutTrack, Publication] = {}  # bound, waiting for negotiation
         # Publications whose codec this subscriber did not accept: never offered again.
         self._unplayable: set[str] = set()
+        # Publications this subscriber switched off for itself (weak link): bound, not forwarded.
+        self._off: set[str] = set()
         self._negotiating = False
         self._renegotiate = False
         self._publisher_lock = asyncio.Lock()
@@ -419,7 +421,29 @@ class Peer:
             )
             self._unplayable.add(publication.id)
             return
-        publication.add_subscription(Subscription(publication, track))
+        subscription = Subscription(publication, track)
+        if publication.id in self._off:
+            subscription.pause(OFF)
+        publication.add_subscription(subscription)
+
+    def set_off(self, publication_id: str, off: bool) -> bool:
+        """Switch one publication off (or on again) for this subscriber only. The slot stays
+        bound, so switching on needs no renegotiation; video resumes at the next keyframe (one
+        PLI to the publisher). Returns False when no such publication is offered to this peer."""
+        if publication_id not in self.room.publications or not self.can_subscribe:
+            return False
+        if off:
+            self._off.add(publication_id)
+        else:
+            self._off.discard(publication_id)
+        for track in self._out_tracks.values():
+            subscription = track.subscription
+            if subscription is not None and subscription.publication.id == publication_id:
+                if off:
+                    subscription.pause(OFF)
+                else:
+                    subscription.resume(OFF)
+        return True
 
     def _unbind(self, track: OutTrack) -> None:
         self._pending.pop(track, None)

@@ -71,11 +71,17 @@ class OutTrack:
             self.subscription.configure()
 
 
+# Why a subscription is paused (see Subscription.pause).
+MUTED = "muted"
+OFF = "off"
+
+
 class Subscription:
     def __init__(self, publication: Publication, track: OutTrack) -> None:
         self.publication = publication
         self.track = track
         self.paused = False
+        self._held: set[str] = set()
         self.waiting_keyframe = publication.kind == "video"
         self._resync = True
         self.seq_offset = 0
@@ -106,16 +112,22 @@ class Subscription:
         """Media flows to the subscriber (not paused, not waiting for a keyframe)."""
         return not self.paused and not self.waiting_keyframe and not self._resync
 
-    def pause(self) -> None:
+    def pause(self, why: str = MUTED) -> None:
+        """Stop forwarding. ``why``: the publication is muted (MUTED), or the subscriber
+        switched this publication off for itself (OFF); it flows again once neither holds."""
+        self._held.add(why)
+        if self.paused:
+            return
         self.paused = True
         if self.waiting_keyframe:
             # A paused subscription must not keep the publisher sending keyframes.
             self.waiting_keyframe = False
             self.publication.keyframe_arrived()
 
-    def resume(self) -> None:
+    def resume(self, why: str = MUTED) -> None:
         """Resume with continuous numbering; video waits for the next keyframe."""
-        if not self.paused:
+        self._held.discard(why)
+        if not self.paused or self._held:
             return
         self.paused = False
         self._resync = True

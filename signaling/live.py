@@ -452,6 +452,12 @@ class LiveHearings:
         with _sdp_errors():
             await peer.add_ice_candidate(target, candidate, sdp_mid, index)  # type: ignore[arg-type]
 
+    async def pause_subscription(self, sid: str, publication_id: str, paused: bool) -> None:
+        """A subscriber switches one publication off (or on again) for itself only."""
+        peer = self._media_peer(sid, "subscribe")
+        if not peer.set_off(publication_id, paused):
+            raise not_found("no such publication in this hearing")
+
     async def peer_closed(
         self, live: LiveHearing, conn: Connection, peer: Peer, reason: str
     ) -> None:

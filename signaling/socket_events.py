@@ -110,6 +110,7 @@ class SocketEvents:
             "remove": self.remove,
             "end_hearing": self.end_hearing,
             "leave": self.leave,
+            "pause_subscription": self.pause_subscription,
         }
         for name, handler in handlers.items():
             self.sio.on(name, self._guarded(name, handler))
@@ -267,3 +268,12 @@ class SocketEvents:
 
     async def leave(self, sid: str, payload: dict[str, Any]) -> None:
         await self.live.leave(sid, LeftReason.LEFT)
+
+    async def pause_subscription(self, sid: str, payload: dict[str, Any]) -> None:
+        publication_id = payload.get("publication_id")
+        if not isinstance(publication_id, str) or not publication_id:
+            raise bad_request("'publication_id' must be a publication id string")
+        paused = payload.get("paused")
+        if not isinstance(paused, bool):
+            raise bad_request("'paused' must be true or false")
+        await self.live.pause_subscription(sid, publication_id, paused)

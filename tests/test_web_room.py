@@ -1,0 +1,286 @@
+"""The browser clients in real headless Chromium against a real `cloudcourt serve`.
+
+One hearing runs through the module like a real one: the judge opens the console, two parties
+open their join_url (device check → lobby → room), the judge admits them, everyone sees and hears
+everyone, the judge shares evidence, a party's network drops and it comes back by itself, the
+judge mutes one party and removes the other. Screenshots go to CLOUDCOURT_SCREENSHOTS_DIR.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+
+import pytest
+import pytest_asyncio
+
+from tests.browser import eventually, launch, screenshot
+from tests.e2e import Api
+
+pytestmark = pytest.mark.asyncio(loop_scope="module")
+
+# Per page: each remote participant's tile → its video size, decoded frames, and the inbound
+# audio bytes of the mid that carries its audio (from the subscriber PC's stats).
+MEDIA_JS = """
+async () => {
+  const s = window.cc.session;
+  const out = {};
+  const stats = s.subPc ? await s.subPc.getStats() : new Map();
+  const audioBytes = {};
+  for (const r of stats.values()) {
+    if (r.type === 'inbound-rtp' && r.kind === 'audio') audioBytes[r.mid] = r.bytesReceived;
+  }
+  for (const tile of document.querySelectorAll('.tile[data-self="0"]')) {
+    const v = tile.querySelector('video');
+    const q = v.getVideoPlaybackQuality();
+    const remote = s.remoteTracks(tile.dataset.participantId);
+    out[tile.dataset.participantId] = {
+      w: v.videoWidth, h: v.videoHeight, frames: q.totalVideoFrames,
+      audio: remote.audio ? (audioBytes[remote.audio.info.mid] || 0) : 0,
+      role: tile.dataset.role,
+    };
+  }
+  return out;
+}
+"""
+
+
+async def media(page) -> dict:
+    return await page.evaluate(MEDIA_JS)
+
+
+async def wait_live(page, pid: str, what: str, *, audio: bool = True, timeout: float = 30.0):
+    """``pid``'s video plays (size > 0, frames advancing) and its audio bytes grow on ``page``."""
+    first = await eventually(
+        lambda: _playing(page, pid), f"{what}: video of {pid} playing", timeout=timeout
+    )
+
+    async def advanced():
+        now = (await media(page)).get(pid)
+        if not now:
+            return None
+        ok = now["frames"] > first["frames"] and (not audio or now["audio"] > first["audio"])
+        return now if ok else None
+
+    return await eventually(advanced, f"{what}: frames/audio of {pid} advancing", timeout=timeout)
+
+
+async def _playing(page, pid):
+    m = (await media(page)).get(pid)
+    return m if m and m["w"] > 0 and m["frames"] > 0 else None
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def browser():
+    async with launch() as b:
+        yield b
+        await b.close_contexts()
+
+
+class Drop:
+    """Party A's Socket.IO transport runs through Playwright's WebSocket routing, so the test can
+    cut it from the network side (both ends closed, as when a link dies) and refuse new
+    connections for a while (the link stays down)."""
+
+    def __init__(self) -> None:
+        self.down = False
+        self.open: list = []
+
+    async def route(self, ws) -> None:
+        if self.down:
+            await ws.close(code=1001, reason="link down")
+            return
+        self.open.append((ws, ws.connect_to_server()))
+
+    async def cut(self) -> None:
+        self.down = True
+        for page_side, server_side in self.open:
+            await server_side.close()
+            await page_side.close(code=1001, reason="link down")
+        self.open.clear()
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def hearing(server, browser):
+    """The judge in the console; two parties in the lobby, pages open."""
+    api = Api(server)
+    h = await api.create_hearing(title="张三诉李四买卖合同纠纷")
+    judge = await api.token(h["id"], "judge", "王法官")
+    party_a = await api.token(h["id"], "party", "张三")
+    party_b = await api.token(h["id"], "party", "李四")
+    pages = {}
+    pages["judge"] = await browser.page("judge")
+    pages["judge"].on("dialog", lambda d: asyncio.ensure_future(d.accept()))
+    await pages["judge"].goto(api.abs(judge["join_url"]) + "&autojoin=1")
+    drop = Drop()
+    for key, tok in (("a", party_a), ("b", party_b)):
+        pages[key] = await browser.page(f"party {key}")
+        if key == "a":
+            await pages[key].route_web_socket(re.compile(r"/socket\.io/"), drop.route)
+        await pages[key].goto(api.abs(tok["join_url"]))
+    return {
+        "api": api,
+        "id": h["id"],
+        "judge": judge,
+        "a": party_a,
+        "b": party_b,
+        "pages": pages,
+        "drop": drop,
+    }
+
+
+@pytest.fixture(autouse=True)
+def no_console_errors(browser):
+    yield
+    browser.assert_no_errors()
+
+
+async def test_device_check_then_lobby_without_media_until_admitted(hearing):
+    pages = hearing["pages"]
+    a = pages["a"]
+    await a.wait_for_selector('#device-report li[data-device="camera"][data-status="ok"]')
+    await a.wait_for_selector('#device-report li[data-device="microphone"][data-status="ok"]')
+    await screenshot(a, "device-check")
+    await a.click("#join-button")
+    await a.wait_for_selector("#view-lobby:not([hidden])")
+    await pages["b"].click("#join-button")
+    await pages["b"].wait_for_selector("#view-lobby:not([hidden])")
+    assert "等待法官准许进入" in await a.inner_text("#view-lobby")
+
+    judge = pages["judge"]
+    waiting = {
+        k: f'#lobby-list li[data-participant-id="{hearing[k]["participant_id"]}"]' for k in "ab"
+    }
+    for who in ("a", "b"):
+        await judge.wait_for_selector(waiting[who])
+    await judge.wait_for_selector("#view-room:not([hidden])")
+    # In the lobby: no subscriber connection, nothing received.
+    await asyncio.sleep(1.0)
+    assert await a.evaluate("!window.cc.session.subPc && window.cc.session.receivers.size === 0")
+    await screenshot(a, "lobby")
+
+    await judge.click(waiting["a"] + " .act-admit")
+    await a.wait_for_selector("#view-room:not([hidden])")
+    # Party B still waits and still receives nothing, while A is in.
+    assert await pages["b"].evaluate("window.cc.view") == "lobby"
+    assert await pages["b"].evaluate("window.cc.session.subPc === null")
+    await judge.click(waiting["b"] + " .act-admit")
+    await pages["b"].wait_for_selector("#view-room:not([hidden])")
+
+
+async def test_everyone_sees_and_hears_everyone(hearing):
+    pages = hearing["pages"]
+    ids = {k: hearing[k]["participant_id"] for k in ("judge", "a", "b")}
+    for viewer, page in pages.items():
+        for other, pid in ids.items():
+            if other != viewer:
+                await wait_live(page, pid, f"{viewer} sees {other}")
+    # The judge is the large tile for the parties.
+    assert await pages["a"].get_attribute("#stage .tile", "data-participant-id") == ids["judge"]
+    await screenshot(pages["judge"], "console")
+    await screenshot(pages["a"], "room")
+
+
+async def test_judge_screen_share_reaches_parties(hearing):
+    pages = hearing["pages"]
+    jid = hearing["judge"]["participant_id"]
+    before = (await media(pages["a"]))[jid]
+    assert abs(before["w"] / before["h"] - 4 / 3) < 0.05, before  # the fake camera, 640×480
+    await pages["judge"].click("#btn-screen")
+    await pages["judge"].wait_for_selector('#btn-screen[aria-pressed="true"]')
+
+    async def screen_at(page):
+        m = (await media(page)).get(jid)
+        # Chromium's fake screen is the (headless) display, 1280 wide and not 4:3: the judge's
+        # tile at the parties switches from the camera's picture to that one.
+        wide = m and m["h"] and m["w"] >= 1280 and abs(m["w"] / m["h"] - 4 / 3) > 0.1
+        return m if wide else None
+
+    for key in ("a", "b"):
+        await eventually(lambda p=pages[key]: screen_at(p), f"party {key} sees the judge's screen")
+        await wait_live(pages[key], jid, f"party {key} gets the shared screen live", audio=False)
+    await pages["judge"].click("#btn-screen")
+    await pages["judge"].wait_for_selector('#btn-screen[aria-pressed="false"]')
+
+
+async def test_video_off_for_one_subscriber(hearing):
+    """Party A switches off party B's video for itself: its frames stop, the judge's don't."""
+    pages = hearing["pages"]
+    bid = hearing["b"]["participant_id"]
+    await pages["a"].click(f'.tile[data-participant-id="{bid}"] .act-video-off')
+    sub_js = f"""async () => {{
+        const s = window.cc.session; const r = s.remoteTracks({bid!r});
+        const st = await s.subPc.getStats();
+        for (const x of st.values()) if (x.type === 'inbound-rtp' && x.mid === r.video.info.mid)
+            return x.framesReceived || 0;
+        return 0; }}"""
+    first = await pages["a"].evaluate(sub_js)
+    await asyncio.sleep(1.5)
+    paused = await pages["a"].evaluate(sub_js)
+    await asyncio.sleep(1.5)
+    assert await pages["a"].evaluate(sub_js) == paused >= first
+    await wait_live(pages["judge"], bid, "the judge still sees party B")
+    await pages["a"].click(f'.tile[data-participant-id="{bid}"] .act-video-off')
+    await eventually(
+        lambda: _frames_above(pages["a"], sub_js, paused), "party A sees party B again"
+    )
+
+
+async def _frames_above(page, js, value):
+    return (await page.evaluate(js)) > value + 5
+
+
+async def test_network_drop_recovers_without_lobby(hearing):
+    """Party A's connection is cut from the network side (its Socket.IO transport closed at both
+    ends and refused for 2 s; the server then drops its media too, as for any lost socket): the
+    page shows it is reconnecting, rejoins by itself with the same token, and is in the room
+    again, never in the lobby."""
+    pages = hearing["pages"]
+    a = pages["a"]
+    aid = hearing["a"]["participant_id"]
+    await a.evaluate(
+        """() => { window.ccViews = []; new MutationObserver(() => window.ccViews.push(
+            document.body.dataset.session)).observe(document.body, {attributes: true}); }"""
+    )
+    assert hearing["drop"].open, "party A's socket does not go through the route"
+    await hearing["drop"].cut()
+    await a.wait_for_selector('#conn-state[data-state="reconnecting"]')
+    await screenshot(a, "reconnecting")
+    await asyncio.sleep(2.0)
+    hearing["drop"].down = False
+    await a.wait_for_selector('#conn-state[data-state="connected"]', timeout=30000)
+    await wait_live(pages["judge"], aid, "the judge sees party A again after the drop")
+    await wait_live(a, hearing["judge"]["participant_id"], "party A sees the judge again")
+    views = await a.evaluate("window.ccViews")
+    assert "lobby" not in views, views
+    assert views[-1] == "room" and "reconnecting" in views, views
+
+
+async def test_console_mute_silences_party_for_everyone(hearing):
+    pages = hearing["pages"]
+    bid = hearing["b"]["participant_id"]
+    await pages["judge"].click(f'.tile[data-participant-id="{bid}"] .act-mute-audio')
+    await pages["b"].wait_for_selector('#btn-mic[aria-pressed="true"]')
+    for key in ("judge", "a"):
+        page = pages[key]
+        await page.wait_for_selector(f'.tile[data-participant-id="{bid}"] [data-muted="audio"]')
+        await asyncio.sleep(1.0)  # packets already in flight
+        before = (await media(page))[bid]["audio"]
+        await asyncio.sleep(2.0)
+        after = (await media(page))[bid]
+        assert after["audio"] == before, f"{key} still receives party B's audio"
+        assert after["frames"] > 0  # video still there: only the microphone is off
+
+
+async def test_remove_sends_party_out_for_good(hearing):
+    pages = hearing["pages"]
+    bid = hearing["b"]["participant_id"]
+    await pages["judge"].click(f'.tile[data-participant-id="{bid}"] .act-remove')
+    await pages["b"].wait_for_selector("#view-message:not([hidden])")
+    assert "移出" in await pages["b"].inner_text("#message-title")
+    await pages["judge"].wait_for_selector(f'.tile[data-participant-id="{bid}"]', state="detached")
+    # The same link again: refused, never back in.
+    await pages["b"].goto(hearing["api"].abs(hearing["b"]["join_url"]) + "&autojoin=1")
+    await pages["b"].wait_for_selector("#view-message:not([hidden])")
+    assert await pages["b"].evaluate("window.cc.session.final")
+    assert await pages["b"].inner_text("#message-title") == "无法进入庭审"

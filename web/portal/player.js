@@ -1,0 +1,81 @@
+// The player: hls.js where the browser has Media Source Extensions, else the browser's own HLS
+// (Safari on older iPhones). Live streams retry while the playlist is not there yet.
+import { formatTime, i18n, setUp } from "/portal/common.js";
+
+const params = new URLSearchParams(location.search);
+const id = params.get("id") || "";
+const kind = params.get("kind") === "vod" ? "vod" : "live";
+const src = `/${kind}/${encodeURIComponent(id)}/index.m3u8`;
+const video = document.getElementById("video");
+const state = document.getElementById("state");
+let stateKey = "player.loading";
+let hls = null;
+
+function show(key) {
+  stateKey = key;
+  state.textContent = i18n.t(key);
+}
+
+async function describe() {
+  const res = await fetch(`/api/hearings/${encodeURIComponent(id)}`);
+  if (!res.ok) {
+    show("player.notfound");
+    return false;
+  }
+  const hearing = await res.json();
+  document.getElementById("title").textContent = hearing.title;
+  document.getElementById("meta").textContent =
+    `${hearing.case_number} · ${hearing.court} · ${formatTime(hearing.started_at || hearing.scheduled_at)}`;
+  document.title = `${hearing.title} · Cloud Court`;
+  return true;
+}
+
+function playWithHlsJs() {
+  window.playerEngine = "hls.js";
+  hls = new window.Hls({ lowLatencyMode: false, liveSyncDurationCount: 3 });
+  hls.on(window.Hls.Events.MANIFEST_PARSED, () => {
+    video.play().catch(() => {});
+  });
+  hls.on(window.Hls.Events.ERROR, (_event, data) => {
+    if (!data.fatal) return;
+    show("player.unavailable");
+    if (data.type === window.Hls.ErrorTypes.MEDIA_ERROR) {
+      hls.recoverMediaError();
+      return;
+    }
+    // The playlist is not there yet (stream starting) or the network dropped: try again.
+    hls.destroy();
+    setTimeout(playWithHlsJs, 3000);
+  });
+  hls.loadSource(src);
+  hls.attachMedia(video);
+}
+
+function playNatively() {
+  window.playerEngine = "native";
+  video.src = src;
+  video.addEventListener("error", () => {
+    show("player.unavailable");
+    setTimeout(() => {
+      video.src = src;
+      video.play().catch(() => {});
+    }, 3000);
+  });
+  video.play().catch(() => {});
+}
+
+video.addEventListener("playing", () => show("player.playing"));
+video.addEventListener("ended", () => show("player.ended"));
+
+await setUp();
+i18n.onChange(() => show(stateKey));
+show("player.loading");
+if (await describe()) {
+  if (window.Hls && window.Hls.isSupported()) {
+    playWithHlsJs();
+  } else if (video.canPlayType("application/vnd.apple.mpegurl")) {
+    playNatively();
+  } else {
+    show("player.unsupported");
+  }
+}

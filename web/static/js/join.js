@@ -1,0 +1,317 @@
+// The page behind a token's join_url: /join/{hearing_id}?token=…[&autojoin=1][&kiosk=1][&lang=en]
+// Device check → lobby → room. Judge and clerk get the console (lobby list, moderation, end,
+// broadcast panel); role "site" or kiosk=1 gets the large, self-recovering kiosk layout.
+// window.cc exposes the session and the view for diagnostics and the browser tests.
+
+import * as i18n from "./i18n.js";
+import { checkDevices, meter, resumeAudio, testTone } from "./devices.js";
+import { Session } from "./session.js";
+
+const $ = (id) => document.getElementById(id);
+const params = new URLSearchParams(location.search);
+const token = params.get("token");
+const cc = (window.cc = { view: null, devices: null, session: null });
+
+function show(view) {
+  for (const el of document.querySelectorAll(".view")) el.hidden = el.id !== `view-${view}`;
+  cc.view = view;
+  document.body.dataset.view = view;
+}
+
+function el(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (k === "dataset") Object.assign(node.dataset, v);
+    else if (k.startsWith("on")) node.addEventListener(k.slice(2), v);
+    else node.setAttribute(k, v);
+  }
+  node.append(...children);
+  return node;
+}
+
+function message(titleKey, textKey) {
+  $("message-title").dataset.i18n = titleKey;
+  $("message-text").dataset.i18n = textKey;
+  i18n.apply($("view-message"));
+  show("message");
+}
+
+// ------------------------------------------------------------------ device check
+async function deviceCheck() {
+  show("devices");
+  const result = await checkDevices();
+  cc.devices = { camera: result.camera, microphone: result.microphone };
+  $("preview").srcObject = result.stream;
+  const report = $("device-report");
+  report.replaceChildren(
+    ...["camera", "microphone"].map((kind) =>
+      el(
+        "li",
+        { dataset: { device: kind, status: result[kind] } },
+        el("strong", { "data-i18n": `devices.${kind}` }),
+        "：",
+        el("span", { "data-i18n": `devices.status.${result[kind]}` }),
+      ),
+    ),
+  );
+  i18n.apply(report);
+  const stopMeter = meter(result.stream, (level) => ($("mic-level").style.width = `${level * 100}%`));
+  $("speaker-test").onclick = async () => {
+    $("speaker-test").dataset.i18n = "devices.speaker_playing";
+    i18n.apply($("view-devices"));
+    await testTone();
+    $("speaker-test").dataset.i18n = "devices.speaker_test";
+    i18n.apply($("view-devices"));
+  };
+  document.body.dataset.devices = "checked";
+  if (params.get("autojoin") !== "1") {
+    await new Promise((resolve) => ($("join-button").onclick = resolve));
+  }
+  resumeAudio();
+  stopMeter();
+  return result.stream;
+}
+
+// ------------------------------------------------------------------ room rendering
+function roleLabel(role) {
+  return i18n.t(`role.${role}`);
+}
+
+function attach(media, track) {
+  const want = track || null;
+  const current = media.srcObject && media.srcObject.getTracks()[0];
+  if (current === want) return;
+  media.srcObject = want ? new MediaStream([want]) : null;
+  if (want) media.play().catch(() => {}); // autoplay may wait for a click; the stats still flow
+}
+
+class Room {
+  constructor(session, kiosk) {
+    this.session = session;
+    this.kiosk = kiosk;
+    this.tiles = new Map(); // participant id -> {root, video, audio, label}
+    this.speaker = null;
+    this.startedAt = null;
+  }
+
+  tile(p) {
+    let t = this.tiles.get(p.id);
+    if (t) return t;
+    const video = el("video", { autoplay: "", playsinline: "" });
+    video.muted = true;
+    const audio = el("audio", { autoplay: "" });
+    const label = el("div", { class: "label" });
+    const root = el("div", { class: "tile", dataset: { participantId: p.id, role: p.role } }, video, audio, label);
+    t = { root, video, audio, label };
+    this.tiles.set(p.id, t);
+    return t;
+  }
+
+  render() {
+    const s = this.session;
+    const me = s.me;
+    if (!me) return;
+    const everyone = [me, ...[...s.participants.values()].filter((p) => p.id !== me.id)];
+    const present = new Set(everyone.map((p) => p.id));
+    for (const [id, t] of this.tiles) {
+      if (!present.has(id)) {
+        t.root.remove();
+        this.tiles.delete(id);
+      }
+    }
+    // The judge is large; without a judge in the room, the first other participant is.
+    const main = everyone.find((p) => p.role === "judge") || everyone.find((p) => p.id !== me.id) || me;
+    for (const p of everyone) {
+      const t = this.tile(p);
+      const self = p.id === me.id;
+      t.root.dataset.self = self ? "1" : "0";
+      t.root.classList.toggle("speaking", this.speaker === p.id);
+      if (self) {
+        attach(t.video, s.screenTrack || s.stream.getVideoTracks()[0]);
+      } else {
+        const remote = s.remoteTracks(p.id);
+        const videoInfo = remote.video && remote.video.info;
+        const off = videoInfo && s.videoOff.has(videoInfo.publication_id);
+        attach(t.video, remote.video && !off ? remote.video.track : null);
+        attach(t.audio, remote.audio && remote.audio.track);
+        t.root.dataset.publication = videoInfo ? videoInfo.publication_id : "";
+      }
+      this.label(t, p, self);
+      const target = p === main ? $("stage") : $("tiles");
+      if (t.root.parentNode !== target) target.append(t.root);
+    }
+  }
+
+  label(t, p, self) {
+    const s = this.session;
+    const muted = p.muted || {};
+    const parts = [
+      el("span", { class: "name" }, p.name + (self ? i18n.t("room.you") : "")),
+      el("span", { class: "role" }, roleLabel(p.role)),
+    ];
+    if (muted.audio) parts.push(el("span", { class: "state", dataset: { muted: "audio" } }, i18n.t("room.muted_audio")));
+    if (muted.video) parts.push(el("span", { class: "state", dataset: { muted: "video" } }, i18n.t("room.muted_video")));
+    const actions = el("span", { class: "tile-actions" });
+    if (!self) {
+      const pub = t.root.dataset.publication;
+      if (pub) {
+        const off = s.videoOff.has(pub);
+        actions.append(
+          el("button", { type: "button", class: "act-video-off", onclick: () => s.setVideoOff(pub, !off).catch(() => {}) },
+            i18n.t(off ? "controls.video_on" : "controls.video_off")),
+        );
+      }
+      if (s.grants.moderate && !this.kiosk) {
+        for (const kind of ["audio", "video"]) {
+          const isMuted = Boolean(muted[kind]);
+          actions.append(
+            el("button", {
+              type: "button",
+              class: `act-mute-${kind}`,
+              onclick: () => s.call("mute", { participant_id: p.id, kind, muted: !isMuted }).catch(() => {}),
+            }, i18n.t(`console.${isMuted ? "unmute" : "mute"}_${kind}`)),
+          );
+        }
+        actions.append(
+          el("button", {
+            type: "button",
+            class: "act-remove danger",
+            onclick: () => {
+              if (confirm(i18n.t("console.confirm_remove", { name: p.name }))) {
+                s.call("remove", { participant_id: p.id }).catch(() => {});
+              }
+            },
+          }, i18n.t("console.remove")),
+        );
+      }
+    }
+    parts.push(actions);
+    t.label.replaceChildren(...parts);
+  }
+
+  renderLobby(waiting) {
+    const list = $("lobby-list");
+    list.replaceChildren(
+      ...waiting.map((p) =>
+        el(
+          "li",
+          { dataset: { participantId: p.id } },
+          el("span", { class: "who" }, `${p.name} · ${roleLabel(p.role)}`,
+            p.site ? ` · ${i18n.t("console.site", { site: p.site })}` : ""),
+          el("button", { type: "button", class: "act-admit primary", onclick: () => this.session.call("admit", { participant_id: p.id }).catch(() => {}) }, i18n.t("console.admit")),
+          el("button", { type: "button", class: "act-deny", onclick: () => this.session.call("deny", { participant_id: p.id }).catch(() => {}) }, i18n.t("console.deny")),
+        ),
+      ),
+    );
+    $("lobby-empty").hidden = waiting.length > 0;
+    this.waiting = waiting;
+  }
+
+  controls() {
+    const s = this.session;
+    const press = (id, on, onKey, offKey) => {
+      $(id).setAttribute("aria-pressed", on ? "true" : "false");
+      $(id).textContent = i18n.t(on ? onKey : offKey);
+    };
+    const muted = (s.me && s.me.muted) || {};
+    press("btn-mic", muted.audio, "controls.mic_off", "controls.mic_on");
+    press("btn-camera", muted.video, "controls.camera_off", "controls.camera_on");
+    press("btn-screen", Boolean(s.screenTrack), "controls.screen_stop", "controls.screen_start");
+    press("btn-lowbw", s.lowBandwidth, "controls.lowbw_on", "controls.lowbw_off");
+    $("btn-mic").hidden = !s.stream.getAudioTracks().length;
+    $("btn-camera").hidden = !s.stream.getVideoTracks().length;
+    $("btn-screen").hidden = !(s.grants.publish && navigator.mediaDevices.getDisplayMedia) || this.kiosk;
+    $("btn-end").hidden = !s.grants.moderate;
+    $("console-side").hidden = !s.grants.moderate;
+  }
+
+  wire() {
+    const s = this.session;
+    const muted = (kind) => Boolean(s.me && s.me.muted && s.me.muted[kind]);
+    $("btn-mic").onclick = () => s.setOwnMute("audio", !muted("audio"));
+    $("btn-camera").onclick = () => s.setOwnMute("video", !muted("video"));
+    $("btn-screen").onclick = () => (s.screenTrack ? s.stopScreen() : s.shareScreen()).catch(() => {}).then(() => this.refresh());
+    $("btn-lowbw").onclick = () => s.setLowBandwidth(!s.lowBandwidth).then(() => this.refresh());
+    $("btn-end").onclick = () => {
+      if (confirm(i18n.t("console.confirm_end"))) s.call("end_hearing", {}).catch(() => {});
+    };
+    setInterval(() => this.tick(), 1000);
+  }
+
+  tick() {
+    if (!this.startedAt) return;
+    const secs = Math.floor((Date.now() - this.startedAt) / 1000);
+    const pad = (n) => String(n).padStart(2, "0");
+    const time = `${pad(Math.floor(secs / 3600))}:${pad(Math.floor(secs / 60) % 60)}:${pad(secs % 60)}`;
+    $("clock").hidden = false;
+    $("clock").textContent = i18n.t("console.clock", { time });
+  }
+
+  refresh() {
+    this.render();
+    this.controls();
+    if (this.waiting) this.renderLobby(this.waiting);
+  }
+}
+
+// ------------------------------------------------------------------ wiring
+function setConn(state) {
+  const conn = { room: "connected", lobby: "connected", final: "closed" }[state] || state;
+  $("conn-state").dataset.state = conn;
+  $("conn-state").textContent = i18n.t(`conn.${conn}`);
+}
+
+async function main() {
+  await i18n.use("/static/i18n/{lang}.json");
+  i18n.apply();
+  i18n.bindSwitch($("lang-switch"));
+  const kiosk = params.get("kiosk") === "1";
+  if (kiosk) document.body.classList.add("kiosk");
+  if (!token) {
+    message("message.refused", "message.no_token");
+    return;
+  }
+  setConn("connecting");
+  const stream = await deviceCheck();
+  const session = new Session(token, stream);
+  const room = new Room(session, kiosk);
+  cc.session = session;
+  cc.room = room;
+  room.wire();
+  session.on("state", (state) => {
+    setConn(state);
+    document.body.dataset.session = state;
+    if (state === "lobby") show("lobby");
+    if (state === "room") {
+      if (session.me && session.me.role === "site") document.body.classList.add("kiosk");
+      room.kiosk = room.kiosk || session.me.role === "site";
+      room.startedAt = room.startedAt || Date.now();
+      show("room");
+      room.refresh();
+    }
+  });
+  session.on("final", ({ kind }) => message(`message.${kind}`, `message.${kind}_text`));
+  for (const name of ["participants", "tracks", "local"]) session.on(name, () => room.refresh());
+  session.on("speaker", (id) => {
+    room.speaker = id;
+    room.render();
+  });
+  session.on("lobby", (waiting) => room.renderLobby(waiting));
+  session.on("hearing", (h) => {
+    $("hearing-title").textContent = h ? `${h.case_number} ${h.title}` : "";
+  });
+  session.on("alarm", (a) => {
+    const banner = $("alarm-banner");
+    const key = `alarm.${a.code}`;
+    banner.textContent = i18n.t(key) !== key ? i18n.t(key) : i18n.t("alarm.default", { message: a.message });
+    banner.dataset.code = a.code;
+    banner.hidden = false;
+  });
+  i18n.onChange(() => {
+    setConn(session.state);
+    room.refresh();
+  });
+  session.start();
+}
+
+main();
