@@ -1,4 +1,5 @@
-"""``cloudcourt`` command line: ``cloudcourt serve [--host H] [--port P] [--data-dir D]``."""
+"""``cloudcourt`` command line: ``cloudcourt serve [--host H] [--port P] [--data-dir D]``,
+``cloudcourt verify <hearing-id> [--data-dir D]``."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import argparse
 import logging
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from signaling import __version__, logs
 from signaling.config import DEFAULT_DATA_DIR, DEFAULT_HOST, DEFAULT_PORT, ConfigError, Settings
@@ -51,6 +53,26 @@ def parser() -> argparse.ArgumentParser:
         default=str(DEFAULT_DATA_DIR),
         help=f"where the database and keys live (default ./{DEFAULT_DATA_DIR})",
     )
+    serve.add_argument(
+        "--broadcast-delay",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="how far the public live stream lags the courtroom (default "
+        "CLOUDCOURT_BROADCAST_DELAY or 10)",
+    )
+    verify = sub.add_parser(
+        "verify",
+        help="check a hearing's recording against its hash-chained manifest",
+        description="Check every sealed segment of a hearing's recording and the manifest's hash "
+        "chain. Exit 0 with a summary, 1 naming the first bad or missing file.",
+    )
+    verify.add_argument("hearing_id", help="the hearing's id (h_…)")
+    verify.add_argument(
+        "--data-dir",
+        default=str(DEFAULT_DATA_DIR),
+        help=f"the server's data directory (default ./{DEFAULT_DATA_DIR})",
+    )
     sub.add_parser(
         "loadtest",
         add_help=False,
@@ -62,7 +84,12 @@ def parser() -> argparse.ArgumentParser:
 
 def serve(args: argparse.Namespace) -> int:
     try:
-        settings = Settings.load(host=args.host, port=args.port, data_dir=args.data_dir)
+        settings = Settings.load(
+            host=args.host,
+            port=args.port,
+            data_dir=args.data_dir,
+            broadcast_delay=args.broadcast_delay,
+        )
     except ConfigError as exc:
         print(f"cloudcourt: {exc}", file=sys.stderr)
         return 2
@@ -119,6 +146,14 @@ def serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def verify(args: argparse.Namespace) -> int:
+    from recorder.verify import verify as check
+
+    verdict = check(Path(args.data_dir), args.hearing_id)
+    print("\n".join(verdict.lines), file=sys.stdout if verdict.ok else sys.stderr)
+    return 0 if verdict.ok else 1
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["loadtest"]:
@@ -129,6 +164,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
     if args.command == "serve":
         return serve(args)
+    if args.command == "verify":
+        return verify(args)
     return 2  # unreachable: argparse refuses unknown commands
 
 

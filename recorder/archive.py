@@ -1,0 +1,235 @@
+"""The composite archive: after the hearing, one MP4 (H.264 + AAC) of the whole hearing.
+
+The judge large and the others tiled (livestream.layout, the same arrangement the public sees),
+each tile captioned with the person's name and role in Chinese, a burnt-in date/time clock of the
+hearing's real wall time, every voice mixed, and a notice over the periods recording was paused.
+
+Built in two steps, both outside the event loop (the caller runs `build` in a thread):
+1. each track's segments are joined (remuxed, not decoded) into one file per track — segments
+   share the recording's timeline, so joining is concatenation;
+2. one ffmpeg process (graph built with ffmpeg-python, binary from imageio-ffmpeg) decodes those,
+   places each on a canvas as long as the hearing at its own start time, mixes, encodes once.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import shutil
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import av
+import ffmpeg
+import imageio_ffmpeg
+
+from livestream.layout import caption, cjk_font, layout
+from recorder.segments import MS
+
+log = logging.getLogger("cloudcourt.recorder")
+
+ARCHIVE = "archive.mp4"
+WORK = "archive.work"
+WIDTH, HEIGHT, FPS = 1280, 720, 30
+ENCODER_THREADS = 2  # the server keeps running beside it: stay modest
+# The clock shows Beijing time, the courts' legal time (POSIX TZ: no tzdata needed).
+CLOCK_TZ, CLOCK_LABEL = "CST-8", "北京时间"
+
+
+class ArchiveError(RuntimeError):
+    pass
+
+
+def join_segments(directory: Path, track: dict[str, Any], out: Path) -> float | None:
+    """Remux a track's segments into ``out``; its start in seconds on the timeline, or None if
+    nothing in it can be shown (video that never reached a keyframe)."""
+    segments = track["segments"]
+    if not segments:
+        return None
+    video = track["kind"] == "video"
+    first: float | None = None
+    with av.open(str(out), "w", format="matroska") as sink:
+        stream = None
+        last = -1
+        for segment in segments:
+            with av.open(str(directory / segment["file"])) as source:
+                template = source.streams[0]
+                if stream is None:
+                    stream = sink.add_stream_from_template(template)
+                    stream.time_base = MS
+                for packet in source.demux(template):
+                    if packet.pts is None or packet.size == 0:
+                        continue
+                    if first is None and video and not packet.is_keyframe:
+                        continue
+                    pts = int(packet.pts * packet.time_base * 1000)
+                    if pts <= last:
+                        continue
+                    if first is None:
+                        first = pts / 1000
+                    packet.stream = stream
+                    packet.pts = packet.dts = pts
+                    packet.time_base = MS
+                    sink.mux(packet)
+                    last = pts
+    return first
+
+
+def _caption(participant: dict[str, Any]) -> str:
+    return caption(participant.get("name", ""), participant.get("role", ""))
+
+
+def build(
+    directory: Path,
+    summary: dict[str, Any],
+    progress: Callable[[float], None],
+    *,
+    width: int = WIDTH,
+    height: int = HEIGHT,
+    fps: int = FPS,
+    out_name: str = ARCHIVE,
+) -> Path:
+    """Write the archive of a stopped recording into ``directory``; returns its path."""
+    duration = summary["duration_ms"] / 1000
+    if duration <= 0:
+        raise ArchiveError("the recording is empty")
+    work = directory / WORK
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(mode=0o700)
+    font = str(cjk_font())
+    try:
+        inputs: list[tuple[dict[str, Any], Path, float]] = []
+        for track in summary["tracks"].values():
+            path = work / f"{track['track']}.mkv"
+            start = join_segments(directory, track, path)
+            if start is not None:
+                inputs.append((track, path, start))
+        progress(0.02)
+        people: dict[str, dict[str, Any]] = {}
+        for track, _, _ in sorted(inputs, key=lambda item: item[2]):
+            if track["kind"] == "video":
+                people.setdefault(track["participant"]["id"], track["participant"])
+        tiles = {
+            tile.key: tile
+            for tile in layout(
+                [(pid, p.get("role", "")) for pid, p in people.items()], width, height
+            )
+        }
+        canvas = ffmpeg.input(
+            f"color=c=black:s={width}x{height}:r={fps}:d={duration:.3f}", f="lavfi"
+        ).video
+        audio = []
+        for track, path, start in inputs:
+            source = ffmpeg.input(str(path))
+            if track["kind"] == "audio":
+                audio.append(
+                    source.audio.filter("asetpts", f"PTS-STARTPTS+{start:.3f}/TB").filter(
+                        "aresample", 48000, **{"async": 1, "first_pts": 0}
+                    )
+                )
+                continue
+            tile = tiles[track["participant"]["id"]]
+            # Half a frame early: the canvas then shows the source frame nearest in time,
+            # not the one before it, which keeps pictures within half a frame of the sound.
+            shift = start - 0.5 / fps
+            picture = (
+                source.video.filter("setpts", f"PTS-STARTPTS+{shift:.4f}/TB")
+                .filter("scale", tile.width, tile.height, force_original_aspect_ratio="decrease")
+                .filter("pad", tile.width, tile.height, "(ow-iw)/2", "(oh-ih)/2")
+            )
+            canvas = ffmpeg.overlay(canvas, picture, x=tile.x, y=tile.y, eof_action="pass")
+        size = max(18, height // 30)
+        for pid, participant in people.items():
+            tile = tiles[pid]
+            canvas = canvas.drawtext(
+                text=_caption(participant),
+                fontfile=font,
+                fontsize=size,
+                fontcolor="white",
+                box=1,
+                boxcolor="black@0.55",
+                boxborderw=6,
+                x=tile.x + 10,
+                y=tile.y + tile.height - size - 16,
+            )
+        canvas = canvas.drawtext(
+            text=f"{CLOCK_LABEL} %{{pts:localtime:{summary['epoch']:.3f}}}",
+            escape_text=False,
+            fontfile=font,
+            fontsize=size,
+            fontcolor="white",
+            box=1,
+            boxcolor="black@0.55",
+            boxborderw=6,
+            x=f"w-tw-{size}",
+            y=size // 2,
+        )
+        for start_ms, end_ms in summary["pauses"]:
+            canvas = canvas.drawtext(
+                text="录制已暂停 Recording paused",
+                fontfile=font,
+                fontsize=size * 2,
+                fontcolor="yellow",
+                x="(w-tw)/2",
+                y="(h-th)/2",
+                enable=f"between(t,{start_ms / 1000:.3f},{end_ms / 1000:.3f})",
+            )
+        if not audio:
+            mixed = ffmpeg.input(f"anullsrc=r=48000:cl=stereo:d={duration:.3f}", f="lavfi").audio
+        elif len(audio) == 1:
+            mixed = audio[0]
+        else:
+            mixed = ffmpeg.filter(audio, "amix", inputs=len(audio), duration="longest", normalize=0)
+        mixed = mixed.filter("apad", whole_dur=f"{duration:.3f}")
+        target = directory / f".{out_name}.part"
+        command = (
+            ffmpeg.output(
+                canvas,
+                mixed,
+                str(target),
+                f="mp4",
+                t=f"{duration:.3f}",
+                vcodec="libx264",
+                preset="veryfast",
+                pix_fmt="yuv420p",
+                threads=ENCODER_THREADS,
+                acodec="aac",
+                audio_bitrate="128k",
+                ar=48000,
+                movflags="+faststart",
+            )
+            .global_args("-hide_banner", "-nostats", "-loglevel", "error", "-progress", "pipe:1")
+            .overwrite_output()
+            .compile(cmd=imageio_ffmpeg.get_ffmpeg_exe())
+        )
+        _run(command, duration, progress, work / "ffmpeg.log")
+        final = directory / out_name
+        os.replace(target, final)
+        return final
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+        with contextlib.suppress(FileNotFoundError):
+            (directory / f".{out_name}.part").unlink()
+
+
+def _run(
+    command: list[str], duration: float, progress: Callable[[float], None], log_path: Path
+) -> None:
+    env = {**os.environ, "TZ": CLOCK_TZ}
+    with open(log_path, "wb") as errors:
+        proc = subprocess.Popen(
+            command, stdout=subprocess.PIPE, stderr=errors, stdin=subprocess.DEVNULL, env=env
+        )
+        assert proc.stdout is not None
+        for raw in proc.stdout:
+            key, _, value = raw.decode(errors="replace").strip().partition("=")
+            if key == "out_time_us" and value.isdigit():
+                progress(min(0.99, 0.02 + 0.97 * int(value) / 1e6 / duration))
+        code = proc.wait()
+    if code != 0:
+        raise ArchiveError(
+            f"ffmpeg exited with {code}: {log_path.read_text(errors='replace')[-2000:]}"
+        )

@@ -1,0 +1,71 @@
+"""Every track of a hearing on one timeline: RTP timestamps → wall-clock seconds.
+
+Each track's RTP clock starts at a random value, and tracks start at different times. RTCP sender
+reports tie a track's RTP clock to its publisher's NTP clock; a publisher's audio and video share
+that NTP clock, which is what keeps lips in sync. The publisher's NTP clock is not ours, so each
+publisher gets one offset (our wall clock − its NTP clock), measured when its first report arrives
+and then shared by all its tracks.
+
+Writing does not wait for a report: until a track has one, its frames are placed by the arrival
+time of its first frame plus the RTP clock since then. Reports usually come within a second or
+two; from then on the report's mapping is used (any step it makes is a few milliseconds: both
+are anchored to arrival at this server).
+"""
+
+from __future__ import annotations
+
+import time
+
+NTP_EPOCH_OFFSET = 2208988800  # seconds from 1900-01-01 (NTP) to 1970-01-01 (Unix)
+
+# time.monotonic() (what the SFU stamps arrivals with) → time.time(), fixed once per process so
+# that a wall-clock step (NTP slew, an operator's `date`) cannot tear the timeline apart.
+MONO_TO_WALL = time.time() - time.monotonic()
+
+
+def ntp_seconds(ntp: int) -> float:
+    return (ntp >> 32) - NTP_EPOCH_OFFSET + (ntp & 0xFFFFFFFF) / 2**32
+
+
+class PublisherClock:
+    """One publisher's NTP clock relative to ours, shared by its audio and video."""
+
+    def __init__(self) -> None:
+        self.offset: float | None = None  # our wall seconds − publisher's NTP seconds
+
+
+class TrackTimeline:
+    def __init__(self, clock_rate: int, publisher: PublisherClock) -> None:
+        self.rate = clock_rate
+        self.publisher = publisher
+        self._last: int | None = None  # last timestamp seen (32 bits) and its extension
+        self._extended = 0
+        self._anchor: tuple[int, float] | None = None  # (extended RTP ts, wall seconds)
+        self.synced = False  # placed by a sender report
+
+    def _extend(self, timestamp: int) -> int:
+        if self._last is None:
+            self._extended = timestamp
+        else:
+            delta = ((timestamp - self._last + 0x80000000) & 0xFFFFFFFF) - 0x80000000
+            self._extended += delta
+        self._last = timestamp
+        return self._extended
+
+    def sender_report(self, ntp: int, rtp_timestamp: int, arrival: float) -> None:
+        sent = ntp_seconds(ntp)
+        if self.publisher.offset is None:
+            self.publisher.offset = arrival + MONO_TO_WALL - sent
+        if self._last is None:
+            return  # placed once its first frame comes (a report before any media is rare)
+        delta = ((rtp_timestamp - self._last + 0x80000000) & 0xFFFFFFFF) - 0x80000000
+        self._anchor = (self._extended + delta, sent + self.publisher.offset)
+        self.synced = True
+
+    def wall(self, timestamp: int, arrival: float) -> float:
+        """Wall-clock seconds of a frame with this RTP timestamp that arrived at ``arrival``."""
+        extended = self._extend(timestamp)
+        if self._anchor is None:
+            self._anchor = (extended, arrival + MONO_TO_WALL)
+        anchor_ts, anchor_wall = self._anchor
+        return anchor_wall + (extended - anchor_ts) / self.rate
