@@ -1,4 +1,5 @@
-"""Where each person goes in a hearing's composite picture, and the font captions are drawn with.
+"""Where each person goes in a hearing's composite picture, what their caption says, and the font
+it is drawn with.
 
 Shared by the public stream (live, PyAV) and the recorder's composite archive (after the hearing,
 ffmpeg), so that the court's file and the public see the same arrangement: the judge large on the
@@ -22,6 +23,26 @@ CJK_FONT_PATHS = (
     "/usr/share/fonts/truetype/wqy/wqy-microhei.ttc",
     "/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc",
 )
+
+
+# How a role is written under a person's picture (Chinese court usage).
+ROLE_CAPTIONS = {
+    "judge": "审判员",
+    "clerk": "书记员",
+    "party": "当事人",
+    "agent": "诉讼代理人",
+    "witness": "证人",
+    "mediator": "调解员",
+    "site": "远程法庭",
+    "viewer": "旁听",
+    "recorder": "录制",
+}
+
+
+def caption(name: str, role: str) -> str:
+    """The caption under a person's picture: name and role, e.g. 张三（当事人）."""
+    title = ROLE_CAPTIONS.get(role, role)
+    return f"{name}（{title}）" if title else name
 
 
 @dataclass(frozen=True)

@@ -7,8 +7,10 @@ import logging
 from aiohttp import web
 from aiortc import RTCIceServer
 
+from livestream.sidecar import Livestream
+from recorder.service import Recorder
 from sfu import SfuConfig, Worker
-from signaling import http_api, metrics, whip
+from signaling import http_api, metrics, recording_api, stream_api, whip
 from signaling.config import Settings
 from signaling.context import SERVICES, Services
 from signaling.errors import error_middleware
@@ -19,6 +21,7 @@ from signaling.outbox import Outbox
 from signaling.socket_events import SocketEvents, create_server
 from signaling.store import SqliteStore
 from signaling.tokens import TokenService
+from web import routes as web_routes
 
 log = logging.getLogger("cloudcourt")
 
@@ -42,6 +45,10 @@ async def build_app(settings: Settings) -> web.Application:
     sio = create_server(settings.public_url)
     outbox = Outbox(sio)
     live = LiveHearings(hearings, worker, outbox, [s.to_json() for s in settings.ice_servers])
+    recorder = Recorder(settings.data_dir, recording_api.alarm_sink(live))
+    live.sidecars.add(recorder)
+    livestream = Livestream(settings.data_dir / "streams", settings.broadcast_delay, live.alarm)
+    live.sidecars.add(livestream)
 
     app = web.Application(middlewares=[error_middleware], client_max_size=settings.max_body_bytes)
     app[SERVICES] = Services(
@@ -51,12 +58,16 @@ async def build_app(settings: Settings) -> web.Application:
         hearings=hearings,
         live=live,
         worker=worker,
+        livestream=livestream,
     )
     sio.attach(app)
     SocketEvents(sio, live, outbox, settings.max_event_bytes).register()
     http_api.add_routes(app)
     whip.add_routes(app)
     metrics.add_routes(app)
+    recording_api.add_routes(app, recorder)
+    stream_api.add_routes(app)
+    web_routes.add_routes(app)
 
     async def start(app: web.Application) -> None:
         outbox.start()

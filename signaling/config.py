@@ -19,6 +19,10 @@ DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8080
 DEFAULT_DATA_DIR = Path("data")
 DEFAULT_TOKEN_TTL = 12 * 3600
+# Seconds the public stream lags the courtroom, so a judge can cut it before something that must
+# not be public is published (docs/LIVESTREAM.md).
+DEFAULT_BROADCAST_DELAY = 10.0
+MAX_BROADCAST_DELAY = 600.0
 
 ADMIN_KEY_FILE = "admin.key"
 JWT_KEY_FILE = "jwt.key"
@@ -63,6 +67,7 @@ class Settings:
     max_body_bytes: int = 1024 * 1024
     max_sdp_bytes: int = 64 * 1024
     max_event_bytes: int = 64 * 1024
+    broadcast_delay: float = DEFAULT_BROADCAST_DELAY
 
     @property
     def db_path(self) -> Path:
@@ -76,6 +81,7 @@ class Settings:
         port: int | None = None,
         data_dir: str | Path | None = None,
         env: Mapping[str, str] | None = None,
+        broadcast_delay: float | None = None,
     ) -> Settings:
         env = os.environ if env is None else env
         host = host or DEFAULT_HOST
@@ -109,6 +115,9 @@ class Settings:
             ice_servers=parse_ice_servers(env.get("CLOUDCOURT_ICE_SERVERS")),
             public_url=_public_url(env.get("CLOUDCOURT_PUBLIC_URL"), host, port),
             log_level=_parse_log_level(env.get("CLOUDCOURT_LOG_LEVEL")),
+            broadcast_delay=_broadcast_delay(
+                broadcast_delay, env.get("CLOUDCOURT_BROADCAST_DELAY")
+            ),
         )
 
 
@@ -169,6 +178,24 @@ def _parse_ttl(value: str | None) -> int:
     if ttl < 60:
         raise ConfigError("CLOUDCOURT_TOKEN_TTL must be at least 60 seconds")
     return ttl
+
+
+def _broadcast_delay(flag: float | None, value: str | None) -> float:
+    """--broadcast-delay wins over CLOUDCOURT_BROADCAST_DELAY; seconds, 0 to 600."""
+    if flag is None:
+        if value is None or value.strip() == "":
+            return DEFAULT_BROADCAST_DELAY
+        try:
+            flag = float(value)
+        except ValueError:
+            raise ConfigError(
+                f"CLOUDCOURT_BROADCAST_DELAY must be a number of seconds, not {value!r}"
+            ) from None
+    if not 0 <= flag <= MAX_BROADCAST_DELAY:  # also rejects NaN
+        raise ConfigError(
+            f"the broadcast delay must be between 0 and {MAX_BROADCAST_DELAY:g} seconds, not {flag}"
+        )
+    return flag
 
 
 def _parse_log_level(value: str | None) -> str:

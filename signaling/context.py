@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 from aiohttp import web
 
+from livestream.sidecar import Livestream
 from sfu import Worker
 from signaling.config import Settings
 from signaling.hearings import HearingService
@@ -23,6 +24,7 @@ class Services:
     hearings: HearingService
     live: LiveHearings
     worker: Worker
+    livestream: Livestream
     started_at: float = field(default_factory=time.monotonic)
 
 

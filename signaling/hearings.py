@@ -32,7 +32,7 @@ from signaling.validation import (
 )
 
 HEARING_FIELDS = ("case_number", "title", "court", "case_type", "public", "scheduled_at")
-TOKEN_FIELDS = ("role", "name", "admitted")
+TOKEN_FIELDS = ("role", "name", "admitted", "masked")
 NOT_ENDED = (HearingState.SCHEDULED, HearingState.OPEN, HearingState.IN_SESSION)
 
 
@@ -125,6 +125,7 @@ class HearingService:
             raise bad_request(f"'role' must be one of: {', '.join(ROLE_NAMES)}")
         name = text_field(data, "name", max_len=100)
         admitted = bool_field(data, "admitted", default=False)
+        masked = bool_field(data, "masked", default=False)
         if not outranks(issuer, role):
             raise forbidden(f"a {issuer} token may not issue a {role} token")
         # Moderators never wait in the lobby, so their record says admitted from the start.
@@ -138,6 +139,7 @@ class HearingService:
             admitted=admitted,
             revoked=False,
             created_at=utc_now(),
+            masked=masked,
         )
         await self.store.create_participant(participant)
         token, claims = self.tokens.issue(hearing.id, participant.id, role)
@@ -172,6 +174,11 @@ class HearingService:
         if participant.revoked:
             return participant
         return await self._update(participant, state=ParticipantState.REMOVED, revoked=True)
+
+    async def set_masked(self, participant: Participant, masked: bool) -> Participant:
+        if participant.masked is masked:
+            return participant
+        return await self._update(participant, masked=masked)
 
     async def set_state(self, participant: Participant, state: ParticipantState) -> Participant:
         if participant.state is state:

@@ -88,6 +88,10 @@ class Hearing:
     state: HearingState
     created_at: str
     updated_at: str
+    # When the session began (the judge's first arrival) and when the hearing ended; None until
+    # then, and for hearings ended before these were recorded (schema version 1).
+    started_at: str | None = None
+    ended_at: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -101,6 +105,8 @@ class Hearing:
             "state": self.state.value,
             "created_at": self.created_at,
             "updated_at": self.updated_at,
+            "started_at": self.started_at,
+            "ended_at": self.ended_at,
         }
 
 
@@ -116,6 +122,8 @@ class Participant:
     admitted: bool
     revoked: bool
     created_at: str
+    # A minor or protected witness: their picture never reaches the public stream.
+    masked: bool = False
 
     def to_json(self, muted: dict[str, bool] | None = None) -> dict[str, Any]:
         """The PROTOCOL.md Participant object; ``muted`` comes from the live session."""

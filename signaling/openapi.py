@@ -86,6 +86,203 @@ def _sdp_paths(
     }
 
 
+def _stream_schemas() -> dict[str, Any]:
+    """Public streams and the catalog (signaling/stream_api.py, docs/LIVESTREAM.md)."""
+    text = {"type": "string"}
+    maybe_text = {"type": "string", "nullable": True}
+    return {
+        "LiveState": {
+            "type": "object",
+            "properties": {
+                "hearing_id": text,
+                "live": {"type": "boolean"},
+                "delay_seconds": {"type": "number"},
+                "playlist_url": text,
+                "discarded_segments": {"type": "integer", "description": "stop only"},
+            },
+        },
+        "CatalogItem": {
+            "type": "object",
+            "properties": {
+                "id": text,
+                "case_number": text,
+                "title": text,
+                "court": text,
+                "case_type": text,
+                "status": {"type": "string", "enum": ["live", "upcoming", "vod"]},
+                "scheduled_at": text,
+                "started_at": maybe_text,
+                "ended_at": maybe_text,
+                "duration": {"type": "number", "nullable": True},
+                "playlist_url": maybe_text,
+                "poster_url": maybe_text,
+            },
+        },
+        "Catalog": {
+            "type": "object",
+            "properties": {
+                "items": {"type": "array", "items": {"$ref": "#/components/schemas/CatalogItem"}},
+                "total": {"type": "integer"},
+            },
+        },
+    }
+
+
+def _stream_paths() -> dict[str, Any]:
+    def live(done: str, summary: str) -> dict[str, Any]:
+        return {
+            "post": {
+                "summary": summary,
+                "security": _MODERATOR,
+                "parameters": [_ID],
+                "responses": {
+                    "200": _json("LiveState", done),
+                    "403": _error("not a moderator of the hearing, or the hearing is not public"),
+                    "409": _error("the hearing has ended"),
+                    **{k: v for k, v in _COMMON.items() if k != "403"},
+                },
+            }
+        }
+
+    def query(name: str, description: str, schema: dict[str, Any] | None = None):
+        return {
+            "name": name,
+            "in": "query",
+            "required": False,
+            "description": description,
+            "schema": schema or {"type": "string"},
+        }
+
+    def hls(prefix: str) -> dict[str, Any]:
+        return {
+            "get": {
+                "summary": f"{prefix} HLS: index.m3u8, segNNNNNN.ts, poster.jpg (public hearings "
+                "only; anything else is 404)",
+                "parameters": [
+                    _ID,
+                    {"name": "name", "in": "path", "required": True, "schema": {"type": "string"}},
+                ],
+                "responses": {"200": {"description": "the file"}, "404": _error("no such file")},
+            }
+        }
+
+    return {
+        "/api/hearings/{hearing_id}/live/start": live(
+            "on air", "put the public hearing on air (after the broadcast delay)"
+        ),
+        "/api/hearings/{hearing_id}/live/stop": live(
+            "off air", "take it off air now; segments not yet public are deleted"
+        ),
+        "/api/hearings/{hearing_id}/participants/{participant_id}/mask": {
+            "post": {
+                "summary": "mask (or unmask) a participant's picture in the public stream",
+                "security": _MODERATOR,
+                "parameters": [_ID, _PID],
+                "requestBody": {
+                    "required": False,
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "type": "object",
+                                "properties": {"masked": {"type": "boolean", "default": True}},
+                            }
+                        }
+                    },
+                },
+                "responses": {
+                    "200": {"description": "{participant_id, masked}"},
+                    "409": _error("the hearing has ended"),
+                    **_COMMON,
+                },
+            }
+        },
+        "/api/catalog": {
+            "get": {
+                "summary": "public hearings: live, upcoming, on demand",
+                "parameters": [
+                    query("status", "live | upcoming | vod"),
+                    query("court", "exact court name"),
+                    query("case_type", "exact case type"),
+                    query("date_from", "YYYY-MM-DD (China time) or date-time with offset"),
+                    query("date_to", "YYYY-MM-DD (inclusive) or date-time with offset"),
+                    query("q", "text in case number, title or court"),
+                    query("limit", "1..100, default 20", {"type": "integer"}),
+                    query("offset", "default 0", {"type": "integer"}),
+                ],
+                "responses": {
+                    "200": _json("Catalog", "one page of the catalog"),
+                    "400": _error("an unknown parameter or a bad value"),
+                },
+            }
+        },
+        "/live/{hearing_id}/{name}": hls("live"),
+        "/vod/{hearing_id}/{name}": hls("on-demand"),
+    }
+
+
+def _recording_paths() -> dict[str, Any]:
+    """The recorder's routes (signaling/recording_api.py; docs/API.md "Recordings")."""
+    court_only = {**_COMMON, "409": _error("not recorded, or already paused/running")}
+    reason = {
+        "required": True,
+        "content": {
+            "application/json": {
+                "schema": {
+                    "type": "object",
+                    "additionalProperties": False,
+                    "required": ["reason"],
+                    "properties": {"reason": {"type": "string", "minLength": 1, "maxLength": 500}},
+                }
+            }
+        },
+    }
+    state = {
+        "description": "the manifest entry written",
+        "content": {"application/json": {"schema": {"type": "object"}}},
+    }
+    name = {"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}
+    return {
+        "/api/hearings/{hearing_id}/recordings": {
+            "get": {
+                "summary": "the hearing's recording: tracks, segments, archive, chain head, state",
+                "security": _MODERATOR,
+                "parameters": [_ID],
+                "responses": {
+                    "200": {
+                        "description": "the recording",
+                        "content": {"application/json": {"schema": {"type": "object"}}},
+                    },
+                    **_COMMON,
+                },
+            }
+        },
+        "/api/hearings/{hearing_id}/recordings/files/{name}": {
+            "get": {
+                "summary": "download a sealed segment, the manifest or the archive (HTTP Range)",
+                "security": _MODERATOR,
+                "parameters": [_ID, name],
+                "responses": {
+                    "200": {"description": "the file"},
+                    "206": {"description": "the requested range"},
+                    **_COMMON,
+                },
+            }
+        },
+        **{
+            f"/api/hearings/{{hearing_id}}/recording/{action}": {
+                "post": {
+                    "summary": f"{action} the recording, with a reason (logged in the manifest)",
+                    "security": _MODERATOR,
+                    "parameters": [_ID],
+                    "requestBody": reason,
+                    "responses": {"200": state, **court_only},
+                }
+            }
+            for action in ("pause", "resume")
+        },
+    }
+
+
 def openapi_document(server_url: str) -> dict[str, Any]:
     text200 = {"type": "string", "minLength": 1, "maxLength": 200}
     return {
@@ -155,8 +352,11 @@ def openapi_document(server_url: str) -> dict[str, Any]:
                         },
                         "created_at": {"type": "string", "format": "date-time"},
                         "updated_at": {"type": "string", "format": "date-time"},
+                        "started_at": {"type": "string", "format": "date-time", "nullable": True},
+                        "ended_at": {"type": "string", "format": "date-time", "nullable": True},
                     },
                 },
+                **_stream_schemas(),
                 "HearingList": {
                     "type": "object",
                     "properties": {
@@ -174,6 +374,7 @@ def openapi_document(server_url: str) -> dict[str, Any]:
                         "role": {"type": "string", "enum": list(ROLE_NAMES)},
                         "name": {"type": "string", "minLength": 1, "maxLength": 100},
                         "admitted": {"type": "boolean", "default": False},
+                        "masked": {"type": "boolean", "default": False},
                     },
                 },
                 "IssuedToken": {
@@ -324,6 +525,8 @@ def openapi_document(server_url: str) -> dict[str, Any]:
                     },
                 }
             },
+            **_stream_paths(),
+            **_recording_paths(),
             **_sdp_paths("whip", "WHIP publish (RFC 9725)"),
             **_sdp_paths(
                 "whep",

@@ -53,6 +53,7 @@ class Store(Protocol):
         state: ParticipantState | None = None,
         admitted: bool | None = None,
         revoked: bool | None = None,
+        masked: bool | None = None,
     ) -> Participant | None: ...
 
     async def close(self) -> None: ...
@@ -85,6 +86,13 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX participants_by_hearing ON participants(hearing_id);
     """,
+    # 2: when a session started and ended (the public catalog); masked participants.
+    """
+    ALTER TABLE hearings ADD COLUMN started_at TEXT;
+    ALTER TABLE hearings ADD COLUMN ended_at TEXT;
+    UPDATE hearings SET ended_at = updated_at WHERE state = 'ended';
+    ALTER TABLE participants ADD COLUMN masked INTEGER NOT NULL DEFAULT 0;
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -101,6 +109,8 @@ def _hearing(row: sqlite3.Row) -> Hearing:
         state=HearingState(row["state"]),
         created_at=row["created_at"],
         updated_at=row["updated_at"],
+        started_at=row["started_at"],
+        ended_at=row["ended_at"],
     )
 
 
@@ -114,6 +124,7 @@ def _participant(row: sqlite3.Row) -> Participant:
         admitted=bool(row["admitted"]),
         revoked=bool(row["revoked"]),
         created_at=row["created_at"],
+        masked=bool(row["masked"]),
     )
 
 
@@ -244,10 +255,15 @@ class SqliteStore:
         def _update() -> Hearing | None:
             db = self._db()
             marks = ", ".join("?" for _ in allowed)
+            now = utc_now()
+            # The first arrival in session and the end are kept for the public catalog.
             cur = db.execute(
-                "UPDATE hearings SET state = ?, updated_at = ?"
+                "UPDATE hearings SET state = ?, updated_at = ?,"
+                " started_at = CASE WHEN ? = 'in_session' THEN COALESCE(started_at, ?)"
+                " ELSE started_at END,"
+                " ended_at = CASE WHEN ? = 'ended' THEN ? ELSE ended_at END"
                 f" WHERE id = ? AND state IN ({marks})",
-                (state.value, utc_now(), hearing_id, *allowed),
+                (state.value, now, state.value, now, state.value, now, hearing_id, *allowed),
             )
             if cur.rowcount != 1:
                 return None
@@ -261,7 +277,7 @@ class SqliteStore:
         def _insert() -> None:
             self._db().execute(
                 "INSERT INTO participants (id, hearing_id, name, role, state, admitted, revoked,"
-                " created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                " created_at, masked) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     participant.id,
                     participant.hearing_id,
@@ -271,6 +287,7 @@ class SqliteStore:
                     int(participant.admitted),
                     int(participant.revoked),
                     participant.created_at,
+                    int(participant.masked),
                 ),
             )
 
@@ -308,6 +325,7 @@ class SqliteStore:
         state: ParticipantState | None = None,
         admitted: bool | None = None,
         revoked: bool | None = None,
+        masked: bool | None = None,
     ) -> Participant | None:
         changes: dict[str, object] = {}
         if state is not None:
@@ -316,6 +334,8 @@ class SqliteStore:
             changes["admitted"] = int(admitted)
         if revoked is not None:
             changes["revoked"] = int(revoked)
+        if masked is not None:
+            changes["masked"] = int(masked)
 
         def _update() -> Participant | None:
             db = self._db()

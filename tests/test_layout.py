@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from livestream.layout import cjk_font, layout
+from livestream.layout import caption, cjk_font, layout
 
 
 def _overlap(a, b) -> bool:
@@ -37,3 +37,8 @@ def test_without_a_judge_everyone_shares_the_canvas():
 
 def test_a_cjk_font_is_installed_by_the_set_up():
     assert cjk_font().is_file()
+
+
+def test_captions_name_the_role_in_chinese():
+    assert caption("张三", "party") == "张三（当事人）"
+    assert caption("李四", "judge") == "李四（审判员）"

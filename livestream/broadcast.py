@@ -1,0 +1,181 @@
+"""One hearing's public stream while it runs: taps in, composite thread, segments out.
+
+The event-loop side reads every tap of the hearing (cheap: depacketize and hand over), keeps the
+composite's list of people in step with who publishes, and passes finished segments to the
+playlist. A masked participant's video tap is read only to notice when it ends: its packets are
+dropped before any decoder sees them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass
+
+from livestream.composite import Composite, Person
+from livestream.encoder import Encoder, EncoderSettings, Segment
+from livestream.playlist import Playlist
+from livestream.sources import AudioSource, VideoSource
+from sfu import MuteChange, Publication, Room
+from sfu.depacketize import depacketizer as make_depacketizer
+from sfu.reorder import ReorderBuffer
+from sfu.rtp import Incoming
+from sfu.tap import Tap
+from signaling.models import Hearing, Participant
+
+log = logging.getLogger("cloudcourt.livestream")
+
+KEYFRAME_RETRY = 0.5  # seconds between keyframe requests while a picture is broken
+
+
+@dataclass
+class _Feed:
+    tap: Tap
+    person: Person
+    source: VideoSource | AudioSource
+
+
+class Broadcast:
+    def __init__(self, hearing: Hearing, playlist: Playlist, settings: EncoderSettings) -> None:
+        self.hearing_id = hearing.id
+        self.playlist = playlist
+        self._loop = asyncio.get_running_loop()
+        first = playlist.open_run()
+        self.composite = Composite(
+            (f"{hearing.court}  {hearing.case_number}", f"{hearing.title}  · 公开庭审直播"),
+            settings,
+            lambda: Encoder(playlist.work, first, settings, self._segment_done),
+        )
+        self._feeds: dict[str, _Feed] = {}  # publication id -> feed
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def start(self) -> None:
+        self.composite.start()
+
+    def _segment_done(self, segment: Segment) -> None:
+        # Called in the composite thread; the playlist belongs to the event loop.
+        made = time.monotonic()
+        try:
+            self._loop.call_soon_threadsafe(self.playlist.add, segment, made)
+        except RuntimeError:  # the loop is gone (shutdown): nobody will publish it
+            pass
+
+    # ---------------------------------------------------------------- people and taps
+    def add(self, participant: Participant, room: Room, publication: Publication) -> None:
+        if publication.id in self._feeds or publication.kind not in ("audio", "video"):
+            return
+        tap = room.tap(publication.id)
+        composite = self.composite
+        with composite.lock:
+            person = composite.people.get(participant.id)
+            if person is None:
+                person = composite.people[participant.id] = Person(
+                    participant.id, participant.name, participant.role.value, participant.masked
+                )
+        try:
+            if publication.kind == "video":
+                source: VideoSource | AudioSource = VideoSource(
+                    tap.info.codec, lambda: self._loop.call_soon_threadsafe(tap.request_keyframe)
+                )
+            else:
+                source = AudioSource(tap.info.codec)
+        except ValueError:
+            log.warning("hearing %s: cannot stream %s", self.hearing_id, tap.info.codec)
+            tap.close()
+            self._forget_if_empty(person)
+            return
+        if publication.kind == "audio":
+            with composite.lock:
+                person.audio = source  # type: ignore[assignment]
+        feed = self._feeds[publication.id] = _Feed(tap, person, source)
+        task = asyncio.get_running_loop().create_task(self._read(publication.id, feed))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def set_masked(self, participant_id: str, masked: bool) -> None:
+        person = self.composite.people.get(participant_id)
+        if person is None:
+            return
+        with self.composite.lock:
+            person.masked = masked
+            if masked:
+                person.video = None
+        encoder = self.composite.encoder
+        if masked and encoder is not None:
+            dropped = self.playlist.purge(encoder.current_index)
+            log.info(
+                "hearing %s: masked %s, %d unpublished segments deleted",
+                self.hearing_id,
+                participant_id,
+                dropped,
+            )
+
+    async def _read(self, publication_id: str, feed: _Feed) -> None:
+        tap, person, source = feed.tap, feed.person, feed.source
+        reorder, depacketizer = ReorderBuffer(), make_depacketizer(tap.info.codec)
+        video = isinstance(source, VideoSource)
+        need_keyframe = video  # the tap asked for one when it opened
+        asked = 0.0
+        try:
+            while (entry := await tap.get()) is not None:
+                item = entry.item
+                if isinstance(item, MuteChange):
+                    if video:
+                        source.muted = item.muted  # type: ignore[union-attr]
+                    continue
+                if not isinstance(item, Incoming):
+                    continue
+                if video and person.masked:
+                    need_keyframe = True  # on unmasking, start from a keyframe
+                    continue
+                for packet, arrival, lost in reorder.push(item, entry.arrival):
+                    if lost:
+                        depacketizer.lost()
+                        need_keyframe = video
+                    frame = depacketizer.push(packet, arrival)
+                    if frame is None:
+                        continue
+                    if need_keyframe and not frame.keyframe:
+                        # A decoder fed frames that refer to lost data shows garbage: wait.
+                        if arrival - asked > KEYFRAME_RETRY:
+                            asked = arrival
+                            tap.request_keyframe()
+                        continue
+                    need_keyframe = False
+                    if video and person.video is not source:
+                        with self.composite.lock:
+                            person.video = source  # type: ignore[assignment]
+                    source.feed(frame)
+        finally:
+            tap.close()
+            self._feeds.pop(publication_id, None)
+            with self.composite.lock:
+                if person.video is source:
+                    person.video = None
+                if person.audio is source:
+                    person.audio = None
+            self._forget_if_empty(person)
+
+    def _forget_if_empty(self, person: Person) -> None:
+        if any(f.person is person for f in self._feeds.values()):
+            return
+        with self.composite.lock:
+            if self.composite.people.get(person.key) is person:
+                del self.composite.people[person.key]
+
+    # ---------------------------------------------------------------- stopping
+    async def stop(self, *, cut: bool) -> int:
+        """End the stream. ``cut`` (the judge's stop): every segment not yet public is deleted at
+        once, including the one being encoded. Otherwise (the hearing ended) what waits goes out
+        after the delay. Returns how many segments were deleted."""
+        deleted = self.playlist.cut() if cut else 0
+        if not cut:
+            self.playlist.close_run()
+        for feed in list(self._feeds.values()):
+            feed.tap.close()  # the readers see the end and clean up
+        self.composite.stop()
+        await asyncio.to_thread(self.composite.join)
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+        return deleted

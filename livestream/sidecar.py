@@ -1,0 +1,211 @@
+"""The livestream sidecar: the control plane's view of public streams (signaling/sidecars.py).
+
+It remembers every publication of every hearing (a stream can start after people publish), runs
+a Broadcast per hearing the judge put on air, publishes segments as their broadcast delay runs
+out, and turns a hearing's stream into its on-demand entry when the hearing ends.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from livestream.broadcast import Broadcast
+from livestream.encoder import EncoderSettings
+from livestream.playlist import POSTER, Playlist
+from sfu import Publication, Room
+from signaling.models import Hearing, Participant
+from signaling.sidecars import alarm_json
+
+log = logging.getLogger("cloudcourt.livestream")
+
+TICK = 0.1  # seconds between checks for segments whose delay has run out
+DEFAULT_BROADCAST_DELAY = 10.0
+
+
+@dataclass(frozen=True)
+class StreamState:
+    """What the catalog needs to know of a hearing's stream."""
+
+    status: str | None  # "live" (public segments, still growing), "vod" (closed) or None
+    duration: float  # seconds of public video
+    poster: bool
+
+
+class Livestream:
+    def __init__(
+        self,
+        root: Path,
+        delay: float,
+        alarm: Callable[[str, dict[str, Any]], None],
+        settings: EncoderSettings | None = None,
+    ) -> None:
+        self.root = root
+        self.delay = delay
+        self.settings = settings or EncoderSettings()
+        self._alarm = alarm
+        self._publications: dict[str, dict[str, tuple[Participant, Room, Publication]]] = {}
+        self._playlists: dict[str, Playlist] = {}
+        self._broadcasts: dict[str, Broadcast] = {}
+        self._finishing: dict[str, asyncio.Task[None]] = {}
+        self._ticker: asyncio.Task[None] | None = None
+
+    def directory(self, hearing_id: str) -> Path:
+        return self.root / hearing_id
+
+    # ---------------------------------------------------------------- Sidecar protocol
+    def hearing_changed(self, hearing: Hearing) -> None:
+        pass  # the stream is started and stopped by the judge, not by the session's state
+
+    def publication_added(
+        self, hearing_id: str, participant: Participant, room: Room, publication: Publication
+    ) -> None:
+        known = self._publications.setdefault(hearing_id, {})
+        for pid, (_, old_room, old) in list(known.items()):
+            if old_room.publications.get(pid) is not old:
+                del known[pid]  # ended since
+        known[publication.id] = (participant, room, publication)
+        broadcast = self._broadcasts.get(hearing_id)
+        if broadcast is not None:
+            broadcast.add(participant, room, publication)
+
+    def hearing_ended(self, hearing: Hearing) -> None:
+        self._publications.pop(hearing.id, None)
+        broadcast = self._broadcasts.pop(hearing.id, None)
+        if broadcast is None and not self._has_public_segments(hearing.id):
+            return
+        self._finishing[hearing.id] = asyncio.get_running_loop().create_task(
+            self._finish(hearing.id, broadcast)
+        )
+
+    async def close(self) -> None:
+        for hearing_id in list(self._broadcasts):
+            await self.stop(hearing_id)
+        for task in list(self._finishing.values()):
+            task.cancel()
+        if self._ticker is not None:
+            self._ticker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._ticker
+
+    # ---------------------------------------------------------------- control
+    def is_live(self, hearing_id: str) -> bool:
+        return hearing_id in self._broadcasts
+
+    def start(self, hearing: Hearing, masked: set[str]) -> None:
+        """Put the hearing on air (the caller checked that it is public and not ended)."""
+        if hearing.id in self._broadcasts:
+            return
+        playlist = self._playlist(hearing.id)
+        broadcast = Broadcast(hearing, playlist, self.settings)
+        self._broadcasts[hearing.id] = broadcast
+        broadcast.start()
+        for participant, room, publication in self._live_publications(hearing.id):
+            if participant.id in masked and not participant.masked:
+                participant = replace(participant, masked=True)
+            broadcast.add(participant, room, publication)
+        self._ensure_ticker()
+        log.info("hearing %s: public stream started (delay %.1f s)", hearing.id, self.delay)
+
+    async def stop(self, hearing_id: str) -> int:
+        """The judge's stop: at once, and nothing not yet public ever will be. Returns how many
+        segments were deleted unpublished."""
+        broadcast = self._broadcasts.pop(hearing_id, None)
+        if broadcast is None:
+            return 0
+        deleted = await broadcast.stop(cut=True)
+        log.info(
+            "hearing %s: public stream stopped, %d unpublished segments deleted",
+            hearing_id,
+            deleted,
+        )
+        return deleted
+
+    def set_masked(self, hearing_id: str, participant_id: str, masked: bool) -> None:
+        known = self._publications.get(hearing_id, {})
+        for pid, (participant, room, publication) in list(known.items()):
+            if participant.id == participant_id:
+                known[pid] = (replace(participant, masked=masked), room, publication)
+        broadcast = self._broadcasts.get(hearing_id)
+        if broadcast is not None:
+            broadcast.set_masked(participant_id, masked)
+
+    def state(self, hearing_id: str) -> StreamState:
+        playlist = self._playlists.get(hearing_id)
+        directory = self.directory(hearing_id)
+        if playlist is None and not directory.is_dir():
+            return StreamState(None, 0.0, False)
+        playlist = self._playlist(hearing_id)
+        poster = (directory / POSTER).is_file()
+        if playlist.finished:
+            return StreamState("vod", playlist.duration, poster)
+        on_air = hearing_id in self._broadcasts or hearing_id in self._finishing
+        if on_air and playlist.entries:
+            return StreamState("live", playlist.duration, poster)
+        return StreamState(None, playlist.duration, poster)
+
+    # ---------------------------------------------------------------- internals
+    def _playlist(self, hearing_id: str) -> Playlist:
+        playlist = self._playlists.get(hearing_id)
+        if playlist is None:
+            playlist = self._playlists[hearing_id] = Playlist(
+                self.directory(hearing_id), self.delay
+            )
+        return playlist
+
+    def _has_public_segments(self, hearing_id: str) -> bool:
+        return self.directory(hearing_id).is_dir() and bool(self._playlist(hearing_id).entries)
+
+    def _live_publications(self, hearing_id: str) -> list[tuple[Participant, Room, Publication]]:
+        known = self._publications.get(hearing_id, {})
+        return [e for pid, e in known.items() if e[1].publications.get(pid) is e[2]]
+
+    async def _finish(self, hearing_id: str, broadcast: Broadcast | None) -> None:
+        try:
+            if broadcast is not None:
+                await broadcast.stop(cut=False)
+            playlist = self._playlist(hearing_id)
+            while playlist.waiting:  # the last segments wait out the delay like the others
+                await asyncio.sleep(TICK)
+                playlist.publish_due(time.monotonic())
+            playlist.finish()
+            log.info("hearing %s: on-demand stream ready (%.1f s)", hearing_id, playlist.duration)
+        except Exception:
+            log.exception("hearing %s: closing the public stream failed", hearing_id)
+            self._alarm(
+                hearing_id,
+                alarm_json("livestream", "vod_failed", "the on-demand stream could not be closed"),
+            )
+        finally:
+            self._finishing.pop(hearing_id, None)
+
+    def _ensure_ticker(self) -> None:
+        if self._ticker is None or self._ticker.done():
+            self._ticker = asyncio.get_running_loop().create_task(self._tick())
+
+    async def _tick(self) -> None:
+        while self._broadcasts or self._finishing:
+            now = time.monotonic()
+            for hearing_id, broadcast in list(self._broadcasts.items()):
+                try:
+                    broadcast.playlist.publish_due(now)
+                except OSError:
+                    log.exception("hearing %s: publishing a segment failed", hearing_id)
+                if broadcast.composite.failed is not None:
+                    self._broadcasts.pop(hearing_id, None)
+                    await broadcast.stop(cut=False)
+                    self._alarm(
+                        hearing_id,
+                        alarm_json(
+                            "livestream",
+                            "stream_failed",
+                            f"the public stream stopped: {broadcast.composite.failed}",
+                        ),
+                    )
+            await asyncio.sleep(TICK)

@@ -1,0 +1,212 @@
+"""Public streams over HTTP: the judge's live start/stop and masking, the public catalog, the HLS
+files under /live/ and /vod/, and the public portal's pages.
+
+A hearing that is not public is invisible here: never in the catalog, and every /live/ and /vod/
+path of it is 404 exactly like a hearing that does not exist.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from aiohttp import web
+
+from livestream.catalog import MAX_LIMIT, STATUSES, Filters, parse_day, select
+from livestream.playlist import LIVE_PLAYLIST, POSTER, VOD_PLAYLIST
+from signaling.auth import admin_or_moderator
+from signaling.context import Services, services
+from signaling.errors import bad_request, conflict, forbidden, not_found
+from signaling.http_api import read_json, reply
+from signaling.models import Hearing, HearingState
+from signaling.validation import bool_field, reject_unknown, require_object
+
+routes = web.RouteTableDef()
+
+PORTAL_DIR = Path(__file__).resolve().parent.parent / "web" / "portal"
+_SEGMENT = re.compile(r"^seg\d{6}\.ts$")
+CATALOG_PARAMS = ("status", "court", "case_type", "date_from", "date_to", "q", "limit", "offset")
+# Live playlists change every segment; a segment or a closed playlist never changes.
+_LIVE_PLAYLIST_CACHE = "no-cache, max-age=0"
+_IMMUTABLE_CACHE = "public, max-age=86400"
+_CONTENT_TYPES = {
+    ".m3u8": "application/vnd.apple.mpegurl",
+    ".ts": "video/mp2t",
+    ".jpg": "image/jpeg",
+}
+
+
+async def _moderated_public(request: web.Request) -> tuple[Services, Hearing]:
+    """Credentials first (as every moderator route), then: the hearing must be public (403) and
+    not ended (409)."""
+    s = services(request)
+    hearing_id = request.match_info["hearing_id"]
+    await admin_or_moderator(request, hearing_id, s.tokens, s.settings.admin_key)
+    hearing = await s.hearings.get(hearing_id)
+    if not hearing.public:
+        raise forbidden("this hearing is not public; a closed hearing is never streamed")
+    if hearing.state is HearingState.ENDED:
+        raise conflict("the hearing has ended")
+    return s, hearing
+
+
+def _live_json(s: Services, hearing: Hearing, **extra: object) -> dict[str, object]:
+    return {
+        "hearing_id": hearing.id,
+        "live": s.livestream.is_live(hearing.id),
+        "delay_seconds": s.livestream.delay,
+        "playlist_url": f"/live/{hearing.id}/index.m3u8",
+        **extra,
+    }
+
+
+@routes.post("/api/hearings/{hearing_id}/live/start")
+async def live_start(request: web.Request) -> web.Response:
+    s, hearing = await _moderated_public(request)
+    body = require_object(await read_json(request, required=False))
+    reject_unknown(body, ())
+    masked = {p.id for p in await s.hearings.participants(hearing.id) if p.masked}
+    s.livestream.start(hearing, masked)
+    return reply(_live_json(s, hearing))
+
+
+@routes.post("/api/hearings/{hearing_id}/live/stop")
+async def live_stop(request: web.Request) -> web.Response:
+    s, hearing = await _moderated_public(request)
+    body = require_object(await read_json(request, required=False))
+    reject_unknown(body, ())
+    deleted = await s.livestream.stop(hearing.id)
+    return reply(_live_json(s, hearing, discarded_segments=deleted))
+
+
+@routes.post("/api/hearings/{hearing_id}/participants/{participant_id}/mask")
+async def mask(request: web.Request) -> web.Response:
+    s = services(request)
+    hearing_id = request.match_info["hearing_id"]
+    await admin_or_moderator(request, hearing_id, s.tokens, s.settings.admin_key)
+    await s.hearings.get_open(hearing_id)
+    body = require_object(await read_json(request, required=False))
+    reject_unknown(body, ("masked",))
+    masked = bool_field(body, "masked", default=True)
+    participant = await s.hearings.participant(hearing_id, request.match_info["participant_id"])
+    participant = await s.hearings.set_masked(participant, masked)
+    s.livestream.set_masked(hearing_id, participant.id, masked)
+    return reply({"participant_id": participant.id, "masked": participant.masked})
+
+
+def _filters(request: web.Request) -> Filters:
+    query = request.query
+    unknown = sorted(set(query) - set(CATALOG_PARAMS))
+    if unknown:
+        raise bad_request(f"unknown catalog parameter(s): {', '.join(unknown)}")
+    text: dict[str, str | None] = {}
+    for name in ("status", "court", "case_type", "q", "date_from", "date_to"):
+        values = query.getall(name, [])
+        if len(values) > 1:
+            raise bad_request(f"'{name}' may be given once")
+        value = values[0].strip() if values else ""
+        if len(value) > 200:
+            raise bad_request(f"'{name}' is longer than 200 characters")
+        text[name] = value or None
+    if text["status"] is not None and text["status"] not in STATUSES:
+        raise bad_request(f"'status' must be one of: {', '.join(STATUSES)}")
+    bounds = {}
+    for name in ("date_from", "date_to"):
+        value = text[name]
+        try:
+            bounds[name] = parse_day(value, end=name == "date_to") if value else None
+        except ValueError:
+            raise bad_request(
+                f"'{name}' must be a date (YYYY-MM-DD) or an ISO 8601 date-time with an offset"
+            ) from None
+    if bounds["date_from"] and bounds["date_to"] and bounds["date_from"] >= bounds["date_to"]:
+        raise bad_request("'date_from' must be before 'date_to'")
+    return Filters(
+        status=text["status"],
+        court=text["court"],
+        case_type=text["case_type"],
+        date_from=bounds["date_from"],
+        date_to=bounds["date_to"],
+        q=text["q"],
+        limit=_int_param(query.get("limit"), "limit", 20, 1, MAX_LIMIT),
+        offset=_int_param(query.get("offset"), "offset", 0, 0, 1_000_000),
+    )
+
+
+def _int_param(value: str | None, name: str, default: int, low: int, high: int) -> int:
+    if value is None:
+        return default
+    if not value.isdigit() or not low <= int(value) <= high:
+        raise bad_request(f"'{name}' must be a whole number from {low} to {high}")
+    return int(value)
+
+
+@routes.get("/api/catalog")
+async def catalog(request: web.Request) -> web.Response:
+    s = services(request)
+    filters = _filters(request)
+    hearings = await s.hearings.list(include_private=False)
+    return reply(select(hearings, s.livestream.state, filters))
+
+
+async def _stream_file(request: web.Request, *, vod: bool) -> web.StreamResponse:
+    s = services(request)
+    hearing_id, name = request.match_info["hearing_id"], request.match_info["name"]
+    hearing = await s.store.get_hearing(hearing_id)
+    if hearing is None or not hearing.public:
+        raise not_found("no such stream")
+    directory = s.livestream.directory(hearing.id)
+    if vod and not (directory / VOD_PLAYLIST).is_file():
+        raise not_found("this hearing has no on-demand stream (yet)")
+    if name == "index.m3u8":
+        file, cache = (
+            (VOD_PLAYLIST, _IMMUTABLE_CACHE) if vod else (LIVE_PLAYLIST, _LIVE_PLAYLIST_CACHE)
+        )
+    elif _SEGMENT.match(name):
+        file, cache = name, _IMMUTABLE_CACHE
+    elif name == POSTER:
+        file, cache = POSTER, "public, max-age=30"
+    else:
+        raise not_found("no such stream file")
+    path = directory / file
+    if not path.is_file():
+        raise not_found("no such stream file")
+    return web.FileResponse(
+        path,
+        headers={
+            "Content-Type": _CONTENT_TYPES[path.suffix],
+            "Cache-Control": cache,
+            # Anyone may embed a public hearing's player.
+            "Access-Control-Allow-Origin": "*",
+        },
+    )
+
+
+@routes.get("/live/{hearing_id}/{name}")
+async def live_file(request: web.Request) -> web.StreamResponse:
+    return await _stream_file(request, vod=False)
+
+
+@routes.get("/vod/{hearing_id}/{name}")
+async def vod_file(request: web.Request) -> web.StreamResponse:
+    return await _stream_file(request, vod=True)
+
+
+@routes.get("/")
+async def home(request: web.Request) -> web.StreamResponse:
+    raise web.HTTPFound("/portal/")
+
+
+@routes.get("/portal")
+async def portal_slash(request: web.Request) -> web.StreamResponse:
+    raise web.HTTPFound("/portal/")
+
+
+@routes.get("/portal/")
+async def portal(request: web.Request) -> web.StreamResponse:
+    return web.FileResponse(PORTAL_DIR / "index.html", headers={"Cache-Control": "no-cache"})
+
+
+def add_routes(app: web.Application) -> None:
+    app.add_routes(routes)
+    app.router.add_static("/portal/", PORTAL_DIR, append_version=False)

@@ -1,0 +1,106 @@
+"""An HLS reader as a player (or a test) sees a public stream: playlists over HTTP, segments
+decoded with PyAV."""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass, field
+
+import aiohttp
+import av
+import numpy as np
+
+
+@dataclass
+class Playlist:
+    status: int
+    text: str = ""
+    headers: dict[str, str] = field(default_factory=dict)
+    segments: list[tuple[str, float]] = field(default_factory=list)  # (uri, duration)
+    ended: bool = False
+    media_sequence: int = 0
+
+    @property
+    def duration(self) -> float:
+        return sum(d for _, d in self.segments)
+
+
+def parse_playlist(text: str) -> tuple[list[tuple[str, float]], bool, int]:
+    segments, ended, sequence, duration = [], False, 0, None
+    for line in text.splitlines():
+        line = line.strip()
+        if line.startswith("#EXTINF:"):
+            duration = float(line[len("#EXTINF:") :].split(",")[0])
+        elif line.startswith("#EXT-X-MEDIA-SEQUENCE:"):
+            sequence = int(line.split(":")[1])
+        elif line == "#EXT-X-ENDLIST":
+            ended = True
+        elif line and not line.startswith("#"):
+            assert duration is not None, f"segment {line} without #EXTINF"
+            segments.append((line, duration))
+            duration = None
+    return segments, ended, sequence
+
+
+async def fetch(url: str) -> tuple[int, bytes, dict[str, str]]:
+    async with (
+        aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=15)) as s,
+        s.get(url) as r,
+    ):
+        return r.status, await r.read(), dict(r.headers)
+
+
+async def playlist(url: str) -> Playlist:
+    status, body, headers = await fetch(url)
+    if status != 200:
+        return Playlist(status, headers=headers)
+    text = body.decode()
+    segments, ended, sequence = parse_playlist(text)
+    return Playlist(status, text, headers, segments, ended, sequence)
+
+
+def segment_url(playlist_url: str, uri: str) -> str:
+    return playlist_url.rsplit("/", 1)[0] + "/" + uri
+
+
+@dataclass
+class Decoded:
+    video: list[np.ndarray]  # luma planes
+    audio_samples: int
+    video_codec: str | None
+    audio_codec: str | None
+    width: int = 0
+    height: int = 0
+    first_time: float | None = None  # seconds, of the first and last picture
+    last_time: float | None = None
+
+    def span(self, fps: float) -> float:
+        """How long the pictures last on screen (gaps included)."""
+        if self.first_time is None or self.last_time is None:
+            return 0.0
+        return self.last_time - self.first_time + 1 / fps
+
+
+def decode_segment(data: bytes) -> Decoded:
+    """Every picture (its luma plane) and the number of audio samples in one segment."""
+    with av.open(io.BytesIO(data), format="mpegts") as container:
+        video = container.streams.video[0] if container.streams.video else None
+        audio = container.streams.audio[0] if container.streams.audio else None
+        out = Decoded(
+            [],
+            0,
+            video.codec_context.name if video else None,
+            audio.codec_context.name if audio else None,
+        )
+        streams = [s for s in (video, audio) if s is not None]
+        for packet in container.demux(*streams):
+            for frame in packet.decode():
+                if isinstance(frame, av.VideoFrame):
+                    out.width, out.height = frame.width, frame.height
+                    out.video.append(frame.to_ndarray(format="gray"))
+                    if out.first_time is None:
+                        out.first_time = frame.time
+                    out.last_time = frame.time
+                else:
+                    out.audio_samples += frame.samples
+    return out

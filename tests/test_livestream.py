@@ -1,0 +1,328 @@
+"""The public stream end to end: real server, real aiortc publishers, HLS read back and decoded.
+
+One public hearing goes on air with a judge, a party and a masked witness (each drawing its own
+id into its picture): the live playlist appears, its segments decode with video and sound, the
+judge's and the party's pictures are in it and the witness's never is; when the hearing ends the
+stream becomes the on-demand entry. Other hearings check the judge's stop inside the broadcast
+delay and that a closed hearing never reaches the public.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from urllib.parse import urlencode
+
+import numpy as np
+import pytest
+import pytest_asyncio
+
+from livestream.composite import BANNER
+from livestream.layout import layout
+from tests.clients.hls import decode_segment, fetch, playlist, segment_url
+from tests.clients.media import read_luma
+from tests.e2e import Api, Cast, eventually
+from tests.signaling_server import start_server
+
+pytestmark = pytest.mark.asyncio(loop_scope="module")
+
+DELAY = 2.0  # the broadcast delay of this module's server
+WIDTH, HEIGHT = 854, 480
+JUDGE, PARTY, WITNESS = 11, 12, 13  # media ids drawn into each one's picture
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    srv = start_server(
+        tmp_path_factory.mktemp("livestream"), env={"CLOUDCOURT_BROADCAST_DELAY": str(DELAY)}
+    )
+    yield srv
+    srv.stop()
+
+
+def tiles(roles: list[tuple[str, str]]) -> dict[str, tuple[int, int, int, int]]:
+    """Where the composite puts each person (the same layout() the sidecar uses)."""
+    return {
+        t.key: (t.x, t.y + BANNER, t.width, t.height) for t in layout(roles, WIDTH, HEIGHT - BANNER)
+    }
+
+
+def read_tile(luma: np.ndarray, tile: tuple[int, int, int, int]):
+    """The sender id drawn in the picture shown in ``tile`` (letterboxed 4:3), or None."""
+    x, y, w, h = tile
+    scale = min(w / 320, h / 240)
+    fw, fh = int(320 * scale), int(240 * scale)
+    fx, fy = x + (w - fw) // 2, y + (h - fh) // 2
+    reading = read_luma(luma[fy + 2 : fy + fh - 2, fx + 2 : fx + fw - 2])
+    return reading.sender if reading else None
+
+
+async def live_segments(url: str, count: int, timeout: float) -> list:
+    """Decode public segments until ``count`` new ones have been read."""
+    seen: dict[str, object] = {}
+    deadline = time.monotonic() + timeout
+    while len(seen) < count:
+        assert time.monotonic() < deadline, f"only {len(seen)} segments in {timeout}s"
+        listing = await playlist(url)
+        for uri, _ in listing.segments:
+            if uri not in seen and len(seen) < count:
+                status, data, _ = await fetch(segment_url(url, uri))
+                assert status == 200, uri
+                seen[uri] = decode_segment(data)
+        await asyncio.sleep(0.3)
+    return list(seen.values())
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def on_air(server):
+    """A public hearing with judge, party and masked witness, its stream started."""
+    api, cast = Api(server), Cast(server)
+    hearing = await api.create_hearing(
+        public=True,
+        court="北京市朝阳区人民法院",
+        case_type="civil",
+        title="张三诉李四买卖合同纠纷",
+        scheduled_at="2026-12-01T01:30:00+00:00",
+    )
+    judge = await cast.join(hearing, "judge", JUDGE)
+    party = await cast.join(hearing, "party", PARTY, admitted=True)
+    witness_token = await api.token(hearing["id"], "witness", "王小明", admitted=True, masked=True)
+    witness = cast.participant(witness_token, WITNESS)
+    await witness.start()
+    for p in (judge, party, witness):
+        await eventually(lambda p=p: p.pub_pc.connectionState == "connected", 15, "published")
+    status, body, _ = await api.request("POST", f"/api/hearings/{hearing['id']}/live/start")
+    assert status == 200 and body["live"] is True, body
+    started = time.monotonic()
+    yield {
+        "hearing": hearing,
+        "api": api,
+        "cast": cast,
+        "judge": judge,
+        "started": started,
+        "roles": [
+            (judge.participant_id, "judge"),
+            (party.participant_id, "party"),
+            (witness.participant_id, "witness"),
+        ],
+        "ids": {
+            JUDGE: judge.participant_id,
+            PARTY: party.participant_id,
+            WITNESS: witness.participant_id,
+        },
+    }
+    await cast.close()
+
+
+async def test_live_playlist_appears_and_decodes_with_everyone_but_the_masked(server, on_air):
+    api, hearing = on_air["api"], on_air["hearing"]
+    url = api.abs(f"/live/{hearing['id']}/index.m3u8")
+    first = None
+
+    async def listed():
+        nonlocal first
+        first = await playlist(url)
+        return first.status == 200 and first.segments
+
+    await eventually(listed, 20, "the live playlist")
+    # The delay, one segment and a little start-up: a few seconds, not tens.
+    assert time.monotonic() - on_air["started"] < DELAY + 8
+    assert first.headers["Content-Type"].startswith("application/vnd.apple.mpegurl")
+    assert "no-cache" in first.headers["Cache-Control"]
+    assert not first.ended
+
+    segments = await live_segments(url, 4, timeout=30)
+    for seg in segments:
+        assert (seg.video_codec, seg.audio_codec) == ("h264", "aac")
+        assert (seg.width, seg.height) == (WIDTH, HEIGHT)
+        assert len(seg.video) >= 15 and seg.audio_samples >= 30_000  # ~1 s each
+
+    where = tiles(on_air["roles"])
+    ids = on_air["ids"]
+    frames = [luma for seg in segments for luma in seg.video]
+    seen = {who: sum(read_tile(f, where[pid]) == who for f in frames) for who, pid in ids.items()}
+    # The judge and the party are shown live (their own counters drawn by their publishers)...
+    assert seen[JUDGE] > len(frames) // 2 and seen[PARTY] > len(frames) // 2, seen
+    # ...the masked witness never: not in their tile, not anywhere in the picture.
+    assert seen[WITNESS] == 0
+    for luma in frames:
+        for tile in where.values():
+            assert read_tile(luma, tile) != WITNESS
+    x, y, w, h = where[ids[WITNESS]]
+    # Their tile is the plain placeholder (whatever text is on it), no 8x4 pattern of cells.
+    assert all(float(f[y : y + h - 40, x : x + w].std()) < 30 for f in frames)
+
+
+async def test_masking_while_on_air_takes_the_picture_off(server, on_air):
+    api, hearing = on_air["api"], on_air["hearing"]
+    party_id = on_air["ids"][PARTY]
+    status, body, _ = await api.request(
+        "POST", f"/api/hearings/{hearing['id']}/participants/{party_id}/mask", json={}
+    )
+    assert (status, body["masked"]) == (200, True), body
+    url = api.abs(f"/live/{hearing['id']}/index.m3u8")
+    # Everything published from now on was made after the mask (the delay window was purged).
+    before = {uri for uri, _ in (await playlist(url)).segments}
+    segments = []
+    for _ in range(40):
+        for uri, _ in (await playlist(url)).segments:
+            if uri not in before:
+                before.add(uri)
+                segments.append(decode_segment((await fetch(segment_url(url, uri)))[1]))
+        if len(segments) >= 2:
+            break
+        await asyncio.sleep(0.5)
+    assert len(segments) >= 2
+    tile = tiles(on_air["roles"])[party_id]
+    assert not any(read_tile(f, tile) == PARTY for s in segments for f in s.video)
+    status, body, _ = await api.request(
+        "POST",
+        f"/api/hearings/{hearing['id']}/participants/{party_id}/mask",
+        json={"masked": False},
+    )
+    assert (status, body["masked"]) == (200, False)
+
+
+async def test_the_ended_hearing_becomes_on_demand_and_is_catalogued(server, on_air):
+    api, hearing, judge = on_air["api"], on_air["hearing"], on_air["judge"]
+    hid = hearing["id"]
+    await asyncio.sleep(1)
+    ended_at = time.monotonic()
+    await judge.end_hearing()
+    streamed = ended_at - on_air["started"]
+    url = api.abs(f"/vod/{hid}/index.m3u8")
+    vod = None
+
+    async def closed():
+        nonlocal vod
+        vod = await playlist(url)
+        return vod.status == 200
+
+    await eventually(closed, DELAY + 15, "the on-demand playlist")
+    assert vod.ended and "#EXT-X-PLAYLIST-TYPE:VOD" in vod.text
+    # Start to end: the whole stream, minus the start-up and what masking purged (≤ ~3 s).
+    assert streamed - 6 - DELAY < vod.duration <= streamed + 1.5, (vod.duration, streamed)
+    shown = 0.0
+    for uri, duration in vod.segments:
+        status, data, headers = await fetch(segment_url(url, uri))
+        assert status == 200 and headers["Content-Type"] == "video/mp2t"
+        seg = decode_segment(data)
+        assert seg.video and seg.audio_samples > 0
+        assert abs(seg.span(25) - duration) < 0.1
+        shown += seg.span(25)
+    assert abs(shown - vod.duration) < 0.5
+    live = await playlist(api.abs(f"/live/{hid}/index.m3u8"))
+    assert live.ended  # players of the live stream see it end
+    status, poster, headers = await fetch(api.abs(f"/vod/{hid}/poster.jpg"))
+    assert status == 200 and poster[:2] == b"\xff\xd8" and headers["Content-Type"] == "image/jpeg"
+
+    async def catalog(**query) -> list[str]:
+        status, body, _ = await api.request("GET", f"/api/catalog?{urlencode(query)}", auth=None)
+        assert status == 200, body
+        return [item["id"] for item in body["items"]]
+
+    status, body, _ = await api.request("GET", "/api/catalog?status=vod&limit=100", auth=None)
+    item = next(i for i in body["items"] if i["id"] == hid)
+    assert item["status"] == "vod" and item["playlist_url"] == f"/vod/{hid}/index.m3u8"
+    assert item["poster_url"] == f"/vod/{hid}/poster.jpg"
+    assert abs(item["duration"] - vod.duration) < 0.2
+    assert item["started_at"] and item["ended_at"] and item["case_number"] == hearing["case_number"]
+    court = "北京市朝阳区人民法院"
+    assert hid in await catalog(
+        status="vod", court=court, case_type="civil", date_from="2026-12-01", date_to="2026-12-01"
+    )
+    # The hearing was at 09:30 on 1 December, China time: not on other days, courts, types.
+    for miss in (
+        {"status": "live"},
+        {"status": "upcoming"},
+        {"court": "上海市浦东新区人民法院"},
+        {"case_type": "criminal"},
+        {"date_from": "2026-12-02"},
+        {"date_to": "2026-11-30"},
+        {"q": "不存在的案号"},
+    ):
+        assert hid not in await catalog(**miss, limit=100), miss
+    assert hid in await catalog(q="买卖合同", limit=100)
+
+
+async def test_a_stop_inside_the_delay_window_is_never_published(server, cast, api):
+    hearing = await api.create_hearing(public=True)
+    hid = hearing["id"]
+    judge = await cast.join(hearing, "judge", JUDGE)
+    await eventually(lambda: judge.pub_pc.connectionState == "connected", 15, "published")
+    status, _, _ = await api.request("POST", f"/api/hearings/{hid}/live/start")
+    assert status == 200
+    url = api.abs(f"/live/{hid}/index.m3u8")
+
+    async def two_public():
+        return len((await playlist(url)).segments) >= 2
+
+    await eventually(two_public, 25, "public segments")
+    status, body, _ = await api.request("POST", f"/api/hearings/{hid}/live/stop")
+    assert status == 200 and body["live"] is False
+    # With a 2 s delay and 1 s segments, about two were waiting: deleted, not published.
+    assert body["discarded_segments"] >= 1, body
+    at_stop = await playlist(url)
+    await asyncio.sleep(DELAY + 2)
+    after = await playlist(url)
+    assert after.segments == at_stop.segments
+    last = max(int(uri[3:9]) for uri, _ in at_stop.segments)
+    for index in range(last + 1, last + 6):
+        status, _, _ = await fetch(segment_url(url, f"seg{index:06d}.ts"))
+        assert status == 404
+    query = urlencode({"q": hearing["case_number"]})
+    status, body, _ = await api.request("GET", f"/api/catalog?{query}", auth=None)
+    assert [i["status"] for i in body["items"]] == ["upcoming"]
+
+
+async def test_a_closed_hearing_never_reaches_the_public(server, api):
+    hearing = await api.create_hearing(public=False)
+    hid = hearing["id"]
+    judge = await api.token(hid, "judge")
+    status, body, _ = await api.request(
+        "POST", f"/api/hearings/{hid}/live/start", auth=judge["token"]
+    )
+    assert status == 403
+    for path in ("index.m3u8", "seg000000.ts", "poster.jpg"):
+        for prefix in ("live", "vod"):
+            status, _, _ = await fetch(api.abs(f"/{prefix}/{hid}/{path}"))
+            assert status == 404
+    for query in ("", "?status=upcoming", "?" + urlencode({"q": hearing["case_number"]})):
+        status, body, _ = await api.request("GET", "/api/catalog" + query, auth=None)
+        assert status == 200 and hid not in [i["id"] for i in body["items"]]
+
+
+async def test_live_control_needs_a_moderator_and_a_hearing_in_progress(server, api):
+    hearing = await api.create_hearing(public=True)
+    hid = hearing["id"]
+    party = await api.token(hid, "party")
+    status, body, _ = await api.request(
+        "POST", f"/api/hearings/{hid}/live/start", auth=party["token"]
+    )
+    assert status == 403 and body["error"]
+    status, _, _ = await api.request("POST", f"/api/hearings/{hid}/live/start", auth=None)
+    assert status == 401
+    status, _, _ = await api.request("POST", f"/api/hearings/{hid}/end")
+    assert status == 200
+    for action in ("start", "stop"):
+        status, body, _ = await api.request("POST", f"/api/hearings/{hid}/live/{action}")
+        assert status == 409 and "ended" in body["error"]
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "status=archived",
+        "date_from=yesterday",
+        "date_to=2026-13-01",
+        "date_from=2026-12-02&date_to=2026-12-01",
+        "limit=0",
+        "limit=101",
+        "offset=-1",
+        "page=2",
+        "status=live&status=vod",
+    ],
+)
+async def test_bad_catalog_filters_are_400(server, api, query):
+    status, body, _ = await api.request("GET", f"/api/catalog?{query}", auth=None)
+    assert status == 400 and body["error"], body

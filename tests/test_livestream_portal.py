@@ -1,0 +1,108 @@
+"""The public portal in headless Chromium: the catalog shows the live hearing, hls.js plays the live
+stream (its clock advances), and after the hearing ends the on-demand stream plays to its end."""
+
+from __future__ import annotations
+
+import pytest
+import pytest_asyncio
+
+from tests.browser import eventually, launch, screenshot
+from tests.e2e import Api, Cast
+from tests.e2e import eventually as wait_for
+from tests.signaling_server import start_server
+
+pytestmark = pytest.mark.asyncio(loop_scope="module")
+
+PHONE = {"width": 390, "height": 844}
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    srv = start_server(tmp_path_factory.mktemp("portal"), env={"CLOUDCOURT_BROADCAST_DELAY": "1"})
+    yield srv
+    srv.stop()
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def browser():
+    async with launch() as b:
+        yield b
+        await b.close_contexts()
+
+
+async def test_the_portal_lists_and_plays_live_then_on_demand(server, browser):
+    api, cast = Api(server), Cast(server)
+    try:
+        hearing = await api.create_hearing(
+            public=True, title="公开庭审播放测试", court="北京市海淀区人民法院"
+        )
+        hid = hearing["id"]
+        judge = await cast.join(hearing, "judge", 21)
+        await wait_for(lambda: judge.pub_pc.connectionState == "connected", 15, "published")
+        status, _, _ = await api.request("POST", f"/api/hearings/{hid}/live/start")
+        assert status == 200
+
+        async def on_air():
+            _, body, _ = await api.request("GET", "/api/catalog?status=live", auth=None)
+            return hid in [i["id"] for i in body["items"]]
+
+        await wait_for(on_air, 20, "the hearing listed as live")
+
+        portal = await browser.page("portal", viewport=PHONE, media=False)
+        await portal.goto(f"{server.url}/")  # / leads to the portal
+        card = portal.locator(f'#live li[data-id="{hid}"]')
+        await card.wait_for(timeout=15000)
+        assert "公开庭审播放测试" in await card.inner_text()
+        assert await portal.locator("h2").first.inner_text() == "正在直播"
+        await portal.click("#lang")
+        await eventually(
+            lambda: portal.locator("h2").first.inner_text(), "English headings", timeout=5
+        )
+        assert await portal.locator("h2").first.inner_text() == "Live now"
+        await portal.click("#lang")  # back to Chinese for the player
+        await card.locator("a").click()
+        await portal.wait_for_url("**/portal/player.html?*")
+
+        async def advancing():
+            return await portal.evaluate(
+                "() => { const v = document.getElementById('video');"
+                " return v.currentTime > 2 && !v.paused && v.readyState >= 3 }"
+            )
+
+        await eventually(advancing, "hls.js playing the live stream", timeout=30)
+        assert await portal.evaluate("() => window.playerEngine") == "hls.js"
+        before = await portal.evaluate("() => document.getElementById('video').currentTime")
+        await eventually(
+            lambda: portal.evaluate(
+                f"() => document.getElementById('video').currentTime > {before + 1}"
+            ),
+            "the live stream to keep playing",
+            timeout=15,
+        )
+        await screenshot(portal, "portal-live-player")
+
+        await judge.end_hearing()
+
+        async def on_demand():
+            _, body, _ = await api.request("GET", "/api/catalog?status=vod", auth=None)
+            return next((i for i in body["items"] if i["id"] == hid), None)
+
+        item = await eventually(on_demand, "the on-demand entry", timeout=20)
+        vod = await browser.page("vod", viewport=PHONE, media=False)
+        await vod.goto(f"{server.url}/portal/player.html?id={hid}&kind=vod")
+        await eventually(
+            lambda: vod.evaluate("() => document.getElementById('video').readyState >= 2"),
+            "the on-demand stream to load",
+            timeout=20,
+        )
+        await vod.evaluate("() => { document.getElementById('video').playbackRate = 4 }")
+        await eventually(
+            lambda: vod.evaluate("() => document.getElementById('video').ended"),
+            "the on-demand stream to play to its end",
+            timeout=30,
+        )
+        played = await vod.evaluate("() => document.getElementById('video').currentTime")
+        assert abs(played - item["duration"]) < 1.5, (played, item["duration"])
+        browser.assert_no_errors()
+    finally:
+        await cast.close()
