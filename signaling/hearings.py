@@ -25,6 +25,7 @@ from signaling.store import Store
 from signaling.tokens import TokenClaims, TokenService
 from signaling.validation import (
     bool_field,
+    optional_text,
     reject_unknown,
     require_object,
     text_field,
@@ -32,7 +33,7 @@ from signaling.validation import (
 )
 
 HEARING_FIELDS = ("case_number", "title", "court", "case_type", "public", "scheduled_at")
-TOKEN_FIELDS = ("role", "name", "admitted", "masked")
+TOKEN_FIELDS = ("role", "name", "admitted", "masked", "site")
 NOT_ENDED = (HearingState.SCHEDULED, HearingState.OPEN, HearingState.IN_SESSION)
 
 
@@ -126,6 +127,7 @@ class HearingService:
         name = text_field(data, "name", max_len=100)
         admitted = bool_field(data, "admitted", default=False)
         masked = bool_field(data, "masked", default=False)
+        site = optional_text(data, "site", max_len=100)
         if not outranks(issuer, role):
             raise forbidden(f"a {issuer} token may not issue a {role} token")
         # Moderators never wait in the lobby, so their record says admitted from the start.
@@ -140,6 +142,7 @@ class HearingService:
             revoked=False,
             created_at=utc_now(),
             masked=masked,
+            site=site,
         )
         await self.store.create_participant(participant)
         token, claims = self.tokens.issue(hearing.id, participant.id, role)

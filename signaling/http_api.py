@@ -117,6 +117,8 @@ async def issue_token(request: web.Request) -> web.Response:
             "role": participant.role.value,
             "name": participant.name,
             "admitted": participant.admitted,
+            "site": participant.site,
+            "masked": participant.masked,
             "expires_at": expires,
             "join_url": f"{base}/join/{hearing_id}?token={quote(issued.token, safe='')}",
             "whip_url": f"{base}/whip/{hearing_id}",

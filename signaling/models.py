@@ -124,6 +124,9 @@ class Participant:
     created_at: str
     # A minor or protected witness: their picture never reaches the public stream.
     masked: bool = False
+    # Where they take part from (a township tribunal, a police station): the judge sees who
+    # waits from which site.
+    site: str | None = None
 
     def to_json(self, muted: dict[str, bool] | None = None) -> dict[str, Any]:
         """The PROTOCOL.md Participant object; ``muted`` comes from the live session."""
@@ -132,5 +135,6 @@ class Participant:
             "name": self.name,
             "role": self.role.value,
             "state": self.state.value,
+            "site": self.site,
             "muted": muted or {"audio": False, "video": False},
         }

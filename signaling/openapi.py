@@ -167,6 +167,14 @@ def _stream_paths() -> dict[str, Any]:
         }
 
     return {
+        "/api/hearings/{hearing_id}/live": {
+            "get": {
+                "summary": "the public stream's state, for the judge console",
+                "security": _MODERATOR,
+                "parameters": [_ID],
+                "responses": {"200": _json("LiveState", "state"), **_COMMON},
+            }
+        },
         "/api/hearings/{hearing_id}/live/start": live(
             "on air", "put the public hearing on air (after the broadcast delay)"
         ),
@@ -375,6 +383,7 @@ def openapi_document(server_url: str) -> dict[str, Any]:
                         "name": {"type": "string", "minLength": 1, "maxLength": 100},
                         "admitted": {"type": "boolean", "default": False},
                         "masked": {"type": "boolean", "default": False},
+                        "site": {"type": "string", "minLength": 1, "maxLength": 100},
                     },
                 },
                 "IssuedToken": {
@@ -385,6 +394,8 @@ def openapi_document(server_url: str) -> dict[str, Any]:
                         "role": {"type": "string"},
                         "name": {"type": "string"},
                         "admitted": {"type": "boolean"},
+                        "site": {"type": ["string", "null"]},
+                        "masked": {"type": "boolean"},
                         "expires_at": {"type": "string", "format": "date-time"},
                         "join_url": {"type": "string", "format": "uri"},
                         "whip_url": {"type": "string", "format": "uri"},
@@ -401,6 +412,7 @@ def openapi_document(server_url: str) -> dict[str, Any]:
                             "type": "string",
                             "enum": ["lobby", "admitted", "left", "removed"],
                         },
+                        "site": {"type": "string", "nullable": True},
                         "muted": {
                             "type": "object",
                             "properties": {

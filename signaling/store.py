@@ -93,6 +93,10 @@ MIGRATIONS: tuple[str, ...] = (
     UPDATE hearings SET ended_at = updated_at WHERE state = 'ended';
     ALTER TABLE participants ADD COLUMN masked INTEGER NOT NULL DEFAULT 0;
     """,
+    # 3: the site a participant takes part from (shown in the judge's lobby list).
+    """
+    ALTER TABLE participants ADD COLUMN site TEXT;
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -125,6 +129,7 @@ def _participant(row: sqlite3.Row) -> Participant:
         revoked=bool(row["revoked"]),
         created_at=row["created_at"],
         masked=bool(row["masked"]),
+        site=row["site"],
     )
 
 
@@ -277,7 +282,7 @@ class SqliteStore:
         def _insert() -> None:
             self._db().execute(
                 "INSERT INTO participants (id, hearing_id, name, role, state, admitted, revoked,"
-                " created_at, masked) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " created_at, masked, site) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     participant.id,
                     participant.hearing_id,
@@ -288,6 +293,7 @@ class SqliteStore:
                     int(participant.revoked),
                     participant.created_at,
                     int(participant.masked),
+                    participant.site,
                 ),
             )
 

@@ -60,6 +60,16 @@ def _live_json(s: Services, hearing: Hearing, **extra: object) -> dict[str, obje
     }
 
 
+@routes.get("/api/hearings/{hearing_id}/live")
+async def live_state(request: web.Request) -> web.Response:
+    """The judge console's view of the stream; also for closed hearings (never on air)."""
+    s = services(request)
+    hearing_id = request.match_info["hearing_id"]
+    await admin_or_moderator(request, hearing_id, s.tokens, s.settings.admin_key)
+    hearing = await s.hearings.get(hearing_id)
+    return reply(_live_json(s, hearing))
+
+
 @routes.post("/api/hearings/{hearing_id}/live/start")
 async def live_start(request: web.Request) -> web.Response:
     s, hearing = await _moderated_public(request)

@@ -283,6 +283,8 @@ async def test_a_closed_hearing_never_reaches_the_public(server, api):
         "POST", f"/api/hearings/{hid}/live/start", auth=judge["token"]
     )
     assert status == 403
+    status, body, _ = await api.request("GET", f"/api/hearings/{hid}/live", auth=judge["token"])
+    assert status == 200 and body["live"] is False
     for path in ("index.m3u8", "seg000000.ts", "poster.jpg"):
         for prefix in ("live", "vod"):
             status, _, _ = await fetch(api.abs(f"/{prefix}/{hid}/{path}"))
@@ -302,6 +304,8 @@ async def test_live_control_needs_a_moderator_and_a_hearing_in_progress(server, 
     assert status == 403 and body["error"]
     status, _, _ = await api.request("POST", f"/api/hearings/{hid}/live/start", auth=None)
     assert status == 401
+    status, _, _ = await api.request("GET", f"/api/hearings/{hid}/live", auth=party["token"])
+    assert status == 403
     status, _, _ = await api.request("POST", f"/api/hearings/{hid}/end")
     assert status == 200
     for action in ("start", "stop"):

@@ -4,6 +4,7 @@
 // window.cc exposes the session and the view for diagnostics and the browser tests.
 
 import * as i18n from "./i18n.js";
+import { BroadcastPanel } from "./broadcast.js";
 import { checkDevices, meter, resumeAudio, testTone } from "./devices.js";
 import { Session } from "./session.js";
 
@@ -149,6 +150,7 @@ class Room {
       el("span", { class: "name" }, p.name + (self ? i18n.t("room.you") : "")),
       el("span", { class: "role" }, roleLabel(p.role)),
     ];
+    if (p.site) parts.push(el("span", { class: "site" }, i18n.t("console.site", { site: p.site })));
     if (muted.audio) parts.push(el("span", { class: "state", dataset: { muted: "audio" } }, i18n.t("room.muted_audio")));
     if (muted.video) parts.push(el("span", { class: "state", dataset: { muted: "video" } }, i18n.t("room.muted_video")));
     const actions = el("span", { class: "tile-actions" });
@@ -300,16 +302,34 @@ async function main() {
   session.on("hearing", (h) => {
     $("hearing-title").textContent = h ? `${h.case_number} ${h.title}` : "";
   });
-  session.on("alarm", (a) => {
+  // Moderators only: the recording and public-stream panel polls while they are in the room.
+  const hearingId = decodeURIComponent(location.pathname.split("/").pop());
+  const broadcast = new BroadcastPanel(token, hearingId);
+  session.on("hearing", (h) => broadcast.setHearing(h));
+  session.on("state", (state) => {
+    if (state === "room" && session.grants.moderate) broadcast.start();
+    if (state === "final") broadcast.stop();
+  });
+  let alarm = null;
+  const showAlarm = () => {
     const banner = $("alarm-banner");
-    const key = `alarm.${a.code}`;
-    banner.textContent = i18n.t(key) !== key ? i18n.t(key) : i18n.t("alarm.default", { message: a.message });
-    banner.dataset.code = a.code;
-    banner.hidden = false;
+    banner.hidden = !alarm;
+    if (!alarm) return;
+    const key = `alarm.${alarm.code}`;
+    banner.textContent = i18n.t(key) !== key ? i18n.t(key) : i18n.t("alarm.default", { message: alarm.message });
+    banner.dataset.code = alarm.code;
+    banner.dataset.source = alarm.source || "";
+  };
+  session.on("alarm", (a) => {
+    alarm = a;
+    showAlarm();
+    if (a.source === "recorder" || a.source === "livestream") broadcast.poll();
   });
   i18n.onChange(() => {
     setConn(session.state);
     room.refresh();
+    showAlarm();
+    broadcast.render();
   });
   session.start();
 }
