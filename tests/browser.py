@@ -4,17 +4,13 @@ Chromium is Debian's ``/usr/bin/chromium`` (installed by scripts/test), driven b
 ``playwright`` package's bundled driver; no browser is ever downloaded. Each ``launch`` gets a
 fresh profile (Playwright makes a temporary user-data-dir per launch). Each page made with
 :meth:`Browser.page` is watched: console errors and uncaught page errors are collected and
-:meth:`Browser.assert_no_errors` (called by the ``browser`` fixtures at teardown) fails the test
+:meth:`Browser.assert_no_errors` (called after every test that uses ``browser``) fails the test
 when there are any.
 
-Use in a test module::
+This module is a pytest plugin (tests/conftest.py): the ``browser`` fixture is one Chromium per
+test module, and every test that uses it fails if a page logged an error. Use in a test module::
 
     pytestmark = pytest.mark.asyncio(loop_scope="module")
-
-    @pytest_asyncio.fixture(scope="module", loop_scope="module")
-    async def browser():
-        async with launch() as b:
-            yield b
 
     async def test_x(browser, server):
         page = await browser.page("judge")
@@ -28,11 +24,13 @@ import asyncio
 import contextlib
 import os
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pytest
+import pytest_asyncio
 from playwright.async_api import BrowserContext, ConsoleMessage, Error, Page, async_playwright
 
 CHROMIUM = "/usr/bin/chromium"
@@ -140,3 +138,19 @@ async def eventually(
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}; last: {last}")
         await asyncio.sleep(interval)
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def browser() -> AsyncIterator[Browser]:
+    """One Chromium per test module; the module's tests share its event loop."""
+    async with launch() as b:
+        yield b
+        await b.close_contexts()
+
+
+@pytest.fixture(autouse=True)
+def _no_console_errors(request: pytest.FixtureRequest) -> Iterator[None]:
+    used = request.getfixturevalue("browser") if "browser" in request.fixturenames else None
+    yield
+    if used is not None:
+        used.assert_no_errors()

@@ -15,7 +15,7 @@ import pytest
 from tests.e2e import Api, Cast
 from tests.signaling_server import free_port, start_server
 
-pytest_plugins = ["tests.sfu_harness"]
+pytest_plugins = ["tests.sfu_harness", "tests.browser"]
 
 _log_mark = pytest.StashKey[tuple]()
 

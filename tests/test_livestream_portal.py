@@ -4,9 +4,8 @@ stream (its clock advances), and after the hearing ends the on-demand stream pla
 from __future__ import annotations
 
 import pytest
-import pytest_asyncio
 
-from tests.browser import eventually, launch, screenshot
+from tests.browser import eventually, screenshot
 from tests.e2e import Api, Cast
 from tests.e2e import eventually as wait_for
 from tests.signaling_server import start_server
@@ -21,13 +20,6 @@ def server(tmp_path_factory):
     srv = start_server(tmp_path_factory.mktemp("portal"), env={"CLOUDCOURT_BROADCAST_DELAY": "1"})
     yield srv
     srv.stop()
-
-
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def browser():
-    async with launch() as b:
-        yield b
-        await b.close_contexts()
 
 
 async def test_the_portal_lists_and_plays_live_then_on_demand(server, browser):

@@ -13,12 +13,11 @@ import secrets
 import sqlite3
 
 import pytest
-import pytest_asyncio
 
 from signaling.models import Participant, ParticipantState, utc_now
 from signaling.roles import Role
 from signaling.store import MIGRATIONS, SCHEMA_VERSION, SqliteStore
-from tests.browser import eventually, launch, screenshot
+from tests.browser import eventually, screenshot
 from tests.e2e import Api
 from tests.signaling_server import start_server
 
@@ -38,19 +37,6 @@ def court(tmp_path_factory):
     )
     yield srv
     srv.stop()
-
-
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def browser():
-    async with launch() as b:
-        yield b
-        await b.close_contexts()
-
-
-@pytest.fixture(autouse=True)
-def no_console_errors(browser):
-    yield
-    browser.assert_no_errors()
 
 
 async def open_console(browser, api: Api, hearing_id: str, label: str):

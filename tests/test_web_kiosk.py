@@ -9,26 +9,12 @@ all, which is what a site machine with an unplugged camera looks like to the pag
 from __future__ import annotations
 
 import pytest
-import pytest_asyncio
 
 from tests.browser import NO_DEVICE_ARGS, launch, screenshot
 from tests.e2e import Api
 from tests.test_web_room import wait_live
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
-
-
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def browser():
-    async with launch() as b:
-        yield b
-        await b.close_contexts()
-
-
-@pytest.fixture(autouse=True)
-def no_console_errors(browser):
-    yield
-    browser.assert_no_errors()
 
 
 async def test_kiosk_autojoins_pre_admitted_and_is_large(server, browser):

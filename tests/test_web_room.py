@@ -14,7 +14,7 @@ import re
 import pytest
 import pytest_asyncio
 
-from tests.browser import eventually, launch, screenshot
+from tests.browser import eventually, screenshot
 from tests.e2e import Api
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
@@ -70,13 +70,6 @@ async def _playing(page, pid):
     return m if m and m["w"] > 0 and m["frames"] > 0 else None
 
 
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def browser():
-    async with launch() as b:
-        yield b
-        await b.close_contexts()
-
-
 class Drop:
     """Party A's Socket.IO transport runs through Playwright's WebSocket routing, so the test can
     cut it from the network side (both ends closed, as when a link dies) and refuse new
@@ -127,12 +120,6 @@ async def hearing(server, browser):
         "pages": pages,
         "drop": drop,
     }
-
-
-@pytest.fixture(autouse=True)
-def no_console_errors(browser):
-    yield
-    browser.assert_no_errors()
 
 
 async def test_device_check_then_lobby_without_media_until_admitted(hearing):
