@@ -51,6 +51,7 @@ class TrackInfo:
     peer_id: str
     kind: str
     muted: bool
+    source: str
 
 
 class PeerListener(Protocol):
@@ -113,6 +114,8 @@ class Peer:
         self.closed = False
         self.consent_checks = True
         self.whep_source: str | None = None
+        # The publisher's labels by mid ("screen", ...), from its latest offer.
+        self._sources: dict[str, str] = {}
         self._config = room.config
         self._publisher_pc: RTCPeerConnection | None = None
         self._subscriber_pc: RTCPeerConnection | None = None
@@ -133,8 +136,12 @@ class Peer:
 
     # -- publishing -----------------------------------------------------------------------------
 
-    async def publisher_offer(self, sdp: str, consent_checks: bool = True) -> str:
-        """Apply the peer's offer for what it sends; returns the SDP answer."""
+    async def publisher_offer(
+        self, sdp: str, consent_checks: bool = True, sources: dict[str, str] | None = None
+    ) -> str:
+        """Apply the peer's offer for what it sends; returns the SDP answer. ``sources`` labels
+        the offer's mids (e.g. ``{"2": "screen"}``); a publication takes the label of its mid
+        when it starts, unlabelled ones are "camera" or "microphone"."""
         if not self.can_publish:
             raise SfuError("this participant may not publish")
         offer = _session(sdp, "offer")
@@ -142,6 +149,7 @@ class Peer:
         async with self._publisher_lock:
             self._check_open()
             self.consent_checks = consent_checks
+            self._sources = dict(sources or {})
             fresh = self._publisher_pc is None
             pc = self._publisher_pc = self._publisher_pc or self._new_pc("publisher")
             try:
@@ -218,6 +226,7 @@ class Peer:
             rtcp_ssrc=rtc_internals.sender_ssrc(transceiver),
         )
         publication.payload_type = codec.payloadType
+        publication.source = self._sources.get(mid, publication.source)
         if params.encodings:
             publication.ssrc = params.encodings[0].ssrc
             self._by_ssrc[publication.ssrc] = publication
@@ -499,6 +508,7 @@ class Peer:
                         publication.peer_id,
                         publication.kind,
                         publication.muted,
+                        publication.source,
                     )
                 )
         return tracks

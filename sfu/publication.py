@@ -57,6 +57,9 @@ class Publication:
         self.clock_rate = clock_rate
         self.extension_ids = extension_ids  # uri -> the publisher's id
         self.mid = mid
+        # What the track shows, as the publisher labelled it ("camera", "microphone", "screen"):
+        # receivers show a screen share as evidence beside the sharer's camera.
+        self.source = "microphone" if kind == "audio" else "camera"
         self.ssrc: int | None = None
         self.payload_type: int | None = None  # the one the publisher was answered with
         self.muted = False

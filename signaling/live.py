@@ -179,6 +179,13 @@ class LiveHearings:
             raise TokenRevoked()
         return current
 
+    async def _reread(self, live: LiveHearing) -> None:
+        """Re-read who is connected as stored now, so that a newcomer's list is current: the HTTP
+        API changes some of it (masking for the public stream) without telling the live state."""
+        stored = {p.id: p for p in await self.service.participants(live.id)}
+        for conn in live.connections.values():
+            conn.participant = stored.get(conn.participant.id, conn.participant)
+
     async def _mark_left(self, participant: Participant) -> None:
         try:
             await self.service.set_state(participant, ParticipantState.LEFT)
@@ -364,6 +371,7 @@ class LiveHearings:
             )
             participant = conn.participant
             self._sockets[sid] = (hearing.id, participant.id)
+            await self._reread(live)
             try:
                 changed = await self.service.note_joined(hearing.id, claims.role)
                 if changed is not None:
@@ -431,10 +439,10 @@ class LiveHearings:
             raise forbidden(f"a {conn.participant.role} token does not have the {grant} grant")
         return conn.peer
 
-    async def publish(self, sid: str, sdp: str) -> str:
+    async def publish(self, sid: str, sdp: str, sources: dict[str, str]) -> str:
         peer = self._media_peer(sid, "publish")
         with _sdp_errors():
-            return await peer.publisher_offer(sdp)
+            return await peer.publisher_offer(sdp, sources=sources)
 
     async def subscriber_answer(self, sid: str, sdp: str) -> None:
         peer = self._media_peer(sid, "subscribe")

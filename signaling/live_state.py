@@ -7,7 +7,8 @@ when an entry holds nothing worth keeping.
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
@@ -60,6 +61,8 @@ class Connection:
     peer: Peer | None = None
     # Admitted and present: listed to others, in the hearing's Socket.IO room, has an SFU peer.
     in_room: bool = False
+    # When this presence began (time.monotonic()): how long someone has waited in the lobby.
+    since: float = field(default_factory=time.monotonic)
 
     @property
     def grants(self) -> Grants:
@@ -102,7 +105,9 @@ class LiveHearing:
         return self.mutes.setdefault(participant_id, MuteState())
 
     def participant_json(self, participant: Participant) -> dict[str, Any]:
-        return participant.to_json(muted=self.mute_state(participant.id).to_json())
+        json = participant.to_json(muted=self.mute_state(participant.id).to_json())
+        # Shown in the judge console (and to the participant): kept out of the public stream.
+        return {**json, "masked": participant.masked}
 
     def present(self) -> list[dict[str, Any]]:
         return [
@@ -112,8 +117,9 @@ class LiveHearing:
         ]
 
     def waiting(self) -> list[dict[str, Any]]:
+        now = time.monotonic()
         return [
-            self.participant_json(c.participant)
+            {**self.participant_json(c.participant), "waited_seconds": int(now - c.since)}
             for c in self.connections.values()
             if c.via is Via.SOCKET and not c.in_room
         ]

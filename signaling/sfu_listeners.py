@@ -25,6 +25,7 @@ def publication_json(publication: Publication) -> dict[str, Any]:
         "kind": publication.kind,
         "codec": publication.codec,
         "muted": publication.muted,
+        "source": publication.source,
     }
 
 
@@ -35,6 +36,7 @@ def track_json(track: TrackInfo) -> dict[str, Any]:
         "participant_id": track.peer_id,
         "kind": track.kind,
         "muted": track.muted,
+        "source": track.source,
     }
 
 

@@ -73,6 +73,23 @@ def _sdp(payload: dict[str, Any], expected_type: str) -> str:
     return sdp
 
 
+# What a published track may be labelled as (the `sources` of `publish`).
+SOURCES = ("camera", "microphone", "screen")
+MAX_SOURCES = 8
+
+
+def _sources(payload: dict[str, Any]) -> dict[str, str]:
+    sources = payload.get("sources", {})
+    if not isinstance(sources, dict) or len(sources) > MAX_SOURCES:
+        raise bad_request(f"'sources' must be an object of at most {MAX_SOURCES} mids")
+    for mid, source in sources.items():
+        if not mid or len(mid) > 32:
+            raise bad_request("each key of 'sources' must be a mid of 1-32 characters")
+        if source not in SOURCES:
+            raise bad_request(f"each value of 'sources' must be one of: {', '.join(SOURCES)}")
+    return sources
+
+
 def _participant_id(payload: dict[str, Any]) -> str:
     pid = payload.get("participant_id")
     if not isinstance(pid, str) or not pid:
@@ -205,7 +222,7 @@ class SocketEvents:
         return ack
 
     async def publish(self, sid: str, payload: dict[str, Any]) -> dict[str, Any]:
-        answer = await self.live.publish(sid, _sdp(payload, "offer"))
+        answer = await self.live.publish(sid, _sdp(payload, "offer"), _sources(payload))
         return {"sdp": answer, "type": "answer"}
 
     async def subscriber_answer(self, sid: str, payload: dict[str, Any]) -> None:

@@ -8,7 +8,9 @@ banner. The module's own server has a one-second broadcast delay so the stream a
 
 from __future__ import annotations
 
+import asyncio
 import json
+import re
 import secrets
 import sqlite3
 
@@ -128,6 +130,8 @@ async def test_site_is_validated_and_shown_in_lobby_and_caption(court, browser):
     caption = f'.tile[data-participant-id="{party["participant_id"]}"] .label .site'
     await judge_page.wait_for_selector(caption)
     assert SITE in await judge_page.inner_text(caption)
+    # A closed hearing is never streamed: nothing to mask, no mask button.
+    assert await judge_page.locator(".act-mask").count() == 0
     await screenshot(judge_page, "console-site")
 
     # A closed hearing: the panel says so and offers no start button.
@@ -203,6 +207,10 @@ async def test_judge_starts_and_stops_the_public_stream(court, browser):
 
     async def segment_listed():
         status, text, _ = await api.request("GET", playlist, auth=None)
+        if status == 200 and "#EXT-X-STREAM-INF" in text:
+            # A master playlist (one variant per rendition): the segments are in the first one.
+            variant = next(line for line in text.splitlines() if line and line[0] != "#")
+            status, text, _ = await api.request("GET", f"/live/{h['id']}/{variant}", auth=None)
         return status == 200 and ".ts" in text
 
     await eventually(segment_listed, "a segment in the public playlist", timeout=30)
@@ -229,3 +237,132 @@ async def test_recorder_alarm_shows_as_a_banner(court, browser):
     assert "录制告警" in text and "没有录制" in text, text
     await screenshot(page, "console-alarm")
     await page.close()
+
+
+async def open_party(browser, api: Api, hearing_id: str, name: str, **token_args):
+    party = await api.token(hearing_id, "party", name, **token_args)
+    page = await browser.page(f"party {name}")
+    await page.goto(api.abs(party["join_url"]) + "&autojoin=1")
+    return page, party
+
+
+async def test_judge_masks_a_party_for_the_public_stream(court, browser):
+    api = Api(court)
+    h = await api.create_hearing(title="遮蔽未成年证人", public=True)
+    judge_page, _ = await open_console(browser, api, h["id"], "judge mask")
+    party_page, party = await open_party(browser, api, h["id"], "小明", admitted=True)
+    tile = f'.tile.person[data-participant-id="{party["participant_id"]}"]'
+    await judge_page.wait_for_selector(f"{tile} .act-mask")
+    assert await judge_page.inner_text(f"{tile} .act-mask") == "公开画面遮蔽"
+    assert await judge_page.locator(f"{tile} .masked").count() == 0
+
+    await judge_page.click(f"{tile} .act-mask")
+    badge = await judge_page.wait_for_selector(f"{tile} .label .masked")
+    assert await badge.inner_text() == "公开画面已遮蔽"
+    assert await judge_page.inner_text(f"{tile} .act-mask") == "取消遮蔽"
+    await screenshot(judge_page, "console-masked")
+    # The server keeps it: a clerk's console opened now shows the same badge.
+    clerk = await api.token(h["id"], "clerk", "书记员")
+    clerk_page = await browser.page("clerk mask")
+    await clerk_page.goto(api.abs(clerk["join_url"]) + "&autojoin=1")
+    await clerk_page.wait_for_selector(f"{tile} .label .masked")
+
+    await judge_page.click(f"{tile} .act-mask")
+    await judge_page.wait_for_selector(f"{tile} .label .masked", state="detached")
+    assert await judge_page.inner_text(f"{tile} .act-mask") == "公开画面遮蔽"
+    await clerk_page.reload()
+    await clerk_page.wait_for_selector(f"{tile} .act-mask")
+    assert await clerk_page.locator(f"{tile} .masked").count() == 0
+    # The party itself is not offered the button.
+    assert await party_page.locator(".act-mask").count() == 0
+    for page in (clerk_page, party_page, judge_page):
+        await page.close()
+
+
+async def _waited(page, entry: str) -> int | None:
+    text = await page.inner_text(f"{entry} .waited")
+    found = re.fullmatch(r"已等待 (\d+) 秒", text)
+    return int(found.group(1)) if found else None
+
+
+async def test_lobby_shows_how_long_each_person_has_waited(court, browser):
+    """The wait counts from when the party entered the lobby, before the judge was there."""
+    api = Api(court)
+    h = await api.create_hearing(title="候审计时")
+    party_page, party = await open_party(browser, api, h["id"], "张三")
+    await party_page.wait_for_selector("#view-lobby:not([hidden])")
+    await asyncio.sleep(3)  # the wait being measured
+    judge_page, _ = await open_console(browser, api, h["id"], "judge lobby")
+    entry = f'#lobby-list li[data-participant-id="{party["participant_id"]}"]'
+    await judge_page.wait_for_selector(f"{entry} .waited")
+    first = await eventually(lambda: _waited(judge_page, entry), "the wait in seconds")
+    assert first >= 3, first
+
+    async def later():
+        now = await _waited(judge_page, entry)
+        return now if now is not None and now > first else None
+
+    await eventually(later, "the wait counting on")
+    for page in (party_page, judge_page):
+        await page.close()
+
+
+CJK = re.compile(r"[\u3000-\u303f\u4e00-\u9fff\uff00-\uffef]")
+
+
+async def test_console_in_english_has_no_chinese_left(court, browser):
+    """After the language switch, the lobby, the tile menus, the controls and the broadcast panel
+    are all English (the participants' own names are ASCII here, so any CJK left is UI text)."""
+    api = Api(court)
+    h = await api.create_hearing(title="English console", public=True)
+    judge_page, _ = await open_console(browser, api, h["id"], "judge en")
+    admitted_page, admitted = await open_party(browser, api, h["id"], "Zhang San", admitted=True)
+    waiting_page, waiting = await open_party(browser, api, h["id"], "Li Si")
+    entry = f'#lobby-list li[data-participant-id="{waiting["participant_id"]}"]'
+    tile = f'.tile.person[data-participant-id="{admitted["participant_id"]}"]'
+    await judge_page.wait_for_selector(f"{entry} .waited")
+    await judge_page.wait_for_selector(f"{tile} .act-mask")
+    await judge_page.wait_for_selector("#live-start:not([hidden])")
+
+    await judge_page.click("#lang-switch")
+    await judge_page.wait_for_selector("#lang-switch:text('中文')")
+    expected = {
+        "#lobby-panel": ["Waiting room", "Li Si · Party", "Admit", "Deny", "waiting"],
+        tile: [
+            "Zhang San",
+            "Party",
+            "Hide video",
+            "Mute",
+            "Video off",
+            "Remove",
+            "Hide from public stream",
+        ],
+        "#controls": [
+            "Mute microphone",
+            "Turn camera off",
+            "Share screen (evidence)",
+            "Use low bandwidth",
+            "End hearing",
+        ],
+        "#broadcast-panel": [
+            "Recording and public stream",
+            "Public livestream",
+            "Not on air",
+            "Start public stream",
+        ],
+        ".bar": ["Cloud Court", "Connected", "Hearing time"],
+    }
+    for selector, words in expected.items():
+
+        async def english(selector=selector, words=words):
+            text = await judge_page.inner_text(selector)
+            if selector == ".bar":  # the hearing's title and the switch back are not UI text
+                text = text.replace(await judge_page.inner_text("#hearing-title"), "")
+                text = text.replace("中文", "")
+            return text if all(w in text for w in words) else None
+
+        text = await eventually(english, f"English in {selector}")
+        assert not CJK.search(text), (selector, text)
+    await screenshot(judge_page, "console-english")
+    for page in (admitted_page, waiting_page, judge_page):
+        await page.close()

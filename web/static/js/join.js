@@ -86,11 +86,20 @@ function attach(media, track) {
   if (want) media.play().catch(() => {}); // autoplay may wait for a click; the stats still flow
 }
 
+function waitedText(seconds) {
+  const s = Math.max(0, Math.floor(seconds));
+  if (s < 60) return i18n.t("console.waited_seconds", { n: s });
+  if (s < 3600) return i18n.t("console.waited_minutes", { n: Math.floor(s / 60) });
+  return i18n.t("console.waited_hours", { h: Math.floor(s / 3600), m: Math.floor(s / 60) % 60 });
+}
+
 class Room {
-  constructor(session, kiosk) {
+  constructor(session, kiosk, api) {
     this.session = session;
     this.kiosk = kiosk;
+    this.api = api; // (method, path under /api/hearings/{id}, body) with the page's token
     this.tiles = new Map(); // participant id -> {root, video, audio, label}
+    this.evidence = new Map(); // participant id -> {root, video, label}: their shared screen
     this.speaker = null;
     this.startedAt = null;
   }
@@ -102,9 +111,25 @@ class Room {
     video.muted = true;
     const audio = el("audio", { autoplay: "" });
     const label = el("div", { class: "label" });
-    const root = el("div", { class: "tile", dataset: { participantId: p.id, role: p.role } }, video, audio, label);
+    const root = el("div", { class: "tile person", dataset: { participantId: p.id, role: p.role } }, video, audio, label);
     t = { root, video, audio, label };
     this.tiles.set(p.id, t);
+    return t;
+  }
+
+  // A shared screen: its own large tile, so that the sharer's camera stays in view beside it.
+  evidenceTile(p, track) {
+    let t = this.evidence.get(p.id);
+    if (!t) {
+      const video = el("video", { autoplay: "", playsinline: "" });
+      video.muted = true;
+      const label = el("div", { class: "label" });
+      const root = el("div", { class: "tile evidence", dataset: { participantId: p.id, source: "screen" } }, video, label);
+      t = { root, video, label };
+      this.evidence.set(p.id, t);
+    }
+    attach(t.video, track);
+    t.label.replaceChildren(el("span", { class: "name" }, i18n.t("room.evidence", { name: p.name })));
     return t;
   }
 
@@ -120,15 +145,32 @@ class Room {
         this.tiles.delete(id);
       }
     }
-    // The judge is large; without a judge in the room, the first other participant is.
+    // Shared screens (evidence) first and large; else the judge is large; without a judge in
+    // the room, the first other participant is.
+    const screens = new Map();
+    for (const p of everyone) {
+      const screen = p.id === me.id ? s.screenTrack : (s.remoteTracks(p.id).screen || {}).track;
+      if (screen) screens.set(p.id, this.evidenceTile(p, screen));
+    }
+    for (const [id, t] of this.evidence) {
+      if (!screens.has(id)) {
+        t.root.remove();
+        this.evidence.delete(id);
+      }
+    }
     const main = everyone.find((p) => p.role === "judge") || everyone.find((p) => p.id !== me.id) || me;
+    const large = screens.size ? [...screens.values()][0] : this.tile(main);
+    for (const t of screens.values()) {
+      const target = t === large ? $("stage") : $("tiles");
+      if (t.root.parentNode !== target) target.prepend(t.root);
+    }
     for (const p of everyone) {
       const t = this.tile(p);
       const self = p.id === me.id;
       t.root.dataset.self = self ? "1" : "0";
       t.root.classList.toggle("speaking", this.speaker === p.id);
       if (self) {
-        attach(t.video, s.screenTrack || s.stream.getVideoTracks()[0]);
+        attach(t.video, s.stream.getVideoTracks()[0]);
       } else {
         const remote = s.remoteTracks(p.id);
         const videoInfo = remote.video && remote.video.info;
@@ -138,7 +180,7 @@ class Room {
         t.root.dataset.publication = videoInfo ? videoInfo.publication_id : "";
       }
       this.label(t, p, self);
-      const target = p === main ? $("stage") : $("tiles");
+      const target = t === large ? $("stage") : $("tiles");
       if (t.root.parentNode !== target) target.append(t.root);
     }
   }
@@ -153,6 +195,10 @@ class Room {
     if (p.site) parts.push(el("span", { class: "site" }, i18n.t("console.site", { site: p.site })));
     if (muted.audio) parts.push(el("span", { class: "state", dataset: { muted: "audio" } }, i18n.t("room.muted_audio")));
     if (muted.video) parts.push(el("span", { class: "state", dataset: { muted: "video" } }, i18n.t("room.muted_video")));
+    // Whether the public stream hides them: for the court and for the person concerned only.
+    if (p.masked && (self || s.grants.moderate)) {
+      parts.push(el("span", { class: "state masked" }, i18n.t("console.masked")));
+    }
     const actions = el("span", { class: "tile-actions" });
     if (!self) {
       const pub = t.root.dataset.publication;
@@ -174,6 +220,13 @@ class Room {
             }, i18n.t(`console.${isMuted ? "unmute" : "mute"}_${kind}`)),
           );
         }
+        // Masking is about the public stream: a closed hearing has none.
+        if (s.hearing && s.hearing.public) {
+          actions.append(
+            el("button", { type: "button", class: "act-mask", onclick: () => this.setMasked(p, !p.masked) },
+              i18n.t(p.masked ? "console.unmask" : "console.mask")),
+          );
+        }
         actions.append(
           el("button", {
             type: "button",
@@ -191,7 +244,18 @@ class Room {
     t.label.replaceChildren(...parts);
   }
 
-  renderLobby(waiting) {
+  async setMasked(p, masked) {
+    try {
+      const reply = await this.api("POST", `/participants/${encodeURIComponent(p.id)}/mask`, { masked });
+      const current = this.session.participants.get(p.id);
+      if (current) current.masked = reply.masked;
+    } catch (_) {
+      // The tile keeps showing the state the server last confirmed.
+    }
+    this.render();
+  }
+
+  renderLobby(waiting, receivedAt = performance.now()) {
     const list = $("lobby-list");
     list.replaceChildren(
       ...waiting.map((p) =>
@@ -200,6 +264,7 @@ class Room {
           { dataset: { participantId: p.id } },
           el("span", { class: "who" }, `${p.name} · ${roleLabel(p.role)}`,
             p.site ? ` · ${i18n.t("console.site", { site: p.site })}` : ""),
+          el("span", { class: "waited detail", dataset: { seconds: p.waited_seconds || 0 } }),
           el("button", { type: "button", class: "act-admit primary", onclick: () => this.session.call("admit", { participant_id: p.id }).catch(() => {}) }, i18n.t("console.admit")),
           el("button", { type: "button", class: "act-deny", onclick: () => this.session.call("deny", { participant_id: p.id }).catch(() => {}) }, i18n.t("console.deny")),
         ),
@@ -207,6 +272,18 @@ class Room {
     );
     $("lobby-empty").hidden = waiting.length > 0;
     this.waiting = waiting;
+    this.lobbyReceivedAt = receivedAt;
+    this.updateWaited();
+  }
+
+  // The server counts the wait (`waited_seconds` when it sent the list); the page adds the time
+  // since, so the texts move on between lobby events and no two clocks are compared. Only the
+  // texts change: buttons under the judge's pointer are not rebuilt every second.
+  updateWaited() {
+    const since = (performance.now() - this.lobbyReceivedAt) / 1000;
+    for (const span of $("lobby-list").querySelectorAll(".waited")) {
+      span.textContent = waitedText(Number(span.dataset.seconds) + since);
+    }
   }
 
   controls() {
@@ -241,6 +318,7 @@ class Room {
   }
 
   tick() {
+    if (this.waiting) this.updateWaited();
     if (!this.startedAt) return;
     const secs = Math.floor((Date.now() - this.startedAt) / 1000);
     const pad = (n) => String(n).padStart(2, "0");
@@ -252,7 +330,7 @@ class Room {
   refresh() {
     this.render();
     this.controls();
-    if (this.waiting) this.renderLobby(this.waiting);
+    if (this.waiting) this.renderLobby(this.waiting, this.lobbyReceivedAt);
   }
 }
 
@@ -276,7 +354,10 @@ async function main() {
   setConn("connecting");
   const stream = await deviceCheck();
   const session = new Session(token, stream);
-  const room = new Room(session, kiosk);
+  // Moderators only: the recording and public-stream panel polls while they are in the room.
+  const hearingId = decodeURIComponent(location.pathname.split("/").pop());
+  const broadcast = new BroadcastPanel(token, hearingId);
+  const room = new Room(session, kiosk, (method, path, body) => broadcast.api(method, path, body));
   cc.session = session;
   cc.room = room;
   room.wire();
@@ -302,9 +383,6 @@ async function main() {
   session.on("hearing", (h) => {
     $("hearing-title").textContent = h ? `${h.case_number} ${h.title}` : "";
   });
-  // Moderators only: the recording and public-stream panel polls while they are in the room.
-  const hearingId = decodeURIComponent(location.pathname.split("/").pop());
-  const broadcast = new BroadcastPanel(token, hearingId);
   session.on("hearing", (h) => broadcast.setHearing(h));
   session.on("state", (state) => {
     if (state === "room" && session.grants.moderate) broadcast.start();

@@ -9,8 +9,18 @@
 // The UI listens with session.on(name, fn); names: "state" (connecting|lobby|room|reconnecting|
 // final), "final" ({kind: removed|denied|ended|replaced|refused}), "participants",
 // "tracks", "lobby", "speaker", "alarm", "hearing", "local".
+//
+// A screen share (evidence) is a second video publication beside the camera: its own
+// transceiver on the publisher PC, labelled "screen" in `publish` (docs/PROTOCOL.md), added and
+// taken away by renegotiating that PC. Its transceiver is kept (inactive) after a share stops and
+// reused by the next one, so the offer never grows.
 
-const LOW_BANDWIDTH = { maxBitrate: 150000, scaleResolutionDownBy: 2, maxFramerate: 10 };
+// What the "low bandwidth" switch sets on the camera's sender, and on a screen share's: a shared
+// document keeps its full resolution (the court must be able to read it) and drops frames instead.
+const LOW_BANDWIDTH = {
+  camera: { maxBitrate: 150000, scaleResolutionDownBy: 2, maxFramerate: 10 },
+  screen: { maxBitrate: 300000, scaleResolutionDownBy: 1, maxFramerate: 5 },
+};
 
 export class Session {
   constructor(token, stream) {
@@ -31,6 +41,9 @@ export class Session {
     this.final = false;
     this.lowBandwidth = false;
     this.screenTrack = null;
+    this.cameraTransceiver = null;
+    this.screenTransceiver = null;
+    this.pubChain = Promise.resolve();
     this.subChain = Promise.resolve();
     this.retryTimer = null;
     this.rejoins = 0;
@@ -212,31 +225,56 @@ export class Session {
     return pc;
   }
 
-  async publish() {
+  publish() {
     if (!this.grants.publish) return;
-    const tracks = this.stream.getTracks();
-    if (!tracks.length) return;
+    if (!this.stream.getTracks().length && !this.screenTrack) return;
     const pc = this.newPc("publisher");
     this.pubPc = pc;
+    this.cameraTransceiver = null;
+    this.screenTransceiver = null;
     for (const track of [...this.stream.getAudioTracks(), ...this.stream.getVideoTracks()]) {
-      const sending = track.kind === "video" && this.screenTrack ? this.screenTrack : track;
-      pc.addTransceiver(sending, { direction: "sendonly", streams: [this.stream] });
+      const transceiver = pc.addTransceiver(track, { direction: "sendonly", streams: [this.stream] });
+      if (track.kind === "video") this.cameraTransceiver = transceiver;
     }
+    if (this.screenTrack) this.addScreenTransceiver(pc);
+    this.negotiatePublisher(pc).then((ok) => {
+      if (!ok) return;
+      for (const kind of ["audio", "video"]) if (this.mutedSelf[kind]) this.setOwnMute(kind, true);
+    });
+  }
+
+  addScreenTransceiver(pc) {
+    const stream = new MediaStream([this.screenTrack]);
+    this.screenTransceiver = pc.addTransceiver(this.screenTrack, { direction: "sendonly", streams: [stream] });
+  }
+
+  // One offer/answer at a time on the publisher PC: the first publish, a share started, a share
+  // stopped. Resolves true once the answer is applied to this (still current) PC.
+  negotiatePublisher(pc) {
+    const step = this.pubChain.then(() => this.offerPublisher(pc));
+    this.pubChain = step.catch(() => {});
+    return step;
+  }
+
+  async offerPublisher(pc) {
+    if (pc !== this.pubPc) return false;
     const offer = await pc.createOffer();
     await pc.setLocalDescription(offer);
+    const sources = {};
+    if (this.screenTransceiver && this.screenTransceiver.mid) sources[this.screenTransceiver.mid] = "screen";
     let answer;
     try {
-      const pending = this.call("publish", { sdp: pc.localDescription.sdp, type: "offer" });
+      const pending = this.call("publish", { sdp: pc.localDescription.sdp, type: "offer", sources });
       pc.trickleReady = true; // candidates now follow the offer on the socket
       answer = await pending;
     } catch (err) {
       if (pc === this.pubPc) this.drop();
-      return;
+      return false;
     }
-    if (pc !== this.pubPc) return;
+    if (pc !== this.pubPc) return false;
     await pc.setRemoteDescription({ type: "answer", sdp: answer.sdp });
     await this.applyBandwidth();
-    for (const kind of ["audio", "video"]) if (this.mutedSelf[kind]) this.setOwnMute(kind, true);
+    return true;
   }
 
   queueSubscriberOffer(data) {
@@ -262,8 +300,10 @@ export class Session {
     this.emitLocal("tracks", this.tracks);
   }
 
+  // Each `tracks` list is complete: a mid it leaves out carries nothing now (its slot waits for
+  // the next publication of that kind).
   setTracks(tracks, notify = true) {
-    for (const t of tracks || []) this.tracks.set(String(t.mid), t);
+    this.tracks = new Map((tracks || []).map((t) => [String(t.mid), t]));
     if (notify) this.emitLocal("tracks", this.tracks);
   }
 
@@ -274,6 +314,7 @@ export class Session {
     this.tracks = new Map();
     this.receivers = new Map();
     this.subChain = Promise.resolve();
+    this.pubChain = Promise.resolve(); // an offer whose socket went away never gets its ack
     this.emitLocal("tracks", this.tracks);
   }
 
@@ -282,22 +323,19 @@ export class Session {
     this.publish();
   }
 
-  // The remote MediaStreamTracks of one participant: {audio, video} (live ones only).
+  // The remote MediaStreamTracks of one participant: {audio, video, screen} (live ones only);
+  // "video" is the camera, "screen" a shared screen.
   remoteTracks(participantId) {
     const out = {};
     for (const [mid, info] of this.tracks) {
       const track = this.receivers.get(mid);
-      if (info.participant_id === participantId && track) out[info.kind] = { track, info };
+      if (info.participant_id !== participantId || !track) continue;
+      out[info.source === "screen" ? "screen" : info.kind] = { track, info };
     }
     return out;
   }
 
   // ---------------------------------------------------------------- own controls
-  sender(kind) {
-    if (!this.pubPc) return null;
-    return this.pubPc.getSenders().find((s) => s.track && s.track.kind === kind) || null;
-  }
-
   async setOwnMute(kind, muted) {
     this.mutedSelf[kind] = muted;
     for (const t of this.stream.getTracks()) if (t.kind === kind) t.enabled = !muted;
@@ -309,22 +347,32 @@ export class Session {
 
   async shareScreen() {
     const display = await navigator.mediaDevices.getDisplayMedia({ video: true, audio: false });
-    this.screenTrack = display.getVideoTracks()[0];
-    this.screenTrack.addEventListener("ended", () => this.stopScreen());
-    const sender = this.sender("video");
-    if (sender) await sender.replaceTrack(this.screenTrack);
+    const screen = display.getVideoTracks()[0];
+    // The browser's own "stop sharing" ends the track: unpublish as the button would.
+    screen.addEventListener("ended", () => this.stopScreen(screen));
+    this.screenTrack = screen;
     this.emitLocal("local", this.me);
+    const pc = this.pubPc;
+    if (!pc) return; // published with the next PC (after a rejoin, or once admitted)
+    if (this.screenTransceiver) {
+      this.screenTransceiver.direction = "sendonly";
+      await this.screenTransceiver.sender.replaceTrack(screen);
+    } else {
+      this.addScreenTransceiver(pc);
+    }
+    await this.negotiatePublisher(pc);
   }
 
-  async stopScreen() {
-    if (!this.screenTrack) return;
-    const screen = this.screenTrack;
+  async stopScreen(which = this.screenTrack) {
+    if (!which || which !== this.screenTrack) return;
     this.screenTrack = null;
-    screen.stop();
-    const sender = this.sender("video");
-    const camera = this.stream.getVideoTracks()[0];
-    if (sender && camera) await sender.replaceTrack(camera);
+    which.stop();
     this.emitLocal("local", this.me);
+    const pc = this.pubPc;
+    if (!pc || !this.screenTransceiver) return;
+    await this.screenTransceiver.sender.replaceTrack(null);
+    this.screenTransceiver.direction = "inactive";
+    await this.negotiatePublisher(pc);
   }
 
   async setLowBandwidth(on) {
@@ -333,18 +381,24 @@ export class Session {
   }
 
   async applyBandwidth() {
-    const sender = this.sender("video");
-    if (!sender) return;
-    const params = sender.getParameters();
-    if (!params.encodings || !params.encodings.length) params.encodings = [{}];
-    for (const enc of params.encodings) {
-      for (const key of Object.keys(LOW_BANDWIDTH)) {
-        if (this.lowBandwidth) enc[key] = LOW_BANDWIDTH[key];
-        else delete enc[key];
+    const senders = [
+      [this.cameraTransceiver, LOW_BANDWIDTH.camera],
+      [this.screenTransceiver, LOW_BANDWIDTH.screen],
+    ];
+    for (const [transceiver, low] of senders) {
+      if (!transceiver || !transceiver.sender.track) continue;
+      const sender = transceiver.sender;
+      const params = sender.getParameters();
+      if (!params.encodings || !params.encodings.length) params.encodings = [{}];
+      for (const enc of params.encodings) {
+        for (const key of Object.keys(low)) {
+          if (this.lowBandwidth) enc[key] = low[key];
+          else delete enc[key];
+        }
+        if (!this.lowBandwidth) enc.scaleResolutionDownBy = 1;
       }
-      if (!this.lowBandwidth) enc.scaleResolutionDownBy = 1;
+      await sender.setParameters(params);
     }
-    await sender.setParameters(params);
   }
 
   async setVideoOff(publicationId, off) {
