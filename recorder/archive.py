@@ -35,6 +35,11 @@ ARCHIVE = "archive.mp4"
 WORK = "archive.work"
 WIDTH, HEIGHT, FPS = 1280, 720, 30
 ENCODER_THREADS = 2  # the server keeps running beside it: stay modest
+# Decoded Opus lags what the sender heard by the encoder's look-ahead, which Ogg and WebM signal
+# as pre-skip; RTP does not (RFC 7587), so the segments carry none. Every libopus sender —
+# browsers, aiortc, ffmpeg — uses 312 samples at 48 kHz (6.5 ms): they are dropped from the start
+# of each voice (the only audio codec the recorder writes), which moves it onto its pictures.
+OPUS_PRE_SKIP = 312
 # The clock shows Beijing time, the courts' legal time (POSIX TZ: no tzdata needed).
 CLOCK_TZ, CLOCK_LABEL = "CST-8", "北京时间"
 
@@ -126,9 +131,10 @@ def build(
             source = ffmpeg.input(str(path))
             if track["kind"] == "audio":
                 audio.append(
-                    source.audio.filter("asetpts", f"PTS-STARTPTS+{start:.3f}/TB").filter(
-                        "aresample", 48000, **{"async": 1, "first_pts": 0}
-                    )
+                    source.audio.filter("asetpts", "PTS-STARTPTS")  # atrim counts from 0
+                    .filter("atrim", start_sample=OPUS_PRE_SKIP)
+                    .filter("asetpts", f"PTS-STARTPTS+{start:.3f}/TB")
+                    .filter("aresample", 48000, **{"async": 1, "first_pts": 0})
                 )
                 continue
             tile = tiles[track["participant"]["id"]]

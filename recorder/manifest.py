@@ -13,6 +13,7 @@ can leave at most a torn last line, which `repair` cuts off (it was never acknow
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
@@ -99,7 +100,8 @@ class Manifest:
         try:
             written = os.write(fd, line)
             if written != len(line):
-                raise OSError(f"short write to {self.path} (disk full?)")
+                # A regular file takes less than asked only when the disk is full.
+                raise OSError(errno.ENOSPC, "short write (disk full?)", str(self.path))
             os.fsync(fd)
         except OSError:
             # Leave no torn line behind: the next append must still continue the chain.

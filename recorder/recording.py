@@ -52,6 +52,10 @@ class HearingRecording:
         self._last_alarm: dict[str, float] = {}
         self.last_failure = float("-inf")  # time.monotonic() of the last disk failure
         self._track_count = 0
+        # Owned by the disk thread: track entries not yet in the manifest (a full disk delays
+        # them), and per track the media lost since (timeline ms, why) until it writes again.
+        self._unlogged_tracks: dict[str, dict[str, Any]] = {}
+        self._lost: dict[str, tuple[int, str]] = {}
 
     @property
     def paused(self) -> bool:
@@ -92,7 +96,29 @@ class HearingRecording:
         )
         return entry
 
-    def _recover(self) -> dict[str, Any]:
+    async def close_after_restart(self, ended: float, reason: str) -> None:
+        """The hearing ended while the server was down, between its end and the `stop` entry:
+        seal what was left and write that `stop` now, with the hearing's end (Unix time ``ended``)
+        as the recording's end."""
+        entry = await self._on_disk(self._recover, ended)
+        end_ms = entry["gap"]["to_ms"]
+        self.state = "stopped"
+        await self._on_disk(
+            lambda: self.manifest.append(
+                "stop", reason=reason, end_ms=end_ms, closed_after_restart=True, **SYSTEM
+            )
+        )
+        self._disk.shutdown(wait=True)
+        log.warning(
+            "recording of hearing %s closed after a restart (%s), %d segment(s) recovered",
+            self.hearing_id,
+            reason,
+            entry["recovered_segments"],
+        )
+
+    def _recover(self, until: float | None = None) -> dict[str, Any]:
+        """Seal what a crash left and log the gap up to ``until`` (Unix time; now if None; never
+        before the last thing recorded)."""
         repaired = self.manifest.repair()
         entries = self.manifest.load()
         self.epoch = entries[0]["epoch"]
@@ -116,11 +142,22 @@ class HearingRecording:
                         recovered.append(
                             self.manifest.append("segment", track=track_dir.name, **info)
                         )
-        self._track_count = sum(1 for e in self.manifest.entries if e["type"] == "track")
+        # New tracks are numbered after every old one, also one whose entry a full disk held back.
+        self._track_count = max(
+            [
+                sum(1 for e in self.manifest.entries if e["type"] == "track"),
+                *(
+                    int(p.name[1:].split("-")[0])
+                    for p in self.directory.iterdir()
+                    if TRACK_DIR.fullmatch(p.name)
+                ),
+            ]
+        )
         ends = [e["end_ms"] for e in self.manifest.entries if e["type"] == "segment"]
         last_event_ms = max([summary.at_ms_of(e, self.epoch) for e in self.manifest.entries] or [0])
         gap_from = max([*ends, last_event_ms])
-        gap_to = round((time.time() - self.epoch) * 1000)
+        until = time.time() if until is None else until
+        gap_to = max(gap_from, round((until - self.epoch) * 1000))
         return self.manifest.append(
             "restart",
             reason="recorder restarted",
@@ -138,33 +175,26 @@ class HearingRecording:
         info = source.info
         self._track_count += 1
         track_id = f"t{self._track_count:02d}-{info.kind}"
-        directory = self.directory / track_id
         clock = self.clocks.setdefault(info.peer_id, PublisherClock())
-        track = TrackRecorder(self, track_id, directory, source, clock)
+        track = TrackRecorder(self, track_id, self.directory / track_id, source, clock)
         self.tracks[track_id] = track
+        self._unlogged_tracks[track_id] = {
+            "track": track_id,
+            "kind": info.kind,
+            "codec": info.codec,
+            "clock_rate": info.clock_rate,
+            "publication": info.publication_id,
+            "participant": participant,
+        }
 
-        def create() -> None:
-            directory.mkdir(mode=0o700, exist_ok=True)
-            self.manifest.append(
-                "track",
-                track=track_id,
-                kind=info.kind,
-                codec=info.codec,
-                clock_rate=info.clock_rate,
-                publication=info.publication_id,
-                participant=participant,
-            )
-
-        async def run() -> None:
+        def register() -> None:
             try:
-                await self._on_disk(create)
-            except OSError as exc:
-                self.disk_failed(track_id, exc)
-                source.close()
-                return
-            await track.run()
+                self._log_track(track_id)
+            except OSError as exc:  # tried again before the track's first segment
+                self._loop.call_soon_threadsafe(self.disk_failed, track_id, exc)
 
-        task = self._loop.create_task(run())
+        self._disk.submit(register)
+        task = self._loop.create_task(track.run())
         self._tasks.add(task)
         task.add_done_callback(self._track_done)
 
@@ -186,7 +216,7 @@ class HearingRecording:
                 track.source.request_keyframe()
         return entry
 
-    async def stop(self, kind: str, reason: str) -> None:
+    async def stop(self, kind: str, reason: str, **fields: Any) -> None:
         """Close every track (sealing its last segment) and log why recording stopped: `stop`
         when the hearing ended, `interrupted` when the server shuts down mid-hearing."""
         for track in self.tracks.values():
@@ -196,14 +226,18 @@ class HearingRecording:
         if self._pending:
             await asyncio.gather(*self._pending, return_exceptions=True)
         self.state = "stopped"
+
+        def close() -> None:
+            now_ms = round((time.time() - self.epoch) * 1000)
+            for track_id in list(self._lost):  # lost until the end: the gap closes here
+                self._log_gap(track_id, now_ms)
+            self.manifest.append(kind, reason=reason, **fields, **SYSTEM)
+
         try:
-            await self._on_disk(lambda: self.manifest.append(kind, reason=reason, **SYSTEM))
+            await self._on_disk(close)
         except OSError as exc:
             self.disk_failed("manifest", exc)
         self._disk.shutdown(wait=True)
-
-    async def append(self, kind: str, **fields: Any) -> dict[str, Any]:
-        return await self._on_disk(lambda: self.manifest.append(kind, **fields))
 
     # -- called by the tracks -------------------------------------------------------------------
 
@@ -211,14 +245,85 @@ class HearingRecording:
         def work() -> None:
             try:
                 info = segment.seal(frame_ms)
-                self.manifest.append("segment", track=track_id, **info)
             except Exception as exc:
-                self._loop.call_soon_threadsafe(self.disk_failed, track_id, exc)
+                segment.discard()  # a torn file must not look sealed
+                self._lose(track_id, segment.first_ms or 0, exc)
+                return
+            try:
+                self._log_segment(track_id, info)
+            except OSError as exc:
+                # Sealed but not in the chain: the record must not hold a file the manifest
+                # never vouched for, so it goes, and the gap entry will say so.
+                segment.discard()
+                self._lose(track_id, info["start_ms"], exc)
 
+        self._on_disk_later(work)
+
+    def track_failed(self, track_id: str, from_ms: int, exc: BaseException) -> None:
+        """A track lost media from ``from_ms`` on (its open segment could not be written)."""
+        self._on_disk_later(lambda: self._lose(track_id, from_ms, exc))
+
+    def _on_disk_later(self, work: Callable[[], None]) -> None:
         future: Future[None] = self._disk.submit(work)
         wrapped = asyncio.wrap_future(future, loop=self._loop)
         self._pending.add(wrapped)
         wrapped.add_done_callback(self._pending.discard)
+
+    # -- on the disk thread: the manifest's view of each track ----------------------------------
+
+    def _log_track(self, track_id: str) -> None:
+        entry = self._unlogged_tracks.get(track_id)
+        if entry is not None:
+            (self.directory / track_id).mkdir(mode=0o700, exist_ok=True)
+            self.manifest.append("track", **entry)
+            del self._unlogged_tracks[track_id]
+
+    def _log_segment(self, track_id: str, info: dict[str, Any]) -> None:
+        """The track (if not yet logged), the gap before this segment (if media was lost), the
+        segment: in that order, so that the chain never names a file of an unknown track."""
+        self._log_track(track_id)
+        if track_id in self._lost:
+            lost_ms = self._log_gap(track_id, info["start_ms"])
+            self._loop.call_soon_threadsafe(self._writing_again, track_id, lost_ms)
+        self.manifest.append("segment", track=track_id, **info)
+
+    def _log_gap(self, track_id: str, to_ms: int) -> int:
+        from_ms, reason = self._lost[track_id]
+        to_ms = max(from_ms, to_ms)
+        self._log_track(track_id)
+        self.manifest.append(
+            "gap",
+            track=track_id,
+            from_ms=from_ms,
+            to_ms=to_ms,
+            seconds=round((to_ms - from_ms) / 1000, 3),
+            reason=reason,
+            **SYSTEM,
+        )
+        del self._lost[track_id]
+        return to_ms - from_ms
+
+    def _lose(self, track_id: str, from_ms: int, exc: BaseException) -> None:
+        lost = self._lost.get(track_id)
+        reason = f"not written: {getattr(exc, 'strerror', None) or exc}"
+        self._lost[track_id] = (min(from_ms, lost[0]) if lost else from_ms, reason)
+        self._loop.call_soon_threadsafe(self._seal_failed, track_id, exc)
+
+    # -- back on the event loop -----------------------------------------------------------------
+
+    def _seal_failed(self, track_id: str, exc: BaseException) -> None:
+        track = self.tracks.get(track_id)
+        if track is not None:
+            track.back_off()
+        self.disk_failed(track_id, exc)
+
+    def _writing_again(self, track_id: str, lost_ms: int) -> None:
+        log.warning(
+            "hearing %s: recording %s is written again; %.1f s of it were lost (gap logged)",
+            self.hearing_id,
+            track_id,
+            lost_ms / 1000,
+        )
 
     def disk_failed(self, track_id: str, exc: BaseException) -> None:
         log.error("hearing %s: recording %s failed: %s", self.hearing_id, track_id, exc)

@@ -9,6 +9,7 @@ packet that can still be read from it.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 from dataclasses import dataclass
@@ -70,6 +71,7 @@ class Segment:
         size: tuple[int, int] | None,
     ) -> None:
         self.index = index
+        directory.mkdir(mode=0o700, exist_ok=True)  # a disk full at the track's start: retried
         self.final = directory / f"{index:06d}.{container.extension}"
         self.path = self.final.with_name(self.final.name + PART)
         self._out = av.open(str(self.path), "w", format=container.format)
@@ -109,12 +111,12 @@ class Segment:
         }
 
     def discard(self) -> None:
-        """Give up on this segment (the disk failed under it)."""
-        try:
+        """Give up on this segment (the disk failed under it), sealed or not: a file that may be
+        torn, or that the manifest could not vouch for, must not stay in the recording."""
+        with contextlib.suppress(Exception):
             self._out.close()
-        except Exception:
-            pass
         self.path.unlink(missing_ok=True)
+        self.final.unlink(missing_ok=True)
 
 
 def describe(path: Path, start_ms: int, end_ms: int, frames: int) -> dict[str, Any]:

@@ -11,8 +11,9 @@ import asyncio
 import logging
 import re
 import time
-from collections.abc import Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -48,10 +49,16 @@ class ArchiveJob:
     error: str | None = None
 
 
+# The control plane's record of a hearing (signaling.models.Hearing: `state`, `ended_at`), or
+# None if it has none: consulted at start-up for recordings a crash left open.
+HearingLookup = Callable[[str], Awaitable[Any]]
+
+
 class Recorder:
-    def __init__(self, data_dir: Path, alarm: Alarm) -> None:
+    def __init__(self, data_dir: Path, alarm: Alarm, hearing: HearingLookup) -> None:
         self.root = data_dir / RECORDINGS
         self.alarm = alarm
+        self.hearing = hearing
         self.recordings: dict[str, HearingRecording] = {}
         self._ready: set[str] = set()
         # Publications seen per hearing (also before it went in session): (participant, room, pub)
@@ -91,16 +98,33 @@ class Recorder:
                 continue
             state = summarize(entries)["state"]
             if state in ("recording", "paused", "interrupted"):
-                recording = HearingRecording(hearing_id, directory, self.alarm)
-                try:
-                    await recording.resume_after_restart()
-                except (ChainError, OSError) as exc:
-                    log.error("recording of hearing %s cannot be continued: %s", hearing_id, exc)
-                    continue
-                self.recordings[hearing_id] = recording
-                self._ready.add(hearing_id)
+                await self._continue(hearing_id, directory)
             elif state == "stopped" and summarize(entries)["archive"] is None:
                 self._spawn(self._archive(hearing_id))
+
+    async def _continue(self, hearing_id: str, directory: Path) -> None:
+        """A recording without `stop`: go on with it — unless its hearing ended meanwhile (the
+        crash came between the end and the `stop` entry), then close it and build its archive."""
+        hearing = await self.hearing(hearing_id)
+        recording = HearingRecording(hearing_id, directory, self.alarm)
+        try:
+            if hearing is not None and hearing.state != "ended":
+                await recording.resume_after_restart()
+                self.recordings[hearing_id] = recording
+                self._ready.add(hearing_id)
+                return
+            if hearing is None:
+                reason = "closed after a restart: the hearing no longer exists"
+                ended = 0.0  # unknown: the recording ends with the last thing recorded
+            else:
+                reason = "closed after a restart: the hearing had ended"
+                ended_at = hearing.ended_at
+                ended = datetime.fromisoformat(ended_at).timestamp() if ended_at else 0.0
+            await recording.close_after_restart(ended, reason)
+        except (ChainError, OSError) as exc:
+            log.error("recording of hearing %s cannot be continued: %s", hearing_id, exc)
+            return
+        self._spawn(self._archive(hearing_id))
 
     # -- the sidecar calls ----------------------------------------------------------------------
 
@@ -234,6 +258,7 @@ class Recorder:
             state = recording.state
             if time.monotonic() - recording.last_failure < RETRY_AFTER_FAILURE + 1:
                 state = "failed"
+        tracks_url = f"{base_url}/api/hearings/{hearing_id}/recordings/tracks"
         originals = [
             {
                 "track": t["track"],
@@ -243,18 +268,12 @@ class Recorder:
                 "segments": len(t["segments"]),
                 "duration_seconds": t["duration_ms"] / 1000,
                 "bytes": t["bytes"],
-                "files": [
-                    {
-                        "url": f"{files}/{s['file']}",
-                        "bytes": s["bytes"],
-                        "sha256": s["sha256"],
-                        "start_ms": s["start_ms"],
-                        "end_ms": s["end_ms"],
-                        "keyframe_start": s.get("keyframe_start", False),
-                        **({"recovered": True} if s.get("recovered") else {}),
-                    }
-                    for s in t["segments"]
-                ],
+                "start_ms": t["start_ms"],
+                "end_ms": t["end_ms"],
+                "first_segment": _segment_json(files, t["segments"][0]) if t["segments"] else None,
+                "last_segment": _segment_json(files, t["segments"][-1]) if t["segments"] else None,
+                "segments_url": f"{tracks_url}/{t['track']}/segments",
+                "gaps": t["gaps"],
             }
             for t in summary["tracks"].values()
         ]
@@ -288,6 +307,31 @@ class Recorder:
             "events": summary["events"],
         }
 
+    async def segments(
+        self, hearing_id: str, track_id: str, offset: int, limit: int, base_url: str
+    ) -> dict[str, Any]:
+        """One page of a track's sealed segments, in order (a 3-hour track has ~10,800)."""
+        track = summarize(await self._entries(hearing_id))["tracks"].get(track_id)
+        if track is None:
+            raise RecordingError("not_found", f"no track {track_id!r} in this recording")
+        files = f"{base_url}/api/hearings/{hearing_id}/recordings/files"
+        segments = track["segments"]
+        page = segments[offset : offset + limit]
+        following = offset + len(page)
+        return {
+            "track": track_id,
+            "total": len(segments),
+            "offset": offset,
+            "limit": limit,
+            "segments": [_segment_json(files, s) for s in page],
+            "next": (
+                f"{base_url}/api/hearings/{hearing_id}/recordings/tracks/{track_id}/segments"
+                f"?offset={following}&limit={limit}"
+                if following < len(segments)
+                else None
+            ),
+        }
+
     def file(self, hearing_id: str, name: str) -> Path:
         """A sealed file of the recording that may be downloaded."""
         if not FILE_NAME.fullmatch(name):
@@ -310,6 +354,18 @@ class Recorder:
                 "conflict", f"the recording is already {'paused' if paused else 'running'}"
             )
         return await recording.set_paused(paused, actor, reason)
+
+
+def _segment_json(files_url: str, segment: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "url": f"{files_url}/{segment['file']}",
+        "bytes": segment["bytes"],
+        "sha256": segment["sha256"],
+        "start_ms": segment["start_ms"],
+        "end_ms": segment["end_ms"],
+        "keyframe_start": segment.get("keyframe_start", False),
+        **({"recovered": True} if segment.get("recovered") else {}),
+    }
 
 
 def archive_entry(path: Path) -> dict[str, Any]:

@@ -23,6 +23,7 @@ def summarize(entries: list[dict[str, Any]]) -> dict[str, Any]:
     pauses: list[tuple[int, int]] = []  # [start, end) ms on the timeline while paused
     epoch = entries[0]["epoch"] if entries and entries[0]["type"] == "start" else 0.0
     end_ms = 0
+    stopped_at: int | None = None  # the recording's end, when a stop entry names it
     for entry in entries:
         kind = entry["type"]
         if kind == "track":
@@ -32,12 +33,19 @@ def summarize(entries: list[dict[str, Any]]) -> dict[str, Any]:
                 "codec": entry["codec"],
                 "participant": entry["participant"],
                 "segments": [],
+                "gaps": [],
             }
         elif kind == "segment":
             track = tracks.get(entry["track"])
             if track is not None:
                 track["segments"].append(entry)
             end_ms = max(end_ms, entry["end_ms"])
+        elif kind == "gap":  # media of one track lost (the disk refused it)
+            track = tracks.get(entry["track"])
+            if track is not None:
+                track["gaps"].append(
+                    {k: entry[k] for k in ("from_ms", "to_ms", "seconds", "reason", "at")}
+                )
         elif kind == "archive":
             archive = entry
         elif kind in EVENTS:
@@ -60,17 +68,20 @@ def summarize(entries: list[dict[str, Any]]) -> dict[str, Any]:
                 state = "interrupted"
             elif kind == "stop":
                 state = "stopped"
+                # Closed after a restart: the hearing ended at `end_ms`, before this was written.
+                stopped_at = entry.get("end_ms")
                 if paused_at is not None:
-                    pauses.append((paused_at, at_ms))
+                    pauses.append((paused_at, stopped_at if stopped_at is not None else at_ms))
     for track in tracks.values():
         segments = track["segments"]
         track["bytes"] = sum(s["bytes"] for s in segments)
         track["duration_ms"] = sum(s["end_ms"] - s["start_ms"] for s in segments)
         track["start_ms"] = segments[0]["start_ms"] if segments else None
+        track["end_ms"] = segments[-1]["end_ms"] if segments else None
     return {
         "state": state,
         "epoch": epoch,
-        "duration_ms": end_ms,
+        "duration_ms": end_ms if stopped_at is None else stopped_at,
         "tracks": tracks,
         "events": events,
         "pauses": pauses,

@@ -49,7 +49,7 @@ class TrackOwner(Protocol):
 
     def seal(self, track_id: str, segment: Segment, frame_ms: int) -> None: ...
 
-    def disk_failed(self, track_id: str, exc: BaseException) -> None: ...
+    def track_failed(self, track_id: str, from_ms: int, exc: BaseException) -> None: ...
 
 
 class TrackRecorder:
@@ -162,7 +162,7 @@ class TrackRecorder:
                 )
             self.segment.write(frame, pts)
         except Exception as exc:  # a full or unwritable disk: loud, and the hearing goes on
-            self._disk_failed(exc, now)
+            self._write_failed(exc, pts)
             return
         self.last_pts = pts
         self.frames += 1
@@ -180,13 +180,20 @@ class TrackRecorder:
         data = START_CODE + dep.sps + START_CODE + dep.pps + frame.data
         return Frame(data, frame.timestamp, frame.arrival, False, frame.size)
 
-    def _disk_failed(self, exc: BaseException, now: float) -> None:
+    def _write_failed(self, exc: BaseException, pts: int) -> None:
+        from_ms = pts
         if self.segment is not None:
+            from_ms = min(pts, self.segment.first_ms if self.segment.first_ms is not None else pts)
             self.segment.discard()
             self.segment = None
-        self.failed_until = now + RETRY_AFTER_FAILURE
+        self.back_off()
+        self.owner.track_failed(self.track_id, from_ms, exc)
+
+    def back_off(self) -> None:
+        """The disk failed under this track: drop media for a while, then start again cleanly at
+        a keyframe (the recording logs the gap when a segment is sealed again)."""
+        self.failed_until = time.monotonic() + RETRY_AFTER_FAILURE
         self.need_keyframe = self.video
-        self.owner.disk_failed(self.track_id, exc)
 
     def _idle(self) -> None:
         now = time.monotonic()

@@ -78,4 +78,10 @@ def verify(data_dir: Path, hearing_id: str) -> Verdict:
                 f"{event['recovered_segments']} segment(s) recovered)"
             )
         lines.append(line)
+    for track in summary["tracks"].values():
+        for gap in track["gaps"]:
+            lines.append(
+                f"  {gap['at']} gap in {track['track']}: {gap['seconds']} s lost from "
+                f"{gap['from_ms'] / 1000:.1f} s ({gap['reason']})"
+            )
     return Verdict(True, lines)

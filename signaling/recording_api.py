@@ -23,6 +23,7 @@ from signaling.validation import reject_unknown, require_object
 
 RECORDER: web.AppKey[Recorder] = web.AppKey("recorder", Recorder)
 MAX_REASON = 500
+PAGE_DEFAULT, PAGE_MAX = 500, 1000  # segments per page: ~8 and ~17 minutes of one track
 
 routes = web.RouteTableDef()
 
@@ -61,6 +62,42 @@ async def recordings(request: web.Request) -> web.Response:
     except RecordingError as exc:
         raise _court_error(exc) from None
     return reply(status)
+
+
+def _page(request: web.Request) -> tuple[int, int]:
+    query = request.query
+    unknown = sorted(set(query) - {"offset", "limit"})
+    if unknown:
+        raise CourtError(Code.BAD_REQUEST, f"unknown parameter(s): {', '.join(unknown)}")
+    values = {}
+    for name, default, low, high in (
+        ("offset", 0, 0, 10**9),
+        ("limit", PAGE_DEFAULT, 1, PAGE_MAX),
+    ):
+        raw = query.get(name)
+        if raw is None:
+            values[name] = default
+            continue
+        if not raw.isdigit() or not low <= int(raw) <= high:
+            raise CourtError(
+                Code.BAD_REQUEST, f"'{name}' must be a whole number from {low} to {high}"
+            )
+        values[name] = int(raw)
+    return values["offset"], values["limit"]
+
+
+@routes.get("/api/hearings/{hearing_id}/recordings/tracks/{track}/segments")
+async def track_segments(request: web.Request) -> web.Response:
+    recorder, hearing_id, _ = await _authorised(request)
+    offset, limit = _page(request)
+    base_url = services(request).settings.public_url
+    try:
+        page = await recorder.segments(
+            hearing_id, request.match_info["track"], offset, limit, base_url
+        )
+    except RecordingError as exc:
+        raise _court_error(exc) from None
+    return reply(page)
 
 
 @routes.get("/api/hearings/{hearing_id}/recordings/files/{name:.+}")

@@ -11,9 +11,8 @@ import json
 import os
 import shutil
 import signal
-import subprocess
-import sys
 import time
+from datetime import datetime
 from pathlib import Path
 
 import aiohttp
@@ -21,45 +20,17 @@ import av
 import numpy as np
 import pytest
 
+from signaling.config import DB_FILE
+from signaling.models import HearingState
+from signaling.store import SqliteStore
 from tests.clients.ffmpeg_whip import FfmpegWhip
 from tests.clients.flash_beep_whip import FlashBeepWhip
+from tests.clients.recordings import recording, segments, verify, wait_recorded
 from tests.e2e import Api, eventually
 
 pytestmark = pytest.mark.timeout(240)
 
 JUDGE_NAME = "王法官"
-
-
-def verify(data_dir: Path, hearing_id: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "signaling", "verify", hearing_id, "--data-dir", str(data_dir)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-
-
-async def recording(api: Api, hearing_id: str, auth: str = "admin") -> dict:
-    status, body, _ = await api.request("GET", f"/api/hearings/{hearing_id}/recordings", auth=auth)
-    assert status == 200, (status, body)
-    return body
-
-
-async def wait_recorded(api: Api, hearing_id: str, seconds: float, timeout: float = 40) -> dict:
-    """Until every track has at least ``seconds`` of sealed segments."""
-    seen: dict = {}
-
-    async def enough() -> bool:
-        seen.update(await recording(api, hearing_id))
-        tracks = seen["originals"]
-        return len(tracks) >= 2 and all(t["duration_seconds"] >= seconds for t in tracks)
-
-    def detail() -> str:
-        tracks = [{k: v for k, v in t.items() if k != "files"} for t in seen.get("originals", [])]
-        return f"state {seen.get('state')}, tracks {tracks}"
-
-    await eventually(enough, timeout, f"{seconds} s recorded", interval=0.3, detail=detail)
-    return seen
 
 
 async def in_session(api: Api, hearing_id: str) -> float:
@@ -108,6 +79,8 @@ async def _flash_hearing(server, workdir: Path) -> dict:
     assert status == 200, ended
     hearing_seconds = time.monotonic() - began
     final = await archive_ready(api, hearing["id"])
+    for track in final["originals"]:
+        track["files"] = await segments(api, track, limit=3)
     return {
         "hearing": hearing,
         "judge": judge,
@@ -246,6 +219,43 @@ async def test_only_the_court_may_download_and_ranges_work(flash, server):
     assert status == 404
 
 
+async def test_the_listing_summarises_tracks_and_segments_come_page_by_page(flash, server):
+    api = Api(server)
+    hearing_id = flash["hearing"]["id"]
+    listing = await recording(api, hearing_id)
+    # A 3-hour hearing has ~10,800 segments per track: the listing never names them all.
+    assert len(json.dumps(listing)) < 8000
+    for track in listing["originals"]:
+        assert "files" not in track and track["segments"] >= 8, track
+        everything = await segments(api, track, limit=1000)
+        paged = await segments(api, track, limit=3)  # followed through `next`
+        assert paged == everything and len(paged) == track["segments"]
+        assert paged[0] == track["first_segment"] and paged[-1] == track["last_segment"]
+        assert (track["start_ms"], track["end_ms"]) == (paged[0]["start_ms"], paged[-1]["end_ms"])
+        assert sum(s["bytes"] for s in paged) == track["bytes"]
+        starts = [s["start_ms"] for s in paged]
+        assert starts == sorted(starts) and len(set(starts)) == len(starts)
+        status, page, _ = await api.request(
+            "GET", f"{track['segments_url']}?offset={len(paged)}&limit=5"
+        )
+        assert status == 200 and page["segments"] == [] and page["next"] is None, page
+        status, page, _ = await api.request(
+            "GET", f"{track['segments_url']}?offset=2&limit=2", auth=flash["judge"]["token"]
+        )
+        assert status == 200 and page["segments"] == paged[2:4] and page["total"] == len(paged)
+    url = listing["originals"][0]["segments_url"]
+    for query in ("limit=0", "limit=1001", "limit=x", "offset=-1", "page=2"):
+        status, body, _ = await api.request("GET", f"{url}?{query}")
+        assert status == 400 and query.split("=")[0] in body["error"], (query, body)
+    for auth, expected in ((None, 401), (flash["party"]["token"], 403)):
+        status, body, _ = await api.request("GET", url, auth=auth)
+        assert status == expected, (auth, body)
+    status, body, _ = await api.request(
+        "GET", f"/api/hearings/{hearing_id}/recordings/tracks/t99-video/segments"
+    )
+    assert status == 404 and "t99-video" in body["error"], body
+
+
 async def test_pause_and_resume_are_logged_with_actor_and_reason_and_nothing_is_recorded_between(
     server, tmp_path
 ):
@@ -292,7 +302,8 @@ async def test_pause_and_resume_are_logged_with_actor_and_reason_and_nothing_is_
     assert events["resume"]["actor"] == "admin" and events["resume"]["reason"] == "继续开庭"
     paused, resumed = events["pause"]["at_ms"], events["resume"]["at_ms"]
     for track in done["originals"]:
-        inside = [f for f in track["files"] if paused + 300 < f["start_ms"] < resumed - 300]
+        files = await segments(api, track)
+        inside = [f for f in files if paused + 300 < f["start_ms"] < resumed - 300]
         assert not inside, (track["track"], inside)
     await api.request("POST", f"/api/hearings/{hearing['id']}/end")
 
@@ -300,7 +311,7 @@ async def test_pause_and_resume_are_logged_with_actor_and_reason_and_nothing_is_
 async def _after_resume(api: Api, hearing_id: str) -> bool:
     body = await recording(api, hearing_id)
     resumed = next(e for e in body["events"] if e["type"] == "resume")["at_ms"]
-    return all(any(f["start_ms"] > resumed for f in t["files"]) for t in body["originals"])
+    return all(t["end_ms"] is not None and t["end_ms"] > resumed + 300 for t in body["originals"])
 
 
 async def test_after_kill_9_the_recording_so_far_is_intact_verified_and_the_gap_logged(
@@ -329,7 +340,7 @@ async def test_after_kill_9_the_recording_so_far_is_intact_verified_and_the_gap_
     killed_ms = (killed_at - epoch) * 1000
     for track in after["originals"]:
         # Everything up to about a second before the kill is there, in sealed segments.
-        assert track["files"][-1]["end_ms"] >= killed_ms - 1000, (track["track"], killed_ms)
+        assert track["end_ms"] >= killed_ms - 1000, (track["track"], killed_ms)
         assert restart["gap"]["from_ms"] >= killed_ms - 1000
     assert not list(directory.rglob("*.part"))
     done = verify(fresh_server.data_dir, hearing["id"])
@@ -358,9 +369,66 @@ async def test_after_kill_9_the_recording_so_far_is_intact_verified_and_the_gap_
 
 async def _recorded_after(api: Api, hearing_id: str, at_ms: int) -> bool:
     body = await recording(api, hearing_id)
-    late = [t for t in body["originals"] if t["files"] and t["files"][0]["start_ms"] > at_ms]
+    late = [t for t in body["originals"] if t["start_ms"] is not None and t["start_ms"] > at_ms]
     return len(late) == 2
 
 
 async def _stopped(api: Api, hearing_id: str) -> bool:
     return (await recording(api, hearing_id))["state"] == "stopped"
+
+
+async def test_a_recording_left_open_by_a_crash_after_the_hearing_ended_is_closed_at_start_up(
+    fresh_server, tmp_path
+):
+    """The crash comes between the end of the hearing (stored) and its `stop` entry: at start-up
+    the recorder asks the hearing store, closes the recording and builds its archive."""
+    api = Api(fresh_server)
+    hearing = await api.create_hearing()
+    judge = await api.token(hearing["id"], "judge", JUDGE_NAME)
+    publisher = FfmpegWhip(judge["whip_url"], judge["token"], 1, log_path=tmp_path / "a.log")
+    publisher.start()
+    try:
+        await in_session(api, hearing["id"])
+        await wait_recorded(api, hearing["id"], 3)
+        os.kill(fresh_server.pid, signal.SIGKILL)
+        killed_at = time.time()
+        fresh_server.proc.wait(10)
+    finally:
+        await publisher.astop()
+    # What `POST …/end` had stored before the crash (the store's own code, on its own file).
+    store = await SqliteStore.open(fresh_server.data_dir / DB_FILE)
+    try:
+        ended = await store.set_hearing_state(
+            hearing["id"], HearingState.ENDED, only_from=(HearingState.IN_SESSION,)
+        )
+    finally:
+        await store.close()
+    assert ended is not None and ended.ended_at
+    directory = fresh_server.data_dir / "recordings" / hearing["id"]
+    manifest = (directory / "manifest.jsonl").read_text().splitlines()
+    epoch = json.loads(manifest[0])["epoch"]
+    assert not any(json.loads(line)["type"] == "stop" for line in manifest)
+    await asyncio.sleep(2)  # the server stays down a while: that time is not part of the hearing
+    fresh_server.restart()
+
+    final = await archive_ready(api, hearing["id"])
+    assert final["state"] == "stopped"
+    kinds = [e["type"] for e in final["events"]]
+    assert kinds[-2:] == ["restart", "stop"], kinds
+    stop = final["events"][-1]
+    assert stop["actor"] == "system" and "closed after a restart" in stop["reason"], stop
+    # The recording ends when the hearing did (stored to the second), or with its last frame.
+    ended_ms = (datetime.fromisoformat(ended.ended_at).timestamp() - epoch) * 1000
+    last_ms = max(t["end_ms"] for t in final["originals"])
+    assert abs(stop["end_ms"] - max(ended_ms, last_ms)) <= 1, (stop, ended_ms, last_ms)
+    # The archive lasts as long as the hearing did, not until the server came back.
+    assert stop["end_ms"] < (killed_at - epoch) * 1000 + 1000, (stop, killed_at - epoch)
+    assert abs(final["archive"]["duration_seconds"] - stop["end_ms"] / 1000) < 0.1
+    assert not list(directory.rglob("*.part"))
+    status, body, _ = await api.request(
+        "POST", f"/api/hearings/{hearing['id']}/recording/pause", json={"reason": "x"}
+    )
+    assert status == 409, body
+    done = verify(fresh_server.data_dir, hearing["id"])
+    assert done.returncode == 0, done.stderr
+    assert "closed after a restart" in done.stdout and "state: stopped" in done.stdout

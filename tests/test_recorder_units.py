@@ -11,6 +11,7 @@ import av
 import numpy as np
 
 from recorder.segments import Segment, container_for, recover
+from recorder.timeline import MONO_TO_WALL, PublisherClock, TrackTimeline
 from sfu.depacketize import Frame, H264Depacketizer, sps_size
 from sfu.reorder import ReorderBuffer
 from sfu.rtp import parse
@@ -111,3 +112,41 @@ def test_a_torn_segment_is_recovered_up_to_its_last_readable_frame(tmp_path):
     info = recover(part)
     assert info is not None and info["recovered"] and 5 <= info["frames"] < 20
     assert not part.exists() and (tmp_path / "000007.mkv").exists()
+
+
+def test_a_drifting_publisher_clock_is_followed_for_three_hours_and_lips_stay_on_the_voice():
+    """A publisher whose clock runs 100 ppm fast (1.08 s over 3 h), reports delayed by a jittery
+    network: frames stay where they were captured on our clock, audio with its video."""
+    rng = np.random.default_rng(7)
+    ppm, min_delay = 100e-6, 0.020
+    ntp_base = (3_900_000_000 << 32) + 12345  # the publisher's NTP clock: not ours
+    clock = PublisherClock()
+    audio, video = TrackTimeline(48000, clock), TrackTimeline(90000, clock)
+    bases = {audio: 0xFFFF0000, video: 0x7FFFFFF0}  # random RTP bases; audio wraps early on
+
+    def sender(true: float) -> float:  # the publisher's clock at our time ``true``
+        return true * (1 + ppm)
+
+    def rtp(track: TrackTimeline, true: float) -> int:
+        return (bases[track] + round(sender(true) * track.rate)) & 0xFFFFFFFF
+
+    def delay() -> float:
+        return min_delay + rng.exponential(0.015) + (0.2 if rng.random() < 0.02 else 0.0)
+
+    mono0 = 1000.0  # time.monotonic() at our time 0
+    worst_sync = worst_place = 0.0
+    for second in range(3 * 3600):
+        for track in (audio, video):
+            sent = sender(second)
+            ntp = ntp_base + round(sent * 2**32)
+            track.sender_report(ntp, rtp(track, second), mono0 + second + delay())
+        captured = second + 0.5
+        walls = [
+            track.wall(rtp(track, captured), mono0 + captured + delay()) - MONO_TO_WALL - mono0
+            for track in (audio, video)
+        ]
+        worst_sync = max(worst_sync, abs(walls[0] - walls[1]))
+        if second >= 60:  # after the first minute of reports
+            worst_place = max(worst_place, abs(walls[0] - captured - min_delay))
+    assert worst_sync <= 0.004, worst_sync
+    assert worst_place <= 0.015, worst_place
