@@ -1,8 +1,10 @@
 """The composite archive: after the hearing, one MP4 (H.264 + AAC) of the whole hearing.
 
 The judge large and the others tiled (livestream.layout, the same arrangement the public sees),
-each tile captioned with the person's name and role in Chinese, a burnt-in date/time clock of the
-hearing's real wall time, every voice mixed, and a notice over the periods recording was paused.
+or, if anyone shared a screen (evidence) during the hearing, the screen large and every camera
+tiled beside it; each tile captioned with the person's name and role in Chinese (the screen with
+证据展示 and the sharer's name while shown), a burnt-in date/time clock of the hearing's real wall
+time, every voice mixed, and a notice over the periods recording was paused.
 
 Built in two steps, both outside the event loop (the caller runs `build` in a thread):
 1. each track's segments are joined (remuxed, not decoded) into one file per track — segments
@@ -18,6 +20,7 @@ import logging
 import os
 import shutil
 import subprocess
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -26,7 +29,7 @@ import av
 import ffmpeg
 import imageio_ffmpeg
 
-from livestream.layout import caption, cjk_font, layout
+from livestream.layout import LEAD_ROLES, Tile, caption, cjk_font, layout
 from recorder.segments import MS
 
 log = logging.getLogger("cloudcourt.recorder")
@@ -44,8 +47,42 @@ OPUS_PRE_SKIP = 312
 CLOCK_TZ, CLOCK_LABEL = "CST-8", "北京时间"
 
 
+SCREEN = "screen"  # the tile every shared screen goes into (a publication's `source`)
+SCREEN_CAPTION = "证据展示"
+
+
 class ArchiveError(RuntimeError):
     pass
+
+
+class Aborted(Exception):
+    """The build was stopped (server shutdown); nothing was written."""
+
+
+class Abort:
+    """Lets the event loop stop a build running in a thread: its ffmpeg is terminated at once
+    (a long hearing's build takes more than an hour)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._set = False
+        self._process: subprocess.Popen[bytes] | None = None
+
+    def set(self) -> None:
+        with self._lock:
+            self._set = True
+            if self._process is not None:
+                self._process.terminate()
+
+    def check(self) -> None:
+        if self._set:
+            raise Aborted
+
+    def attach(self, process: subprocess.Popen[bytes] | None) -> None:
+        with self._lock:
+            self._process = process
+            if process is not None and self._set:
+                process.terminate()
 
 
 def join_segments(directory: Path, track: dict[str, Any], out: Path) -> float | None:
@@ -87,6 +124,19 @@ def _caption(participant: dict[str, Any]) -> str:
     return caption(participant.get("name", ""), participant.get("role", ""))
 
 
+def tiles(
+    people: dict[str, dict[str, Any]], screen: bool, width: int, height: int
+) -> dict[str, Tile]:
+    """Tiles by participant id (and SCREEN): the usual arrangement, or with a screen the screen
+    where the judge would be and every camera, the judge's too, beside it in join order."""
+    if screen:
+        # The screen takes the lead's place; nobody else is a lead then.
+        keys = [(SCREEN, LEAD_ROLES[0]), *((pid, "") for pid in people)]
+    else:
+        keys = [(pid, p.get("role", "")) for pid, p in people.items()]
+    return {tile.key: tile for tile in layout(keys, width, height)}
+
+
 def build(
     directory: Path,
     summary: dict[str, Any],
@@ -96,8 +146,12 @@ def build(
     height: int = HEIGHT,
     fps: int = FPS,
     out_name: str = ARCHIVE,
+    abort: Abort | None = None,
 ) -> Path:
-    """Write the archive of a stopped recording into ``directory``; returns its path."""
+    """Write the archive of a stopped recording into ``directory``; returns its path. Raises
+    Aborted if ``abort`` is set meanwhile."""
+    abort = abort or Abort()
+    abort.check()
     duration = summary["duration_ms"] / 1000
     if duration <= 0:
         raise ArchiveError("the recording is empty")
@@ -109,20 +163,21 @@ def build(
         inputs: list[tuple[dict[str, Any], Path, float]] = []
         for track in summary["tracks"].values():
             path = work / f"{track['track']}.mkv"
+            abort.check()
             start = join_segments(directory, track, path)
             if start is not None:
                 inputs.append((track, path, start))
         progress(0.02)
         people: dict[str, dict[str, Any]] = {}
-        for track, _, _ in sorted(inputs, key=lambda item: item[2]):
-            if track["kind"] == "video":
+        screens: list[tuple[dict[str, Any], float]] = []  # (track, start) of each shared screen
+        for track, _, start in sorted(inputs, key=lambda item: item[2]):
+            if track["kind"] != "video":
+                continue
+            if track.get("source") == SCREEN:
+                screens.append((track, start))
+            else:
                 people.setdefault(track["participant"]["id"], track["participant"])
-        tiles = {
-            tile.key: tile
-            for tile in layout(
-                [(pid, p.get("role", "")) for pid, p in people.items()], width, height
-            )
-        }
+        placed = tiles(people, bool(screens), width, height)
         canvas = ffmpeg.input(
             f"color=c=black:s={width}x{height}:r={fps}:d={duration:.3f}", f="lavfi"
         ).video
@@ -137,7 +192,8 @@ def build(
                     .filter("aresample", 48000, **{"async": 1, "first_pts": 0})
                 )
                 continue
-            tile = tiles[track["participant"]["id"]]
+            is_screen = track.get("source") == SCREEN
+            tile = placed[SCREEN if is_screen else track["participant"]["id"]]
             # Half a frame early: the canvas then shows the source frame nearest in time,
             # not the one before it, which keeps pictures within half a frame of the sound.
             shift = start - 0.5 / fps
@@ -148,10 +204,20 @@ def build(
             )
             canvas = ffmpeg.overlay(canvas, picture, x=tile.x, y=tile.y, eof_action="pass")
         size = max(18, height // 30)
-        for pid, participant in people.items():
-            tile = tiles[pid]
+        captions = [(placed[pid], _caption(p), {}) for pid, p in people.items()]
+        for track, start in screens:  # whose screen, while it is shown
+            end = (track["end_ms"] or 0) / 1000
+            name = track["participant"].get("name", "")
+            captions.append(
+                (
+                    placed[SCREEN],
+                    f"{SCREEN_CAPTION} · {name}",
+                    {"enable": f"between(t,{start:.3f},{end:.3f})"},
+                )
+            )
+        for tile, text, when in captions:
             canvas = canvas.drawtext(
-                text=_caption(participant),
+                text=text,
                 fontfile=font,
                 fontsize=size,
                 fontcolor="white",
@@ -160,6 +226,7 @@ def build(
                 boxborderw=6,
                 x=tile.x + 10,
                 y=tile.y + tile.height - size - 16,
+                **when,
             )
         canvas = canvas.drawtext(
             text=f"{CLOCK_LABEL} %{{pts:localtime:{summary['epoch']:.3f}}}",
@@ -191,6 +258,9 @@ def build(
             mixed = ffmpeg.filter(audio, "amix", inputs=len(audio), duration="longest", normalize=0)
         mixed = mixed.filter("apad", whole_dur=f"{duration:.3f}")
         target = directory / f".{out_name}.part"
+        # A new file, not the old one truncated: an ffmpeg orphaned by a killed server may still
+        # be writing to that one.
+        target.unlink(missing_ok=True)
         command = (
             ffmpeg.output(
                 canvas,
@@ -211,7 +281,7 @@ def build(
             .overwrite_output()
             .compile(cmd=imageio_ffmpeg.get_ffmpeg_exe())
         )
-        _run(command, duration, progress, work / "ffmpeg.log")
+        _run(command, duration, progress, work / "ffmpeg.log", abort)
         final = directory / out_name
         os.replace(target, final)
         return final
@@ -222,19 +292,28 @@ def build(
 
 
 def _run(
-    command: list[str], duration: float, progress: Callable[[float], None], log_path: Path
+    command: list[str],
+    duration: float,
+    progress: Callable[[float], None],
+    log_path: Path,
+    abort: Abort,
 ) -> None:
     env = {**os.environ, "TZ": CLOCK_TZ}
     with open(log_path, "wb") as errors:
         proc = subprocess.Popen(
             command, stdout=subprocess.PIPE, stderr=errors, stdin=subprocess.DEVNULL, env=env
         )
-        assert proc.stdout is not None
-        for raw in proc.stdout:
-            key, _, value = raw.decode(errors="replace").strip().partition("=")
-            if key == "out_time_us" and value.isdigit():
-                progress(min(0.99, 0.02 + 0.97 * int(value) / 1e6 / duration))
-        code = proc.wait()
+        abort.attach(proc)
+        try:
+            assert proc.stdout is not None
+            for raw in proc.stdout:
+                key, _, value = raw.decode(errors="replace").strip().partition("=")
+                if key == "out_time_us" and value.isdigit():
+                    progress(min(0.99, 0.02 + 0.97 * int(value) / 1e6 / duration))
+            code = proc.wait()
+        finally:
+            abort.attach(None)
+    abort.check()
     if code != 0:
         raise ArchiveError(
             f"ffmpeg exited with {code}: {log_path.read_text(errors='replace')[-2000:]}"

@@ -17,7 +17,7 @@ import errno
 import hashlib
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -66,8 +66,11 @@ def read_entries(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
 class Manifest:
     """Appends to one recording's manifest (one writer at a time: the recording's disk thread)."""
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(
+        self, directory: Path, on_entry: Callable[[dict[str, Any]], object] | None = None
+    ) -> None:
         self.path = directory / MANIFEST
+        self.on_entry = on_entry  # told of every entry loaded or appended, in order
         self.head = GENESIS
         self.count = 0
         self.entries: list[dict[str, Any]] = []
@@ -75,6 +78,9 @@ class Manifest:
     def load(self) -> list[dict[str, Any]]:
         """Read what is there (after `repair`); the chain must be intact to be continued."""
         self.entries = [entry for _, entry in read_entries(self.path)] if self.path.exists() else []
+        if self.on_entry is not None:
+            for entry in self.entries:
+                self.on_entry(entry)
         self.count = len(self.entries)
         self.head = self.entries[-1]["hash"] if self.entries else GENESIS
         return self.entries
@@ -112,4 +118,6 @@ class Manifest:
         self.count += 1
         self.head = entry["hash"]
         self.entries.append(entry)
+        if self.on_entry is not None:
+            self.on_entry(entry)
         return entry

@@ -12,6 +12,7 @@ import asyncio
 import errno
 import logging
 import re
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -39,7 +40,9 @@ class HearingRecording:
     def __init__(self, hearing_id: str, directory: Path, alarm: Alarm) -> None:
         self.hearing_id = hearing_id
         self.directory = directory
-        self.manifest = Manifest(directory)
+        self.tally = summary.Tally()
+        self._tally_lock = threading.Lock()  # the disk thread counts, the event loop reads
+        self.manifest = Manifest(directory, on_entry=self._count)
         self.alarm = alarm
         self.state = "recording"
         self.epoch = 0.0
@@ -60,6 +63,17 @@ class HearingRecording:
     @property
     def paused(self) -> bool:
         return self.state == "paused"
+
+    def _count(self, entry: dict[str, Any]) -> None:
+        with self._tally_lock:
+            if entry["n"] == 0:
+                self.tally = summary.Tally()  # the manifest is being (re)loaded from its start
+            self.tally.add(entry)
+
+    def light(self) -> dict[str, Any]:
+        """The tally's figures, consistent with each other (see Recorder.light)."""
+        with self._tally_lock:
+            return light_json(self.tally)
 
     async def _on_disk(self, action: Callable[..., Any], *args: Any) -> Any:
         return await self._loop.run_in_executor(self._disk, action, *args)
@@ -86,7 +100,7 @@ class HearingRecording:
     async def resume_after_restart(self) -> dict[str, Any]:
         """The server died (or stopped) during the hearing: seal what it left, log the gap."""
         entry = await self._on_disk(self._recover)
-        self.state = summary.summarize(self.manifest.entries)["state"]
+        self.state = self.tally.state
         log.warning(
             "recording of hearing %s continues after a restart: gap of %.1f s, %d segment(s) "
             "recovered",
@@ -171,7 +185,10 @@ class HearingRecording:
             **SYSTEM,
         )
 
-    def add_track(self, participant: dict[str, Any], source: MediaSource) -> None:
+    def add_track(
+        self, participant: dict[str, Any], source: MediaSource, label: str | None = None
+    ) -> None:
+        """Record one publication; ``label`` is what it shows ("camera", "screen", ...)."""
         info = source.info
         self._track_count += 1
         track_id = f"t{self._track_count:02d}-{info.kind}"
@@ -183,6 +200,7 @@ class HearingRecording:
             "kind": info.kind,
             "codec": info.codec,
             "clock_rate": info.clock_rate,
+            "source": label or summary.DEFAULT_SOURCE[info.kind],
             "publication": info.publication_id,
             "participant": participant,
         }
@@ -346,3 +364,23 @@ class HearingRecording:
             message,
             {"track": track_id, "directory": str(self.directory)},
         )
+
+
+def light_json(tally: summary.Tally) -> dict[str, Any]:
+    """What the console shows of a recording, from its tally alone."""
+    pause = tally.pause
+    return {
+        "state": tally.state,
+        "started_at": tally.started_at,
+        "duration_seconds": tally.duration_ms / 1000,
+        "tracks": tally.tracks,
+        "segments": tally.segments,
+        "bytes": tally.bytes,
+        "manifest_entries": tally.entries,
+        "chain_head": tally.chain_head,
+        "paused": (
+            None
+            if pause is None or tally.state != "paused"
+            else {k: pause.get(k) for k in ("at", "reason", "actor", "actor_role")}
+        ),
+    }

@@ -12,7 +12,7 @@ import logging
 import re
 import time
 from collections.abc import Awaitable, Callable, Coroutine
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -21,9 +21,9 @@ import av
 
 from recorder import archive
 from recorder.manifest import MANIFEST, ChainError, Manifest
-from recorder.recording import SYSTEM, Alarm, HearingRecording
+from recorder.recording import SYSTEM, Alarm, HearingRecording, light_json
 from recorder.segments import sha256_file
-from recorder.summary import summarize
+from recorder.summary import Tally, summarize
 from recorder.track import RETRY_AFTER_FAILURE, MediaSource
 
 log = logging.getLogger("cloudcourt.recorder")
@@ -44,9 +44,15 @@ class RecordingError(Exception):
 
 @dataclass
 class ArchiveJob:
-    state: str = "pending"  # pending | building | ready | failed
+    """An archive being built (or failed: kept to say why); gone once its entry is written."""
+
+    state: str = "pending"  # pending | building | failed
     progress: float = 0.0
     error: str | None = None
+    abort: archive.Abort = field(default_factory=archive.Abort)
+
+
+FINISHED_TALLIES = 32  # tallies of finished recordings kept for the console's poll
 
 
 # The control plane's record of a hearing (signaling.models.Hearing: `state`, `ended_at`), or
@@ -61,12 +67,19 @@ class Recorder:
         self.hearing = hearing
         self.recordings: dict[str, HearingRecording] = {}
         self._ready: set[str] = set()
-        # Publications seen per hearing (also before it went in session): (participant, room, pub)
+        # Hearings whose end came while their recording may still be beginning: `_begin` and
+        # `_end` of one hearing run one after the other (its lock), and nothing begins again.
+        self._ended: set[str] = set()
+        self._locks: dict[str, asyncio.Lock] = {}
+        # Publications seen per hearing and not yet tapped (the hearing is not in session yet):
+        # (participant, room, publication). Once tapped, only the id is kept, in `_tapped`.
         self._publications: dict[str, dict[str, tuple[dict[str, Any], Any, Any]]] = {}
         self._tapped: dict[str, set[str]] = {}
         self.archives: dict[str, ArchiveJob] = {}
+        self._finished: dict[str, tuple[tuple[int, int], Tally]] = {}  # (size, mtime) → tally
         self._tasks: set[asyncio.Task[Any]] = set()
         self._archive_slot = asyncio.Semaphore(1)  # one composite build at a time
+        self._closing = False
 
     def _spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
         task = asyncio.get_running_loop().create_task(coro)
@@ -129,7 +142,11 @@ class Recorder:
     # -- the sidecar calls ----------------------------------------------------------------------
 
     def hearing_changed(self, hearing: Any) -> None:
-        if hearing.state == "in_session" and hearing.id not in self.recordings:
+        if (
+            hearing.state == "in_session"
+            and hearing.id not in self.recordings
+            and hearing.id not in self._ended
+        ):
             self._spawn(self._begin(hearing.id))
 
     def publication_added(
@@ -141,62 +158,89 @@ class Recorder:
             self._tap(hearing_id, publication.id)
 
     def hearing_ended(self, hearing: Any) -> None:
+        self._ended.add(hearing.id)
         self._spawn(self._end(hearing.id))
 
-    async def close(self) -> None:
-        """Server shutdown: seal what is open; the hearing itself has not ended."""
+    async def close(self, grace: float = 10.0) -> None:
+        """Server shutdown: seal what is open (the hearing itself has not ended) and stop any
+        archive being built, ffmpeg included; `start` builds it again next time."""
+        self._closing = True
+        for job in self.archives.values():
+            job.abort.set()
         for hearing_id in list(self._ready):
             recording = self.recordings.pop(hearing_id)
             self._ready.discard(hearing_id)
             await recording.stop("interrupted", "server shut down")
-        for task in list(self._tasks):
-            task.cancel()
+        if self._tasks:
+            _, stuck = await asyncio.wait(list(self._tasks), timeout=grace)
+            for task in stuck:
+                task.cancel()
+
+    def _lock(self, hearing_id: str) -> asyncio.Lock:
+        return self._locks.setdefault(hearing_id, asyncio.Lock())
 
     # -- internals ------------------------------------------------------------------------------
 
     async def _begin(self, hearing_id: str) -> None:
-        recording = HearingRecording(hearing_id, self.directory(hearing_id), self.alarm)
-        self.recordings[hearing_id] = recording
-        try:
-            await recording.begin(SYSTEM)
-        except OSError as exc:
-            del self.recordings[hearing_id]
-            recording.disk_failed("manifest", exc)
-            return
-        self._ready.add(hearing_id)
-        for publication_id in list(self._publications.get(hearing_id, {})):
-            self._tap(hearing_id, publication_id)
+        async with self._lock(hearing_id):
+            if hearing_id in self.recordings or hearing_id in self._ended or self._closing:
+                return
+            recording = HearingRecording(hearing_id, self.directory(hearing_id), self.alarm)
+            self.recordings[hearing_id] = recording
+            try:
+                await recording.begin(SYSTEM)
+            except OSError as exc:
+                del self.recordings[hearing_id]
+                recording.disk_failed("manifest", exc)
+                return
+            if self._closing:  # the server shut down while it began: continued at the next start
+                del self.recordings[hearing_id]
+                await recording.stop("interrupted", "server shut down")
+                return
+            self._ready.add(hearing_id)
+            for publication_id in list(self._publications.get(hearing_id, {})):
+                self._tap(hearing_id, publication_id)
 
     def _tap(self, hearing_id: str, publication_id: str) -> None:
+        # The room and publication are not held once tapped: the tap is what reads them.
+        participant, room, publication = self._publications[hearing_id].pop(publication_id)
         tapped = self._tapped.setdefault(hearing_id, set())
         if publication_id in tapped:
             return
-        participant, room, publication = self._publications[hearing_id][publication_id]
         try:
             source: MediaSource = room.tap(publication_id)
         except Exception:  # the publication ended meanwhile
-            self._publications[hearing_id].pop(publication_id, None)
             return
         tapped.add(publication_id)
         try:
-            self.recordings[hearing_id].add_track(participant, source)
+            self.recordings[hearing_id].add_track(participant, source, publication.source)
         except ValueError as exc:  # a codec the recorder cannot write
             source.close()
             self.recordings[hearing_id].disk_failed(publication.kind, exc)
 
     async def _end(self, hearing_id: str) -> None:
-        self._publications.pop(hearing_id, None)
-        self._tapped.pop(hearing_id, None)
-        recording = self.recordings.get(hearing_id)
-        if recording is None or hearing_id not in self._ready:
-            return
-        self._ready.discard(hearing_id)
-        await recording.stop("stop", "hearing ended")
-        del self.recordings[hearing_id]
-        log.info("recording of hearing %s stopped", hearing_id)
+        try:
+            # After a `_begin` under way: it finishes, then its recording is stopped here.
+            async with self._lock(hearing_id):
+                self._publications.pop(hearing_id, None)
+                self._tapped.pop(hearing_id, None)
+                recording = self.recordings.get(hearing_id)
+                if recording is None or hearing_id not in self._ready:
+                    return
+                self._ready.discard(hearing_id)
+                await recording.stop("stop", "hearing ended")
+                del self.recordings[hearing_id]
+                log.info("recording of hearing %s stopped", hearing_id)
+        finally:
+            # Every `_begin` of this hearing was started before its end (tasks start in order)
+            # and so has taken the lock before this: nothing is left to guard against.
+            self._ended.discard(hearing_id)
+            self._locks.pop(hearing_id, None)
         await self._archive(hearing_id)
 
     async def _archive(self, hearing_id: str) -> None:
+        if self._closing:
+            return  # `start` builds it next time
         job = self.archives[hearing_id] = ArchiveJob()
         directory = self.directory(hearing_id)
         async with self._archive_slot:
@@ -209,12 +253,16 @@ class Recorder:
             def work() -> dict[str, Any]:
                 manifest = Manifest(directory)
                 summary = summarize(manifest.load())
-                path = archive.build(directory, summary, progress)
+                path = archive.build(directory, summary, progress, abort=job.abort)
                 info = archive_entry(path)
                 return manifest.append("archive", **info)
 
             try:
                 entry = await asyncio.to_thread(work)
+            except archive.Aborted:
+                del self.archives[hearing_id]
+                log.info("composite archive of hearing %s stopped by shutdown", hearing_id)
+                return
             except Exception as exc:
                 job.state, job.error = "failed", str(exc)[:500]
                 log.exception("composite archive of hearing %s failed", hearing_id)
@@ -225,7 +273,7 @@ class Recorder:
                     {},
                 )
                 return
-            job.state, job.progress = "ready", 1.0
+            del self.archives[hearing_id]  # the manifest's archive entry says the rest
             log.info(
                 "composite archive of hearing %s ready (%d bytes, built in %.1f s)",
                 hearing_id,
@@ -249,21 +297,85 @@ class Recorder:
                 "conflict", f"the recording's manifest is damaged: {exc}"
             ) from None
 
-    async def status(self, hearing_id: str, base_url: str) -> dict[str, Any]:
-        summary = summarize(await self._entries(hearing_id))
-        files = f"{base_url}/api/hearings/{hearing_id}/recordings/files"
+    def _live_state(self, hearing_id: str) -> str | None:
+        """The state of a recording under way (None if there is none)."""
         recording = self.recordings.get(hearing_id)
-        state = summary["state"]
-        if recording is not None and hearing_id in self._ready:
-            state = recording.state
-            if time.monotonic() - recording.last_failure < RETRY_AFTER_FAILURE + 1:
-                state = "failed"
+        if recording is None or hearing_id not in self._ready:
+            return None
+        if time.monotonic() - recording.last_failure < RETRY_AFTER_FAILURE + 1:
+            return "failed"
+        return recording.state
+
+    async def _finished_tally(self, hearing_id: str) -> Tally:
+        """The tally of a recording not under way, read again only when its manifest changed."""
+        path = self.directory(hearing_id) / MANIFEST
+        try:
+            stat = path.stat()
+        except OSError:  # no manifest (or its directory is not one): nothing recorded
+            return Tally()
+        key = (stat.st_size, stat.st_mtime_ns)
+        cached = self._finished.get(hearing_id)
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        tally = Tally()
+        try:
+            await asyncio.to_thread(Manifest(path.parent, on_entry=tally.add).load)
+        except ChainError as exc:
+            raise RecordingError(
+                "conflict", f"the recording's manifest is damaged: {exc}"
+            ) from None
+        self._finished.pop(hearing_id, None)
+        self._finished[hearing_id] = (key, tally)
+        while len(self._finished) > FINISHED_TALLIES:
+            del self._finished[next(iter(self._finished))]
+        return tally
+
+    async def light(self, hearing_id: str, base_url: str) -> dict[str, Any]:
+        """What the judge console polls every few seconds: state, duration, counters, chain head,
+        the pause in force, the archive. Costs the same for a 3-hour hearing as for a minute."""
+        recording = self.recordings.get(hearing_id)
+        if recording is not None:
+            body, entry = recording.light(), None
+        else:
+            tally = await self._finished_tally(hearing_id)
+            body, entry = light_json(tally), tally.archive
+        body["state"] = self._live_state(hearing_id) or body["state"]
+        files = f"{base_url}/api/hearings/{hearing_id}/recordings/files"
+        job = self.archives.get(hearing_id)
+        return {
+            "hearing_id": hearing_id,
+            **body,
+            "archive": _archive_json(body["state"], entry, job, files),
+        }
+
+    async def status(self, hearing_id: str, base_url: str) -> dict[str, Any]:
+        """Everything about the recording but the segments themselves (those come page by page);
+        folded and built in a thread: a long hearing's manifest has tens of thousands of entries."""
+        entries = await self._entries(hearing_id)
+        live_state = self._live_state(hearing_id)
+        job = self.archives.get(hearing_id)
+        return await asyncio.to_thread(
+            self._status_json, hearing_id, entries, live_state, job, base_url
+        )
+
+    def _status_json(
+        self,
+        hearing_id: str,
+        entries: list[dict[str, Any]],
+        live_state: str | None,
+        job: ArchiveJob | None,
+        base_url: str,
+    ) -> dict[str, Any]:
+        summary = summarize(entries)
+        files = f"{base_url}/api/hearings/{hearing_id}/recordings/files"
+        state = live_state or summary["state"]
         tracks_url = f"{base_url}/api/hearings/{hearing_id}/recordings/tracks"
         originals = [
             {
                 "track": t["track"],
                 "participant": t["participant"],
                 "kind": t["kind"],
+                "source": t["source"],
                 "codec": t["codec"],
                 "segments": len(t["segments"]),
                 "duration_seconds": t["duration_ms"] / 1000,
@@ -277,23 +389,6 @@ class Recorder:
             }
             for t in summary["tracks"].values()
         ]
-        job = self.archives.get(hearing_id)
-        entry = summary["archive"]
-        if entry is not None:
-            archive_json: dict[str, Any] = {
-                "state": "ready",
-                "progress": 1.0,
-                "url": f"{files}/{archive.ARCHIVE}",
-                "bytes": entry["bytes"],
-                "sha256": entry["sha256"],
-                "duration_seconds": entry["duration_seconds"],
-            }
-        elif job is not None:
-            archive_json = {"state": job.state, "progress": job.progress}
-            if job.error:
-                archive_json["error"] = job.error
-        else:
-            archive_json = {"state": "none" if state != "stopped" else "pending", "progress": 0.0}
         return {
             "hearing_id": hearing_id,
             "state": state,
@@ -303,7 +398,7 @@ class Recorder:
             "started_at": summary["events"][0]["at"] if summary["events"] else None,
             "duration_seconds": summary["duration_ms"] / 1000,
             "originals": originals,
-            "archive": archive_json,
+            "archive": _archive_json(state, summary["archive"], job, files),
             "events": summary["events"],
         }
 
@@ -311,7 +406,8 @@ class Recorder:
         self, hearing_id: str, track_id: str, offset: int, limit: int, base_url: str
     ) -> dict[str, Any]:
         """One page of a track's sealed segments, in order (a 3-hour track has ~10,800)."""
-        track = summarize(await self._entries(hearing_id))["tracks"].get(track_id)
+        entries = await self._entries(hearing_id)
+        track = (await asyncio.to_thread(summarize, entries))["tracks"].get(track_id)
         if track is None:
             raise RecordingError("not_found", f"no track {track_id!r} in this recording")
         files = f"{base_url}/api/hearings/{hearing_id}/recordings/files"
@@ -345,15 +441,37 @@ class Recorder:
         self, hearing_id: str, paused: bool, actor: dict[str, Any], reason: str
     ) -> dict[str, Any]:
         recording = self.recordings.get(hearing_id)
+        if hearing_id in self._ended:
+            raise RecordingError("conflict", "the hearing has ended: its recording is stopped")
         if recording is None or hearing_id not in self._ready:
             raise RecordingError(
-                "conflict", "the hearing is not being recorded (it is not in session)"
+                "conflict", "the hearing is not being recorded (not in session, or ended)"
             )
         if recording.paused == paused:
             raise RecordingError(
                 "conflict", f"the recording is already {'paused' if paused else 'running'}"
             )
         return await recording.set_paused(paused, actor, reason)
+
+
+def _archive_json(
+    state: str, entry: dict[str, Any] | None, job: ArchiveJob | None, files: str
+) -> dict[str, Any]:
+    if entry is not None:
+        return {
+            "state": "ready",
+            "progress": 1.0,
+            "url": f"{files}/{archive.ARCHIVE}",
+            "bytes": entry["bytes"],
+            "sha256": entry["sha256"],
+            "duration_seconds": entry["duration_seconds"],
+        }
+    if job is not None:
+        body: dict[str, Any] = {"state": job.state, "progress": job.progress}
+        if job.error:
+            body["error"] = job.error
+        return body
+    return {"state": "none" if state != "stopped" else "pending", "progress": 0.0}
 
 
 def _segment_json(files_url: str, segment: dict[str, Any]) -> dict[str, Any]:

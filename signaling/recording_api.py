@@ -64,6 +64,17 @@ async def recordings(request: web.Request) -> web.Response:
     return reply(status)
 
 
+@routes.get("/api/hearings/{hearing_id}/recordings/state")
+async def recording_state(request: web.Request) -> web.Response:
+    """The light answer the judge console polls (the full one above walks the whole manifest)."""
+    recorder, hearing_id, _ = await _authorised(request)
+    try:
+        state = await recorder.light(hearing_id, services(request).settings.public_url)
+    except RecordingError as exc:
+        raise _court_error(exc) from None
+    return reply(state)
+
+
 def _page(request: web.Request) -> tuple[int, int]:
     query = request.query
     unknown = sorted(set(query) - {"offset", "limit"})

@@ -19,7 +19,7 @@ export class BroadcastPanel {
     this.token = token;
     this.hearingId = hearingId;
     this.hearing = null;
-    this.recording = null; // the last GET …/recordings answer
+    this.recording = null; // the last GET …/recordings/state answer (the light one, for polling)
     this.live = null; // {live, delay} once known
     this.asking = null; // "pause" | "resume" while the reason form is open
     this.error = null; // {key, message} of the last failed action
@@ -67,7 +67,7 @@ export class BroadcastPanel {
     if (this.busy) return;
     this.busy = true;
     try {
-      this.recording = await this.api("GET", "/recordings");
+      this.recording = await this.api("GET", "/recordings/state");
       if (this.hearing && this.hearing.public) await this.pollLive();
     } catch (_) {
       // The server is away (the session shows the reconnect); the next poll tries again.
@@ -101,7 +101,11 @@ export class BroadcastPanel {
       const reply = await this.api("POST", `/recording/${this.asking}`, { reason });
       this.asking = null;
       this.error = null;
-      if (this.recording) this.recording.state = reply.state;
+      if (this.recording) {
+        // The answer carries the manifest entry: the pause reason shows before the next poll.
+        this.recording.state = reply.state;
+        this.recording.paused = reply.state === "paused" ? reply.entry : null;
+      }
     } catch (err) {
       this.error = { key: "broadcast.failed", message: err.message };
     }
@@ -135,16 +139,13 @@ export class BroadcastPanel {
     $("rec-state").textContent = i18n.t(`rec.state.${state}`);
     const details = [];
     if (rec && rec.duration_seconds) details.push(i18n.t("rec.duration", { time: clock(rec.duration_seconds) }));
-    if (rec && rec.originals && rec.originals.length) {
-      const segments = rec.originals.reduce((n, o) => n + o.segments, 0);
-      details.push(i18n.t("rec.segments", { count: segments }));
-    }
+    if (rec && rec.segments) details.push(i18n.t("rec.segments", { count: rec.segments }));
     $("rec-detail").textContent = details.join(" · ");
     // Before the first manifest entry the head is the chain's all-zero genesis: nothing to show.
     const head = rec && rec.manifest_entries ? rec.chain_head : "";
     $("rec-chain").textContent = head ? i18n.t("rec.chain", { head: head.slice(0, 12) }) : "";
     $("rec-chain").title = head;
-    const pause = state === "paused" && rec.events ? [...rec.events].reverse().find((e) => e.type === "pause") : null;
+    const pause = state === "paused" ? rec.paused : null;
     $("rec-reason-shown").hidden = !pause;
     $("rec-reason-shown").textContent = pause ? i18n.t("rec.paused_reason", { reason: pause.reason }) : "";
 
