@@ -54,7 +54,7 @@ class Rasterizer:
                 path.write_text(text, encoding="utf-8")
                 filters.append(
                     f"drawtext=fontfile='{self._font}':textfile='{_escape(str(path))}'"
-                    f":fontcolor=white:fontsize={size}:x=4:y={i * row + int(size * 0.15)}"
+                    f":fontcolor=white:fontsize={size}:x=4:y={i * row}:y_align=font"
                 )
             raw = subprocess.run(
                 [

@@ -4,10 +4,13 @@ broadcast delay, and a judge's stop deletes every segment not yet public.
 Layout of a hearing's stream directory (only its top level is ever served)::
 
     work/              segments and poster candidates waiting out the delay — never served
-    seg000012.ts       public segments
+    seg000012.ts       public segments (seg000012-low.ts: the same second, low rendition)
     poster.jpg         the latest public poster candidate
+    master.m3u8        the master playlist: one variant per rendition (high.m3u8, low.m3u8)
     live.m3u8          the live playlist (a sliding window; ENDLIST once the hearing ended)
     vod.m3u8           the whole stream, written when the hearing ended (on demand)
+    live-low.m3u8      the same two for the low rendition
+    vod-low.m3u8
     segments.log       one line per public segment, so a restarted server rebuilds vod.m3u8
 """
 
@@ -21,13 +24,17 @@ from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 
-from livestream.encoder import Segment, poster_name, segment_name
+from livestream.encoder import EncoderSettings, Rendition, Segment, poster_name, segment_name
 
 log = logging.getLogger("cloudcourt.livestream")
 
 LIVE_WINDOW = 15  # segments in the live playlist
 LIVE_PLAYLIST = "live.m3u8"
 VOD_PLAYLIST = "vod.m3u8"
+MASTER_PLAYLIST = "master.m3u8"
+# A rendition's peak rate, as the master playlist announces it, over its nominal video + audio:
+# x264's rate control overshoots on busy pictures, and MPEG-TS adds its packet overhead.
+PEAK_FACTOR = 1.3
 POSTER = "poster.jpg"
 LOG = "segments.log"
 
@@ -47,11 +54,31 @@ class _Waiting:
     due: float  # monotonic time it may become public
 
 
+def media_playlist(kind: str, rendition: Rendition) -> str:
+    """The file of one rendition's live or on-demand playlist (kind: LIVE_PLAYLIST or VOD_…)."""
+    return kind.replace(".m3u8", f"{rendition.suffix}.m3u8")
+
+
+def master_playlist(settings: EncoderSettings) -> str:
+    """One variant per rendition, best first; a player picks by its bandwidth."""
+    lines = ["#EXTM3U", "#EXT-X-VERSION:3", "#EXT-X-INDEPENDENT-SEGMENTS"]
+    for r in settings.renditions:
+        average = r.video_bitrate + settings.audio_bitrate
+        lines += [
+            f"#EXT-X-STREAM-INF:BANDWIDTH={int(average * PEAK_FACTOR)},"
+            f"AVERAGE-BANDWIDTH={average},RESOLUTION={r.width}x{r.height},"
+            f'FRAME-RATE={settings.fps:.3f},CODECS="{r.codecs}"',
+            f"{r.name}.m3u8",
+        ]
+    return "\n".join(lines) + "\n"
+
+
 class Playlist:
-    def __init__(self, directory: Path, delay: float) -> None:
+    def __init__(self, directory: Path, delay: float, settings: EncoderSettings) -> None:
         self.dir = directory
         self.work = directory / "work"
         self.delay = delay
+        self.settings = settings
         self.dir.mkdir(parents=True, exist_ok=True)
         # Left over from a crash or restart: nobody could cut them, so they are never published.
         shutil.rmtree(self.work, ignore_errors=True)
@@ -75,6 +102,7 @@ class Playlist:
         """The stream (re)starts: the index its first segment gets."""
         self.accepting = True
         self._new_run = True
+        _write_atomically(self.dir / MASTER_PLAYLIST, master_playlist(self.settings))
         return self.next_index
 
     def add(self, segment: Segment, now: float) -> None:
@@ -90,9 +118,9 @@ class Playlist:
         changed = False
         while self.waiting and self.waiting[0].due <= now:
             segment = self.waiting.popleft().segment
-            os.replace(
-                self.work / segment_name(segment.index), self.dir / segment_name(segment.index)
-            )
+            for rendition in self.settings.renditions:
+                name = segment_name(segment.index, rendition)
+                os.replace(self.work / name, self.dir / name)
             if segment.poster:
                 os.replace(self.work / poster_name(segment.index), self.dir / POSTER)
             discontinuity = self._new_run and bool(self.entries)
@@ -136,12 +164,23 @@ class Playlist:
         self._write(VOD_PLAYLIST, self.entries, ended=True)
 
     def _delete(self, index: int) -> None:
-        for name in (segment_name(index), poster_name(index)):
+        names = [segment_name(index, r) for r in self.settings.renditions] + [poster_name(index)]
+        for name in names:
             (self.work / name).unlink(missing_ok=True)
 
-    def _write(self, name: str, entries: list[Entry], *, ended: bool) -> None:
+    def _write(self, kind: str, entries: list[Entry], *, ended: bool) -> None:
+        """Every rendition's media playlist of ``kind`` (LIVE_PLAYLIST or VOD_PLAYLIST)."""
+        for rendition in self.settings.renditions:
+            self._write_media(kind, rendition, entries, ended=ended)
+
+    def _write_media(
+        self, kind: str, rendition: Rendition, entries: list[Entry], *, ended: bool
+    ) -> None:
         first = len(self.entries) - len(entries)
-        target = max(1, math.ceil(max(e.duration for e in entries)))
+        # RFC 8216: each EXTINF rounded to the nearest integer must not exceed the target. Not
+        # rounded up: one 1.04 s segment would double it, and players' live positions and
+        # playlist reloads scale with it.
+        target = max(1, math.floor(max(e.duration for e in entries) + 0.5))
         lines = [
             "#EXTM3U",
             "#EXT-X-VERSION:3",
@@ -150,17 +189,21 @@ class Playlist:
             "#EXT-X-DISCONTINUITY-SEQUENCE:"
             f"{sum(e.discontinuity for e in self.entries[: first + 1])}",
         ]
-        if name == VOD_PLAYLIST:
+        if kind == VOD_PLAYLIST:
             lines.append("#EXT-X-PLAYLIST-TYPE:VOD")
         for i, entry in enumerate(entries):
             if entry.discontinuity and i > 0:
                 lines.append("#EXT-X-DISCONTINUITY")
-            lines += [f"#EXTINF:{entry.duration:.3f},", segment_name(entry.index)]
+            lines += [f"#EXTINF:{entry.duration:.3f},", segment_name(entry.index, rendition)]
         if ended:
             lines.append("#EXT-X-ENDLIST")
-        tmp = self.dir / f".{name}.tmp"
-        tmp.write_text("\n".join(lines) + "\n")
-        os.replace(tmp, self.dir / name)  # a player never reads half a playlist
+        _write_atomically(self.dir / media_playlist(kind, rendition), "\n".join(lines) + "\n")
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)  # a player never reads half a playlist
 
 
 def _read_log(path: Path) -> list[Entry]:

@@ -155,7 +155,7 @@ class Livestream:
         playlist = self._playlists.get(hearing_id)
         if playlist is None:
             playlist = self._playlists[hearing_id] = Playlist(
-                self.directory(hearing_id), self.delay
+                self.directory(hearing_id), self.delay, self.settings
             )
         return playlist
 

@@ -491,6 +491,25 @@ class LiveHearings:
             conn.peer = self._new_peer(live, conn)
 
     # ------------------------------------------------------------------ moderation
+    async def participant_changed(self, participant: Participant) -> None:
+        """A stored participant changed outside the live actions (e.g. masked for the public
+        stream): the live copy must follow at once — sidecars are handed it with every new
+        publication — and the others in the room are told."""
+        live = self._hearings.get(participant.hearing_id)
+        if live is None:
+            return
+        async with self._locked(live):
+            conn = live.connections.get(participant.id)
+            if conn is None:
+                return
+            conn.participant = participant
+            if conn.in_room and not conn.grants.hidden:
+                self.outbox.emit(
+                    "participant_updated",
+                    {"participant": live.participant_json(participant)},
+                    to=live.room_name,
+                )
+
     async def admit(self, hearing_id: str, participant_id: object, actor: Actor) -> dict[str, Any]:
         if not actor.may_moderate:
             raise forbidden("admitting needs the moderate grant (judge or clerk)")

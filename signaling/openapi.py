@@ -156,7 +156,8 @@ def _stream_paths() -> dict[str, Any]:
     def hls(prefix: str) -> dict[str, Any]:
         return {
             "get": {
-                "summary": f"{prefix} HLS: index.m3u8, segNNNNNN.ts, poster.jpg (public hearings "
+                "summary": f"{prefix} HLS: index.m3u8 (master), high.m3u8, low.m3u8, "
+                "segNNNNNN.ts, segNNNNNN-low.ts, poster.jpg (public hearings "
                 "only; anything else is 404)",
                 "parameters": [
                     _ID,
@@ -252,12 +253,50 @@ def _recording_paths() -> dict[str, Any]:
     return {
         "/api/hearings/{hearing_id}/recordings": {
             "get": {
-                "summary": "the hearing's recording: tracks, segments, archive, chain head, state",
+                "summary": "the hearing's recording: track summaries, archive, chain head, state",
                 "security": _MODERATOR,
                 "parameters": [_ID],
                 "responses": {
                     "200": {
                         "description": "the recording",
+                        "content": {"application/json": {"schema": {"type": "object"}}},
+                    },
+                    **_COMMON,
+                },
+            }
+        },
+        "/api/hearings/{hearing_id}/recordings/state": {
+            "get": {
+                "summary": "the recording's state, duration, counters, chain head, pause, archive "
+                "(light: what the judge console polls)",
+                "security": _MODERATOR,
+                "parameters": [_ID],
+                "responses": {
+                    "200": {
+                        "description": "the recording's state",
+                        "content": {"application/json": {"schema": {"type": "object"}}},
+                    },
+                    **_COMMON,
+                },
+            }
+        },
+        "/api/hearings/{hearing_id}/recordings/tracks/{track}/segments": {
+            "get": {
+                "summary": "one page of a track's sealed segments (offset, limit 1-1000)",
+                "security": _MODERATOR,
+                "parameters": [
+                    _ID,
+                    {"name": "track", "in": "path", "required": True, "schema": {"type": "string"}},
+                    {"name": "offset", "in": "query", "schema": {"type": "integer", "minimum": 0}},
+                    {
+                        "name": "limit",
+                        "in": "query",
+                        "schema": {"type": "integer", "minimum": 1, "maximum": 1000},
+                    },
+                ],
+                "responses": {
+                    "200": {
+                        "description": "the page: total, segments, next (URL or null)",
                         "content": {"application/json": {"schema": {"type": "object"}}},
                     },
                     **_COMMON,

@@ -13,7 +13,13 @@ from pathlib import Path
 from aiohttp import web
 
 from livestream.catalog import MAX_LIMIT, STATUSES, Filters, parse_day, select
-from livestream.playlist import LIVE_PLAYLIST, POSTER, VOD_PLAYLIST
+from livestream.playlist import (
+    LIVE_PLAYLIST,
+    MASTER_PLAYLIST,
+    POSTER,
+    VOD_PLAYLIST,
+    media_playlist,
+)
 from signaling.auth import admin_or_moderator
 from signaling.context import Services, services
 from signaling.errors import bad_request, conflict, forbidden, not_found
@@ -24,7 +30,7 @@ from signaling.validation import bool_field, reject_unknown, require_object
 routes = web.RouteTableDef()
 
 PORTAL_DIR = Path(__file__).resolve().parent.parent / "web" / "portal"
-_SEGMENT = re.compile(r"^seg\d{6}\.ts$")
+_SEGMENT = re.compile(r"^seg\d{6}(-low)?\.ts$")
 CATALOG_PARAMS = ("status", "court", "case_type", "date_from", "date_to", "q", "limit", "offset")
 # Live playlists change every segment; a segment or a closed playlist never changes.
 _LIVE_PLAYLIST_CACHE = "no-cache, max-age=0"
@@ -100,6 +106,7 @@ async def mask(request: web.Request) -> web.Response:
     masked = bool_field(body, "masked", default=True)
     participant = await s.hearings.participant(hearing_id, request.match_info["participant_id"])
     participant = await s.hearings.set_masked(participant, masked)
+    await s.live.participant_changed(participant)
     s.livestream.set_masked(hearing_id, participant.id, masked)
     return reply({"participant_id": participant.id, "masked": participant.masked})
 
@@ -168,10 +175,18 @@ async def _stream_file(request: web.Request, *, vod: bool) -> web.StreamResponse
     directory = s.livestream.directory(hearing.id)
     if vod and not (directory / VOD_PLAYLIST).is_file():
         raise not_found("this hearing has no on-demand stream (yet)")
+    kind = VOD_PLAYLIST if vod else LIVE_PLAYLIST
+    playlist_cache = _IMMUTABLE_CACHE if vod else _LIVE_PLAYLIST_CACHE
+    variants = {f"{r.name}.m3u8": r for r in s.livestream.settings.renditions}
     if name == "index.m3u8":
-        file, cache = (
-            (VOD_PLAYLIST, _IMMUTABLE_CACHE) if vod else (LIVE_PLAYLIST, _LIVE_PLAYLIST_CACHE)
-        )
+        # The master playlist, once the stream has one (streams made before there were two
+        # renditions have only their media playlist, which then stands in).
+        if not (directory / kind).is_file():
+            raise not_found("no such stream file")
+        master = (directory / MASTER_PLAYLIST).is_file()
+        file, cache = (MASTER_PLAYLIST if master else kind), playlist_cache
+    elif name in variants:
+        file, cache = media_playlist(kind, variants[name]), playlist_cache
     elif _SEGMENT.match(name):
         file, cache = name, _IMMUTABLE_CACHE
     elif name == POSTER:

@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 import pytest_asyncio
 
+from livestream.captions import Rasterizer
 from livestream.composite import BANNER
 from livestream.layout import layout
 from tests.clients.hls import decode_segment, fetch, playlist, segment_url
@@ -28,6 +29,7 @@ pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 DELAY = 2.0  # the broadcast delay of this module's server
 WIDTH, HEIGHT = 854, 480
+LOW_WIDTH, LOW_HEIGHT = 426, 240  # the second rendition, for weak phones
 JUDGE, PARTY, WITNESS = 11, 12, 13  # media ids drawn into each one's picture
 
 
@@ -40,6 +42,17 @@ def server(tmp_path_factory):
     srv.stop()
 
 
+@pytest_asyncio.fixture(loop_scope="module")
+async def cast(server):
+    """This module's tests run in the module's event loop: so must the teardown that closes their
+    participants (conftest's ``cast`` closes them from a loop of its own, where their aiortc tasks
+    never run: each peer connection then waits out its 5 s close timeout, and the server keeps the
+    abandoned peers until it is stopped)."""
+    c = Cast(server)
+    yield c
+    await c.close()
+
+
 def tiles(roles: list[tuple[str, str]]) -> dict[str, tuple[int, int, int, int]]:
     """Where the composite puts each person (the same layout() the sidecar uses)."""
     return {
@@ -48,22 +61,26 @@ def tiles(roles: list[tuple[str, str]]) -> dict[str, tuple[int, int, int, int]]:
 
 
 def read_tile(luma: np.ndarray, tile: tuple[int, int, int, int]):
-    """The sender id drawn in the picture shown in ``tile`` (letterboxed 4:3), or None."""
-    x, y, w, h = tile
+    """The sender id drawn in the picture shown in ``tile`` (letterboxed 4:3), or None; the tile
+    is scaled along when ``luma`` is a smaller rendition."""
+    ratio = luma.shape[1] / WIDTH
+    x, y, w, h = (int(v * ratio) for v in tile)
     scale = min(w / 320, h / 240)
     fw, fh = int(320 * scale), int(240 * scale)
     fx, fy = x + (w - fw) // 2, y + (h - fh) // 2
-    reading = read_luma(luma[fy + 2 : fy + fh - 2, fx + 2 : fx + fw - 2])
+    inset = max(1, round(2 * ratio))
+    reading = read_luma(luma[fy + inset : fy + fh - inset, fx + inset : fx + fw - inset])
     return reading.sender if reading else None
 
 
-async def live_segments(url: str, count: int, timeout: float) -> list:
-    """Decode public segments until ``count`` new ones have been read."""
+async def live_segments(url: str, count: int, timeout: float, variant: int = 0) -> list:
+    """Decode public segments (of the master playlist's ``variant``) until ``count`` new ones have
+    been read."""
     seen: dict[str, object] = {}
     deadline = time.monotonic() + timeout
     while len(seen) < count:
         assert time.monotonic() < deadline, f"only {len(seen)} segments in {timeout}s"
-        listing = await playlist(url)
+        listing = await playlist(url, variant)
         for uri, _ in listing.segments:
             if uri not in seen and len(seen) < count:
                 status, data, _ = await fetch(segment_url(url, uri))
@@ -130,6 +147,13 @@ async def test_live_playlist_appears_and_decodes_with_everyone_but_the_masked(se
     assert first.headers["Content-Type"].startswith("application/vnd.apple.mpegurl")
     assert "no-cache" in first.headers["Cache-Control"]
     assert not first.ended
+    # index.m3u8 is the master playlist: the full picture and a low one, best first.
+    assert [(uri, v["RESOLUTION"]) for uri, v in first.variants] == [
+        ("high.m3u8", f"{WIDTH}x{HEIGHT}"),
+        ("low.m3u8", f"{LOW_WIDTH}x{LOW_HEIGHT}"),
+    ]
+    high_rate, low_rate = (int(v["BANDWIDTH"]) for _, v in first.variants)
+    assert high_rate > 2 * low_rate
 
     segments = await live_segments(url, 4, timeout=30)
     for seg in segments:
@@ -151,6 +175,30 @@ async def test_live_playlist_appears_and_decodes_with_everyone_but_the_masked(se
     x, y, w, h = where[ids[WITNESS]]
     # Their tile is the plain placeholder (whatever text is on it), no 8x4 pattern of cells.
     assert all(float(f[y : y + h - 40, x : x + w].std()) < 30 for f in frames)
+
+
+async def test_the_low_rendition_is_the_same_stream_smaller(server, on_air):
+    api, hearing = on_air["api"], on_air["hearing"]
+    url = api.abs(f"/live/{hearing['id']}/index.m3u8")
+    high, low = await playlist(url, 0), await playlist(url, 1)
+    assert low.status == 200 and "no-cache" in low.headers["Cache-Control"]
+    # The same seconds, cut at the same frames.
+    common = {u.replace("-low", "") for u, _ in low.segments} & {u for u, _ in high.segments}
+    assert len(common) >= len(low.segments) - 1 >= 1, (high.segments, low.segments)
+    durations = dict(high.segments)
+    for uri, duration in low.segments:
+        if uri.replace("-low", "") in durations:
+            assert abs(durations[uri.replace("-low", "")] - duration) < 0.01
+    segments = await live_segments(url, 3, timeout=30, variant=1)
+    where, ids = tiles(on_air["roles"]), on_air["ids"]
+    for seg in segments:
+        assert (seg.video_codec, seg.audio_codec) == ("h264", "aac")
+        assert (seg.width, seg.height) == (LOW_WIDTH, LOW_HEIGHT)
+        assert len(seg.video) >= 15 and seg.audio_samples >= 30_000
+    frames = [luma for seg in segments for luma in seg.video]
+    # The judge is still legible; the masked witness is not there either.
+    assert sum(read_tile(f, where[ids[JUDGE]]) == JUDGE for f in frames) > len(frames) // 2
+    assert not any(read_tile(f, tile) == WITNESS for f in frames for tile in where.values())
 
 
 async def test_masking_while_on_air_takes_the_picture_off(server, on_air):
@@ -213,6 +261,15 @@ async def test_the_ended_hearing_becomes_on_demand_and_is_catalogued(server, on_
     assert abs(shown - vod.duration) < 0.5
     live = await playlist(api.abs(f"/live/{hid}/index.m3u8"))
     assert live.ended  # players of the live stream see it end
+    # The low rendition closes alike, with the same seconds.
+    low_vod, low_live = (
+        await playlist(url, 1),
+        await playlist(api.abs(f"/live/{hid}/index.m3u8"), 1),
+    )
+    assert low_vod.ended and low_live.ended and "#EXT-X-PLAYLIST-TYPE:VOD" in low_vod.text
+    assert [(u.replace("-low", ""), d) for u, d in low_vod.segments] == vod.segments
+    status, data, _ = await fetch(segment_url(url, low_vod.segments[-1][0]))
+    assert status == 200 and decode_segment(data).height == LOW_HEIGHT
     status, poster, headers = await fetch(api.abs(f"/vod/{hid}/poster.jpg"))
     assert status == 200 and poster[:2] == b"\xff\xd8" and headers["Content-Type"] == "image/jpeg"
 
@@ -262,14 +319,15 @@ async def test_a_stop_inside_the_delay_window_is_never_published(server, cast, a
     assert status == 200 and body["live"] is False
     # With a 2 s delay and 1 s segments, about two were waiting: deleted, not published.
     assert body["discarded_segments"] >= 1, body
-    at_stop = await playlist(url)
+    at_stop = [await playlist(url, variant) for variant in (0, 1)]
     await asyncio.sleep(DELAY + 2)
-    after = await playlist(url)
-    assert after.segments == at_stop.segments
-    last = max(int(uri[3:9]) for uri, _ in at_stop.segments)
+    after = [await playlist(url, variant) for variant in (0, 1)]
+    assert [p.segments for p in after] == [p.segments for p in at_stop]
+    last = max(int(uri[3:9]) for uri, _ in at_stop[0].segments)
     for index in range(last + 1, last + 6):
-        status, _, _ = await fetch(segment_url(url, f"seg{index:06d}.ts"))
-        assert status == 404
+        for suffix in ("", "-low"):
+            status, _, _ = await fetch(segment_url(url, f"seg{index:06d}{suffix}.ts"))
+            assert status == 404
     query = urlencode({"q": hearing["case_number"]})
     status, body, _ = await api.request("GET", f"/api/catalog?{query}", auth=None)
     assert [i["status"] for i in body["items"]] == ["upcoming"]
@@ -285,7 +343,7 @@ async def test_a_closed_hearing_never_reaches_the_public(server, api):
     assert status == 403
     status, body, _ = await api.request("GET", f"/api/hearings/{hid}/live", auth=judge["token"])
     assert status == 200 and body["live"] is False
-    for path in ("index.m3u8", "seg000000.ts", "poster.jpg"):
+    for path in ("index.m3u8", "high.m3u8", "low.m3u8", "seg000000-low.ts", "poster.jpg"):
         for prefix in ("live", "vod"):
             status, _, _ = await fetch(api.abs(f"/{prefix}/{hid}/{path}"))
             assert status == 404
@@ -330,3 +388,16 @@ async def test_live_control_needs_a_moderator_and_a_hearing_in_progress(server, 
 async def test_bad_catalog_filters_are_400(server, api, query):
     status, body, _ = await api.request("GET", f"/api/catalog?{query}", auth=None)
     assert status == 400 and body["error"], body
+
+
+async def test_the_clock_draws_its_dashes_at_mid_height():
+    """Each glyph is rasterized alone: placed by the font's line, not by its own ink, so that "-"
+    sits between the digits' top and bottom instead of at their top."""
+    digit, dash = Rasterizer().masks(["8", "-"], 16)
+
+    def inked_rows(mask):
+        return np.flatnonzero(mask.max(axis=1) > 128)
+
+    d, e = inked_rows(digit), inked_rows(dash)
+    assert d[0] < e[0] and e[-1] < d[-1], (d, e)
+    assert abs(float(e.mean()) - float(d.mean())) <= 2, (d, e)

@@ -47,10 +47,11 @@ async def test_the_portal_lists_and_plays_live_then_on_demand(server, browser):
         assert "公开庭审播放测试" in await card.inner_text()
         assert await portal.locator("h2").first.inner_text() == "正在直播"
         await portal.click("#lang")
-        await eventually(
-            lambda: portal.locator("h2").first.inner_text(), "English headings", timeout=5
-        )
-        assert await portal.locator("h2").first.inner_text() == "Live now"
+
+        async def heading_in_english():
+            return await portal.locator("h2").first.inner_text() == "Live now"
+
+        await eventually(heading_in_english, "English headings", timeout=5)
         await portal.click("#lang")  # back to Chinese for the player
         await card.locator("a").click()
         await portal.wait_for_url("**/portal/player.html?*")

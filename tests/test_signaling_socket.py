@@ -432,3 +432,19 @@ def test_every_participant_left_reason_is_documented():
     row = next(line for line in protocol.splitlines() if line.startswith("| `participant_left`"))
     documented = set(re.findall(r"`(\w+)`", row.split("|")[2]))
     assert {reason.value for reason in LeftReason} <= documented, row
+
+
+async def test_masking_is_announced_to_the_room_at_once(api, clients):
+    hearing = await api.create_hearing(public=True)
+    hid = hearing["id"]
+    judge = await clients("judge", await api.token(hid, "judge", "审判员"))
+    party = await clients("party", await api.token(hid, "party", "证人", admitted=True))
+    status, body, _ = await api.request(
+        "POST", f"/api/hearings/{hid}/participants/{party.participant_id}/mask", json={}
+    )
+    assert status == 200 and body["masked"] is True, body
+    for client in (judge, party):
+        await client.wait(
+            "participant_updated",
+            lambda d: d["participant"]["id"] == party.participant_id and d["participant"]["masked"],
+        )

@@ -1,9 +1,10 @@
-"""An HLS reader as a player (or a test) sees a public stream: playlists over HTTP, segments
-decoded with PyAV."""
+"""An HLS reader as a player (or a test) sees a public stream: playlists over HTTP (a master
+playlist is followed to one of its variants), segments decoded with PyAV."""
 
 from __future__ import annotations
 
 import io
+import re
 from dataclasses import dataclass, field
 
 import aiohttp
@@ -19,6 +20,8 @@ class Playlist:
     segments: list[tuple[str, float]] = field(default_factory=list)  # (uri, duration)
     ended: bool = False
     media_sequence: int = 0
+    master: str | None = None  # the master playlist's text, if the URL gave one
+    variants: list[tuple[str, dict[str, str]]] = field(default_factory=list)  # (uri, attributes)
 
     @property
     def duration(self) -> float:
@@ -42,6 +45,21 @@ def parse_playlist(text: str) -> tuple[list[tuple[str, float]], bool, int]:
     return segments, ended, sequence
 
 
+def parse_master(text: str) -> list[tuple[str, dict[str, str]]]:
+    """The variants of a master playlist as (uri, #EXT-X-STREAM-INF attributes); [] if none."""
+    variants, attributes = [], None
+    for line in text.splitlines():
+        line = line.strip()
+        if line.startswith("#EXT-X-STREAM-INF:"):
+            # Quoted values (CODECS) hold commas: split on the commas outside quotes.
+            parts = re.findall(r'([A-Z0-9-]+)=("[^"]*"|[^,]*)', line.split(":", 1)[1])
+            attributes = {k: v.strip('"') for k, v in parts}
+        elif line and not line.startswith("#") and attributes is not None:
+            variants.append((line, attributes))
+            attributes = None
+    return variants
+
+
 async def fetch(url: str) -> tuple[int, bytes, dict[str, str]]:
     async with (
         aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=15)) as s,
@@ -50,11 +68,17 @@ async def fetch(url: str) -> tuple[int, bytes, dict[str, str]]:
         return r.status, await r.read(), dict(r.headers)
 
 
-async def playlist(url: str) -> Playlist:
+async def playlist(url: str, variant: int = 0) -> Playlist:
+    """The media playlist at ``url``; from a master playlist, its ``variant``-th (0: the best)."""
     status, body, headers = await fetch(url)
     if status != 200:
         return Playlist(status, headers=headers)
     text = body.decode()
+    variants = parse_master(text)
+    if variants:
+        media = await playlist(segment_url(url, variants[variant][0]))
+        media.master, media.variants = text, variants
+        return media
     segments, ended, sequence = parse_playlist(text)
     return Playlist(status, text, headers, segments, ended, sequence)
 

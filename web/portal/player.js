@@ -8,6 +8,18 @@ const kind = params.get("kind") === "vod" ? "vod" : "live";
 const src = `/${kind}/${encodeURIComponent(id)}/index.m3u8`;
 const video = document.getElementById("video");
 const state = document.getElementById("state");
+// Live: play 2 s behind the newest public second instead of hls.js' default 3 target durations:
+// a publisher's frame is on screen ~3–4 s after it was sent instead of 5–9 s
+// (docs/LIVESTREAM.md, `python -m benchmarks.livestream --player`). A player that fell behind
+// catches up by playing up to 10 % faster, and jumps only when more than 6 s behind; every stall
+// adds a second to its target (hls.js' liveSyncOnStallIncrease), so a weak network settles
+// further back by itself.
+const HLS_CONFIG = {
+  lowLatencyMode: false,
+  liveSyncDuration: 2,
+  liveMaxLatencyDuration: 6,
+  maxLiveSyncPlaybackRate: 1.1,
+};
 let stateKey = "player.loading";
 let hls = null;
 
@@ -32,7 +44,7 @@ async function describe() {
 
 function playWithHlsJs() {
   window.playerEngine = "hls.js";
-  hls = new window.Hls({ lowLatencyMode: false, liveSyncDurationCount: 3 });
+  hls = new window.Hls(HLS_CONFIG);
   hls.on(window.Hls.Events.MANIFEST_PARSED, () => {
     video.play().catch(() => {});
   });

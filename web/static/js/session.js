@@ -87,6 +87,7 @@ export class Session {
     socket.on("subscriber_offer", (d) => this.queueSubscriberOffer(d));
     socket.on("subscriptions", (d) => this.setTracks(d.tracks));
     socket.on("participant_joined", (d) => this.upsert(d.participant));
+    socket.on("participant_updated", (d) => this.upsert(d.participant));
     socket.on("participant_left", (d) => {
       this.participants.delete(d.participant_id);
       this.emitLocal("participants", this.participants);
@@ -191,6 +192,11 @@ export class Session {
   }
 
   upsert(p) {
+    if (this.me && p.id === this.me.id) {
+      // participant_updated may be about me (e.g. masked): my own badge follows.
+      Object.assign(this.me, p);
+      this.emitLocal("local", this.me);
+    }
     this.participants.set(p.id, p);
     this.emitLocal("participants", this.participants);
   }
