@@ -27,6 +27,12 @@ from signaling.models import Hearing, Participant
 log = logging.getLogger("cloudcourt.livestream")
 
 KEYFRAME_RETRY = 0.5  # seconds between keyframe requests while a picture is broken
+SCREEN = "screen"  # the Publication.source of a shared screen
+
+
+def screen_key(participant_id: str) -> str:
+    """The composite's key for the screen ``participant_id`` shares."""
+    return f"{participant_id}/{SCREEN}"
 
 
 @dataclass
@@ -37,11 +43,16 @@ class _Feed:
 
 
 class Broadcast:
-    def __init__(self, hearing: Hearing, playlist: Playlist, settings: EncoderSettings) -> None:
+    def __init__(
+        self, hearing: Hearing, playlist: Playlist, settings: EncoderSettings, masked: set[str]
+    ) -> None:
         self.hearing_id = hearing.id
         self.playlist = playlist
+        # The sidecar's own record of who is masked in this hearing (shared, kept up to date by
+        # it): a Participant handed in with a publication may be a copy from before the mask.
+        self._masked = masked
         self._loop = asyncio.get_running_loop()
-        first = playlist.open_run()
+        self._run, first = playlist.open_run()
         self.composite = Composite(
             (f"{hearing.court}  {hearing.case_number}", f"{hearing.title}  · 公开庭审直播"),
             settings,
@@ -57,7 +68,7 @@ class Broadcast:
         # Called in the composite thread; the playlist belongs to the event loop.
         made = time.monotonic()
         try:
-            self._loop.call_soon_threadsafe(self.playlist.add, segment, made)
+            self._loop.call_soon_threadsafe(self.playlist.add, segment, made, self._run)
         except RuntimeError:  # the loop is gone (shutdown): nobody will publish it
             pass
 
@@ -67,12 +78,19 @@ class Broadcast:
             return
         tap = room.tap(publication.id)
         composite = self.composite
+        masked = participant.masked or participant.id in self._masked
+        # A shared screen is a picture of its own beside the sharer's camera (one picture per
+        # person would flicker between the two).
+        screen = publication.kind == "video" and publication.source == SCREEN
+        key = screen_key(participant.id) if screen else participant.id
         with composite.lock:
-            person = composite.people.get(participant.id)
+            person = composite.people.get(key)
             if person is None:
-                person = composite.people[participant.id] = Person(
-                    participant.id, participant.name, participant.role.value, participant.masked
+                person = composite.people[key] = Person(
+                    key, participant.name, participant.role.value, masked, screen=screen
                 )
+            elif masked:
+                person.masked = True
         try:
             if publication.kind == "video":
                 source: VideoSource | AudioSource = VideoSource(
@@ -94,13 +112,13 @@ class Broadcast:
         task.add_done_callback(self._tasks.discard)
 
     def set_masked(self, participant_id: str, masked: bool) -> None:
-        person = self.composite.people.get(participant_id)
-        if person is None:
-            return
         with self.composite.lock:
-            person.masked = masked
-            if masked:
-                person.video = None
+            for key in (participant_id, screen_key(participant_id)):
+                person = self.composite.people.get(key)
+                if person is not None:
+                    person.masked = masked
+                    if masked:
+                        person.video = None
         encoder = self.composite.encoder
         if masked and encoder is not None:
             dropped = self.playlist.purge(encoder.current_index)

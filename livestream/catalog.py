@@ -37,7 +37,12 @@ def parse_day(text: str, *, end: bool) -> datetime:
     starts) or an ISO 8601 date-time with an offset. ValueError if it is neither."""
     if len(text) == 10:
         day = datetime.strptime(text, "%Y-%m-%d").replace(tzinfo=COURT_TIME)
-        return day + timedelta(days=1) if end else day
+        if not end:
+            return day
+        try:
+            return day + timedelta(days=1)
+        except OverflowError:  # 9999-12-31 has no day after it: no bound at all
+            return datetime.max.replace(tzinfo=COURT_TIME)
     moment = datetime.fromisoformat(text)
     if moment.tzinfo is None:
         raise ValueError("a date-time needs an offset")

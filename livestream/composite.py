@@ -17,12 +17,13 @@ from dataclasses import dataclass
 from livestream.canvas import BLACK, Canvas
 from livestream.captions import ClockFace, Rasterizer
 from livestream.encoder import AUDIO_RATE, Encoder, EncoderSettings
-from livestream.layout import caption, layout
+from livestream.layout import LEAD_ROLES, caption, layout
 from livestream.sources import AudioSource, VideoSource, mix
 
 log = logging.getLogger("cloudcourt.livestream")
 
 MASKED_TEXT = "受保护的参与人"
+SCREEN_CAPTION = "证据展示"  # over a shared screen (evidence), as in the recorder's archive
 WAITING_TEXT = "庭审即将开始"
 BANNER = 56  # pixels of banner at the top
 CAPTION = 26  # pixels of caption band at the bottom of a tile
@@ -38,6 +39,22 @@ class Person:
     masked: bool = False
     video: VideoSource | None = None
     audio: AudioSource | None = None
+    screen: bool = False  # the screen someone shares, on screen beside their camera
+
+
+def arrangement(people: list[Person]) -> list[tuple[str, str]]:
+    """What layout() is given: everyone by role; with a shared screen, the (first) screen large
+    where the judge would be and every camera, the judge's too, beside it in join order."""
+    screen = next((p for p in people if p.screen), None)
+    if screen is None:
+        return [(p.key, p.role) for p in people]
+    return [(screen.key, LEAD_ROLES[0]), *((p.key, "") for p in people if p is not screen)]
+
+
+def label(person: Person) -> str:
+    """The caption: a masked person's name never shows, not even over their screen."""
+    name = MASKED_TEXT if person.masked else person.name
+    return f"{SCREEN_CAPTION} · {name}" if person.screen else caption(name, person.role)
 
 
 class Composite:
@@ -131,7 +148,7 @@ class Composite:
             canvas.text(mask, (s.width - mask.shape[1]) // 2, BANNER + (area - mask.shape[0]) // 2)
             return
         by_key = {p.key: p for p in people}
-        for tile in layout([(p.key, p.role) for p in people], s.width, area):
+        for tile in layout(arrangement(people), s.width, area):
             person = by_key[tile.key]
             x, y, w, h = tile.x, tile.y + BANNER, tile.width, tile.height
             frame = None if person.masked or person.video is None else person.video.latest()
@@ -144,7 +161,6 @@ class Composite:
                 canvas.text(
                     big, x + max(0, (w - big.shape[1]) // 2), y + (h - big.shape[0]) // 2, w
                 )
-            label = caption(MASKED_TEXT if person.masked else person.name, person.role)
             band = min(CAPTION, h)
             canvas.shade(x, y + h - band, w, band)
-            canvas.text(raster.mask(label, 16), x + 6, y + h - band + 2, max_width=w - 12)
+            canvas.text(raster.mask(label(person), 16), x + 6, y + h - band + 2, max_width=w - 12)

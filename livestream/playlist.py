@@ -83,11 +83,12 @@ class Playlist:
         # Left over from a crash or restart: nobody could cut them, so they are never published.
         shutil.rmtree(self.work, ignore_errors=True)
         self.work.mkdir()
-        self.entries: list[Entry] = _read_log(directory / LOG)
+        self.entries: list[Entry] = read_log(directory / LOG)
         self.waiting: deque[_Waiting] = deque()
         self.accepting = False
         self._new_run = False
         self._drop_upto = -1
+        self.run = 0  # which start of the stream is on air; a stopped run's late segment is not
         self.next_index = max((e.index for e in self.entries), default=-1) + 1
 
     @property
@@ -98,17 +99,20 @@ class Playlist:
     def duration(self) -> float:
         return sum(e.duration for e in self.entries)
 
-    def open_run(self) -> int:
-        """The stream (re)starts: the index its first segment gets."""
+    def open_run(self) -> tuple[int, int]:
+        """The stream (re)starts: its run number and the index its first segment gets."""
         self.accepting = True
         self._new_run = True
+        self.run += 1
         _write_atomically(self.dir / MASTER_PLAYLIST, master_playlist(self.settings))
-        return self.next_index
+        return self.run, self.next_index
 
-    def add(self, segment: Segment, now: float) -> None:
-        """A finished segment from the encoder: public after the delay unless stopped first."""
+    def add(self, segment: Segment, now: float, run: int) -> None:
+        """A finished segment of ``run``: public after the delay unless stopped first. The segment
+        an encoder hands over after the judge's stop belongs to a stopped run: deleted, even if
+        the stream was started again meanwhile."""
         self.next_index = max(self.next_index, segment.index + 1)
-        if not self.accepting or segment.index <= self._drop_upto:
+        if run != self.run or not self.accepting or segment.index <= self._drop_upto:
             self._delete(segment.index)
             return
         self.waiting.append(_Waiting(segment, now + self.delay))
@@ -206,7 +210,7 @@ def _write_atomically(path: Path, text: str) -> None:
     os.replace(tmp, path)  # a player never reads half a playlist
 
 
-def _read_log(path: Path) -> list[Entry]:
+def read_log(path: Path) -> list[Entry]:
     entries = []
     try:
         text = path.read_text()

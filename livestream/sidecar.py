@@ -10,17 +10,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from livestream.broadcast import Broadcast
 from livestream.encoder import EncoderSettings
-from livestream.playlist import POSTER, Playlist
+from livestream.playlist import LOG, POSTER, VOD_PLAYLIST, Playlist, read_log
 from sfu import Publication, Room
-from signaling.models import Hearing, Participant
+from signaling.models import Hearing, HearingState, Participant
 from signaling.sidecars import alarm_json
 
 log = logging.getLogger("cloudcourt.livestream")
@@ -54,6 +55,14 @@ class Livestream:
         self._playlists: dict[str, Playlist] = {}
         self._broadcasts: dict[str, Broadcast] = {}
         self._finishing: dict[str, asyncio.Task[None]] = {}
+        # Per hearing, who is masked: the mask route tells us at once, and start() adds what the
+        # store holds. Consulted for every publication, whatever its Participant copy says.
+        self._masked: dict[str, set[str]] = {}
+        # Hearings whose judge's stop is still waiting for the encoder: a start waits for it.
+        self._stopping: dict[str, asyncio.Event] = {}
+        # Ended in this process: a start that raced the end must not put them on air again.
+        self._ended: set[str] = set()
+        self._vod: dict[str, StreamState] = {}  # on-demand entries, which never change
         self._ticker: asyncio.Task[None] | None = None
 
     def directory(self, hearing_id: str) -> Path:
@@ -76,9 +85,12 @@ class Livestream:
             broadcast.add(participant, room, publication)
 
     def hearing_ended(self, hearing: Hearing) -> None:
+        self._ended.add(hearing.id)
         self._publications.pop(hearing.id, None)
+        self._masked.pop(hearing.id, None)
         broadcast = self._broadcasts.pop(hearing.id, None)
         if broadcast is None and not self._has_public_segments(hearing.id):
+            self._playlists.pop(hearing.id, None)
             return
         self._finishing[hearing.id] = asyncio.get_running_loop().create_task(
             self._finish(hearing.id, broadcast)
@@ -87,31 +99,56 @@ class Livestream:
     async def close(self) -> None:
         for hearing_id in list(self._broadcasts):
             await self.stop(hearing_id)
-        for task in list(self._finishing.values()):
+        for hearing_id, task in list(self._finishing.items()):
+            # An ended hearing's stream is closed now rather than after the delay: nobody can
+            # cut it any more (a stop after the end is refused), and an unfinished one would
+            # never become the on-demand entry.
             task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            self._close_ended(hearing_id)
         if self._ticker is not None:
             self._ticker.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._ticker
 
+    def recover(self, hearings: list[Hearing]) -> None:
+        """At start-up: a public hearing that ended while the server was down (or that it could
+        not close before it died) becomes its on-demand entry from what was public."""
+        for hearing in hearings:
+            directory = self.directory(hearing.id)
+            if (
+                hearing.public
+                and hearing.state is HearingState.ENDED
+                and (directory / LOG).is_file()
+                and not (directory / VOD_PLAYLIST).is_file()
+            ):
+                self._close_ended(hearing.id)
+
     # ---------------------------------------------------------------- control
     def is_live(self, hearing_id: str) -> bool:
         return hearing_id in self._broadcasts
 
-    def start(self, hearing: Hearing, masked: set[str]) -> None:
-        """Put the hearing on air (the caller checked that it is public and not ended)."""
+    async def start(self, hearing: Hearing, masked: set[str]) -> bool:
+        """Put the hearing on air (the caller checked that it is public and not ended; ``masked``
+        is who the store says is masked). False if the hearing ended meanwhile."""
+        while (stopping := self._stopping.get(hearing.id)) is not None:
+            await stopping.wait()  # a stop in progress: its last segment must not be ours
+        if hearing.id in self._ended:
+            return False
+        hidden = self._masked.setdefault(hearing.id, set())
+        hidden |= masked
         if hearing.id in self._broadcasts:
-            return
+            return True
         playlist = self._playlist(hearing.id)
-        broadcast = Broadcast(hearing, playlist, self.settings)
+        broadcast = Broadcast(hearing, playlist, self.settings, hidden)
         self._broadcasts[hearing.id] = broadcast
         broadcast.start()
         for participant, room, publication in self._live_publications(hearing.id):
-            if participant.id in masked and not participant.masked:
-                participant = replace(participant, masked=True)
             broadcast.add(participant, room, publication)
         self._ensure_ticker()
         log.info("hearing %s: public stream started (delay %.1f s)", hearing.id, self.delay)
+        return True
 
     async def stop(self, hearing_id: str) -> int:
         """The judge's stop: at once, and nothing not yet public ever will be. Returns how many
@@ -119,7 +156,12 @@ class Livestream:
         broadcast = self._broadcasts.pop(hearing_id, None)
         if broadcast is None:
             return 0
-        deleted = await broadcast.stop(cut=True)
+        done = self._stopping[hearing_id] = asyncio.Event()
+        try:
+            deleted = await broadcast.stop(cut=True)
+        finally:
+            del self._stopping[hearing_id]
+            done.set()
         log.info(
             "hearing %s: public stream stopped, %d unpublished segments deleted",
             hearing_id,
@@ -128,27 +170,35 @@ class Livestream:
         return deleted
 
     def set_masked(self, hearing_id: str, participant_id: str, masked: bool) -> None:
-        known = self._publications.get(hearing_id, {})
-        for pid, (participant, room, publication) in list(known.items()):
-            if participant.id == participant_id:
-                known[pid] = (replace(participant, masked=masked), room, publication)
+        hidden = self._masked.setdefault(hearing_id, set())
+        if masked:
+            hidden.add(participant_id)
+            # The public thumbnail may show them: gone now, the next one is drawn after the mask.
+            (self.directory(hearing_id) / POSTER).unlink(missing_ok=True)
+        else:
+            hidden.discard(participant_id)
         broadcast = self._broadcasts.get(hearing_id)
         if broadcast is not None:
             broadcast.set_masked(participant_id, masked)
 
     def state(self, hearing_id: str) -> StreamState:
+        """For the public catalog, on every request: reads no more than a file's existence
+        unless the stream is on air or its on-demand entry is seen for the first time."""
         playlist = self._playlists.get(hearing_id)
-        directory = self.directory(hearing_id)
-        if playlist is None and not directory.is_dir():
-            return StreamState(None, 0.0, False)
-        playlist = self._playlist(hearing_id)
-        poster = (directory / POSTER).is_file()
-        if playlist.finished:
-            return StreamState("vod", playlist.duration, poster)
         on_air = hearing_id in self._broadcasts or hearing_id in self._finishing
-        if on_air and playlist.entries:
-            return StreamState("live", playlist.duration, poster)
-        return StreamState(None, playlist.duration, poster)
+        if playlist is not None and on_air:
+            poster = (self.directory(hearing_id) / POSTER).is_file()
+            return StreamState("live" if playlist.entries else None, playlist.duration, poster)
+        known = self._vod.get(hearing_id)
+        if known is not None:
+            return known
+        directory = self.directory(hearing_id)
+        if not (directory / VOD_PLAYLIST).is_file():
+            return StreamState(None, 0.0, False)
+        # Closed for good: its duration and poster never change again.
+        duration = sum(e.duration for e in read_log(directory / LOG))
+        known = self._vod[hearing_id] = StreamState("vod", duration, (directory / POSTER).is_file())
+        return known
 
     # ---------------------------------------------------------------- internals
     def _playlist(self, hearing_id: str) -> Playlist:
@@ -158,6 +208,17 @@ class Livestream:
                 self.directory(hearing_id), self.delay, self.settings
             )
         return playlist
+
+    def _close_ended(self, hearing_id: str) -> None:
+        try:
+            playlist = self._playlist(hearing_id)
+            playlist.publish_due(math.inf)
+            playlist.finish()
+            log.info("hearing %s: on-demand stream closed (%.1f s)", hearing_id, playlist.duration)
+        except OSError:
+            log.exception("hearing %s: closing the public stream failed", hearing_id)
+        finally:
+            self._playlists.pop(hearing_id, None)
 
     def _has_public_segments(self, hearing_id: str) -> bool:
         return self.directory(hearing_id).is_dir() and bool(self._playlist(hearing_id).entries)
@@ -175,6 +236,7 @@ class Livestream:
                 await asyncio.sleep(TICK)
                 playlist.publish_due(time.monotonic())
             playlist.finish()
+            self._playlists.pop(hearing_id, None)
             log.info("hearing %s: on-demand stream ready (%.1f s)", hearing_id, playlist.duration)
         except Exception:
             log.exception("hearing %s: closing the public stream failed", hearing_id)

@@ -71,6 +71,7 @@ async def build_app(settings: Settings) -> web.Application:
 
     async def start(app: web.Application) -> None:
         outbox.start()
+        livestream.recover(await store.list_hearings())
         live.spawn(expire_tokens(live))
 
     async def shutdown(app: web.Application) -> None:

@@ -216,7 +216,7 @@ def _stream_paths() -> dict[str, Any]:
                     query("date_to", "YYYY-MM-DD (inclusive) or date-time with offset"),
                     query("q", "text in case number, title or court"),
                     query("limit", "1..100, default 20", {"type": "integer"}),
-                    query("offset", "default 0", {"type": "integer"}),
+                    query("offset", "0..1000000, default 0", {"type": "integer"}),
                 ],
                 "responses": {
                     "200": _json("Catalog", "one page of the catalog"),

@@ -30,7 +30,8 @@ from signaling.validation import bool_field, reject_unknown, require_object
 routes = web.RouteTableDef()
 
 PORTAL_DIR = Path(__file__).resolve().parent.parent / "web" / "portal"
-_SEGMENT = re.compile(r"^seg\d{6}(-low)?\.ts$")
+_SEGMENT = re.compile(r"^seg[0-9]{6}(-low)?\.ts$")
+_WHOLE = re.compile(r"[0-9]{1,7}")
 CATALOG_PARAMS = ("status", "court", "case_type", "date_from", "date_to", "q", "limit", "offset")
 # Live playlists change every segment; a segment or a closed playlist never changes.
 _LIVE_PLAYLIST_CACHE = "no-cache, max-age=0"
@@ -82,7 +83,9 @@ async def live_start(request: web.Request) -> web.Response:
     body = require_object(await read_json(request, required=False))
     reject_unknown(body, ())
     masked = {p.id for p in await s.hearings.participants(hearing.id) if p.masked}
-    s.livestream.start(hearing, masked)
+    # The hearing may have ended while we read: the livestream knows and refuses.
+    if not await s.livestream.start(hearing, masked):
+        raise conflict("the hearing has ended")
     return reply(_live_json(s, hearing))
 
 
@@ -145,17 +148,20 @@ def _filters(request: web.Request) -> Filters:
         date_from=bounds["date_from"],
         date_to=bounds["date_to"],
         q=text["q"],
-        limit=_int_param(query.get("limit"), "limit", 20, 1, MAX_LIMIT),
-        offset=_int_param(query.get("offset"), "offset", 0, 0, 1_000_000),
+        limit=_int_param(query.getall("limit", []), "limit", 20, 1, MAX_LIMIT),
+        offset=_int_param(query.getall("offset", []), "offset", 0, 0, 1_000_000),
     )
 
 
-def _int_param(value: str | None, name: str, default: int, low: int, high: int) -> int:
-    if value is None:
+def _int_param(values: list[str], name: str, default: int, low: int, high: int) -> int:
+    if len(values) > 1:
+        raise bad_request(f"'{name}' may be given once")
+    if not values:
         return default
-    if not value.isdigit() or not low <= int(value) <= high:
+    # ASCII digits only: str.isdigit() also takes "²" and "１", which int() rejects or reads.
+    if not _WHOLE.fullmatch(values[0]) or not low <= int(values[0]) <= high:
         raise bad_request(f"'{name}' must be a whole number from {low} to {high}")
-    return int(value)
+    return int(values[0])
 
 
 @routes.get("/api/catalog")

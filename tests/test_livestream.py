@@ -10,18 +10,26 @@ delay and that a closed hearing never reaches the public.
 from __future__ import annotations
 
 import asyncio
+import io
+import logging
 import time
 from urllib.parse import urlencode
 
+import av
 import numpy as np
 import pytest
 import pytest_asyncio
+from aiortc import RTCSessionDescription
 
+from livestream.broadcast import screen_key
 from livestream.captions import Rasterizer
 from livestream.composite import BANNER
 from livestream.layout import layout
-from tests.clients.hls import decode_segment, fetch, playlist, segment_url
+from livestream.sidecar import Livestream
+from signaling.models import Hearing, HearingState
+from tests.clients.hls import decode_segment, fetch, parse_playlist, playlist, segment_url
 from tests.clients.media import read_luma
+from tests.clients.screen_share import publish_with_screen
 from tests.e2e import Api, Cast, eventually
 from tests.signaling_server import start_server
 
@@ -31,6 +39,7 @@ DELAY = 2.0  # the broadcast delay of this module's server
 WIDTH, HEIGHT = 854, 480
 LOW_WIDTH, LOW_HEIGHT = 426, 240  # the second rendition, for weak phones
 JUDGE, PARTY, WITNESS = 11, 12, 13  # media ids drawn into each one's picture
+SCREEN_ID, SCREEN_SIZE = 14, (640, 360)  # drawn into the judge's shared screen
 
 
 @pytest.fixture(scope="module")
@@ -60,13 +69,13 @@ def tiles(roles: list[tuple[str, str]]) -> dict[str, tuple[int, int, int, int]]:
     }
 
 
-def read_tile(luma: np.ndarray, tile: tuple[int, int, int, int]):
-    """The sender id drawn in the picture shown in ``tile`` (letterboxed 4:3), or None; the tile
-    is scaled along when ``luma`` is a smaller rendition."""
+def read_tile(luma: np.ndarray, tile: tuple[int, int, int, int], size=(320, 240)):
+    """The sender id drawn in the picture (of ``size``) shown letterboxed in ``tile``, or None;
+    the tile is scaled along when ``luma`` is a smaller rendition."""
     ratio = luma.shape[1] / WIDTH
     x, y, w, h = (int(v * ratio) for v in tile)
-    scale = min(w / 320, h / 240)
-    fw, fh = int(320 * scale), int(240 * scale)
+    scale = min(w / size[0], h / size[1])
+    fw, fh = int(size[0] * scale), int(size[1] * scale)
     fx, fy = x + (w - fw) // 2, y + (h - fh) // 2
     inset = max(1, round(2 * ratio))
     reading = read_luma(luma[fy + inset : fy + fh - inset, fx + inset : fx + fw - inset])
@@ -204,10 +213,14 @@ async def test_the_low_rendition_is_the_same_stream_smaller(server, on_air):
 async def test_masking_while_on_air_takes_the_picture_off(server, on_air):
     api, hearing = on_air["api"], on_air["hearing"]
     party_id = on_air["ids"][PARTY]
+    poster_url = api.abs(f"/live/{hearing['id']}/poster.jpg")
+    assert (await fetch(poster_url))[0] == 200  # the catalog's thumbnail shows the party...
     status, body, _ = await api.request(
         "POST", f"/api/hearings/{hearing['id']}/participants/{party_id}/mask", json={}
     )
     assert (status, body["masked"]) == (200, True), body
+    # ...and is gone with the mask (the next one is drawn after it).
+    assert (await fetch(poster_url))[0] == 404
     url = api.abs(f"/live/{hearing['id']}/index.m3u8")
     # Everything published from now on was made after the mask (the delay window was purged).
     before = {uri for uri, _ in (await playlist(url)).segments}
@@ -229,6 +242,97 @@ async def test_masking_while_on_air_takes_the_picture_off(server, on_air):
         json={"masked": False},
     )
     assert (status, body["masked"]) == (200, False)
+
+
+def poster_luma(data: bytes) -> np.ndarray:
+    with av.open(io.BytesIO(data), format="mjpeg") as container:
+        frame = next(container.decode(video=0))
+        return frame.to_ndarray(format="gray")
+
+
+async def test_masked_before_publishing_is_never_shown(server, cast, api):
+    """Masked while in the room with nothing published, then publishing: the picture must not
+    reach any tile of any segment, nor the poster."""
+    hearing = await api.create_hearing(public=True)
+    hid = hearing["id"]
+    judge = await cast.join(hearing, "judge", JUDGE)
+    party = await cast.join(hearing, "party", PARTY, admitted=True, publish=False)
+    await eventually(lambda: judge.pub_pc.connectionState == "connected", 15, "published")
+    status, _, _ = await api.request("POST", f"/api/hearings/{hid}/live/start")
+    assert status == 200
+    status, body, _ = await api.request(
+        "POST", f"/api/hearings/{hid}/participants/{party.participant_id}/mask", json={}
+    )
+    assert (status, body["masked"]) == (200, True), body
+    await party.publish()
+    await eventually(lambda: party.pub_pc.connectionState == "connected", 15, "party published")
+    url = api.abs(f"/live/{hid}/index.m3u8")
+    # Twelve segments: well past the party's start, and the second poster (segment 11).
+    segments = await live_segments(url, 12, timeout=40)
+    layouts = [
+        tiles([(judge.participant_id, "judge")]),
+        tiles([(judge.participant_id, "judge"), (party.participant_id, "party")]),
+    ]
+    every_tile = [t for where in layouts for t in where.values()]
+    frames = [luma for seg in segments for luma in seg.video]
+    status, poster, _ = await fetch(api.abs(f"/live/{hid}/poster.jpg"))
+    assert status == 200
+    frames.append(poster_luma(poster))
+    assert not any(read_tile(f, tile) == PARTY for f in frames for tile in every_tile)
+    # The pictures were readable, and the party was on screen: as the masked placeholder.
+    judge_tile = layouts[1][judge.participant_id]
+    assert sum(read_tile(f, judge_tile) == JUDGE for f in segments[-1].video) > 10
+    x, y, w, h = layouts[1][party.participant_id]
+    assert all(float(f[y : y + h - 40, x : x + w].std()) < 30 for f in segments[-1].video)
+
+
+async def test_a_shared_screen_is_shown_large_beside_the_cameras_without_flicker(server, cast, api):
+    """The judge shares a screen (evidence) beside their camera: the screen gets the large tile,
+    the judge's and the party's cameras stay in view, and no tile switches between two feeds."""
+    hearing = await api.create_hearing(public=True)
+    hid = hearing["id"]
+    judge = await cast.join(hearing, "judge", JUDGE, publish=False)
+    await publish_with_screen(judge, SCREEN_ID, *SCREEN_SIZE)
+    party = await cast.join(hearing, "party", PARTY, admitted=True)
+    for p in (judge, party):
+        await eventually(lambda p=p: p.pub_pc.connectionState == "connected", 15, "published")
+    status, _, _ = await api.request("POST", f"/api/hearings/{hid}/live/start")
+    assert status == 200
+    segments = await live_segments(api.abs(f"/live/{hid}/index.m3u8"), 4, timeout=30)
+    frames = [luma for seg in segments[1:] for luma in seg.video]  # past the start-up
+    where = tiles(
+        [(screen_key(judge.participant_id), "judge"), (judge.participant_id, ""),
+         (party.participant_id, "")]
+    )  # fmt: skip
+    screen = [read_tile(f, where[screen_key(judge.participant_id)], SCREEN_SIZE) for f in frames]
+    camera = [read_tile(f, where[judge.participant_id]) for f in frames]
+    other = [read_tile(f, where[party.participant_id]) for f in frames]
+    assert screen.count(SCREEN_ID) > len(frames) * 0.9, screen
+    assert camera.count(JUDGE) > len(frames) * 0.9, camera
+    assert other.count(PARTY) > len(frames) * 0.9, other
+    assert JUDGE not in screen and SCREEN_ID not in camera  # never the other feed
+    # The share stops (the console sets its transceiver inactive and offers again): the judge is
+    # large again.
+    pc = judge.pub_pc
+    pc.getTransceivers()[2].direction = "inactive"
+    await pc.setLocalDescription(await pc.createOffer())
+    ack = await judge.call("publish", {"sdp": pc.localDescription.sdp, "type": "offer"})
+    await pc.setRemoteDescription(RTCSessionDescription(sdp=ack["sdp"], type="answer"))
+    url = api.abs(f"/live/{hid}/index.m3u8")
+    # Segments made after the stop: the delay plus one segment in progress.
+    made_before = max(int(uri[3:9]) for uri, _ in (await playlist(url)).segments) + DELAY + 1
+    later: list[str] = []
+
+    async def made_after() -> bool:
+        later[:] = [u for u, _ in (await playlist(url)).segments if int(u[3:9]) > made_before]
+        return len(later) >= 2
+
+    await eventually(made_after, 20, "segments after the share stopped")
+    segments = [decode_segment((await fetch(segment_url(url, u)))[1]) for u in later[:2]]
+    where = tiles([(judge.participant_id, "judge"), (party.participant_id, "party")])
+    frames = [luma for seg in segments for luma in seg.video]
+    large = [read_tile(f, where[judge.participant_id]) for f in frames]
+    assert large.count(JUDGE) > len(frames) * 0.9, large
 
 
 async def test_the_ended_hearing_becomes_on_demand_and_is_catalogued(server, on_air):
@@ -333,6 +437,105 @@ async def test_a_stop_inside_the_delay_window_is_never_published(server, cast, a
     assert [i["status"] for i in body["items"]] == ["upcoming"]
 
 
+async def test_a_hearing_ended_just_before_shutdown_or_a_crash_still_goes_on_demand(tmp_path):
+    """Ended inside the broadcast delay, then the server stops: the on-demand entry is written
+    on the way down; and if it was lost (a crash), the next start writes it."""
+    srv = start_server(tmp_path, env={"CLOUDCOURT_BROADCAST_DELAY": "5"})
+    cast = Cast(srv)
+    try:
+        api = Api(srv)
+        hearing = await api.create_hearing(public=True)
+        hid = hearing["id"]
+        judge = await cast.join(hearing, "judge", JUDGE)
+        await eventually(lambda: judge.pub_pc.connectionState == "connected", 15, "published")
+        assert (await api.request("POST", f"/api/hearings/{hid}/live/start"))[0] == 200
+        url = api.abs(f"/live/{hid}/index.m3u8")
+
+        async def public():
+            return len((await playlist(url)).segments) >= 2
+
+        await eventually(public, 30, "public segments")
+        assert (await api.request("POST", f"/api/hearings/{hid}/end"))[0] == 200
+        await cast.close()
+        directory = srv.data_dir / "streams" / hid
+        assert not (directory / "vod.m3u8").exists()  # segments still wait out the delay
+        srv.restart()
+
+        async def on_demand() -> float:
+            listing = await playlist(api.abs(f"/vod/{hid}/index.m3u8"))
+            assert listing.status == 200 and listing.ended
+            status, body, _ = await api.request("GET", "/api/catalog?status=vod", auth=None)
+            assert status == 200 and hid in [i["id"] for i in body["items"]], body
+            return listing.duration
+
+        duration = await on_demand()
+        assert duration >= 2
+        srv.proc.kill()  # as if it had died before writing them
+        srv.stop()
+        for name in ("vod.m3u8", "vod-low.m3u8"):
+            (directory / name).unlink()
+        srv.start()
+        assert await on_demand() == duration
+    finally:
+        await cast.close()
+        srv.stop()
+
+
+def unit_hearing(hearing_id: str) -> Hearing:
+    return Hearing(
+        hearing_id, "（2026）京0105民初1号", "t", "c", "civil", True, "2026-12-01T01:30:00+00:00",
+        HearingState.IN_SESSION, "2026-12-01T01:00:00+00:00", "2026-12-01T01:00:00+00:00",
+    )  # fmt: skip
+
+
+def public_indexes(directory) -> list[int]:
+    try:
+        segments, _, _ = parse_playlist((directory / "live.m3u8").read_text())
+    except FileNotFoundError:
+        return []
+    return [int(uri[3:9]) for uri, _ in segments]
+
+
+async def test_a_start_during_the_stop_never_publishes_what_was_cut(tmp_path, caplog):
+    """The judge's stop waits for the encoder to hand over the segment in progress; a start
+    arriving meanwhile (a second console, a double click) must neither publish that segment nor
+    reuse its number."""
+    caplog.set_level(logging.WARNING, "cloudcourt.livestream")
+    stream = Livestream(tmp_path, 1.0, lambda *_: None)
+    hearing = unit_hearing("h_stopstart")
+    directory = stream.directory(hearing.id)
+    try:
+        assert await stream.start(hearing, set())
+        await eventually(lambda: len(public_indexes(directory)) >= 2, 30, "public segments")
+        stop = asyncio.create_task(stream.stop(hearing.id))
+        await asyncio.sleep(0)  # the stop has taken the stream off and waits for the encoder
+        assert not stream.is_live(hearing.id)
+        unpublished = {int(p.name[3:9]) for p in (directory / "work").glob("seg*.ts")}
+        assert unpublished  # waiting out the delay, and the one being encoded
+        assert await stream.start(hearing, set())
+        await stop  # (how many it deleted varies: with a 1 s delay, 0 or 1 may be waiting)
+        before = public_indexes(directory)
+        await eventually(lambda: len(public_indexes(directory)) >= len(before) + 3, 30, "new run")
+        shown = public_indexes(directory)
+        assert not unpublished & set(shown), (unpublished, shown)
+        assert not any((directory / f"seg{i:06d}.ts").exists() for i in unpublished)
+        assert min(set(shown) - set(before)) > max(unpublished)
+        assert "#EXT-X-DISCONTINUITY\n" in (directory / "live.m3u8").read_text()
+    finally:
+        await stream.close()
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING], caplog.text
+
+
+async def test_a_start_that_raced_the_end_stays_off_air(tmp_path):
+    """The start route reads the store before starting: an end in between must win."""
+    stream = Livestream(tmp_path, 1.0, lambda *_: None)
+    hearing = unit_hearing("h_startend")
+    stream.hearing_ended(hearing)
+    assert await stream.start(hearing, set()) is False
+    assert not stream.is_live(hearing.id) and not stream.directory(hearing.id).exists()
+    await stream.close()
+
+
 async def test_a_closed_hearing_never_reaches_the_public(server, api):
     hearing = await api.create_hearing(public=False)
     hid = hearing["id"]
@@ -383,11 +586,25 @@ async def test_live_control_needs_a_moderator_and_a_hearing_in_progress(server, 
         "offset=-1",
         "page=2",
         "status=live&status=vod",
+        "limit=%C2%B2",  # "²": a digit to str.isdigit(), not to int()
+        "offset=%C2%B9",
+        "limit=%EF%BC%91",  # a full-width 1
+        "limit=5&limit=6",
+        "offset=0&offset=20",
     ],
 )
 async def test_bad_catalog_filters_are_400(server, api, query):
     status, body, _ = await api.request("GET", f"/api/catalog?{query}", auth=None)
     assert status == 400 and body["error"], body
+
+
+async def test_the_last_and_first_days_of_the_calendar_are_catalog_bounds(server, api):
+    query = "date_from=0001-01-01&date_to=9999-12-31&limit=100"
+    status, body, _ = await api.request("GET", f"/api/catalog?{query}", auth=None)
+    assert status == 200, body
+    status, every, _ = await api.request("GET", "/api/catalog?limit=100", auth=None)
+    dated = [i["id"] for i in every["items"] if i["scheduled_at"]]
+    assert [i["id"] for i in body["items"]] == dated
 
 
 async def test_the_clock_draws_its_dashes_at_mid_height():
