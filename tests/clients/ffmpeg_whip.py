@@ -109,12 +109,9 @@ class FfmpegWhip:
         self.frames_written = 0
         self._log_file = None
 
-    def command(self) -> list[str]:
-        cmd = [
-            ffmpeg_exe(),
-            "-hide_banner",
-            "-loglevel",
-            "info",
+    def input_args(self) -> list[str]:
+        """Input 0 is the video, input 1 the audio: the block pattern from stdin, the tone."""
+        return [
             "-f",
             "rawvideo",
             "-pix_fmt",
@@ -130,11 +127,23 @@ class FfmpegWhip:
             "lavfi",
             "-i",
             f"sine=frequency={tone_for(self.media_id):g}:sample_rate=48000",
+        ]
+
+    def encoder_args(self) -> list[str]:
+        return h264_encoder_args()
+
+    def command(self) -> list[str]:
+        cmd = [
+            ffmpeg_exe(),
+            "-hide_banner",
+            "-loglevel",
+            "info",
+            *self.input_args(),
             "-map",
             "0:v",
             "-map",
             "1:a",
-            *h264_encoder_args(),
+            *self.encoder_args(),
             "-c:a",
             "libopus",
             "-ar",

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import subprocess
 
-from .ffmpeg_whip import FfmpegWhip, ffmpeg_exe, h264_encoder_args
+from .ffmpeg_whip import FfmpegWhip, h264_encoder_args
 
 BEEP_HZ = 1000
 
@@ -19,7 +19,7 @@ class FlashBeepWhip(FfmpegWhip):
         super().__init__(whip_url, token, 0, **kw)
         self.flash = flash
 
-    def command(self) -> list[str]:
+    def input_args(self) -> list[str]:
         on = f"lt(mod(t,1),{self.flash})"
         video = (
             f"color=c=black:s={self.width}x{self.height}:r={self.fps},"
@@ -30,45 +30,10 @@ class FlashBeepWhip(FfmpegWhip):
             f"sine=frequency={BEEP_HZ}:sample_rate=48000:samples_per_frame=48,"
             f"volume=0:enable='not({on})'"
         )
-        cmd = [
-            ffmpeg_exe(),
-            "-hide_banner",
-            "-loglevel",
-            "info",
-            "-re",
-            "-f",
-            "lavfi",
-            "-i",
-            video,
-            "-re",
-            "-f",
-            "lavfi",
-            "-i",
-            audio,
-            "-map",
-            "0:v",
-            "-map",
-            "1:a",
-            *h264_encoder_args(gop=2 * self.fps),
-            "-c:a",
-            "libopus",
-            "-ar",
-            "48000",
-            "-ac",
-            "2",
-            "-b:a",
-            "64k",
-            "-f",
-            "whip",
-            "-handshake_timeout",
-            "10000",
-            "-whip_flags",
-            "dtls_active",
-            "-authorization",
-            self.token or "",
-            self.whip_url,
-        ]
-        return cmd
+        return ["-re", "-f", "lavfi", "-i", video, "-re", "-f", "lavfi", "-i", audio]
+
+    def encoder_args(self) -> list[str]:
+        return h264_encoder_args(gop=2 * self.fps)
 
     def start(self) -> FlashBeepWhip:
         if self.log_path:
