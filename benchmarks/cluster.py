@@ -98,12 +98,10 @@ class Cluster:
 
     # -- servers ---------------------------------------------------------------------------------
 
-    def start_sfu_workers(
-        self, count: int, measure_latency: bool, experiments: tuple[str, ...] = ()
-    ) -> None:
+    def start_sfu_workers(self, count: int, measure_latency: bool) -> None:
         self._start_servers(
             [
-                Child(sfu_server.main, (measure_latency, experiments), f"bench-sfu-worker-{i}")
+                Child(sfu_server.main, (measure_latency,), f"bench-sfu-worker-{i}")
                 for i in range(count)
             ]
         )

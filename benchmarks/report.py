@@ -161,15 +161,6 @@ def markdown(result: dict[str, Any], plot_path: str | os.PathLike[str] | None = 
         f" joining at {scenario['join_rate']:g}/s; {scenario['window']:g} s measured per step,"
         f" {scenario['generators']} generator processes.",
         "",
-        *(
-            [
-                f"**What-if patches in the SFU workers** (`benchmarks/experiments.py`):"
-                f" {', '.join(scenario['experiments'])}: these figures are not the SFU as it is.",
-                "",
-            ]
-            if scenario.get("experiments")
-            else []
-        ),
         "## Against the targets",
         "",
         *_targets(result),

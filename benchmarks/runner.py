@@ -47,7 +47,6 @@ class Scenario:
     bitrate: int = 1_000_000
     clip_seconds: float = 10.0
     measure_latency: bool = True
-    experiments: tuple[str, ...] = ()  # what-if patches in the SFU workers (benchmarks.experiments)
     profile_dir: str | None = None
     server_url: str | None = None
     admin_key: str | None = None
@@ -218,7 +217,7 @@ async def _local_setups(cluster: Cluster, scenario: Scenario) -> dict[str, dict[
     for workers in scenario.workers:
         name = "sfu_1_worker" if workers == 1 else f"sfu_{workers}_workers"
         hearings = _hearing_ids(f"w{workers}h", scenario.hearings)
-        cluster.start_sfu_workers(workers, scenario.measure_latency, scenario.experiments)
+        cluster.start_sfu_workers(workers, scenario.measure_latency)
         cluster.hearing_server = {h: i % workers for i, h in enumerate(hearings)}
         # The 1-worker setup ramps (the CPU curve, latency at half load, first frames); the
         # others measure the full load only, for the scaling.

@@ -24,7 +24,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from benchmarks.experiments import EXPERIMENTS
 from benchmarks.runner import RunError, Scenario, run
 
 QUICK = {
@@ -91,12 +90,6 @@ def parser() -> argparse.ArgumentParser:
     )
     run_group.add_argument("--no-latency-probe", action="store_true", help="no probe in workers")
     run_group.add_argument("--quick", action="store_true", help="a smoke run within 60 s")
-    run_group.add_argument(
-        "--experiment",
-        action="append",
-        choices=sorted(EXPERIMENTS),
-        help="apply a what-if patch in the SFU workers (measures a proposed sfu/ change)",
-    )
     remote = p.add_argument_group("a running server instead of self-started workers")
     remote.add_argument("--server", metavar="URL", help="e.g. http://127.0.0.1:8080")
     remote.add_argument("--admin-key", help="the server's admin key (CLOUDCOURT_ADMIN_KEY)")
@@ -144,7 +137,6 @@ def scenario_from(args: argparse.Namespace, argv: Sequence[str]) -> Scenario:
     if "baseline_steps" in values:
         values["baseline_steps"] = tuple(v for v in values["baseline_steps"] if v)
     values["measure_latency"] = not args.no_latency_probe
-    values["experiments"] = tuple(args.experiment or ())
     if args.out:
         values["profile_dir"] = args.out
     return Scenario(**values, command=["python -m benchmarks.sfu", *argv])

@@ -13,7 +13,6 @@ from multiprocessing.connection import Connection
 from typing import Any
 
 from benchmarks.channel import Channel
-from benchmarks.experiments import EXPERIMENTS
 from benchmarks.probe import LatencyProbe
 from benchmarks.procstat import raise_fd_limit
 from sfu import Peer, Publication, Room, SfuConfig, TrackInfo, Worker
@@ -76,12 +75,10 @@ async def serve(channel: Channel, probe: LatencyProbe | None) -> None:
             task.add_done_callback(tasks.discard)
 
 
-def main(conn: Connection, measure_latency: bool, experiments: tuple[str, ...] = ()) -> None:
+def main(conn: Connection, measure_latency: bool) -> None:
     """Process entry point (multiprocessing, spawn)."""
     logging.basicConfig(level=logging.ERROR)
     raise_fd_limit()
-    for name in experiments:
-        EXPERIMENTS[name]()
     probe = LatencyProbe() if measure_latency else None
     if probe is not None:
         probe.install()  # before the Worker creates any connection

@@ -616,6 +616,7 @@ class Peer:
         if dtls is None:
             return
         rtc_internals.hook_media(dtls, on_rtp, on_rtcp)
+        rtc_internals.drain_reads(pc)
         if pc is self._publisher_pc and self._publisher_send_rtcp is None:
             self._publisher_send_rtcp = rtc_internals.make_sender(dtls)[1]
 

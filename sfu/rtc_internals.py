@@ -8,7 +8,9 @@ packetize). The SFU keeps aiortc for SDP, ICE and DTLS and takes over the media 
 - `RTCRtpReceiver.receive` / `RTCRtpSender.send` are replaced per object so that no decoder thread,
   no encoder and no RTCP task of aiortc's ever starts; the negotiated parameters are captured;
 - outgoing packets are SRTP-protected with the transport's session and written straight to the
-  nominated candidate pair's datagram transport, skipping three awaits per packet.
+  nominated candidate pair's datagram transport, skipping three awaits per packet;
+- each of a connection's sockets is read until it is empty (up to `DRAIN_LIMIT` datagrams) per
+  readiness event, instead of asyncio's one datagram per event.
 
 aiortc/aioice are pinned (pyproject.toml); tests/test_rtc_internals.py fails loudly if an upgrade
 moves any attribute used here.
@@ -18,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from asyncio import selector_events
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -31,6 +34,9 @@ log = logging.getLogger(__name__)
 
 RtpHandler = Callable[[bytes], None]
 ParamsHandler = Callable[[RTCRtpTransceiver, Any], Awaitable[None]]
+
+# Datagrams read per readiness event at most, so that one busy socket cannot starve the others.
+DRAIN_LIMIT = 64
 
 _original_get_host_addresses = aioice.ice.get_host_addresses
 
@@ -180,6 +186,51 @@ def make_sender(dtls: RTCDtlsTransport) -> tuple[Callable[[bytes], bool], Callab
         return send
 
     return sender(False), sender(True)
+
+
+def drain_reads(pc: RTCPeerConnection) -> None:
+    """Read every datagram waiting on this connection's sockets per readiness event (up to
+    `DRAIN_LIMIT`), not just one.
+
+    asyncio's datagram transport does one `recvfrom` per readiness event, so a socket yields one
+    packet per event-loop iteration, however long the fan-out of everything else in that iteration
+    took: a keyframe's burst (~20 packets back to back from a publisher without a pacer) waited
+    ~20 iterations in the kernel buffer. Every datagram still goes to aioice's protocol, STUN
+    included; only the read loop changes. Call it once the connection has gathered its candidates
+    (after `setLocalDescription`): asyncio registers a socket's reader before
+    `create_datagram_endpoint` returns, and `_add_reader` replaces a registered one.
+    """
+    connection = ice_connection(pc)
+    for protocol in connection._protocols if connection is not None else ():
+        transport = protocol.transport
+        # Only asyncio's own UDP transports: a TURN relay (aioice's TurnTransport) and uvloop
+        # have read loops of their own.
+        if not isinstance(transport, selector_events._SelectorDatagramTransport):
+            continue
+        if transport.is_closing() or getattr(transport, "_cloudcourt_draining", False):
+            continue
+        transport._loop._add_reader(transport._sock_fd, _read_all, transport)
+        transport._cloudcourt_draining = True  # type: ignore[attr-defined]
+
+
+def _read_all(transport: Any) -> None:
+    """asyncio's `_SelectorDatagramTransport._read_ready`, looped until the socket is empty."""
+    for _ in range(DRAIN_LIMIT):
+        if transport.is_closing():  # closed by the protocol's callback: read no more
+            return
+        try:
+            data, addr = transport._sock.recvfrom(transport.max_size)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError as exc:
+            transport._protocol.error_received(exc)
+            return
+        except (SystemExit, KeyboardInterrupt):
+            raise
+        except BaseException as exc:
+            transport._fatal_error(exc, "Fatal read error on datagram transport")
+            return
+        transport._protocol.datagram_received(data, addr)
 
 
 def disable_consent_checks(pc: RTCPeerConnection) -> bool:

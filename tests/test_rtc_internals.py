@@ -6,14 +6,21 @@ name instead of the SFU silently decoding, dropping media or disconnecting ffmpe
 
 from __future__ import annotations
 
+import asyncio
 import inspect
+import re
+import socket
+from asyncio import selector_events
 
 import aioice.ice
 import pylibsrtp
+from aioice import stun
 from aiortc import RTCPeerConnection, RTCRtpReceiver, RTCRtpSender
 from aiortc.rtcdtlstransport import RTCDtlsTransport
 
 from sfu import rtc_internals
+from tests.clients.loopback import new_peer_connection
+from tests.clients.media import PatternVideoTrack
 
 
 def test_dtls_transport_still_dispatches_through_overridable_handlers():
@@ -45,6 +52,7 @@ async def test_transceiver_and_connection_attributes_exist():
     connection = rtc_internals.ice_connection(pc)
     assert isinstance(connection, aioice.ice.Connection)
     assert hasattr(connection, "_nominated") and hasattr(connection, "_query_consent_task")
+    assert hasattr(connection, "_protocols") and hasattr(connection, "_queue")
     await pc.close()
 
 
@@ -76,3 +84,52 @@ def test_the_decoder_probe_sees_aiortc_create_decoders():
     )
     assert rtc_internals.decoders_created() == before + 1
     assert "get_decoder(codec)" in inspect.getsource(aiortc.rtcrtpreceiver.decoder_worker)
+
+
+def test_asyncio_datagram_reads_are_still_one_recvfrom_through_a_replaceable_reader():
+    """drain_reads loops what `_read_ready` does once, and swaps the socket's registered reader."""
+    read_ready = inspect.getsource(selector_events._SelectorDatagramTransport._read_ready)
+    assert "self._sock.recvfrom(self.max_size)" in read_ready
+    assert "self._protocol.datagram_received(data, addr)" in read_ready
+    assert "self._protocol.error_received(exc)" in read_ready
+    assert "self._add_reader" in inspect.getsource(selector_events._SelectorDatagramTransport)
+    assert "reader.cancel()" in inspect.getsource(selector_events.BaseSelectorEventLoop._add_reader)
+    assert "self._sock_fd = " in inspect.getsource(selector_events._SelectorTransport)
+
+
+async def test_a_burst_on_a_publisher_socket_reaches_aioice_in_one_loop_iteration(sfu_room):
+    """A keyframe's packets queued on the SFU's publisher socket are all handed over at the first
+    readiness event, not one per event-loop iteration; a STUN request behind them still reaches
+    aioice, which answers it."""
+    burst = 20
+    _, room, events, _, _ = sfu_room
+    judge = room.add_peer("judge", publish=True, subscribe=False, listener=events)
+    client = new_peer_connection()
+    client.addTransceiver(PatternVideoTrack(1), direction="sendonly")
+    await client.setLocalDescription(await client.createOffer())
+    answer = await judge.publisher_offer(client.localDescription.sdp)
+    await client.close()  # never connects: nothing but this test reads the SFU's aioice queue
+    port = int(re.search(r"127\.0\.0\.1 (\d+) typ host", answer).group(1))
+    received = rtc_internals.ice_connection(judge._publisher_pc)._queue  # non-STUN datagrams
+    loop = asyncio.get_running_loop()
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.setblocking(False)
+    request = stun.Message(message_method=stun.Method.BINDING, message_class=stun.Class.REQUEST)
+    server = ("127.0.0.1", port)
+    try:
+        # Loopback delivers within sendto: all of it waits on the socket before the loop runs.
+        for seq in range(burst):
+            sock.sendto(bytes([0x80, 96]) + seq.to_bytes(2, "big") + bytes(200), server)
+        sock.sendto(bytes(request), server)
+        # Each sleep(0) lets the loop run exactly one iteration (one select, one callback per
+        # readable socket): what is queued at the first sighting came from a single read event.
+        for _ in range(100):
+            if not received.empty():
+                break
+            await asyncio.sleep(0)
+        assert received.qsize() == burst
+        response = stun.parse_message(await asyncio.wait_for(loop.sock_recv(sock, 2048), 5))
+        assert response.transaction_id == request.transaction_id
+        assert response.message_class == stun.Class.ERROR  # no credentials: aioice refused it
+    finally:
+        sock.close()
