@@ -19,7 +19,7 @@ from signaling.http_api import read_json, reply
 from signaling.live import LiveHearings
 from signaling.roles import Actor
 from signaling.sidecars import alarm_json
-from signaling.validation import reject_unknown, require_object
+from signaling.validation import query_int, reject_unknown, reject_unknown_params, require_object
 
 RECORDER: web.AppKey[Recorder] = web.AppKey("recorder", Recorder)
 MAX_REASON = 500
@@ -77,24 +77,11 @@ async def recording_state(request: web.Request) -> web.Response:
 
 def _page(request: web.Request) -> tuple[int, int]:
     query = request.query
-    unknown = sorted(set(query) - {"offset", "limit"})
-    if unknown:
-        raise CourtError(Code.BAD_REQUEST, f"unknown parameter(s): {', '.join(unknown)}")
-    values = {}
-    for name, default, low, high in (
-        ("offset", 0, 0, 10**9),
-        ("limit", PAGE_DEFAULT, 1, PAGE_MAX),
-    ):
-        raw = query.get(name)
-        if raw is None:
-            values[name] = default
-            continue
-        if not raw.isdigit() or not low <= int(raw) <= high:
-            raise CourtError(
-                Code.BAD_REQUEST, f"'{name}' must be a whole number from {low} to {high}"
-            )
-        values[name] = int(raw)
-    return values["offset"], values["limit"]
+    reject_unknown_params(query, ("offset", "limit"))
+    return (
+        query_int(query, "offset", 0, 0, 10**9),
+        query_int(query, "limit", PAGE_DEFAULT, 1, PAGE_MAX),
+    )
 
 
 @routes.get("/api/hearings/{hearing_id}/recordings/tracks/{track}/segments")

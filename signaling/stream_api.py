@@ -25,13 +25,18 @@ from signaling.context import Services, services
 from signaling.errors import bad_request, conflict, forbidden, not_found
 from signaling.http_api import read_json, reply
 from signaling.models import Hearing, HearingState
-from signaling.validation import bool_field, reject_unknown, require_object
+from signaling.validation import (
+    bool_field,
+    query_int,
+    reject_unknown,
+    reject_unknown_params,
+    require_object,
+)
 
 routes = web.RouteTableDef()
 
 PORTAL_DIR = Path(__file__).resolve().parent.parent / "web" / "portal"
 _SEGMENT = re.compile(r"^seg[0-9]{6}(-low)?\.ts$")
-_WHOLE = re.compile(r"[0-9]{1,7}")
 CATALOG_PARAMS = ("status", "court", "case_type", "date_from", "date_to", "q", "limit", "offset")
 # Live playlists change every segment; a segment or a closed playlist never changes.
 _LIVE_PLAYLIST_CACHE = "no-cache, max-age=0"
@@ -116,9 +121,7 @@ async def mask(request: web.Request) -> web.Response:
 
 def _filters(request: web.Request) -> Filters:
     query = request.query
-    unknown = sorted(set(query) - set(CATALOG_PARAMS))
-    if unknown:
-        raise bad_request(f"unknown catalog parameter(s): {', '.join(unknown)}")
+    reject_unknown_params(query, CATALOG_PARAMS)
     text: dict[str, str | None] = {}
     for name in ("status", "court", "case_type", "q", "date_from", "date_to"):
         values = query.getall(name, [])
@@ -148,20 +151,9 @@ def _filters(request: web.Request) -> Filters:
         date_from=bounds["date_from"],
         date_to=bounds["date_to"],
         q=text["q"],
-        limit=_int_param(query.getall("limit", []), "limit", 20, 1, MAX_LIMIT),
-        offset=_int_param(query.getall("offset", []), "offset", 0, 0, 1_000_000),
+        limit=query_int(query, "limit", 20, 1, MAX_LIMIT),
+        offset=query_int(query, "offset", 0, 0, 1_000_000),
     )
-
-
-def _int_param(values: list[str], name: str, default: int, low: int, high: int) -> int:
-    if len(values) > 1:
-        raise bad_request(f"'{name}' may be given once")
-    if not values:
-        return default
-    # ASCII digits only: str.isdigit() also takes "²" and "１", which int() rejects or reads.
-    if not _WHOLE.fullmatch(values[0]) or not low <= int(values[0]) <= high:
-        raise bad_request(f"'{name}' must be a whole number from {low} to {high}")
-    return int(values[0])
 
 
 @routes.get("/api/catalog")

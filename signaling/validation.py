@@ -3,12 +3,35 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from datetime import datetime
 from typing import Any
 
+from multidict import MultiMapping
+
 from signaling.errors import bad_request
 from signaling.models import utc_iso
+
+# ASCII digits only: str.isdigit() also takes "²" and "１", which int() rejects or misreads.
+_WHOLE = re.compile(r"[0-9]{1,10}")
+
+
+def reject_unknown_params(query: Mapping[str, str], allowed: Collection[str]) -> None:
+    unknown = sorted(set(query) - set(allowed))
+    if unknown:
+        raise bad_request(f"unknown parameter(s): {', '.join(unknown)}")
+
+
+def query_int(query: MultiMapping[str], name: str, default: int, low: int, high: int) -> int:
+    """A whole-number query parameter given at most once, within [low, high]."""
+    values = query.getall(name, [])
+    if len(values) > 1:
+        raise bad_request(f"'{name}' may be given once")
+    if not values:
+        return default
+    if not _WHOLE.fullmatch(values[0]) or not low <= int(values[0]) <= high:
+        raise bad_request(f"'{name}' must be a whole number from {low} to {high}")
+    return int(values[0])
 
 
 def require_object(value: object, what: str = "request body") -> dict[str, Any]:

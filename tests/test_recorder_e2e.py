@@ -244,7 +244,15 @@ async def test_the_listing_summarises_tracks_and_segments_come_page_by_page(flas
         )
         assert status == 200 and page["segments"] == paged[2:4] and page["total"] == len(paged)
     url = listing["originals"][0]["segments_url"]
-    for query in ("limit=0", "limit=1001", "limit=x", "offset=-1", "page=2"):
+    for query in (
+        "limit=0",
+        "limit=1001",
+        "limit=x",
+        "offset=-1",
+        "page=2",
+        "limit=%C2%B2",
+        "limit=1&limit=2",
+    ):
         status, body, _ = await api.request("GET", f"{url}?{query}")
         assert status == 400 and query.split("=")[0] in body["error"], (query, body)
     for auth, expected in ((None, 401), (flash["party"]["token"], 403)):
