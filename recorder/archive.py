@@ -215,30 +215,25 @@ def build(
                     {"enable": f"between(t,{start:.3f},{end:.3f})"},
                 )
             )
+        # Captions and the clock: white on a translucent band, readable over any picture.
+        boxed = {
+            "fontfile": font,
+            "fontsize": size,
+            "fontcolor": "white",
+            "box": 1,
+            "boxcolor": "black@0.55",
+            "boxborderw": 6,
+        }
         for tile, text, when in captions:
             canvas = canvas.drawtext(
-                text=text,
-                fontfile=font,
-                fontsize=size,
-                fontcolor="white",
-                box=1,
-                boxcolor="black@0.55",
-                boxborderw=6,
-                x=tile.x + 10,
-                y=tile.y + tile.height - size - 16,
-                **when,
+                text=text, x=tile.x + 10, y=tile.y + tile.height - size - 16, **boxed, **when
             )
         canvas = canvas.drawtext(
             text=f"{CLOCK_LABEL} %{{pts:localtime:{summary['epoch']:.3f}}}",
             escape_text=False,
-            fontfile=font,
-            fontsize=size,
-            fontcolor="white",
-            box=1,
-            boxcolor="black@0.55",
-            boxborderw=6,
             x=f"w-tw-{size}",
             y=size // 2,
+            **boxed,
         )
         for start_ms, end_ms in summary["pauses"]:
             canvas = canvas.drawtext(
