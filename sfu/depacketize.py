@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sfu.rtp import Incoming
+from sfu.rtp import Incoming, vp8_descriptor_size
 
 START_CODE = b"\x00\x00\x00\x01"
 NAL_IDR, NAL_SPS, NAL_PPS, NAL_STAP_A, NAL_FU_A = 5, 7, 8, 24, 28
@@ -93,16 +93,7 @@ class OpusDepacketizer(Depacketizer):
 class Vp8Depacketizer(Depacketizer):
     def _add(self, payload: bytes, starts: bool) -> bool:
         first = payload[0]
-        pos = 1
-        if first & 0x80:
-            ext = payload[1]
-            pos = 2
-            if ext & 0x80:
-                pos += 2 if payload[pos] & 0x80 else 1
-            if ext & 0x40:
-                pos += 1
-            if ext & 0x30:
-                pos += 1
+        pos = vp8_descriptor_size(payload)
         begins = bool(first & 0x10) and first & 0x07 == 0
         if starts != begins:
             return False  # the frame's first packet is missing

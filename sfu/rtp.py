@@ -140,6 +140,22 @@ def is_keyframe_start(codec: str, payload: bytes) -> bool:
     return False
 
 
+def vp8_descriptor_size(payload: bytes) -> int:
+    """Bytes of the RFC 7741 §4.2 payload descriptor at the start of a VP8 RTP payload; raises
+    IndexError when the payload is too short to hold it."""
+    if not payload[0] & 0x80:
+        return 1
+    ext = payload[1]
+    pos = 2
+    if ext & 0x80:  # I: picture id, 7 or 15 bits
+        pos += 2 if payload[pos] & 0x80 else 1
+    if ext & 0x40:  # L: TL0PICIDX
+        pos += 1
+    if ext & 0x30:  # T or K: TID/KEYIDX byte
+        pos += 1
+    return pos
+
+
 def _vp8_keyframe_start(payload: bytes) -> bool:
     # RFC 7741 §4.2: payload descriptor, then the VP8 payload header whose P bit is 0 on keyframes.
     if len(payload) < 1:
@@ -147,20 +163,10 @@ def _vp8_keyframe_start(payload: bytes) -> bool:
     first = payload[0]
     if not first & 0x10 or first & 0x07:  # S=1 and PID=0: start of partition 0
         return False
-    pos = 1
-    if first & 0x80:
-        if len(payload) < 2:
-            return False
-        ext = payload[1]
-        pos = 2
-        if ext & 0x80:  # I: picture id, 7 or 15 bits
-            if len(payload) <= pos:
-                return False
-            pos += 2 if payload[pos] & 0x80 else 1
-        if ext & 0x40:  # L: TL0PICIDX
-            pos += 1
-        if ext & 0x30:  # T or K: TID/KEYIDX byte
-            pos += 1
+    try:
+        pos = vp8_descriptor_size(payload)
+    except IndexError:
+        return False
     return len(payload) > pos and not payload[pos] & 0x01
 
 
