@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
 import sqlite3
 import time
 from collections.abc import Awaitable
@@ -585,3 +587,106 @@ async def test_metrics_are_prometheus_text(api):
     assert lines["cloudcourt_sfu_decoders_created_total"] == "0"
     assert "cloudcourt_sfu_packets_out_total" in lines
     assert "cloudcourt_sockets" in lines
+
+
+# ---------------------------------------------------------------------------------- hostile input
+
+
+async def raw_request(server, head: bytes) -> tuple[int, dict[str, str], Any]:
+    """Send ``head`` (request line and headers, as bytes no HTTP client would write) and return
+    the status, the headers and the JSON body of the reply."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+    try:
+        writer.write(head + b"Host: 127.0.0.1\r\nConnection: close\r\n\r\n")
+        await writer.drain()
+        reply = await asyncio.wait_for(reader.read(), 10)
+    finally:
+        writer.close()
+    top, _, body = reply.partition(b"\r\n\r\n")
+    status_line, *header_lines = top.decode("latin-1").split("\r\n")
+    headers = dict(line.split(": ", 1) for line in header_lines)
+    assert headers.get("Content-Type", "").startswith("application/json"), (status_line, headers)
+    return int(status_line.split()[1]), headers, json.loads(body)
+
+
+async def test_undecodable_authorization_is_401_not_500(api, server):
+    hearing = await new_hearing(api)
+    for credential in (b"\xff\xfe", b"\xed\xa0\x80", "张三".encode(), b"a\x01b"):
+        for method, path in (
+            ("GET", "/api/hearings"),
+            ("POST", "/api/hearings"),
+            ("GET", f"/api/hearings/{hearing['id']}"),
+            ("POST", f"/api/hearings/{hearing['id']}/tokens"),
+            ("POST", f"/api/hearings/{hearing['id']}/live/start"),
+            ("POST", f"/whip/{hearing['id']}"),
+        ):
+            status, _, body = await raw_request(
+                server,
+                f"{method} {path} HTTP/1.1\r\n".encode()
+                + b"Authorization: Bearer "
+                + credential
+                + b"\r\nContent-Length: 0\r\n",
+            )
+            assert_error(status, body, 401)
+    assert "Traceback" not in server.log_text()
+
+
+# Text no field can hold: lone surrogates (valid JSON escapes, but not Unicode text, so they can
+# be neither stored nor sent back) and control characters (no name or title has them).
+NOT_TEXT = ("\ud800", "\udfff 李四", "a\x00b", "line\nbreak", "\x1b[31mred", "del\x7f")
+
+
+def json_text(body: object) -> bytes:
+    """``body`` as JSON with lone surrogates escaped, as a hostile client would send them."""
+    return json.dumps(body).encode()
+
+
+async def test_text_that_is_no_text_is_400_and_never_stored(api, server):
+    hearing = await new_hearing(api)
+    party = await issue(api, hearing["id"], "party")
+    before = (await api.request("GET", "/api/hearings"))[1]["hearings"]
+    remove = f"/api/hearings/{hearing['id']}/participants/{party['participant_id']}/remove"
+    tokens = f"/api/hearings/{hearing['id']}/tokens"
+    for bad in NOT_TEXT:
+        for field in ("case_number", "title", "court", "case_type"):
+            status, body, _ = await api.request(
+                "POST", "/api/hearings", data=json_text({**HEARING, field: bad})
+            )
+            assert field in assert_error(status, body, 400)
+        for field in ("name", "site"):
+            status, body, _ = await api.request(
+                "POST", tokens, data=json_text({"role": "witness", "name": "n", field: bad})
+            )
+            assert field in assert_error(status, body, 400)
+        await expect_error(api.request("POST", remove, data=json_text({"reason": bad})), 400)
+    # as keys, in nested values, in values the route does not read
+    for body in ({"\ud800": 1}, {**HEARING, "extra\ud800": 1}, {**HEARING, "public": ["\udc00"]}):
+        await expect_error(api.request("POST", "/api/hearings", data=json_text(body)), 400)
+    assert (await api.request("GET", "/api/hearings"))[1]["hearings"] == before
+    status, _, _ = await api.request("GET", f"/api/hearings/{hearing['id']}", auth=party["token"])
+    assert status == 200, "the party was removed by a refused request"
+    assert "Traceback" not in server.log_text()
+
+
+async def test_missing_static_and_portal_files_are_json_404(api):
+    for path in ("/static/nope.js", "/static/js/nope.js", "/portal/nope.css", "/static/"):
+        status, body, headers = await api.request("GET", path, auth=None)
+        assert_error(status, body, 404)
+        assert headers["Content-Type"].startswith("application/json"), headers
+    for path in ("/static/../signaling/app.py", "/static/%2e%2e/signaling/app.py"):
+        status, body, _ = await api.request("GET", path, auth=None)
+        assert status == 404, (path, status, body)
+    status, _, headers = await api.request("GET", "/static/css/court.css", auth=None)
+    assert status == 200 and headers["Content-Type"].startswith("text/css"), headers
+
+
+@pytest.mark.parametrize("path", ["/join/h_x?token=secret", "/portal/", "/portal/player.html"])
+async def test_pages_keep_their_url_to_themselves_and_out_of_frames(api, path):
+    status, _, headers = await api.request("GET", path, auth=None)
+    assert status == 200
+    assert headers["Referrer-Policy"] == "no-referrer"
+    assert headers["X-Frame-Options"] == "DENY"
+    assert headers["X-Content-Type-Options"] == "nosniff"
+    csp = dict([*d.split(" ", 1), ""][:2] for d in headers["Content-Security-Policy"].split("; "))
+    assert csp["default-src"] == "'self'" and csp["frame-ancestors"] == "'none'", csp
+    assert "'unsafe-inline'" not in csp.get("script-src", "") and "blob:" in csp["media-src"], csp

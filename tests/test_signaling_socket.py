@@ -3,7 +3,9 @@ admit, deny, remove, end, leave, mute rules, and refusals of bad input."""
 
 from __future__ import annotations
 
+import json
 import re
+import time
 from pathlib import Path
 
 import pytest
@@ -11,7 +13,8 @@ import socketio
 
 from signaling.live_state import LeftReason
 from tests.clients.participant import TRACK_INFO_EVENTS
-from tests.e2e import Api
+from tests.e2e import Api, eventually
+from tests.signaling_server import start_server
 from tests.socket_client import client_factory, hearing_and_tokens, refused
 
 pytestmark = pytest.mark.timeout(60)
@@ -448,3 +451,97 @@ async def test_masking_is_announced_to_the_room_at_once(api, clients):
             "participant_updated",
             lambda d: d["participant"]["id"] == party.participant_id and d["participant"]["masked"],
         )
+
+
+# ---------------------------------------------------------------------------------- hostile input
+
+
+def event_text(event: str, payload: object) -> str:
+    """An event packet's JSON with lone surrogates escaped, as a hostile client would send it."""
+    return json.dumps([event, payload])
+
+
+async def test_text_that_is_no_text_is_refused_in_events(api, server, clients):
+    _, (judge_tok, party_tok) = await hearing_and_tokens(api, "judge", "party")
+    c = await clients("c")
+    for payload in ({"token": "\ud800"}, {"\udfff": 1}, {"token": ["\ud800"]}):
+        assert "surrogate" in refused(await c.call_raw(event_text("join", payload)), "bad_request")
+    await c.wait("error", lambda d: d["event"] == "join" and "surrogate" in d["error"])
+    assert (await c.join(judge_tok["token"]))["ok"]
+    party = await clients("party", party_tok)
+    pid = party.participant_id
+    for event, payload in (
+        ("deny", {"participant_id": pid, "reason": "\ud800 adjourned"}),
+        ("remove", {"participant_id": pid, "reason": "\udc00"}),
+        ("admit", {"participant_id": "\ud800"}),
+        ("publish", {"sdp": "v=0\r\n", "type": "offer", "sources": {"\ud800": "camera"}}),
+        ("ice_candidate", {"target": "publisher", "candidate": {"candidate": "\ud800"}}),
+        ("pause_subscription", {"publication_id": "\ud800", "paused": True}),
+        ("mute", {"participant_id": pid, "kind": "audio", "muted": True, "\ud800": 0}),
+    ):
+        ack = await c.call_raw(event_text(event, payload))
+        assert "surrogate" in refused(ack, "bad_request"), (event, ack)
+    for reason in ("a\x00b", "line\nbreak", "\x1b[31mred"):
+        for event in ("deny", "remove"):
+            ack = await c.call(event, {"participant_id": pid, "reason": reason})
+            assert "reason" in refused(ack, "bad_request"), (event, ack)
+    assert party.sio.connected, "the party was denied or removed by a refused event"
+    assert c.sio.connected
+    assert (await c.call("admit", {"participant_id": pid}))["ok"]
+    assert "Traceback" not in server.log_text()
+
+
+# Engine.IO messages that are no Socket.IO packet a client may send: not a packet type, an event
+# without data, an unknown type, CONNECT_ERROR (only servers send it), binary packets (this
+# protocol has none) and an ack without data.
+MALFORMED_FRAMES = ("X", "2", "22", "9", "4", "5x", "6", "3", "2/", "2-", "7{")
+
+
+async def test_malformed_frames_are_one_short_log_line(server, clients):
+    c = await clients("never joins")
+    mark = len(server.log_text())
+    for _ in range(20):
+        for frame in MALFORMED_FRAMES:
+            await c.sio.eio.send(frame)
+    await c.barrier()
+    assert c.sio.connected
+
+    def malformed_lines() -> list[str]:
+        return [x for x in server.log_text()[mark:].splitlines() if "malformed" in x.lower()]
+
+    await eventually(malformed_lines, 5, "a log line about the malformed packets")
+    logged = malformed_lines()
+    log = server.log_text()[mark:]
+    assert "Traceback" not in log, log
+    assert 1 <= len(logged) <= 2, logged
+    assert all(len(line) < 300 for line in log.splitlines()), log
+
+
+async def test_a_socket_that_never_joins_is_disconnected(tmp_path):
+    srv = start_server(tmp_path / "server", env={"CLOUDCOURT_JOIN_TIMEOUT": "1"})
+    try:
+        api = Api(srv)
+        _, (judge_tok, clerk_tok) = await hearing_and_tokens(api, "judge", "clerk")
+        async with client_factory(srv.url) as make:
+            started = time.monotonic()
+            idle = await make("idle")
+            judge = await make("judge", judge_tok)
+            clerk = await make("clerk", clerk_tok)
+            assert (await clerk.call("leave", {}))["ok"]
+            await idle.wait("disconnect", timeout=10)
+            assert time.monotonic() - started >= 0.9, "disconnected before its time"
+            # who left is as good as never joined: its time starts again at the leave
+            await clerk.wait("disconnect", timeout=10)
+            assert judge.sio.connected
+            assert (
+                await judge.call(
+                    "mute", {"participant_id": judge.participant_id, "kind": "audio", "muted": True}
+                )
+            )["ok"]
+        lines = [
+            line for line in srv.log_text().splitlines() if "join" in line and "within" in line
+        ]
+        assert len(lines) == 2 and all(len(line) < 200 for line in lines), lines
+        assert "Traceback" not in srv.log_text()
+    finally:
+        srv.stop()
