@@ -12,23 +12,18 @@ import subprocess
 import tempfile
 from pathlib import Path
 
+import ffmpeg
 import imageio_ffmpeg
 import numpy as np
 
-from livestream.layout import cjk_font
+from livestream.layout import draw_text
 
 CLOCK_GLYPHS = "0123456789-: "
-
-
-def _escape(value: str) -> str:
-    # Filter-graph option values: ':' separates options, '\' and ''' quote.
-    return value.replace("\\", "\\\\").replace("'", "\\'").replace(":", "\\:")
 
 
 class Rasterizer:
     def __init__(self) -> None:
         self._ffmpeg = imageio_ffmpeg.get_ffmpeg_exe()
-        self._font = _escape(str(cjk_font()))
         self._cache: dict[tuple[str, int], np.ndarray] = {}
 
     def masks(self, texts: list[str], size: int) -> list[np.ndarray]:
@@ -47,38 +42,24 @@ class Rasterizer:
         width = (max(len(t) for t in texts) + 2) * size // 2 * 2 + 16
         height = row * len(texts)
         with tempfile.TemporaryDirectory(prefix="captions-") as tmp:
-            filters = []
+            picture = ffmpeg.input(f"color=c=black:s={width}x{height}:d=1", f="lavfi").video
             for i, text in enumerate(texts):
-                # A text file, not text=: names may hold any character the filter syntax uses.
-                path = Path(tmp) / f"{i}.txt"
-                path.write_text(text, encoding="utf-8")
-                filters.append(
-                    f"drawtext=fontfile='{self._font}':textfile='{_escape(str(path))}'"
-                    f":fontcolor=white:fontsize={size}:x=4:y={i * row}:y_align=font"
+                picture = draw_text(
+                    picture,
+                    text,
+                    Path(tmp) / f"{i}.txt",
+                    fontcolor="white",
+                    fontsize=size,
+                    x=4,
+                    y=i * row,
+                    y_align="font",
                 )
-            raw = subprocess.run(
-                [
-                    self._ffmpeg,
-                    "-v",
-                    "error",
-                    "-f",
-                    "lavfi",
-                    "-i",
-                    f"color=c=black:s={width}x{height}:d=1",
-                    "-vf",
-                    ",".join(filters),
-                    "-frames:v",
-                    "1",
-                    "-f",
-                    "rawvideo",
-                    "-pix_fmt",
-                    "gray",
-                    "-",
-                ],
-                capture_output=True,
-                check=True,
-                timeout=20,
-            ).stdout
+            command = (
+                ffmpeg.output(picture, "pipe:", f="rawvideo", pix_fmt="gray", frames=1)
+                .global_args("-v", "error")
+                .compile(cmd=self._ffmpeg)
+            )
+            raw = subprocess.run(command, capture_output=True, check=True, timeout=20).stdout
         image = np.frombuffer(raw, dtype=np.uint8).reshape(height, width)
         masks = []
         for i in range(len(texts)):

@@ -1,5 +1,5 @@
-"""Where each person goes in a hearing's composite picture, what their caption says, and the font
-it is drawn with.
+"""Where each person goes in a hearing's composite picture, what their caption says, and how any
+text (a caption, the court's name, a title) is drawn.
 
 Shared by the public stream (live, PyAV) and the recorder's composite archive (after the hearing,
 ffmpeg), so that the court's file and the public see the same arrangement: the judge large on the
@@ -12,9 +12,11 @@ from __future__ import annotations
 import math
 import shutil
 import subprocess
+import unicodedata
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 # Roles whose video is the "large" picture, in order of preference.
 LEAD_ROLES = ("judge", "clerk")
@@ -125,3 +127,23 @@ def cjk_font() -> Path:
         "no CJK font found for Chinese captions: install Debian's fonts-wqy-microhei "
         "(scripts/serve and scripts/test do this)"
     )
+
+
+# A caption is one line: control characters (a line break, a tab, NUL) and line separators show as
+# a space, and a lone surrogate, which is not text, as U+FFFD.
+_SHOWN_AS = {"Cc": " ", "Zl": " ", "Zp": " ", "Cs": "\ufffd"}
+
+
+def one_line(text: str) -> str:
+    return "".join(_SHOWN_AS.get(unicodedata.category(char), char) for char in text)
+
+
+def draw_text(stream: Any, text: str, file: Path, **style: Any) -> Any:
+    """``stream`` (ffmpeg-python) with ``text`` drawn on it in the CJK font, exactly as written.
+
+    Names and titles are data, never syntax: the text goes to drawtext in ``file`` (written
+    here), not in the filter graph, and with expansion off, so that no character of it is read
+    as drawtext's %{...} or \\ escapes, a filter option, a filter graph or a command-line
+    argument (which could hold no NUL); every path in the graph is escaped by ffmpeg-python."""
+    file.write_text(one_line(text), encoding="utf-8")
+    return stream.drawtext(textfile=str(file), expansion="none", fontfile=str(cjk_font()), **style)

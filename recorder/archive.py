@@ -29,7 +29,7 @@ import av
 import ffmpeg
 import imageio_ffmpeg
 
-from livestream.layout import LEAD_ROLES, Tile, caption, cjk_font, layout
+from livestream.layout import LEAD_ROLES, Tile, caption, cjk_font, draw_text, layout
 from recorder.segments import MS
 
 log = logging.getLogger("cloudcourt.recorder")
@@ -49,6 +49,7 @@ CLOCK_TZ, CLOCK_LABEL = "CST-8", "北京时间"
 
 SCREEN = "screen"  # the tile every shared screen goes into (a publication's `source`)
 SCREEN_CAPTION = "证据展示"
+PAUSED_TEXT = "录制已暂停 Recording paused"
 
 
 class ArchiveError(RuntimeError):
@@ -158,11 +159,11 @@ def build(
     work = directory / WORK
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(mode=0o700)
-    font = str(cjk_font())
     try:
         inputs: list[tuple[dict[str, Any], Path, float]] = []
-        for track in summary["tracks"].values():
-            path = work / f"{track['track']}.mkv"
+        for n, track in enumerate(summary["tracks"].values()):
+            # Named by position: nothing read from the manifest becomes part of a path.
+            path = work / f"track{n}.mkv"
             abort.check()
             start = join_segments(directory, track, path)
             if start is not None:
@@ -217,28 +218,36 @@ def build(
             )
         # Captions and the clock: white on a translucent band, readable over any picture.
         boxed = {
-            "fontfile": font,
             "fontsize": size,
             "fontcolor": "white",
             "box": 1,
             "boxcolor": "black@0.55",
             "boxborderw": 6,
         }
-        for tile, text, when in captions:
-            canvas = canvas.drawtext(
-                text=text, x=tile.x + 10, y=tile.y + tile.height - size - 16, **boxed, **when
+        for n, (tile, text, when) in enumerate(captions):
+            canvas = draw_text(
+                canvas,
+                text,
+                work / f"caption{n}.txt",
+                x=tile.x + 10,
+                y=tile.y + tile.height - size - 16,
+                **boxed,
+                **when,
             )
+        # The one text that is expanded, and made of nothing but constants and a number.
         canvas = canvas.drawtext(
             text=f"{CLOCK_LABEL} %{{pts:localtime:{summary['epoch']:.3f}}}",
             escape_text=False,
+            fontfile=str(cjk_font()),
             x=f"w-tw-{size}",
             y=size // 2,
             **boxed,
         )
         for start_ms, end_ms in summary["pauses"]:
-            canvas = canvas.drawtext(
-                text="录制已暂停 Recording paused",
-                fontfile=font,
+            canvas = draw_text(
+                canvas,
+                PAUSED_TEXT,
+                work / "paused.txt",
                 fontsize=size * 2,
                 fontcolor="yellow",
                 x="(w-tw)/2",
