@@ -1,4 +1,4 @@
-"""``cloudcourt`` command line: ``cloudcourt serve [--host H] [--port P] [--data-dir D]``,
+"""``cloudcourt`` command line: ``cloudcourt serve [--host H] [--port P] [--data-dir D] [--init]``,
 ``cloudcourt verify <hearing-id> [--data-dir D]``."""
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from pathlib import Path
 
 from signaling import __version__, logs
 from signaling.config import DEFAULT_DATA_DIR, DEFAULT_HOST, DEFAULT_PORT, ConfigError, Settings
+from signaling.store import StoreError, prepare_database
 
 log = logging.getLogger("cloudcourt")
 
@@ -52,6 +53,13 @@ def parser() -> argparse.ArgumentParser:
         "--data-dir",
         default=str(DEFAULT_DATA_DIR),
         help=f"where the database and keys live (default ./{DEFAULT_DATA_DIR})",
+    )
+    serve.add_argument(
+        "--init",
+        action="store_true",
+        help="start with a new database when the one in the data directory is not usable "
+        "(empty, truncated, another program's): it is renamed to cloudcourt.db.bad-<time>, "
+        "never deleted; a database with records is never replaced",
     )
     serve.add_argument(
         "--broadcast-delay",
@@ -103,6 +111,14 @@ def serve(args: argparse.Namespace) -> int:
         )
     elif settings.admin_key_from_env and len(settings.admin_key) < 16:
         log.warning("CLOUDCOURT_ADMIN_KEY is shorter than 16 characters; use a longer one")
+    # Before anything else is logged: a database that cannot be used is one sentence, exit 2.
+    try:
+        note = prepare_database(settings.db_path, init=args.init)
+    except StoreError as exc:
+        print(f"cloudcourt: {exc}", file=sys.stderr)
+        return 2
+    if note:
+        print(f"cloudcourt: {note}", file=sys.stderr, flush=True)
     if settings.ice_loopback:
         log.info("ICE: offering loopback (127.0.0.1) candidates only")
     if not settings.ice_servers:
@@ -112,7 +128,6 @@ def serve(args: argparse.Namespace) -> int:
     from aiohttp import web
 
     from signaling.app import build_app
-    from signaling.store import StoreError
 
     def announce(message: object) -> None:
         log.info(
@@ -136,7 +151,7 @@ def serve(args: argparse.Namespace) -> int:
         )
     except StoreError as exc:
         print(f"cloudcourt: {exc}", file=sys.stderr)
-        return 1
+        return 2
     except OSError as exc:
         print(
             f"cloudcourt: cannot listen on {settings.host}:{settings.port}: {exc.strerror or exc}",

@@ -11,6 +11,7 @@ import os
 import sqlite3
 from collections.abc import Callable, Collection
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Protocol, TypeVar
 
@@ -22,6 +23,16 @@ T = TypeVar("T")
 
 class StoreError(RuntimeError):
     """The store cannot be used (e.g. a database written by a newer server)."""
+
+
+class DatabaseRefused(StoreError):
+    """The file where the database belongs is not a usable Cloud Court database. ``damaged``:
+    it is no database of ours at all (empty, truncated, another program's); such a file may be
+    set aside for a new database (``--init``), while a newer server's records may not."""
+
+    def __init__(self, message: str, *, damaged: bool) -> None:
+        super().__init__(message)
+        self.damaged = damaged
 
 
 class Store(Protocol):
@@ -100,6 +111,192 @@ MIGRATIONS: tuple[str, ...] = (
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
+# PRAGMA application_id of databases this server creates ("CCRT"); older ones have 0.
+APPLICATION_ID = 0x43435254
+SQLITE_HEADER = b"SQLite format 3\x00"
+_REMEDY = "restore it from a backup, or start with --init to set it aside for a new database"
+
+
+def inspect_database(path: Path) -> None:
+    """Refuse (``DatabaseRefused``) a file that is not a whole Cloud Court database, reading it
+    only: a refused file must stay exactly as it was, for whoever investigates it."""
+    size = path.stat().st_size
+    if size == 0:
+        raise DatabaseRefused(f"{path} is empty (0 bytes); {_REMEDY}", damaged=True)
+    with path.open("rb") as f:
+        header = f.read(100)
+    if not header.startswith(SQLITE_HEADER) and not SQLITE_HEADER.startswith(header):
+        raise DatabaseRefused(
+            f"{path} is not an SQLite database, so not a Cloud Court database; {_REMEDY}",
+            damaged=True,
+        )
+    if len(header) < 100:
+        raise DatabaseRefused(
+            f"{path} is truncated ({size} bytes, less than an SQLite header); {_REMEDY}",
+            damaged=True,
+        )
+    page_size = int.from_bytes(header[16:18])
+    page_size = 65536 if page_size == 1 else page_size  # 1 stands for 65536
+    pages = int.from_bytes(header[28:32])
+    # The header's page count holds when its "valid for" counter matches the change counter.
+    if header[92:96] == header[24:28] and size < pages * page_size:
+        raise DatabaseRefused(
+            f"{path} is truncated ({size} bytes where its header says {pages * page_size}); "
+            f"{_REMEDY}",
+            damaged=True,
+        )
+    try:
+        conn = _read_only(path)
+    except sqlite3.Error as exc:
+        raise StoreError(f"cannot open {path}: {exc}") from None
+    try:
+        _inspect_schema(conn, path)
+    except sqlite3.DatabaseError as exc:
+        raise DatabaseRefused(f"{path} is damaged ({exc}); {_REMEDY}", damaged=True) from None
+    finally:
+        conn.close()
+
+
+def create_database(path: Path) -> bool:
+    """Create a new Cloud Court database at ``path`` unless a file is there; whether it did.
+
+    It is built beside ``path`` and linked into place whole: a crash part way never leaves an
+    empty or half-made database, which the next start would (rightly) refuse.
+    """
+    if path.exists():
+        return False
+    path.parent.mkdir(parents=True, exist_ok=True)
+    draft = path.with_name(f".{path.name}.new-{os.getpid()}")
+    _remove_with_journals(draft)
+    # Case records are not for other users of the machine; SQLite gives its -wal and -shm
+    # files the database file's mode.
+    os.close(os.open(draft, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600))
+    try:
+        conn = sqlite3.connect(draft, isolation_level=None)
+        try:
+            conn.execute(f"PRAGMA application_id={APPLICATION_ID}")
+            _migrate(conn)
+            conn.execute("PRAGMA journal_mode=WAL")
+        finally:
+            conn.close()
+        try:
+            os.link(draft, path)
+        except FileExistsError:  # another server on this data dir was quicker
+            return False
+        return True
+    finally:
+        _remove_with_journals(draft)
+
+
+def _remove_with_journals(path: Path) -> None:
+    for suffix in ("", "-wal", "-shm", "-journal"):
+        path.with_name(path.name + suffix).unlink(missing_ok=True)
+
+
+def prepare_database(path: Path, *, init: bool) -> str | None:
+    """What ``cloudcourt serve`` does before it starts: create a missing database, and refuse
+    (``DatabaseRefused``) one it cannot use. With ``init``, a file that is no database of ours is
+    set aside (renamed, never changed or deleted) for a new database, and a database with records
+    is refused. Returns a sentence for the operator when something was set aside."""
+    if create_database(path):
+        return None
+    try:
+        inspect_database(path)
+    except DatabaseRefused as refusal:
+        if not (init and refusal.damaged):
+            raise
+        kept = _set_aside(path)
+        create_database(path)
+        return f"{path} could not be used, so it was set aside unchanged as {kept}; started anew"
+    if init:
+        hearings, participants = _record_counts(path)
+        raise DatabaseRefused(
+            f"{path} already holds Cloud Court's records ({hearings} hearings, {participants} "
+            "participants), which --init would destroy, so it did nothing: start without --init",
+            damaged=False,
+        )
+    return None
+
+
+def _set_aside(path: Path) -> Path:
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    kept = path.with_name(f"{path.name}.bad-{stamp}")
+    n = 1
+    while kept.exists():
+        n += 1
+        kept = path.with_name(f"{path.name}.bad-{stamp}-{n}")
+    os.rename(path, kept)
+    # A write-ahead log belongs to its database file: it goes with it, not to the new one.
+    for suffix in ("-wal", "-shm"):
+        journal = path.with_name(path.name + suffix)
+        if journal.exists():
+            os.rename(journal, kept.with_name(kept.name + suffix))
+    return kept
+
+
+def _read_only(path: Path) -> sqlite3.Connection:
+    """A connection that writes nothing: no recovery or checkpoint into a file that may be refused.
+
+    Without a write-ahead log beside it, the file is the whole database: opened as immutable, not
+    even a -wal or -shm file appears. With one, the log is part of the database (say, after a
+    crash) and is read through a plain read-only connection.
+    """
+    wal = path.with_name(path.name + "-wal").exists()
+    return sqlite3.connect(
+        f"{path.resolve().as_uri()}?{'mode=ro' if wal else 'immutable=1'}", uri=True
+    )
+
+
+def _record_counts(path: Path) -> tuple[int, int]:
+    conn = _read_only(path)
+    try:
+        return tuple(  # type: ignore[return-value]
+            conn.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]
+            for table in ("hearings", "participants")
+        )
+    finally:
+        conn.close()
+
+
+def _migrate(conn: sqlite3.Connection) -> None:
+    version = conn.execute("PRAGMA user_version").fetchone()[0]
+    for target in range(version + 1, SCHEMA_VERSION + 1):
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            for statement in MIGRATIONS[target - 1].split(";"):
+                if statement.strip():
+                    conn.execute(statement)
+            conn.execute(f"PRAGMA user_version={target}")
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+
+
+def _inspect_schema(conn: sqlite3.Connection, path: Path) -> None:
+    application_id = conn.execute("PRAGMA application_id").fetchone()[0]
+    version = conn.execute("PRAGMA user_version").fetchone()[0]
+    ours = application_id in (0, APPLICATION_ID)
+    if ours and version > SCHEMA_VERSION:
+        raise DatabaseRefused(
+            f"{path} has schema version {version}, newer than this server's "
+            f"{SCHEMA_VERSION}; run a newer cloudcourt or restore a backup",
+            damaged=False,
+        )
+    tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    if not ours or version == 0 or not {"hearings", "participants"} <= tables:
+        raise DatabaseRefused(
+            f"{path} is an SQLite database but not a Cloud Court database "
+            f"({len(tables)} tables, not Cloud Court's); {_REMEDY}",
+            damaged=True,
+        )
+    problems = [r[0] for r in conn.execute("PRAGMA quick_check(3)")]
+    if problems != ["ok"]:
+        raise DatabaseRefused(
+            f"{path} is damaged (SQLite's check: {'; '.join(problems)}); {_REMEDY}",
+            damaged=True,
+        )
+
 
 def _hearing(row: sqlite3.Row) -> Hearing:
     return Hearing(
@@ -161,10 +358,8 @@ class SqliteStore:
         return self._conn
 
     def _open(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        # Case records are not for other users of the machine; SQLite gives its -wal and -shm
-        # files the database file's mode.
-        os.close(os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600))
+        create_database(self.path)
+        inspect_database(self.path)
         # isolation_level=None: we issue BEGIN ourselves where several statements must agree.
         conn = sqlite3.connect(self.path, isolation_level=None)
         conn.row_factory = sqlite3.Row
@@ -174,28 +369,7 @@ class SqliteStore:
         conn.execute("PRAGMA foreign_keys=ON")
         conn.execute("PRAGMA busy_timeout=5000")
         self._conn = conn
-        self._migrate(conn)
-
-    def _migrate(self, conn: sqlite3.Connection) -> None:
-        version = conn.execute("PRAGMA user_version").fetchone()[0]
-        if version > SCHEMA_VERSION:
-            conn.close()
-            self._conn = None
-            raise StoreError(
-                f"{self.path} has schema version {version}, newer than this server's "
-                f"{SCHEMA_VERSION}; run a newer cloudcourt or restore a backup"
-            )
-        for target in range(version + 1, SCHEMA_VERSION + 1):
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                for statement in MIGRATIONS[target - 1].split(";"):
-                    if statement.strip():
-                        conn.execute(statement)
-                conn.execute(f"PRAGMA user_version={target}")
-                conn.execute("COMMIT")
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
+        _migrate(conn)
 
     async def schema_version(self) -> int:
         return await self._run(lambda: self._db().execute("PRAGMA user_version").fetchone()[0])

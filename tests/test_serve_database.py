@@ -75,6 +75,11 @@ BAD_FILES: dict[str, tuple[Callable[[Path, bytes], None], str]] = {
     "empty": (lambda path, ours: path.write_bytes(b""), "empty"),
     "truncated": (lambda path, ours: path.write_bytes(ours[: len(ours) // 2]), "truncated"),
     "header only": (lambda path, ours: path.write_bytes(ours[:60]), "truncated"),
+    # the size is right, the pages are not: a b-tree page overwritten with zeros
+    "scribbled": (
+        lambda path, ours: path.write_bytes(ours[:4096] + bytes(4096) + ours[8192:]),
+        "damaged",
+    ),
     "other sqlite": (lambda path, ours: other_apps_database(path), "not a Cloud Court database"),
     "not sqlite": (
         lambda path, ours: path.write_bytes(b"PK\x03\x04 a zip archive, say" * 200),

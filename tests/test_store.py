@@ -19,7 +19,7 @@ from signaling.models import (
     utc_now,
 )
 from signaling.roles import Role
-from signaling.store import SCHEMA_VERSION, SqliteStore, StoreError
+from signaling.store import SCHEMA_VERSION, SqliteStore, StoreError, prepare_database
 
 
 def hearing(**changes) -> Hearing:
@@ -145,3 +145,39 @@ async def test_database_from_a_newer_server_is_refused(tmp_path):
         db.execute(f"PRAGMA user_version={SCHEMA_VERSION + 1}")
     with pytest.raises(StoreError, match="newer"):
         await SqliteStore.open(path)
+
+
+async def test_a_crashed_servers_database_is_accepted_with_its_log(tmp_path):
+    """What a crash leaves (the database with an unmerged write-ahead log) is a good database,
+    not a damaged one: the records in the log are there after the restart."""
+    live = tmp_path / "live" / "cloudcourt.db"
+    store = await SqliteStore.open(live)
+    made = [hearing() for _ in range(3)]
+    for h in made:
+        await store.create_hearing(h)
+    crashed = tmp_path / "crashed" / "cloudcourt.db"
+    crashed.parent.mkdir()
+    # copied while the store is open, as the files are when the process dies
+    for suffix in ("", "-wal"):
+        crashed.with_name(crashed.name + suffix).write_bytes(
+            live.with_name(live.name + suffix).read_bytes()
+        )
+    await store.close()
+    assert crashed.with_name("cloudcourt.db-wal").stat().st_size > 0
+    assert prepare_database(crashed, init=False) is None
+    reopened = await SqliteStore.open(crashed)
+    try:
+        assert {h.id for h in await reopened.list_hearings()} == {h.id for h in made}
+    finally:
+        await reopened.close()
+
+
+async def test_a_missing_database_is_created_whole(tmp_path):
+    path = tmp_path / "data" / "cloudcourt.db"
+    assert prepare_database(path, init=False) is None
+    with sqlite3.connect(path) as db:
+        assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+        assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    db.close()
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert sorted(p.name for p in path.parent.iterdir()) == ["cloudcourt.db"]
