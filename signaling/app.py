@@ -61,7 +61,7 @@ async def build_app(settings: Settings) -> web.Application:
         livestream=livestream,
     )
     sio.attach(app)
-    SocketEvents(sio, live, outbox, settings.max_event_bytes).register()
+    SocketEvents(sio, live, outbox, settings.max_event_bytes, settings.join_timeout).register()
     http_api.add_routes(app)
     whip.add_routes(app)
     metrics.add_routes(app)

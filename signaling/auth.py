@@ -21,6 +21,10 @@ def bearer(request: web.Request, *, required: bool = True) -> str | None:
     credential = credential.strip()
     if scheme.lower() != "bearer" or not credential:
         raise unauthorized("the Authorization header must be 'Bearer <token>'")
+    # Tokens and admin keys are printable ASCII; anything else (bytes that are no UTF-8 arrive
+    # as lone surrogates) can match neither, and could not even be compared as bytes.
+    if not (credential.isascii() and credential.isprintable()):
+        raise unauthorized("the credential in the Authorization header must be printable ASCII")
     return credential
 
 

@@ -23,6 +23,10 @@ DEFAULT_TOKEN_TTL = 12 * 3600
 # not be public is published (docs/LIVESTREAM.md).
 DEFAULT_BROADCAST_DELAY = 10.0
 MAX_BROADCAST_DELAY = 600.0
+# Seconds a Socket.IO connection may stay without a joined participant (never joined, or left)
+# before the server closes it: an idle socket costs memory and a file descriptor, and has no use.
+DEFAULT_JOIN_TIMEOUT = 30.0
+MAX_JOIN_TIMEOUT = 3600.0
 
 ADMIN_KEY_FILE = "admin.key"
 JWT_KEY_FILE = "jwt.key"
@@ -68,6 +72,7 @@ class Settings:
     max_sdp_bytes: int = 64 * 1024
     max_event_bytes: int = 64 * 1024
     broadcast_delay: float = DEFAULT_BROADCAST_DELAY
+    join_timeout: float = DEFAULT_JOIN_TIMEOUT
 
     @property
     def db_path(self) -> Path:
@@ -95,6 +100,9 @@ class Settings:
         generated = False
         if not admin_key:
             admin_key, generated = _read_or_create_secret(data / ADMIN_KEY_FILE)
+        # It travels in an Authorization header, which carries only ASCII reliably.
+        if not (admin_key.isascii() and admin_key.isprintable()) or " " in admin_key:
+            raise ConfigError("the admin key must be printable ASCII without spaces")
 
         jwt_secret_text = env.get("CLOUDCOURT_JWT_SECRET", "").strip()
         if not jwt_secret_text:
@@ -118,6 +126,7 @@ class Settings:
             broadcast_delay=_broadcast_delay(
                 broadcast_delay, env.get("CLOUDCOURT_BROADCAST_DELAY")
             ),
+            join_timeout=_join_timeout(env.get("CLOUDCOURT_JOIN_TIMEOUT")),
         )
 
 
@@ -196,6 +205,21 @@ def _broadcast_delay(flag: float | None, value: str | None) -> float:
             f"the broadcast delay must be between 0 and {MAX_BROADCAST_DELAY:g} seconds, not {flag}"
         )
     return flag
+
+
+def _join_timeout(value: str | None) -> float:
+    if value is None or value.strip() == "":
+        return DEFAULT_JOIN_TIMEOUT
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = float("nan")
+    if not 1 <= seconds <= MAX_JOIN_TIMEOUT:  # also rejects NaN
+        raise ConfigError(
+            f"CLOUDCOURT_JOIN_TIMEOUT must be a number of seconds from 1 to "
+            f"{MAX_JOIN_TIMEOUT:g}, not {value!r}"
+        )
+    return seconds
 
 
 def _parse_log_level(value: str | None) -> str:

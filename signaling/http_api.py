@@ -17,7 +17,7 @@ from signaling.context import Services, services
 from signaling.errors import bad_request, not_found
 from signaling.openapi import openapi_document
 from signaling.roles import Actor
-from signaling.validation import optional_text, reject_unknown, require_object
+from signaling.validation import optional_text, reject_surrogates, reject_unknown, require_object
 
 routes = web.RouteTableDef()
 
@@ -36,12 +36,14 @@ async def read_json(request: web.Request, *, required: bool = True) -> Any:
             raise bad_request("a JSON request body is required")
         return {}
     try:
-        return json.loads(raw)
+        body = json.loads(raw)
     except (ValueError, UnicodeDecodeError):
         raise bad_request("request body is not valid JSON") from None
     except RecursionError:
         # Arrays or objects nested deeper than the parser's recursion limit: 400, not a 500.
         raise bad_request("request body is JSON nested too deeply") from None
+    reject_surrogates(body)
+    return body
 
 
 @routes.get("/api/health")

@@ -4,10 +4,67 @@ from __future__ import annotations
 
 import logging
 import sys
+import time
+from collections.abc import Callable
 
 from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 from aiohttp.web_request import BaseRequest
+
+# Libraries whose errors a client can cause at will (a malformed Socket.IO or Engine.IO packet):
+# their tracebacks would let anyone flood the log, so they are cut to a throttled line.
+CLIENT_FACING = ("engineio.server", "socketio.server")
+MAX_LINE = 300
+
+
+class Throttle:
+    """Lets through at most one line per ``interval`` seconds; the next says how many were not."""
+
+    def __init__(self, interval: float = 10.0, clock: Callable[[], float] = time.monotonic) -> None:
+        self.interval = interval
+        self._clock = clock
+        self._next = 0.0
+        self._skipped = 0
+
+    def allow(self) -> int | None:
+        """None if this line is to be dropped, else how many were dropped before it."""
+        now = self._clock()
+        if now < self._next:
+            self._skipped += 1
+            return None
+        skipped, self._skipped = self._skipped, 0
+        self._next = now + self.interval
+        return skipped
+
+    def log(self, logger: logging.Logger, level: int, message: str, *args: object) -> None:
+        skipped = self.allow()
+        if skipped is None:
+            return
+        if skipped:
+            message += f" ({skipped} more like it in the last {self.interval:g}s not logged)"
+        logger.log(level, message, *args)
+
+
+class OneThrottledLine(logging.Filter):
+    """A record becomes one short line without its traceback, and at most one per interval."""
+
+    def __init__(self, interval: float = 10.0) -> None:
+        super().__init__()
+        self._throttle = Throttle(interval)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        skipped = self._throttle.allow()
+        if skipped is None:
+            return False
+        text = record.getMessage()
+        if record.exc_info and record.exc_info[1] is not None:
+            exc = record.exc_info[1]
+            text += f": {type(exc).__name__}: {exc}"
+        if skipped:
+            text += f" ({skipped} more not logged)"
+        record.msg, record.args = text[:MAX_LINE], ()
+        record.exc_info = record.exc_text = record.stack_info = None
+        return True
 
 
 def setup(level: str) -> None:
@@ -21,6 +78,13 @@ def setup(level: str) -> None:
     # aiortc/aioice narrate every ICE check at INFO; only their warnings matter to an operator.
     for noisy in ("aioice", "aiortc"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
+    for name in CLIENT_FACING:
+        lib = logging.getLogger(name)
+        # A level set here also keeps Engine.IO from adding a stream handler of its own (it
+        # does for a logger left at NOTSET), which printed every traceback a second time.
+        lib.setLevel(logging.ERROR)
+        if not any(isinstance(f, OneThrottledLine) for f in lib.filters):
+            lib.addFilter(OneThrottledLine())
 
 
 class AccessLogger(AbstractAccessLogger):

@@ -22,8 +22,8 @@ from signaling.live_state import LeftReason
 from signaling.mutes import KINDS
 from signaling.outbox import Outbox
 from signaling.roles import Actor
-from signaling.socket_json import MALFORMED_EVENT, SafePacket
-from signaling.validation import optional_text
+from signaling.socket_json import MALFORMED_EVENT, NOT_AN_EVENT, SafePacket
+from signaling.validation import optional_text, reject_surrogates
 
 log = logging.getLogger("cloudcourt.socket")
 
@@ -104,11 +104,15 @@ class SocketEvents:
         live: LiveHearings,
         outbox: Outbox,
         max_event_bytes: int,
+        join_timeout: float,
     ) -> None:
         self.sio = sio
         self.live = live
         self.outbox = outbox
         self.max_event_bytes = max_event_bytes
+        self.join_timeout = join_timeout
+        # sid -> when the socket is closed unless a participant has joined on it by then.
+        self._join_deadlines: dict[str, asyncio.TimerHandle] = {}
         # One lock per socket: python-socketio runs each event in its own task, but a client's
         # events must be handled in the order sent (an ICE candidate after its offer, and so on).
         self._locks: dict[str, asyncio.Lock] = {}
@@ -136,13 +140,35 @@ class SocketEvents:
     # ------------------------------------------------------------------ plumbing
     async def _on_connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> bool:
         self._locks[sid] = asyncio.Lock()
+        self._await_join(sid, self.join_timeout)
         return True
 
     async def _on_disconnect(self, sid: str, *reason: Any) -> None:
         self._locks.pop(sid, None)
+        if (deadline := self._join_deadlines.pop(sid, None)) is not None:
+            deadline.cancel()
         # A task, not an await: a server-side disconnect runs this inside the outbox's pump,
         # which must not wait for a hearing lock.
         self.live.spawn(self.live.leave(sid, LeftReason.DISCONNECTED))
+
+    def _await_join(self, sid: str, delay: float) -> None:
+        """Close the socket in ``delay`` seconds unless it has a joined participant by then."""
+        if (previous := self._join_deadlines.pop(sid, None)) is not None:
+            previous.cancel()
+        loop = asyncio.get_running_loop()
+        self._join_deadlines[sid] = loop.call_later(delay, self._join_deadline, sid)
+
+    def _join_deadline(self, sid: str) -> None:
+        self._join_deadlines.pop(sid, None)
+        lock = self._locks.get(sid)
+        if lock is None or self.live.is_joined(sid):
+            return
+        if lock.locked():
+            # An event of the socket (perhaps its join) is being handled: judge after it.
+            self._await_join(sid, 1.0)
+            return
+        log.info("closed socket %s: no participant joined on it within %gs", sid, self.join_timeout)
+        self.outbox.disconnect(sid)
 
     def _payload(self, args: tuple[Any, ...]) -> dict[str, Any]:
         if not args:
@@ -152,6 +178,7 @@ class SocketEvents:
         payload = args[0]
         if not isinstance(payload, dict):
             raise bad_request("the payload must be a JSON object")
+        reject_surrogates(payload, "the payload")
         try:
             size = len(json.dumps(payload, ensure_ascii=False).encode())
         except (TypeError, ValueError, RecursionError):
@@ -199,8 +226,10 @@ class SocketEvents:
         names included: a socket without a token learns nothing about what the server accepts.
         """
         if event == MALFORMED_EVENT:
+            # As SafePacket decodes it; a client may send that name itself, with anything after.
             event = args[0] if args and isinstance(args[0], str) else ""
-            error = bad_request("the payload is not valid JSON, or is nested too deeply")
+            problem = args[1] if len(args) > 1 and isinstance(args[1], str) else NOT_AN_EVENT
+            error = bad_request(problem)
         else:
             error = bad_request(f"unknown event {event!r}")
         # In turn with the socket's other events, so that "before join" means before it in order.
@@ -285,6 +314,8 @@ class SocketEvents:
 
     async def leave(self, sid: str, payload: dict[str, Any]) -> None:
         await self.live.leave(sid, LeftReason.LEFT)
+        # The socket may join again, but a socket left without a participant is an idle one.
+        self._await_join(sid, self.join_timeout)
 
     async def pause_subscription(self, sid: str, payload: dict[str, Any]) -> None:
         publication_id = payload.get("publication_id")

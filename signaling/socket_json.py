@@ -1,25 +1,43 @@
-"""Socket.IO packets whose JSON cannot break the server.
+"""Socket.IO packets that cannot break the server.
 
-python-socketio decodes a packet's JSON before any handler runs. JSON nested deeper than Python's
-recursion limit raises RecursionError there, and invalid JSON ValueError; either escapes into
-Engine.IO, which logs it and drops the packet, so the client gets neither an ack nor an ``error``.
-``SafePacket`` decodes such a payload as the event ``MALFORMED_EVENT`` instead, carrying the event
-name the client seems to have meant; the catch-all handler answers it with ``bad_request``.
+python-socketio decodes a packet before any handler runs, and trusts its shape: JSON nested
+deeper than Python's recursion limit raises RecursionError there, invalid JSON ValueError, a packet
+type it does not know, an event without a name (``2``) or binary packets from a socket that is not
+connected raise in its dispatch; each escaped into Engine.IO, which logged a traceback and dropped
+the packet, so the client got neither an ack nor an ``error``. And an event named ``connect`` or
+``disconnect`` would run the server's own connect or disconnect handler.
+
+``SafePacket`` decodes every such packet as the event ``MALFORMED_EVENT`` instead, carrying the
+event name the client seems to have meant and what is wrong; the catch-all handler answers it with
+``bad_request``. This protocol has no binary packets, so those are malformed too.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import re
 from typing import Any
 
 from engineio import json as engineio_json
 from socketio import packet
 
+from signaling.logs import Throttle
+
+log = logging.getLogger("cloudcourt.socket")
+
 MALFORMED_EVENT = "\x00malformed"
+NOT_JSON = "the payload is not valid JSON, or is nested too deeply"
+NOT_AN_EVENT = "the packet is not a Socket.IO event this server accepts"
+
+# Event names python-socketio keeps for itself: a client sending one would run the handler.
+RESERVED_EVENTS = ("connect", "disconnect")
 
 # '["join", ...': the event name as far as it can be told without parsing the rest.
 _EVENT_NAME = re.compile(r'\s*\[\s*"([A-Za-z0-9_\-]{1,64})"')
+
+# Anyone can send malformed packets as fast as the socket goes: one line per interval at most.
+_malformed_log = Throttle(10.0)
 
 
 def event_name_in(text: str | bytes) -> str:
@@ -27,6 +45,11 @@ def event_name_in(text: str | bytes) -> str:
         text = text[:200].decode(errors="replace")
     match = _EVENT_NAME.match(text[:200])
     return match.group(1) if match else ""
+
+
+def malformed(name: str, problem: str) -> list[str]:
+    """The decoded form of a packet that is refused: ``[MALFORMED_EVENT, name, problem]``."""
+    return [MALFORMED_EVENT, name, problem]
 
 
 class SafeJson:
@@ -40,7 +63,7 @@ class SafeJson:
             # engineio's loads: the standard one, refusing integers of more than 100 digits.
             return engineio_json.loads(text, **kwargs)
         except (RecursionError, ValueError):
-            return [MALFORMED_EVENT, event_name_in(text)]
+            return malformed(event_name_in(text), NOT_JSON)
 
 
 class SafePacket(packet.Packet):
@@ -48,3 +71,34 @@ class SafePacket(packet.Packet):
     Packet class (and Engine.IO's JSON) as they are for everyone else in the process."""
 
     json = SafeJson
+
+    def decode(self, encoded_packet: str | bytes) -> int:
+        try:
+            attachments = super().decode(encoded_packet)
+        except Exception:  # whatever a hostile packet makes the parser raise
+            return self._refuse(encoded_packet, NOT_AN_EVENT)
+        kind, data = self.packet_type, self.data
+        if kind in (packet.CONNECT, packet.DISCONNECT):
+            return attachments
+        if kind == packet.EVENT and isinstance(data, list) and data and isinstance(data[0], str):
+            if data[0] in RESERVED_EVENTS:
+                return self._refuse(encoded_packet, f"unknown event {data[0]!r}", data[0])
+            return 0
+        if kind == packet.ACK and isinstance(data, list):
+            return 0
+        return self._refuse(encoded_packet, NOT_AN_EVENT)
+
+    def _refuse(self, encoded_packet: str | bytes, problem: str, name: str = "") -> int:
+        _malformed_log.log(
+            log,
+            logging.INFO,
+            "refused a malformed Socket.IO packet (%d bytes, starting %r)",
+            len(encoded_packet),
+            encoded_packet[:16],
+        )
+        self.packet_type = packet.EVENT
+        self.namespace = None
+        if not isinstance(self.id, int):
+            self.id = None
+        self.data = malformed(name or event_name_in(encoded_packet), problem)
+        return 0

@@ -32,6 +32,7 @@ from signaling.validation import (
     reject_unknown_params,
     require_object,
 )
+from web import routes as web_routes
 
 routes = web.RouteTableDef()
 
@@ -227,9 +228,9 @@ async def portal_slash(request: web.Request) -> web.StreamResponse:
 
 @routes.get("/portal/")
 async def portal(request: web.Request) -> web.StreamResponse:
-    return web.FileResponse(PORTAL_DIR / "index.html", headers={"Cache-Control": "no-cache"})
+    return web_routes.page(PORTAL_DIR / "index.html")
 
 
 def add_routes(app: web.Application) -> None:
     app.add_routes(routes)
-    app.router.add_static("/portal/", PORTAL_DIR, append_version=False)
+    web_routes.add_files(app, "/portal/", PORTAL_DIR)

@@ -102,6 +102,9 @@ class TokenService:
         """Check signature, expiry and (if given) the hearing; no store lookup."""
         if not isinstance(token, str) or not token:
             raise TokenInvalid("a token is required")
+        if not token.isascii():
+            # PyJWT would fail to encode a lone surrogate with a UnicodeError of its own.
+            raise TokenInvalid()
         try:
             payload = jwt.decode(
                 token,

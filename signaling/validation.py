@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Collection, Mapping
 from datetime import datetime
 from typing import Any
@@ -14,6 +15,39 @@ from signaling.models import utc_iso
 
 # ASCII digits only: str.isdigit() also takes "²" and "１", which int() rejects or misreads.
 _WHOLE = re.compile(r"[0-9]{1,10}")
+
+
+def _surrogate(text: str) -> str | None:
+    """The first lone surrogate in ``text``, if any: JSON's "\\ud800" decodes to one, and it is
+    no Unicode text, so it can be neither stored (UTF-8) nor sent back in a reply."""
+    for char in text:
+        if "\ud800" <= char <= "\udfff":
+            return char
+    return None
+
+
+def reject_surrogates(value: object, what: str = "the request body") -> None:
+    """Refuse a lone surrogate anywhere in decoded JSON (keys included), before any of it is used:
+    an error message that quotes a field would otherwise fail to encode. The message names the
+    field, as ``'title'`` or ``'sources.2'``."""
+    stack: list[tuple[object, str]] = [(value, "")]
+    while stack:
+        item, where = stack.pop()
+        if isinstance(item, dict):
+            for key, child in item.items():
+                if isinstance(key, str) and _surrogate(key) is not None:
+                    raise bad_request(
+                        f"a key of {f'{where!r}' if where else what} holds a "
+                        "lone surrogate, which is not text"
+                    )
+                stack.append((child, f"{where}.{key}" if where else str(key)))
+        elif isinstance(item, list):
+            stack.extend((child, f"{where}[{i}]") for i, child in enumerate(item))
+        elif isinstance(item, str) and (char := _surrogate(item)) is not None:
+            field = f"{where!r}" if where else what
+            raise bad_request(
+                f"{field} holds a lone surrogate (\\u{ord(char):04x}), which is not text"
+            )
 
 
 def reject_unknown_params(query: Mapping[str, str], allowed: Collection[str]) -> None:
@@ -59,6 +93,10 @@ def text_field(body: dict[str, Any], name: str, *, max_len: int = 200) -> str:
         raise bad_request(f"'{name}' must not be empty")
     if len(value) > max_len:
         raise bad_request(f"'{name}' must be at most {max_len} characters")
+    # One line of text: names and titles reach captions, logs and file names, where a control
+    # character is syntax or an escape sequence rather than part of the name.
+    if any(unicodedata.category(char) == "Cc" for char in value):
+        raise bad_request(f"'{name}' must not contain control characters (line breaks included)")
     return value
 
 

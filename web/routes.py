@@ -12,7 +12,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from signaling.errors import Code, CourtError
+from signaling.errors import Code, CourtError, not_found
 
 WEB_DIR = Path(__file__).resolve().parent
 STATIC_DIR = WEB_DIR / "static"
@@ -29,6 +29,57 @@ VENDOR_FILES = {
 # Pages change with the code; a stale cached module would mix two versions of the client.
 _NO_CACHE = {"Cache-Control": "no-cache"}
 
+# What the pages may load: only this server's scripts and styles (no inline code), media from
+# the camera (mediastream:) and from hls.js (blob:, also its worker), sockets and fetches to this
+# server ('self' covers ws: and wss: of the page's own host).
+CONTENT_SECURITY_POLICY = "; ".join(
+    (
+        "default-src 'self'",
+        "script-src 'self'",
+        "style-src 'self'",
+        "img-src 'self' data: blob:",
+        "media-src 'self' blob: mediastream:",
+        "connect-src 'self'",
+        "worker-src 'self' blob:",
+        "object-src 'none'",
+        "base-uri 'none'",
+        "form-action 'self'",
+        "frame-ancestors 'none'",
+    )
+)
+# Every file: no guessing of types from the content.
+_FILE_HEADERS = {"X-Content-Type-Options": "nosniff"}
+# HTML pages: /join's URL carries a participant's token, which must not leave in a Referer; no
+# page may be framed (clickjacking the judge's console).
+PAGE_HEADERS = {
+    **_NO_CACHE,
+    **_FILE_HEADERS,
+    "Content-Security-Policy": CONTENT_SECURITY_POLICY,
+    "Referrer-Policy": "no-referrer",
+    "X-Frame-Options": "DENY",
+}
+
+
+def page(path: Path) -> web.FileResponse:
+    return web.FileResponse(path, headers=PAGE_HEADERS)
+
+
+def add_files(app: web.Application, prefix: str, directory: Path) -> None:
+    """``GET {prefix}{path}``: the files under ``directory``, and a JSON 404 for anything else
+    (aiohttp's static route answers a missing file with an empty body, past the error
+    middleware)."""
+    root = directory.resolve()
+
+    async def serve(request: web.Request) -> web.StreamResponse:
+        path = (root / request.match_info["path"]).resolve()
+        if not path.is_relative_to(root) or not path.is_file():
+            raise not_found(f"no such file: {request.path}")
+        if path.suffix == ".html":
+            return page(path)
+        return web.FileResponse(path, headers=_FILE_HEADERS)
+
+    app.router.add_get(prefix + "{path:.+}", serve)
+
 
 def _vendor_missing(name: str) -> CourtError:
     return CourtError(
@@ -41,7 +92,7 @@ async def vendor(request: web.Request) -> web.StreamResponse:
     name = request.match_info["name"]
     rel = VENDOR_FILES.get(name)
     if rel is None:
-        raise web.HTTPNotFound()
+        raise not_found(f"no such file: {request.path}")
     path = NODE_MODULES / rel
     if not path.is_file():
         raise _vendor_missing(name)
@@ -49,10 +100,10 @@ async def vendor(request: web.Request) -> web.StreamResponse:
 
 
 async def join_page(request: web.Request) -> web.StreamResponse:
-    return web.FileResponse(STATIC_DIR / "join.html", headers=_NO_CACHE)
+    return page(STATIC_DIR / "join.html")
 
 
 def add_routes(app: web.Application) -> None:
     app.router.add_get("/join/{hearing_id}", join_page)
     app.router.add_get("/vendor/{name}", vendor)
-    app.router.add_static("/static/", STATIC_DIR, append_version=False)
+    add_files(app, "/static/", STATIC_DIR)
