@@ -20,7 +20,16 @@ from pathlib import Path
 from typing import Any
 
 from recorder import summary
-from recorder.manifest import Manifest
+from recorder.manifest import (
+    MANIFEST,
+    ChainError,
+    Manifest,
+    chain_name,
+    chain_number,
+    chains,
+    check_chain,
+    unrecordable,
+)
 from recorder.segments import PART, Segment, recover
 from recorder.timeline import PublisherClock
 from recorder.track import MediaSource, TrackRecorder
@@ -33,7 +42,25 @@ ALARM_EVERY = 30.0  # s: the same failure is not repeated to the judge more ofte
 
 SYSTEM = {"actor": "system"}
 DISK_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.EIO}
-TRACK_DIR = re.compile(r"t\d+-(audio|video)")
+TRACK_DIR = re.compile(r"t(\d+)-(audio|video)")
+SEGMENT_FILE = re.compile(r"(\d{6})\.(webm|mkv)")
+DAMAGED = "recording_chain_damaged"
+REMIND_EVERY = 10.0  # s: one reminder of a damaged chain per moderator joining, not per track
+
+
+class RecordingError(Exception):
+    """A request the recorder cannot do; `code` is "not_found", "conflict" or "invalid"."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+def recordable(text: str) -> str:
+    """``text`` as it can be written to the manifest: a lone surrogate (not text, which the
+    canonical UTF-8 cannot hold) is kept as its escape, visibly, instead of losing the track."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 class HearingRecording:
@@ -59,6 +86,12 @@ class HearingRecording:
         # them), and per track the media lost since (timeline ms, why) until it writes again.
         self._unlogged_tracks: dict[str, dict[str, Any]] = {}
         self._lost: dict[str, tuple[int, str]] = {}
+        self._track_entries: dict[str, dict[str, Any]] = {}  # every track's, for a new chain
+        self._tracks_before = 0  # track folders numbered up to this belong to earlier chains
+        self._state_lock = asyncio.Lock()  # one pause or resume at a time, checked and written
+        # The alarm of a damaged chain stands for the rest of the hearing: (message, detail).
+        self.damaged: tuple[str, dict[str, Any]] | None = None
+        self._reminded: dict[str, float] = {}
 
     @property
     def paused(self) -> bool:
@@ -84,44 +117,107 @@ class HearingRecording:
         """A new recording: the directory and its first manifest entry."""
 
         def create() -> None:
-            self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
             self.epoch = time.time()
-            self.manifest.append(
-                "start",
-                hearing=self.hearing_id,
-                epoch=self.epoch,
-                reason="hearing in session",
-                **actor,
-            )
+            try:
+                self._start(self.manifest, "hearing in session", actor)
+            except ChainError as exc:  # a manifest already there that is not ours to continue
+                self._new_chain(exc, None)
 
         await self._on_disk(create)
         log.info("recording of hearing %s started in %s", self.hearing_id, self.directory)
 
-    async def resume_after_restart(self) -> dict[str, Any]:
-        """The server died (or stopped) during the hearing: seal what it left, log the gap."""
-        entry = await self._on_disk(self._recover)
-        self.state = self.tally.state
-        log.warning(
-            "recording of hearing %s continues after a restart: gap of %.1f s, %d segment(s) "
-            "recovered",
-            self.hearing_id,
-            entry["gap"]["seconds"],
-            entry["recovered_segments"],
+    def _start(
+        self, manifest: Manifest, reason: str, actor: dict[str, Any], **fields: Any
+    ) -> dict[str, Any]:
+        self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        return manifest.append(
+            "start", hearing=self.hearing_id, epoch=self.epoch, reason=reason, **fields, **actor
         )
+
+    def _new_chain(self, damage: Exception, pause: dict[str, Any] | None) -> None:
+        """On the disk thread: the current chain cannot be continued (``damage`` says why). It is
+        left as found — evidence — and recording goes on in a new chain whose first entry names
+        it, its last hash that verifies and why; every track still recording is named again, and
+        a pause in force (``pause``, its entry) is written again."""
+        old = self.manifest.path
+        found = check_chain(old)
+        if not self.epoch:  # at start-up: the hearing's timeline and pause, as far as they verify
+            first = found.entries[0] if found.entries else None
+            self.epoch = first["epoch"] if first and first["type"] == "start" else time.time()
+            verified = summary.Tally()
+            for entry in found.entries:
+                verified.add(entry)
+            pause = verified.pause if verified.state == "paused" else None
+        self._track_count = self._tracks_before = self._highest_track()
+        name = chain_name(chain_number(old.name) + 1)
+        fresh = Manifest(self.directory, on_entry=self._count, name=name)
+        self._start(
+            fresh,
+            "the manifest is damaged: recording goes on in a new chain",
+            SYSTEM,
+            previous_chain={
+                "file": old.name,
+                "error": str(damage),
+                "verified_entries": len(found.entries),
+                "last_verified_hash": found.head,
+                "bytes": found.bytes,
+                "sha256": found.sha256,
+            },
+            tracks_before=self._tracks_before,
+        )
+        self.manifest = fresh  # only now: until its start is written, no entry may go there
+        if pause is not None:
+            self.manifest.append(
+                "pause", reason=f"still paused: {pause.get('reason')}", since=pause["at"], **SYSTEM
+            )
+        for track_id, entry in self._track_entries.items():
+            if track_id not in self._unlogged_tracks and track_id in self.tracks:
+                self.manifest.append("track", **entry, continued=True)
+        self._loop.call_soon_threadsafe(self._chain_damaged, self.manifest.entries[0])
+
+    def _append(self, entry_type: str, /, **fields: Any) -> dict[str, Any]:
+        """On the disk thread: append to the current chain, or to a new one if it is damaged."""
+        try:
+            return self.manifest.append(entry_type, **fields)
+        except ChainError as exc:
+            self._new_chain(exc, self.tally.pause if self.paused else None)
+            return self.manifest.append(entry_type, **fields)
+
+    def _highest_track(self) -> int:
+        folders = self.directory.iterdir() if self.directory.exists() else ()
+        numbers = (int(m.group(1)) for p in folders if (m := TRACK_DIR.fullmatch(p.name)))
+        return max([self._track_count, *numbers])
+
+    async def resume_after_restart(self) -> dict[str, Any]:
+        """The server died (or stopped) during the hearing: seal what it left, log the gap. A
+        chain that cannot be continued is left as found and recording goes on in a new one."""
+        entry = await self._on_disk(self._recover, None, True)
+        self.state = self.tally.state
+        if entry["type"] == "restart":
+            log.warning(
+                "recording of hearing %s continues after a restart: gap of %.1f s, %d segment(s) "
+                "recovered",
+                self.hearing_id,
+                entry["gap"]["seconds"],
+                entry["recovered_segments"],
+            )
+        first = self.manifest.entries[0]
+        if "previous_chain" in first and entry is not first:
+            self._chain_damaged(first)  # still the hearing's record: the judge must know
         return entry
 
     async def close_after_restart(self, ended: float, reason: str) -> None:
         """The hearing ended while the server was down, between its end and the `stop` entry:
         seal what was left and write that `stop` now, with the hearing's end (Unix time ``ended``)
         as the recording's end."""
-        entry = await self._on_disk(self._recover, ended)
+        entry = await self._on_disk(self._recover, ended, False)
         end_ms = entry["gap"]["to_ms"]
-        self.state = "stopped"
         await self._on_disk(
             lambda: self.manifest.append(
                 "stop", reason=reason, end_ms=end_ms, closed_after_restart=True, **SYSTEM
             )
         )
+        self.state = "stopped"
         self._disk.shutdown(wait=True)
         log.warning(
             "recording of hearing %s closed after a restart (%s), %d segment(s) recovered",
@@ -130,43 +226,47 @@ class HearingRecording:
             entry["recovered_segments"],
         )
 
-    def _recover(self, until: float | None = None) -> dict[str, Any]:
+    def _recover(self, until: float | None, in_session: bool) -> dict[str, Any]:
         """Seal what a crash left and log the gap up to ``until`` (Unix time; now if None; never
-        before the last thing recorded)."""
-        repaired = self.manifest.repair()
-        entries = self.manifest.load()
-        self.epoch = entries[0]["epoch"]
-        known = {e["file"] for e in entries if e["type"] == "segment"}
-        recovered = []
-        for track_dir in sorted(p for p in self.directory.iterdir() if TRACK_DIR.fullmatch(p.name)):
-            for path in sorted(track_dir.iterdir()):
-                name = f"{track_dir.name}/{path.name}"
-                if path.name.endswith(".recovering"):
-                    path.unlink()  # an earlier recovery died half way; its source is still here
-                elif path.name.endswith(PART) or name not in known:
-                    # A sealed file the manifest never heard of gets the same treatment as a torn
-                    # one: its contents are read back and it is logged as recovered.
-                    part = (
-                        path
-                        if path.name.endswith(PART)
-                        else path.rename(path.with_name(path.name + PART))
-                    )
-                    info = recover(part)
-                    if info is not None:
-                        recovered.append(
-                            self.manifest.append("segment", track=track_dir.name, **info)
-                        )
-        # New tracks are numbered after every old one, also one whose entry a full disk held back.
-        self._track_count = max(
-            [
-                sum(1 for e in self.manifest.entries if e["type"] == "track"),
-                *(
-                    int(p.name[1:].split("-")[0])
-                    for p in self.directory.iterdir()
-                    if TRACK_DIR.fullmatch(p.name)
-                ),
-            ]
+        before the last thing recorded). The current chain is checked first, without changing
+        it: if it is damaged (or cut short: sealed segments it does not know of), recording goes
+        on in a new chain (``in_session``) or it is left alone (ChainError)."""
+        names = chains(self.directory)
+        self.manifest = Manifest(
+            self.directory, on_entry=self._count, name=names[-1] if names else MANIFEST
         )
+        try:
+            if not names:
+                raise ChainError(f"{MANIFEST} is missing")
+            entries = self.manifest.load()
+            if not entries and in_session:  # its first entry was never written: begin now
+                self.manifest.repair()
+                self.epoch = time.time()
+                self._track_count = self._highest_track()
+                return self._start(self.manifest, "hearing in session", SYSTEM)
+            if not entries:
+                raise ChainError(f"{self.manifest.path.name} is empty")
+            first = entries[0]
+            self._tracks_before = first.get("tracks_before", 0)
+            unknown = self._unknown_files(entries)
+        except (ChainError, OSError) as exc:
+            if not in_session:
+                raise
+            self._new_chain(exc, None)
+            return self.manifest.entries[0]
+        repaired = self.manifest.repair()
+        self.epoch = first["epoch"]
+        recovered = []
+        for track_id, path in unknown:
+            if not path.name.endswith(PART):
+                # A sealed file the chain never heard of gets the same treatment as a torn one:
+                # its contents are read back and it is logged as recovered.
+                path = path.rename(path.with_name(path.name + PART))
+            info = recover(path)
+            if info is not None:
+                recovered.append(self.manifest.append("segment", track=track_id, **info))
+        # New tracks are numbered after every old one, also one whose entry a full disk held back.
+        self._track_count = self._highest_track()
         ends = [e["end_ms"] for e in self.manifest.entries if e["type"] == "segment"]
         last_event_ms = max([summary.at_ms_of(e, self.epoch) for e in self.manifest.entries] or [0])
         gap_from = max([*ends, last_event_ms])
@@ -185,6 +285,53 @@ class HearingRecording:
             **SYSTEM,
         )
 
+    def _unknown_files(self, entries: list[dict[str, Any]]) -> list[tuple[str, Path]]:
+        """The files of this chain's tracks a crash left outside it: torn `.part` files, and a
+        sealed segment sealed just before the crash (one per track at most: the disk thread
+        logs each segment before it seals the next). More than that means the chain was cut
+        short (ChainError). Folders of earlier chains' tracks, and files of a track before this
+        chain named it again, are not this chain's: they are left alone."""
+        known: dict[str, set[int]] = {}
+        continued: set[str] = set()
+        for entry in entries:
+            if entry["type"] == "track":
+                known.setdefault(entry["track"], set())
+                if entry.get("continued"):
+                    continued.add(entry["track"])
+            elif entry["type"] == "segment":
+                track, name = entry["file"].split("/")
+                known.setdefault(track, set()).add(int(name[:6]))
+        found = []
+        for track_dir in sorted(self.directory.iterdir()):
+            match = TRACK_DIR.fullmatch(track_dir.name)
+            if match is None or (
+                track_dir.name not in known and int(match.group(1)) <= self._tracks_before
+            ):
+                continue
+            numbers = known.get(track_dir.name, set())
+            floor = min(numbers, default=0) if track_dir.name in continued else 0
+            sealed = []
+            for path in sorted(track_dir.iterdir()):
+                if path.name.endswith(".recovering"):
+                    path.unlink()  # an earlier recovery died half way; its source is still here
+                elif path.name.endswith(PART):
+                    found.append((track_dir.name, path))
+                elif (segment := SEGMENT_FILE.fullmatch(path.name)) is not None:
+                    number = int(segment.group(1))
+                    if (
+                        number not in numbers
+                        and number > floor
+                        and not (track_dir.name in continued and not numbers)
+                    ):
+                        sealed.append((track_dir.name, path))
+            if len(sealed) > 1:
+                raise ChainError(
+                    f"{len(sealed)} sealed segments of {track_dir.name} are not in "
+                    f"{self.manifest.path.name}: it was cut short"
+                )
+            found += sealed
+        return sorted(found, key=lambda item: (item[0], item[1].name))
+
     def add_track(
         self, participant: dict[str, Any], source: MediaSource, label: str | None = None
     ) -> None:
@@ -195,20 +342,23 @@ class HearingRecording:
         clock = self.clocks.setdefault(info.peer_id, PublisherClock())
         track = TrackRecorder(self, track_id, self.directory / track_id, source, clock)
         self.tracks[track_id] = track
-        self._unlogged_tracks[track_id] = {
+        entry = {
             "track": track_id,
             "kind": info.kind,
             "codec": info.codec,
             "clock_rate": info.clock_rate,
             "source": label or summary.DEFAULT_SOURCE[info.kind],
             "publication": info.publication_id,
-            "participant": participant,
+            "participant": {
+                k: recordable(v) if isinstance(v, str) else v for k, v in participant.items()
+            },
         }
+        self._track_entries[track_id] = self._unlogged_tracks[track_id] = entry
 
         def register() -> None:
             try:
                 self._log_track(track_id)
-            except OSError as exc:  # tried again before the track's first segment
+            except Exception as exc:  # tried again before the track's first segment
                 self._loop.call_soon_threadsafe(self.disk_failed, track_id, exc)
 
         self._disk.submit(register)
@@ -224,38 +374,54 @@ class HearingRecording:
             )
 
     async def set_paused(self, paused: bool, actor: dict[str, Any], reason: str) -> dict[str, Any]:
-        """Pause or resume; the manifest entry is written before the caller is answered."""
-        self.state = "paused" if paused else "recording"
-        entry = await self._on_disk(
-            lambda: self.manifest.append("pause" if paused else "resume", reason=reason, **actor)
-        )
+        """Pause or resume. The entry is written first and the state changes only once it is on
+        disk: on any error (text that cannot be written, a disk that refuses it) nothing changes
+        and the error is raised to the caller."""
+        problem = unrecordable(reason)
+        if problem is not None:
+            raise RecordingError("invalid", f"'reason' {problem}")
+        async with self._state_lock:  # two requests at once: the second sees the first's state
+            if self.state == "stopped":
+                raise RecordingError("conflict", "the hearing has ended: its recording is stopped")
+            if self.paused == paused:
+                raise RecordingError(
+                    "conflict", f"the recording is already {'paused' if paused else 'running'}"
+                )
+            entry = await self._on_disk(
+                lambda: self._append("pause" if paused else "resume", reason=reason, **actor)
+            )
+            self.state = "paused" if paused else "recording"
         if not paused:
             for track in self.tracks.values():
                 track.source.request_keyframe()
         return entry
 
-    async def stop(self, kind: str, reason: str, **fields: Any) -> None:
+    async def stop(self, kind: str, reason: str, **fields: Any) -> bool:
         """Close every track (sealing its last segment) and log why recording stopped: `stop`
-        when the hearing ended, `interrupted` when the server shuts down mid-hearing."""
+        when the hearing ended, `interrupted` when the server shuts down mid-hearing. False if
+        that entry could not be written (alarmed; the next start-up closes the recording)."""
         for track in self.tracks.values():
             track.source.close()  # the reader sees the end after what is queued
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
         if self._pending:
             await asyncio.gather(*self._pending, return_exceptions=True)
-        self.state = "stopped"
 
         def close() -> None:
             now_ms = round((time.time() - self.epoch) * 1000)
             for track_id in list(self._lost):  # lost until the end: the gap closes here
                 self._log_gap(track_id, now_ms)
-            self.manifest.append(kind, reason=reason, **fields, **SYSTEM)
+            self._append(kind, reason=reason, **fields, **SYSTEM)
 
         try:
             await self._on_disk(close)
-        except OSError as exc:
+        except Exception as exc:
             self.disk_failed("manifest", exc)
-        self._disk.shutdown(wait=True)
+            return False
+        finally:
+            self._disk.shutdown(wait=True)
+        self.state = "stopped"
+        return True
 
     # -- called by the tracks -------------------------------------------------------------------
 
@@ -269,7 +435,7 @@ class HearingRecording:
                 return
             try:
                 self._log_segment(track_id, info)
-            except OSError as exc:
+            except Exception as exc:
                 # Sealed but not in the chain: the record must not hold a file the manifest
                 # never vouched for, so it goes, and the gap entry will say so.
                 segment.discard()
@@ -293,7 +459,7 @@ class HearingRecording:
         entry = self._unlogged_tracks.get(track_id)
         if entry is not None:
             (self.directory / track_id).mkdir(mode=0o700, exist_ok=True)
-            self.manifest.append("track", **entry)
+            self._append("track", **entry)
             del self._unlogged_tracks[track_id]
 
     def _log_segment(self, track_id: str, info: dict[str, Any]) -> None:
@@ -303,13 +469,13 @@ class HearingRecording:
         if track_id in self._lost:
             lost_ms = self._log_gap(track_id, info["start_ms"])
             self._loop.call_soon_threadsafe(self._writing_again, track_id, lost_ms)
-        self.manifest.append("segment", track=track_id, **info)
+        self._append("segment", track=track_id, **info)
 
     def _log_gap(self, track_id: str, to_ms: int) -> int:
         from_ms, reason = self._lost[track_id]
         to_ms = max(from_ms, to_ms)
         self._log_track(track_id)
-        self.manifest.append(
+        self._append(
             "gap",
             track=track_id,
             from_ms=from_ms,
@@ -342,6 +508,33 @@ class HearingRecording:
             track_id,
             lost_ms / 1000,
         )
+
+    def _chain_damaged(self, start: dict[str, Any]) -> None:
+        previous = start["previous_chain"]
+        message = (
+            f"the recording's manifest {previous['file']} is damaged ({previous['error']}); it is "
+            f"kept as it was found and recording goes on in a new chain, {self.manifest.path.name}:"
+            " tell the technician, and keep both files"
+        )
+        detail = {
+            "damaged": previous["file"],
+            "chain": self.manifest.path.name,
+            "last_verified_hash": previous["last_verified_hash"],
+            "directory": str(self.directory),
+        }
+        self.damaged = (message, detail)
+        self._reminded.clear()
+        self.alarm(self.hearing_id, DAMAGED, message, detail)
+
+    def remind(self, participant_id: str) -> None:
+        """A moderator joined (published): a damaged chain is told again, once per joining."""
+        if self.damaged is None:
+            return
+        now = time.monotonic()
+        if now - self._reminded.get(participant_id, -REMIND_EVERY) < REMIND_EVERY:
+            return
+        self._reminded[participant_id] = now
+        self.alarm(self.hearing_id, DAMAGED, *self.damaged)
 
     def disk_failed(self, track_id: str, exc: BaseException) -> None:
         log.error("hearing %s: recording %s failed: %s", self.hearing_id, track_id, exc)

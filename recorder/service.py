@@ -20,8 +20,22 @@ from typing import Any
 import av
 
 from recorder import archive
-from recorder.manifest import MANIFEST, ChainError, Manifest
-from recorder.recording import SYSTEM, Alarm, HearingRecording, light_json
+from recorder.manifest import (
+    MANIFEST,
+    ChainError,
+    Manifest,
+    chains,
+    check_chain,
+    first_entry,
+)
+from recorder.recording import (
+    SYSTEM,
+    TRACK_DIR,
+    Alarm,
+    HearingRecording,
+    RecordingError,
+    light_json,
+)
 from recorder.segments import sha256_file
 from recorder.summary import Tally, summarize
 from recorder.track import RETRY_AFTER_FAILURE, MediaSource
@@ -29,17 +43,12 @@ from recorder.track import RETRY_AFTER_FAILURE, MediaSource
 log = logging.getLogger("cloudcourt.recorder")
 
 RECORDINGS = "recordings"
-FILE_NAME = re.compile(r"(t\d+-(audio|video)/\d{6}\.(webm|mkv)|manifest\.jsonl|archive\.mp4)")
+FILE_NAME = re.compile(
+    r"(t\d+-(audio|video)/\d{6}\.(webm|mkv)|manifest(-[1-9]\d*)?\.jsonl|archive\.mp4)"
+)
 HEARING_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
-
-
-class RecordingError(Exception):
-    """A request the recorder cannot do; `code` is "not_found" or "conflict"."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
+MODERATORS = ("judge", "clerk")
+__all__ = ["Recorder", "RecordingError"]
 
 
 @dataclass
@@ -100,24 +109,33 @@ class Recorder:
 
     async def start(self) -> None:
         self.root.mkdir(mode=0o700, parents=True, exist_ok=True)
-        for directory in sorted(p for p in self.root.iterdir() if (p / MANIFEST).exists()):
-            hearing_id = directory.name
-            manifest = Manifest(directory)
-            try:
-                await asyncio.to_thread(manifest.repair)
-                entries = await asyncio.to_thread(manifest.load)
-            except (ChainError, OSError) as exc:
-                log.error("recording of hearing %s cannot be continued: %s", hearing_id, exc)
+        for directory in sorted(self.root.iterdir()):
+            if not HEARING_ID.fullmatch(directory.name) or not directory.is_dir():
                 continue
-            state = summarize(entries)["state"]
-            if state in ("recording", "paused", "interrupted"):
-                await self._continue(hearing_id, directory)
-            elif state == "stopped" and summarize(entries)["archive"] is None:
-                self._spawn(self._archive(hearing_id))
+            names = chains(directory)
+            if not names and not any(TRACK_DIR.fullmatch(p.name) for p in directory.iterdir()):
+                continue  # never recorded anything
+            summary = None  # damaged, missing or empty: see `_continue`
+            try:
+                # Only read here: what a crash left is repaired once the hearing is looked up.
+                if names and (entries := await asyncio.to_thread(self._load, directory, names)):
+                    summary = summarize(entries)
+            except (ChainError, OSError):
+                pass
+            if summary is None or summary["state"] in ("recording", "paused", "interrupted"):
+                await self._continue(directory.name, directory)
+            elif summary["state"] == "stopped" and summary["archive"] is None:
+                self._spawn(self._archive(directory.name))
+
+    @staticmethod
+    def _load(directory: Path, names: list[str]) -> list[dict[str, Any]]:
+        return Manifest(directory, name=names[-1]).load()
 
     async def _continue(self, hearing_id: str, directory: Path) -> None:
         """A recording without `stop`: go on with it — unless its hearing ended meanwhile (the
-        crash came between the end and the `stop` entry), then close it and build its archive."""
+        crash came between the end and the `stop` entry), then close it and build its archive.
+        A damaged one goes on in a new chain while its hearing is in session (and is left as it
+        is once the hearing has ended)."""
         hearing = await self.hearing(hearing_id)
         recording = HearingRecording(hearing_id, directory, self.alarm)
         try:
@@ -156,6 +174,10 @@ class Recorder:
         self._publications.setdefault(hearing_id, {})[publication.id] = (who, room, publication)
         if hearing_id in self._ready:
             self._tap(hearing_id, publication.id)
+            if who["role"] in MODERATORS:
+                # A judge who comes (back) must hear of a damaged record: alarms raised before
+                # anyone was connected (at start-up) reached nobody.
+                self.recordings[hearing_id].remind(participant.id)
 
     def hearing_ended(self, hearing: Any) -> None:
         self._ended.add(hearing.id)
@@ -228,7 +250,7 @@ class Recorder:
                 if recording is None or hearing_id not in self._ready:
                     return
                 self._ready.discard(hearing_id)
-                await recording.stop("stop", "hearing ended")
+                stopped = await recording.stop("stop", "hearing ended")
                 del self.recordings[hearing_id]
                 log.info("recording of hearing %s stopped", hearing_id)
         finally:
@@ -236,7 +258,8 @@ class Recorder:
             # and so has taken the lock before this: nothing is left to guard against.
             self._ended.discard(hearing_id)
             self._locks.pop(hearing_id, None)
-        await self._archive(hearing_id)
+        if stopped:  # else the next start-up writes the `stop` (the hearing ended) and builds it
+            await self._archive(hearing_id)
 
     async def _archive(self, hearing_id: str) -> None:
         if self._closing:
@@ -251,7 +274,7 @@ class Recorder:
                 job.progress = round(value, 3)
 
             def work() -> dict[str, Any]:
-                manifest = Manifest(directory)
+                manifest = Manifest(directory, name=chains(directory)[-1])
                 summary = summarize(manifest.load())
                 path = archive.build(directory, summary, progress, abort=job.abort)
                 info = archive_entry(path)
@@ -283,18 +306,20 @@ class Recorder:
 
     # -- what the HTTP API asks -----------------------------------------------------------------
 
-    async def _entries(self, hearing_id: str) -> list[dict[str, Any]]:
+    async def _entries(self, hearing_id: str) -> tuple[str, list[dict[str, Any]]]:
+        """The current chain's name and entries."""
         recording = self.recordings.get(hearing_id)
         if recording is not None:
-            return list(recording.manifest.entries)
+            return recording.manifest.path.name, list(recording.manifest.entries)
         directory = self.directory(hearing_id)
-        if not (directory / MANIFEST).exists():
-            return []
+        names = await asyncio.to_thread(chains, directory)
+        if not names:
+            return MANIFEST, []
         try:
-            return await asyncio.to_thread(Manifest(directory).load)
+            return names[-1], await asyncio.to_thread(self._load, directory, names)
         except ChainError as exc:
             raise RecordingError(
-                "conflict", f"the recording's manifest is damaged: {exc}"
+                "conflict", f"the recording's manifest {names[-1]} is damaged: {exc}"
             ) from None
 
     def _live_state(self, hearing_id: str) -> str | None:
@@ -308,7 +333,9 @@ class Recorder:
 
     async def _finished_tally(self, hearing_id: str) -> Tally:
         """The tally of a recording not under way, read again only when its manifest changed."""
-        path = self.directory(hearing_id) / MANIFEST
+        directory = self.directory(hearing_id)
+        names = await asyncio.to_thread(chains, directory)
+        path = directory / (names[-1] if names else MANIFEST)
         try:
             stat = path.stat()
         except OSError:  # no manifest (or its directory is not one): nothing recorded
@@ -319,7 +346,7 @@ class Recorder:
             return cached[1]
         tally = Tally()
         try:
-            await asyncio.to_thread(Manifest(path.parent, on_entry=tally.add).load)
+            await asyncio.to_thread(Manifest(directory, on_entry=tally.add, name=path.name).load)
         except ChainError as exc:
             raise RecordingError(
                 "conflict", f"the recording's manifest is damaged: {exc}"
@@ -351,16 +378,53 @@ class Recorder:
     async def status(self, hearing_id: str, base_url: str) -> dict[str, Any]:
         """Everything about the recording but the segments themselves (those come page by page);
         folded and built in a thread: a long hearing's manifest has tens of thousands of entries."""
-        entries = await self._entries(hearing_id)
+        chain, entries = await self._entries(hearing_id)
         live_state = self._live_state(hearing_id)
         job = self.archives.get(hearing_id)
         return await asyncio.to_thread(
-            self._status_json, hearing_id, entries, live_state, job, base_url
+            self._status_json, hearing_id, chain, entries, live_state, job, base_url
         )
+
+    def _chains_json(
+        self, hearing_id: str, current: str, entries: list[dict[str, Any]], files: str
+    ) -> list[dict[str, Any]]:
+        """Every chain of the recording, in order: those before the current one are damaged (so
+        the recorder found them), each as the first entry of the chain after it describes it."""
+        directory = self.directory(hearing_id)
+        names = [n for n in chains(directory) if n != current] + [current]
+        found = []
+        for i, name in enumerate(names):
+            if name == current:
+                found.append({"file": name, "url": f"{files}/{name}", "state": "current"})
+                continue
+            following = names[i + 1]
+            first = entries[0] if following == current and entries else None
+            first = first or first_entry(directory / following)
+            described = (first or {}).get("previous_chain") or {}
+            if described.get("file") != name:  # the next chain does not say: look now
+                check = check_chain(directory / name)
+                described = {
+                    "error": check.error or "not continued (no chain after it describes it)",
+                    "verified_entries": len(check.entries),
+                    "last_verified_hash": check.head,
+                }
+            found.append(
+                {
+                    "file": name,
+                    "url": f"{files}/{name}",
+                    "state": "damaged",
+                    **{
+                        k: described.get(k)
+                        for k in ("error", "verified_entries", "last_verified_hash")
+                    },
+                }
+            )
+        return found
 
     def _status_json(
         self,
         hearing_id: str,
+        chain: str,
         entries: list[dict[str, Any]],
         live_state: str | None,
         job: ArchiveJob | None,
@@ -394,7 +458,8 @@ class Recorder:
             "state": state,
             "chain_head": summary["chain_head"],
             "manifest_entries": summary["entries"],
-            "manifest_url": f"{files}/{MANIFEST}",
+            "manifest_url": f"{files}/{chain}",
+            "chains": self._chains_json(hearing_id, chain, entries, files),
             "started_at": summary["events"][0]["at"] if summary["events"] else None,
             "duration_seconds": summary["duration_ms"] / 1000,
             "originals": originals,
@@ -406,7 +471,7 @@ class Recorder:
         self, hearing_id: str, track_id: str, offset: int, limit: int, base_url: str
     ) -> dict[str, Any]:
         """One page of a track's sealed segments, in order (a 3-hour track has ~10,800)."""
-        entries = await self._entries(hearing_id)
+        _, entries = await self._entries(hearing_id)
         track = (await asyncio.to_thread(summarize, entries))["tracks"].get(track_id)
         if track is None:
             raise RecordingError("not_found", f"no track {track_id!r} in this recording")
@@ -446,10 +511,6 @@ class Recorder:
         if recording is None or hearing_id not in self._ready:
             raise RecordingError(
                 "conflict", "the hearing is not being recorded (not in session, or ended)"
-            )
-        if recording.paused == paused:
-            raise RecordingError(
-                "conflict", f"the recording is already {'paused' if paused else 'running'}"
             )
         return await recording.set_paused(paused, actor, reason)
 

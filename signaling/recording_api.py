@@ -10,6 +10,7 @@ from typing import Any
 
 from aiohttp import web
 
+from recorder.manifest import unrecordable
 from recorder.recording import Alarm
 from recorder.service import Recorder, RecordingError
 from signaling.auth import admin_or_moderator
@@ -37,8 +38,11 @@ def alarm_sink(live: LiveHearings) -> Alarm:
     return alarm
 
 
+_CODES = {"not_found": Code.NOT_FOUND, "conflict": Code.CONFLICT, "invalid": Code.BAD_REQUEST}
+
+
 def _court_error(exc: RecordingError) -> CourtError:
-    return CourtError(Code.NOT_FOUND if exc.code == "not_found" else Code.CONFLICT, exc.message)
+    return CourtError(_CODES[exc.code], exc.message)
 
 
 async def _authorised(request: web.Request) -> tuple[Recorder, str, Actor]:
@@ -119,13 +123,20 @@ async def _pause_or_resume(request: web.Request, paused: bool) -> web.Response:
             Code.BAD_REQUEST,
             f"'reason' is required: a non-empty string of at most {MAX_REASON} characters",
         )
+    # Checked before anything happens: the record changes only with its entry.
+    problem = unrecordable(reason)
+    if problem is not None:
+        raise CourtError(Code.BAD_REQUEST, f"'reason' {problem}: it cannot go into the record")
     try:
         entry = await recorder.set_paused(hearing_id, paused, actor_json(actor), reason.strip())
     except RecordingError as exc:
         raise _court_error(exc) from None
     except OSError as exc:
         raise CourtError(
-            Code.INTERNAL, f"the recording's manifest cannot be written: {exc.strerror or exc}"
+            Code.INTERNAL,
+            f"the recording's manifest cannot be written ({exc.strerror or exc}): nothing "
+            "changed, the recording is still "
+            f"{'running' if paused else 'paused'}",
         ) from None
     return reply({"state": "paused" if paused else "recording", "entry": entry})
 
