@@ -26,6 +26,10 @@ class SfuConfig:
     media_timeout: float = 15.0
     # Tracks one peer may publish at once (camera + screen share + a document camera).
     max_tracks: dict[str, int] = field(default_factory=lambda: {"audio": 2, "video": 3})
+    # Datagrams a peer connection may hold between ICE and DTLS (aioice's queue): nothing reads
+    # it before DTLS starts, and once it runs it empties the queue at every turn of the event
+    # loop, which reads at most 64 per socket.
+    ice_queue_packets: int = 256
     speaker_interval: float = 0.5
     # Levels above this (in -dBov, 127 = silence) do not count as speech.
     speaker_threshold: int = 60

@@ -169,7 +169,7 @@ class Peer:
             except SfuError:
                 if fresh:  # nothing was ever connected: start over cleanly on the next offer
                     self._publisher_pc = None
-                    await pc.close()
+                    await _close_pc(pc)
                 raise
             self._hook(pc, self._on_publisher_rtp, self._on_publisher_rtcp)
             return pc.localDescription.sdp
@@ -185,10 +185,19 @@ class Peer:
         except SfuError:
             raise
         except Exception as exc:  # aiortc raises ValueError, TypeError, InvalidStateError...
-            self._check_open()
+            await self._check_open_after_step()
             raise SfuError(f"the SDP {kind} cannot be used: {exc}") from exc
-        self._check_open()
+        await self._check_open_after_step()
         return result
+
+    async def _check_open_after_step(self) -> None:
+        """A close during the step may have come while aiortc was gathering: the sockets bound
+        after it are still open."""
+        if self.closed:
+            for pc in (self._publisher_pc, self._subscriber_pc):
+                if pc is not None:
+                    await rtc_internals.release_sockets(pc)
+        self._check_open()
 
     @staticmethod
     def _accept_one_codec(transceiver: RTCRtpTransceiver) -> None:
@@ -488,11 +497,16 @@ class Peer:
             offer = await pc.createOffer()
             await pc.setLocalDescription(offer)
             if self.closed:
+                await rtc_internals.release_sockets(pc)
                 return
+            self._guard(pc, "subscriber")
             self._last_tracks = None
             self.listener.on_subscriber_offer(self, pc.localDescription.sdp)
         except Exception:
             self._negotiating = False
+            if self.closed and self._subscriber_pc is not None:
+                await rtc_internals.release_sockets(self._subscriber_pc)
+                return
             log.exception("subscriber negotiation of %s failed", self.id)
             raise
 
@@ -606,17 +620,26 @@ class Peer:
                 and not self.consent_checks
             ):
                 rtc_internals.disable_consent_checks(pc)
-            if pc.connectionState == "failed" and not self.closed:
+            if self.closed or pc not in (self._publisher_pc, self._subscriber_pc):
+                return
+            if pc.connectionState == "failed":
                 self.listener.on_closed(self, f"{role} connection failed")
+            elif pc.connectionState == "closed":
+                # Not closed by the SFU: its transport died underneath (aiortc closes a connection
+                # whose DTLS transport closed), and it will never carry media again.
+                self.listener.on_closed(self, f"{role} connection closed")
 
         return pc
+
+    def _guard(self, pc: RTCPeerConnection, role: str) -> None:
+        rtc_internals.guard(pc, f"peer {self.id} ({role})", self._config.ice_queue_packets)
 
     def _hook(self, pc: RTCPeerConnection, on_rtp: Any, on_rtcp: Any) -> None:
         dtls = rtc_internals.dtls_transport(pc)
         if dtls is None:
             return
         rtc_internals.hook_media(dtls, on_rtp, on_rtcp)
-        rtc_internals.drain_reads(pc)
+        self._guard(pc, "publisher" if pc is self._publisher_pc else "subscriber")
         if pc is self._publisher_pc and self._publisher_send_rtcp is None:
             self._publisher_send_rtcp = rtc_internals.make_sender(dtls)[1]
 
@@ -642,4 +665,12 @@ class Peer:
             task.cancel()
         for pc in (self._publisher_pc, self._subscriber_pc):
             if pc is not None:
-                await pc.close()
+                await _close_pc(pc)
+
+    def connections(self) -> list[RTCPeerConnection]:
+        return [pc for pc in (self._publisher_pc, self._subscriber_pc) if pc is not None]
+
+
+async def _close_pc(pc: RTCPeerConnection) -> None:
+    await pc.close()
+    await rtc_internals.release_sockets(pc)

@@ -10,7 +10,12 @@ packetize). The SFU keeps aiortc for SDP, ICE and DTLS and takes over the media 
 - outgoing packets are SRTP-protected with the transport's session and written straight to the
   nominated candidate pair's datagram transport, skipping three awaits per packet;
 - each of a connection's sockets is read until it is empty (up to `DRAIN_LIMIT` datagrams) per
-  readiness event, instead of asyncio's one datagram per event.
+  readiness event, instead of asyncio's one datagram per event; on the way, datagrams from any
+  address but the selected pair's remote (before ICE completes: a candidate of the check list), and
+  datagrams too large for SRTP, are dropped, so that nobody but the peer reaches DTLS/SRTP;
+- what waits for aiortc between aioice and DTLS is bounded, and an exception while handling one
+  received datagram drops that datagram instead of ending the DTLS receive loop;
+- sockets aioice binds after its connection was closed (a close during gathering) are closed.
 
 aiortc/aioice are pinned (pyproject.toml); tests/test_rtc_internals.py fails loudly if an upgrade
 moves any attribute used here.
@@ -20,14 +25,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from asyncio import selector_events
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import aioice.ice
 import aiortc.rtcrtpreceiver
+import pylibsrtp
+from aioice import stun
 from aiortc import RTCPeerConnection, RTCRtpTransceiver
-from aiortc.rtcdtlstransport import RTCDtlsTransport
+from aiortc.rtcdtlstransport import RTCDtlsTransport, State
 from aiortc.rtcrtpparameters import RTCRtpReceiveParameters, RTCRtpSendParameters
 
 log = logging.getLogger(__name__)
@@ -37,6 +45,31 @@ ParamsHandler = Callable[[RTCRtpTransceiver, Any], Awaitable[None]]
 
 # Datagrams read per readiness event at most, so that one busy socket cannot starve the others.
 DRAIN_LIMIT = 64
+# pylibsrtp's buffer: a larger datagram cannot be SRTP and makes `unprotect` raise ValueError.
+# WebRTC stacks keep datagrams under the path MTU (~1200 B for browsers and ffmpeg).
+MAX_DATAGRAM = 1500
+# Bytes asyncio may buffer for one socket when the kernel's send buffer is full; beyond, drop.
+MAX_SEND_BUFFER = 256 * 1024
+# A peer's receive errors are logged at most once per this many seconds.
+ERROR_LOG_INTERVAL = 60.0
+STUN_COOKIE = stun.COOKIE.to_bytes(4, "big")
+
+
+class Drops:
+    """Process-wide counts of what the media plane threw away (exported on /metrics)."""
+
+    def __init__(self) -> None:
+        self.datagrams_foreign = 0  # not from the peer's selected (or checked) address
+        self.datagrams_oversized = 0
+        self.ice_queue_drops = 0  # aioice's queue towards DTLS was full
+        self.receive_errors = 0  # handling one received datagram raised
+        self.send_drops = 0  # could not be protected, or the socket's buffer was full
+
+    def stats(self) -> dict[str, int]:
+        return dict(vars(self))
+
+
+drops = Drops()
 
 _original_get_host_addresses = aioice.ice.get_host_addresses
 
@@ -172,14 +205,23 @@ def make_sender(dtls: RTCDtlsTransport) -> tuple[Callable[[bytes], bool], Callab
                 if current is None:
                     return False
             srtp = dtls._tx_srtp
-            protected = srtp.protect_rtcp(data) if rtcp else srtp.protect(data)
             try:
+                protected = srtp.protect_rtcp(data) if rtcp else srtp.protect(data)
                 current[1](protected, current[2])
             except BlockingIOError:
-                # Socket buffer full: let asyncio queue it rather than drop it.
-                current[0].protocol.transport.sendto(protected, current[2])
+                # Socket buffer full: let asyncio queue it rather than drop it, up to a bound.
+                transport = current[0].protocol.transport
+                if transport.get_write_buffer_size() > MAX_SEND_BUFFER:
+                    drops.send_drops += 1
+                    return False
+                transport.sendto(protected, current[2])
             except OSError:
                 path[0] = None
+                return False
+            except (ValueError, pylibsrtp.Error):
+                # Too long to protect (pylibsrtp's buffer), or refused by libsrtp: this
+                # subscriber misses the packet; the others of the fan-out must not.
+                drops.send_drops += 1
                 return False
             return True
 
@@ -188,49 +230,179 @@ def make_sender(dtls: RTCDtlsTransport) -> tuple[Callable[[bytes], bool], Callab
     return sender(False), sender(True)
 
 
-def drain_reads(pc: RTCPeerConnection) -> None:
-    """Read every datagram waiting on this connection's sockets per readiness event (up to
-    `DRAIN_LIMIT`), not just one.
+def guard(pc: RTCPeerConnection, label: str, queue_limit: int) -> None:
+    """Make what a peer connection receives harmless, whoever sends it. Call it after each
+    `setLocalDescription` (once candidates are gathered, before DTLS starts); it is idempotent.
 
-    asyncio's datagram transport does one `recvfrom` per readiness event, so a socket yields one
-    packet per event-loop iteration, however long the fan-out of everything else in that iteration
-    took: a keyframe's burst (~20 packets back to back from a publisher without a pacer) waited
-    ~20 iterations in the kernel buffer. Every datagram still goes to aioice's protocol, STUN
-    included; only the read loop changes. Call it once the connection has gathered its candidates
-    (after `setLocalDescription`): asyncio registers a socket's reader before
-    `create_datagram_endpoint` returns, and `_add_reader` replaces a registered one.
+    - Each socket is read until it is empty per readiness event (up to `DRAIN_LIMIT`), not one
+      datagram at a time: asyncio's datagram transport does one `recvfrom` per readiness event, so a
+      keyframe's burst (~20 packets back to back from a publisher without a pacer) waited ~20
+      event-loop iterations in the kernel buffer. asyncio registers a socket's reader before
+      `create_datagram_endpoint` returns, and `_add_reader` replaces a registered one.
+    - On the way, only the peer's datagrams are let through (`_read_all`); STUN from anyone still
+      reaches aioice, which checks message integrity itself.
+    - aioice's queue of non-STUN datagrams, which nothing reads until ICE and DTLS are up, holds at
+      most ``queue_limit`` of them.
+    - aiortc's DTLS receive loop survives an exception while handling one datagram
+      (`_guarded_run`); ``label`` names the peer in the (rate-limited) log line.
     """
     connection = ice_connection(pc)
-    for protocol in connection._protocols if connection is not None else ():
+    if connection is None:
+        return
+    if not getattr(connection, "_cloudcourt_bounded", False):
+        _bound_queue(connection, queue_limit)
+        connection._cloudcourt_bounded = True  # type: ignore[attr-defined]
+    dtls = dtls_transport(pc)
+    if dtls is not None and not getattr(dtls, "_cloudcourt_guarded", False):
+        errors = _ErrorLog(label)
+        # aiortc starts `self.__run()` once DTLS is up; an instance attribute wins the lookup.
+        dtls._RTCDtlsTransport__run = lambda: _guarded_run(dtls, errors)  # type: ignore[attr-defined]
+        dtls._cloudcourt_guarded = True  # type: ignore[attr-defined]
+    for protocol in connection._protocols:
         transport = protocol.transport
         # Only asyncio's own UDP transports: a TURN relay (aioice's TurnTransport) and uvloop
-        # have read loops of their own.
+        # have read loops of their own (their datagrams still meet the bounded queue).
         if not isinstance(transport, selector_events._SelectorDatagramTransport):
             continue
         if transport.is_closing() or getattr(transport, "_cloudcourt_draining", False):
             continue
-        transport._loop._add_reader(transport._sock_fd, _read_all, transport)
+        remote: list[Any] = [None]  # the selected pair's remote address, once known
+        transport._loop._add_reader(
+            transport._sock_fd, _read_all, transport, protocol, connection, remote
+        )
         transport._cloudcourt_draining = True  # type: ignore[attr-defined]
 
 
-def _read_all(transport: Any) -> None:
-    """asyncio's `_SelectorDatagramTransport._read_ready`, looped until the socket is empty."""
+def _read_all(
+    transport: Any, protocol: aioice.ice.StunProtocol, connection: Any, remote: list[Any]
+) -> None:
+    """asyncio's `_SelectorDatagramTransport._read_ready`, looped until the socket is empty, with
+    one tuple comparison per datagram for its source (`_admit` only when it differs)."""
+    sock = transport._sock
     for _ in range(DRAIN_LIMIT):
         if transport.is_closing():  # closed by the protocol's callback: read no more
             return
         try:
-            data, addr = transport._sock.recvfrom(transport.max_size)
+            # One byte more than the largest datagram kept: longer ones arrive truncated to it.
+            data, addr = sock.recvfrom(MAX_DATAGRAM + 1)
         except (BlockingIOError, InterruptedError):
             return
         except OSError as exc:
-            transport._protocol.error_received(exc)
+            protocol.error_received(exc)
             return
         except (SystemExit, KeyboardInterrupt):
             raise
         except BaseException as exc:
             transport._fatal_error(exc, "Fatal read error on datagram transport")
             return
-        transport._protocol.datagram_received(data, addr)
+        if addr != remote[0] and not _admit(protocol, connection, remote, data, addr):
+            drops.datagrams_foreign += 1
+        elif len(data) > MAX_DATAGRAM:
+            drops.datagrams_oversized += 1
+        else:
+            protocol.datagram_received(data, addr)
+
+
+def _admit(
+    protocol: aioice.ice.StunProtocol,
+    connection: Any,
+    remote: list[Any],
+    data: bytes,
+    addr: tuple[Any, ...],
+) -> bool:
+    """Whether a datagram from an address other than the remembered one may reach aioice: from
+    the selected pair's remote (then remembered), before ICE completes from a pair of the check
+    list (a signalled candidate, or a peer-reflexive one learnt from an authenticated check), and
+    STUN from anyone."""
+    source = (addr[0], addr[1])
+    pair = connection._nominated.get(protocol.local_candidate.component)
+    if pair is not None:
+        if pair.protocol is protocol and pair.remote_addr == source:
+            remote[0] = addr
+            return True
+    elif any(p.protocol is protocol and p.remote_addr == source for p in connection._check_list):
+        return True
+    return _is_stun(data)
+
+
+def _is_stun(data: bytes) -> bool:
+    if len(data) < 20 or data[0] > 3 or data[4:8] != STUN_COOKIE:
+        return False
+    try:
+        stun.parse_message(data)
+    except ValueError:
+        return False
+    return True
+
+
+def _bound_queue(connection: aioice.ice.Connection, limit: int) -> None:
+    """aioice puts every non-STUN datagram into an unbounded `asyncio.Queue` that nothing reads
+    before DTLS starts. Bounded where it is filled, not by `maxsize`: `close()` must always be
+    able to put its end marker."""
+    queue = connection._queue
+
+    def data_received(data: bytes, component: int) -> None:
+        if queue.qsize() >= limit:
+            drops.ice_queue_drops += 1
+            return
+        queue.put_nowait((data, component))
+
+    connection.data_received = data_received  # type: ignore[method-assign]
+
+
+class _ErrorLog:
+    """One log line per peer per `ERROR_LOG_INTERVAL`, saying how many were not logged."""
+
+    def __init__(self, label: str) -> None:
+        self.label = label
+        self.next_at = 0.0
+        self.unlogged = 0
+
+    def error(self) -> None:
+        drops.receive_errors += 1
+        now = time.monotonic()
+        if now < self.next_at:
+            self.unlogged += 1
+            return
+        log.warning(
+            "%s: dropped a received datagram whose handling failed (%d more since the last report)",
+            self.label,
+            self.unlogged,
+            exc_info=True,
+        )
+        self.unlogged = 0
+        self.next_at = now + ERROR_LOG_INTERVAL
+
+
+async def _guarded_run(dtls: RTCDtlsTransport, errors: _ErrorLog) -> None:
+    """aiortc's `RTCDtlsTransport.__run`, except that an exception while handling one datagram
+    (pylibsrtp's ValueError for a packet too long; a bug of ours in a media handler) drops that
+    datagram. aiortc's loop catches only `pylibsrtp.Error` and `SSL.Error`: anything else ended
+    it for good, and the peer's media with it, while ICE and the connection state stayed
+    "connected". The loop still ends when the transport does (ConnectionError, cancellation).
+    aiortc's loop also tells its RTP receivers of a disconnect; the SFU never starts them."""
+    try:
+        while True:
+            try:
+                await dtls._recv_next()
+            except ConnectionError:
+                return
+            except Exception:
+                errors.error()
+    finally:
+        dtls._set_state(State.CLOSED)
+
+
+async def release_sockets(pc: RTCPeerConnection) -> None:
+    """Close the sockets of a closed peer connection that aioice bound after its close: a close
+    while candidates were being gathered (a negotiation abandoned half way) closes only the
+    sockets gathered so far, and the rest stay bound, and buffering, for good."""
+    connection = ice_connection(pc)
+    if connection is None or not connection._closing:
+        return
+    protocols, connection._protocols = list(connection._protocols), []
+    for protocol in protocols:
+        await protocol.close()
 
 
 def disable_consent_checks(pc: RTCPeerConnection) -> bool:

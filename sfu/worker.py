@@ -63,6 +63,9 @@ class Worker:
 
     def stats(self) -> dict[str, int]:
         c = self.counters
+        connections = [
+            pc for r in self.rooms.values() for p in r.peers.values() for pc in p.connections()
+        ]
         return {
             "rooms": len(self.rooms),
             "peers": sum(len(r.peers) for r in self.rooms.values()),
@@ -79,6 +82,12 @@ class Worker:
             "plis_sent": c.plis_sent,
             "decoders_created": rtc_internals.decoders_created(),
             "decoder_threads": sum(1 for t in threading.enumerate() if t.name.endswith("-decoder")),
+            # A connection whose transport died is gone from both at once (media_reset).
+            "peer_connections": len(connections),
+            "peer_connections_connected": sum(
+                1 for pc in connections if pc.connectionState == "connected"
+            ),
+            **rtc_internals.drops.stats(),
         }
 
     async def close(self) -> None:

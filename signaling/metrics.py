@@ -19,6 +19,12 @@ SFU_COUNTERS = frozenset(
         "nacks_sent",
         "plis_sent",
         "decoders_created",
+        # What the media plane dropped (sfu.rtc_internals.Drops).
+        "datagrams_foreign",
+        "datagrams_oversized",
+        "ice_queue_drops",
+        "receive_errors",
+        "send_drops",
     }
 )
 

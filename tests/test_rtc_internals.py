@@ -14,6 +14,7 @@ from asyncio import selector_events
 
 import aioice.ice
 import pylibsrtp
+import pytest
 from aioice import stun
 from aiortc import RTCPeerConnection, RTCRtpReceiver, RTCRtpSender
 from aiortc.rtcdtlstransport import RTCDtlsTransport
@@ -21,6 +22,7 @@ from aiortc.rtcdtlstransport import RTCDtlsTransport
 from sfu import rtc_internals
 from tests.clients.loopback import new_peer_connection
 from tests.clients.media import PatternVideoTrack
+from tests.e2e import eventually
 
 
 def test_dtls_transport_still_dispatches_through_overridable_handlers():
@@ -100,23 +102,33 @@ def test_asyncio_datagram_reads_are_still_one_recvfrom_through_a_replaceable_rea
 async def test_a_burst_on_a_publisher_socket_reaches_aioice_in_one_loop_iteration(sfu_room):
     """A keyframe's packets queued on the SFU's publisher socket are all handed over at the first
     readiness event, not one per event-loop iteration; a STUN request behind them still reaches
-    aioice, which answers it."""
+    aioice, which answers it. The burst comes from the address the offer signalled as its
+    candidate, as the peer's would: from anywhere else it would be dropped."""
     burst = 20
     _, room, events, _, _ = sfu_room
     judge = room.add_peer("judge", publish=True, subscribe=False, listener=events)
+    loop = asyncio.get_running_loop()
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.bind(("127.0.0.1", 0))
+    sock.setblocking(False)
     client = new_peer_connection()
     client.addTransceiver(PatternVideoTrack(1), direction="sendonly")
     await client.setLocalDescription(await client.createOffer())
-    answer = await judge.publisher_offer(client.localDescription.sdp)
+    offer = re.sub(
+        r"127\.0\.0\.1 \d+ typ host",
+        f"127.0.0.1 {sock.getsockname()[1]} typ host",
+        client.localDescription.sdp,
+    )
+    answer = await judge.publisher_offer(offer)
     await client.close()  # never connects: nothing but this test reads the SFU's aioice queue
     port = int(re.search(r"127\.0\.0\.1 (\d+) typ host", answer).group(1))
-    received = rtc_internals.ice_connection(judge._publisher_pc)._queue  # non-STUN datagrams
-    loop = asyncio.get_running_loop()
-    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    sock.setblocking(False)
+    connection = rtc_internals.ice_connection(judge._publisher_pc)
+    received = connection._queue  # non-STUN datagrams
     request = stun.Message(message_method=stun.Method.BINDING, message_class=stun.Class.REQUEST)
     server = ("127.0.0.1", port)
     try:
+        # ICE checks started: the candidate is paired.
+        await eventually(lambda: bool(connection._check_list), 5, "ICE checks", interval=0.01)
         # Loopback delivers within sendto: all of it waits on the socket before the loop runs.
         for seq in range(burst):
             sock.sendto(bytes([0x80, 96]) + seq.to_bytes(2, "big") + bytes(200), server)
@@ -128,8 +140,40 @@ async def test_a_burst_on_a_publisher_socket_reaches_aioice_in_one_loop_iteratio
                 break
             await asyncio.sleep(0)
         assert received.qsize() == burst
-        response = stun.parse_message(await asyncio.wait_for(loop.sock_recv(sock, 2048), 5))
-        assert response.transaction_id == request.transaction_id
+        while True:  # the SFU's own ICE checks to the candidate arrive here too
+            response = stun.parse_message(await asyncio.wait_for(loop.sock_recv(sock, 2048), 5))
+            if response.transaction_id == request.transaction_id:
+                break
         assert response.message_class == stun.Class.ERROR  # no credentials: aioice refused it
     finally:
         sock.close()
+
+
+def test_the_receive_guards_still_reach_what_they_replace():
+    """`rtc_internals.guard` replaces the DTLS receive loop by its mangled name and aioice's
+    `data_received` per instance, and filters sources with the check list and the nominated
+    pair."""
+    start = inspect.getsource(RTCDtlsTransport.start)
+    assert "asyncio.ensure_future(self.__run())" in start
+    run = inspect.getsource(RTCDtlsTransport._RTCDtlsTransport__run)
+    assert "await self._recv_next()" in run and "self._set_state(State.CLOSED)" in run
+    assert "self.receiver.data_received(data, self.local_candidate.component)" in (
+        inspect.getsource(aioice.ice.StunProtocol.datagram_received)
+    )
+    assert "self._queue.put_nowait((data, component))" in inspect.getsource(
+        aioice.ice.Connection.data_received
+    )
+    assert "self._protocols += host_protocols" in inspect.getsource(
+        aioice.ice.Connection.get_component_candidates
+    )
+    assert "self._closing = True" in inspect.getsource(aioice.ice.Connection.close)
+    assert isinstance(aioice.ice.CandidatePair.remote_addr, property)
+    assert "_check_list" in inspect.getsource(aioice.ice.Connection.check_incoming)
+    # The upstream bug the size limit works around: a plain ValueError, not pylibsrtp.Error.
+    session = pylibsrtp.Session(
+        policy=pylibsrtp.Policy(key=bytes(30), ssrc_type=pylibsrtp.Policy.SSRC_ANY_INBOUND)
+    )
+    with pytest.raises(pylibsrtp.Error):  # not authentic: what aiortc expects
+        session.unprotect(bytes([0x80, 96]) + bytes(rtc_internals.MAX_DATAGRAM - 2))
+    with pytest.raises(ValueError, match="too long"):  # what ended aiortc's receive loop
+        session.unprotect(bytes([0x80, 96]) + bytes(rtc_internals.MAX_DATAGRAM - 1))
