@@ -86,6 +86,14 @@ class Abort:
                 process.terminate()
 
 
+def _segment_path(directory: Path, name: str) -> Path:
+    """A segment named by the manifest: always a file of the recording's own directory."""
+    relative = Path(name)
+    if relative.is_absolute() or ".." in relative.parts:
+        raise ArchiveError(f"the manifest names a segment outside the recording: {name!r}")
+    return directory / relative
+
+
 def join_segments(directory: Path, track: dict[str, Any], out: Path) -> float | None:
     """Remux a track's segments into ``out``; its start in seconds on the timeline, or None if
     nothing in it can be shown (video that never reached a keyframe)."""
@@ -98,7 +106,7 @@ def join_segments(directory: Path, track: dict[str, Any], out: Path) -> float | 
         stream = None
         last = -1
         for segment in segments:
-            with av.open(str(directory / segment["file"])) as source:
+            with av.open(str(_segment_path(directory, segment["file"]))) as source:
                 template = source.streams[0]
                 if stream is None:
                     stream = sink.add_stream_from_template(template)

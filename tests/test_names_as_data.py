@@ -22,7 +22,7 @@ import pytest_asyncio
 from livestream.captions import Rasterizer
 from livestream.composite import CAPTION
 from livestream.layout import caption, cjk_font
-from recorder.archive import build
+from recorder.archive import ArchiveError, build
 from recorder.manifest import Manifest
 from recorder.summary import summarize
 from tests.clients.recordings import wait_recorded
@@ -171,3 +171,15 @@ async def test_the_archive_of_the_same_hearing_builds_and_plays(on_air, server):
     await asyncio.to_thread(build, directory, summary, lambda _: None, out_name="again.mp4")
     pictures, sound = plays(directory / "again.mp4")
     assert abs(pictures - duration) < 0.2 and abs(sound - duration) < 0.2
+
+
+@pytest.mark.parametrize("name", ["../elsewhere.mkv", "/etc/hostname"])
+def test_the_archive_reads_no_segment_outside_its_recording(name, tmp_path):
+    track = {"track": "t00-video", "kind": "video", "segments": [{"file": name}]}
+    summary = {"duration_ms": 1000, "tracks": {"t00-video": track}, "pauses": [], "epoch": 0}
+    (tmp_path / "elsewhere.mkv").write_bytes(b"")
+    recording = tmp_path / "recording"
+    recording.mkdir()
+    with pytest.raises(ArchiveError, match="outside the recording"):
+        build(recording, summary, lambda _: None)
+    assert list(recording.iterdir()) == []
