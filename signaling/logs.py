@@ -9,6 +9,7 @@ from collections.abc import Callable
 
 from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
+from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.web_request import BaseRequest
 
 # Libraries whose errors a client can cause at will (a malformed Socket.IO or Engine.IO packet):
@@ -46,13 +47,21 @@ class Throttle:
 
 
 class OneThrottledLine(logging.Filter):
-    """A record becomes one short line without its traceback, and at most one per interval."""
+    """A record becomes one short line without its traceback, and at most one per interval;
+    with ``only``, just the records of those exceptions (the others pass as they are)."""
 
-    def __init__(self, interval: float = 10.0) -> None:
+    def __init__(
+        self, interval: float = 10.0, only: tuple[type[BaseException], ...] | None = None
+    ) -> None:
         super().__init__()
         self._throttle = Throttle(interval)
+        self._only = only
 
     def filter(self, record: logging.LogRecord) -> bool:
+        if self._only is not None and not (
+            record.exc_info and isinstance(record.exc_info[1], self._only)
+        ):
+            return True
         skipped = self._throttle.allow()
         if skipped is None:
             return False
@@ -83,8 +92,15 @@ def setup(level: str) -> None:
         # A level set here also keeps Engine.IO from adding a stream handler of its own (it
         # does for a logger left at NOTSET), which printed every traceback a second time.
         lib.setLevel(logging.ERROR)
-        if not any(isinstance(f, OneThrottledLine) for f in lib.filters):
-            lib.addFilter(OneThrottledLine())
+        _filter_once(lib, OneThrottledLine())
+    # A request line or header aiohttp cannot parse is the client's error, logged with a
+    # traceback by aiohttp; errors of the server's own are logged as they are.
+    _filter_once(logging.getLogger("aiohttp.server"), OneThrottledLine(only=(HttpProcessingError,)))
+
+
+def _filter_once(logger: logging.Logger, new: logging.Filter) -> None:
+    if not any(type(f) is type(new) for f in logger.filters):
+        logger.addFilter(new)
 
 
 class AccessLogger(AbstractAccessLogger):

@@ -433,7 +433,7 @@ def openapi_document(server_url: str) -> dict[str, Any]:
                         "role": {"type": "string"},
                         "name": {"type": "string"},
                         "admitted": {"type": "boolean"},
-                        "site": {"type": ["string", "null"]},
+                        "site": {"type": "string", "nullable": True},
                         "masked": {"type": "boolean"},
                         "expires_at": {"type": "string", "format": "date-time"},
                         "join_url": {"type": "string", "format": "uri"},
