@@ -228,7 +228,7 @@ class Manifest:
                 written = os.write(fd, line)
                 if written != len(line):
                     # A regular file takes less than asked only when the disk is full.
-                    raise OSError(errno.ENOSPC, "short write (disk full?)", str(self.path))
+                    raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(self.path))
                 os.fsync(fd)
             except OSError:
                 # Leave no torn line behind: the next append must still continue the chain.

@@ -163,6 +163,66 @@ async def test_a_full_disk_alarms_the_judge_the_hearing_goes_on_and_recording_re
         await cast.close()
 
 
+async def _set_paused(cast: Cast, hearing_id: str, action: str, reason: str, token: str):
+    return await cast.api.request(
+        "POST",
+        f"/api/hearings/{hearing_id}/recording/{action}",
+        json={"reason": reason},
+        auth=token,
+    )
+
+
+async def test_a_pause_the_full_disk_refuses_answers_500_and_changes_nothing(small_disk):
+    """Nobody publishes, so the manifest grows only by the court's own entries: pauses and
+    resumes with long reasons bring its end close to a page boundary, then the disk is filled
+    and the next pause needs a page that is not there (a file grows inside its last page
+    without taking space, so a short entry could still fit)."""
+    server = small_disk
+    cast = Cast(server)
+    page = os.sysconf("SC_PAGE_SIZE")
+    reason = "休庭" * 250  # the longest reason: 1,500 bytes of text
+    try:
+        hearing = await cast.api.create_hearing()
+        hearing_id = hearing["id"]
+        judge = await cast.join(hearing, "judge", 1, publish=False)
+        manifest = server.recordings / hearing_id / "manifest.jsonl"
+
+        async def begun() -> bool:
+            return (await recording(cast.api, hearing_id))["manifest_entries"] > 0
+
+        await eventually(begun, 10, "the recording begins")
+        # Each pause and resume adds well under the room the failing pause needs: the room
+        # left in the last page cannot skip past it.
+        while -manifest.stat().st_size % page >= len(reason.encode()):
+            for action in ("pause", "resume"):
+                status, body, _ = await _set_paused(
+                    cast, hearing_id, action, "休庭" * 40, judge.token
+                )
+                assert status == 200, body
+        before = manifest.read_bytes()
+        server.fill()
+
+        status, body, headers = await _set_paused(cast, hearing_id, "pause", reason, judge.token)
+        assert status == 500, (status, body)
+        assert headers["Content-Type"].startswith("application/json")
+        assert FAILED in body["error"] and "nothing changed" in body["error"], body
+        assert manifest.read_bytes() == before
+        assert (await recording(cast.api, hearing_id))["state"] == "recording"
+        status, body, _ = await _set_paused(cast, hearing_id, "resume", "继续", judge.token)
+        assert status == 409, body  # still running: there is nothing to resume
+
+        server.free()
+        status, body, _ = await _set_paused(cast, hearing_id, "pause", reason, judge.token)
+        assert status == 200 and body["state"] == "paused", body
+        assert (await recording(cast.api, hearing_id))["state"] == "paused"
+        entries = _manifest(server, hearing_id)
+        assert entries[-1]["type"] == "pause" and entries[-1]["reason"] == reason
+        done = verify(server.data_dir_view, hearing_id)
+        assert done.returncode == 0, done.stderr
+    finally:
+        await cast.close()
+
+
 def test_on_a_full_disk_no_torn_segment_is_sealed_and_the_chain_is_never_broken(small_disk):
     """The recorder's two writers, one step at a time, on the same real full filesystem."""
     directory = small_disk.recordings / "h_units"
