@@ -32,7 +32,7 @@ from recorder.manifest import (
 )
 from recorder.segments import PART, Segment, recover
 from recorder.timeline import PublisherClock
-from recorder.track import MediaSource, TrackRecorder
+from recorder.track import RETRY_AFTER_FAILURE, MediaSource, TrackRecorder
 
 log = logging.getLogger("cloudcourt.recorder")
 
@@ -45,7 +45,6 @@ DISK_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPER
 TRACK_DIR = re.compile(r"t(\d+)-(audio|video)")
 SEGMENT_FILE = re.compile(r"(\d{6})\.(webm|mkv)")
 DAMAGED = "recording_chain_damaged"
-REMIND_EVERY = 10.0  # s: one reminder of a damaged chain per moderator joining, not per track
 
 
 class RecordingError(Exception):
@@ -89,13 +88,27 @@ class HearingRecording:
         self._track_entries: dict[str, dict[str, Any]] = {}  # every track's, for a new chain
         self._tracks_before = 0  # track folders numbered up to this belong to earlier chains
         self._state_lock = asyncio.Lock()  # one pause or resume at a time, checked and written
-        # The alarm of a damaged chain stands for the rest of the hearing: (message, detail).
-        self.damaged: tuple[str, dict[str, Any]] | None = None
-        self._reminded: dict[str, float] = {}
+        # Alarms that stand for the rest of the hearing (a damaged chain): code → (message,
+        # detail); and the last failure, which stands while it is in force (see `failing`).
+        self._standing: dict[str, tuple[str, dict[str, Any]]] = {}
+        self.failure: tuple[str, str, dict[str, Any]] | None = None
 
     @property
     def paused(self) -> bool:
         return self.state == "paused"
+
+    @property
+    def failing(self) -> bool:
+        """Whether a write failed lately: the tracks try again every RETRY_AFTER_FAILURE s, so a
+        disk that still refuses them fails again within this."""
+        return time.monotonic() - self.last_failure < RETRY_AFTER_FAILURE + 1
+
+    def standing(self) -> list[tuple[str, str, dict[str, Any]]]:
+        """The alarms that still stand, as (code, message, detail)."""
+        found = [(code, *alarm) for code, alarm in self._standing.items()]
+        if self.failure is not None and self.failing:
+            found.append(self.failure)
+        return found
 
     def _count(self, entry: dict[str, Any]) -> None:
         with self._tally_lock:
@@ -113,13 +126,13 @@ class HearingRecording:
 
     # -- life cycle -----------------------------------------------------------------------------
 
-    async def begin(self, actor: dict[str, Any]) -> None:
+    async def begin(self, actor: dict[str, Any], reason: str = "hearing in session") -> None:
         """A new recording: the directory and its first manifest entry."""
 
         def create() -> None:
             self.epoch = time.time()
             try:
-                self._start(self.manifest, "hearing in session", actor)
+                self._start(self.manifest, reason, actor)
             except ChainError as exc:  # a manifest already there that is not ours to continue
                 self._new_chain(exc, None)
 
@@ -522,26 +535,14 @@ class HearingRecording:
             "last_verified_hash": previous["last_verified_hash"],
             "directory": str(self.directory),
         }
-        self.damaged = (message, detail)
-        self._reminded.clear()
+        self._standing[DAMAGED] = (message, detail)
         self.alarm(self.hearing_id, DAMAGED, message, detail)
 
-    def remind(self, participant_id: str) -> None:
-        """A moderator joined (published): a damaged chain is told again, once per joining."""
-        if self.damaged is None:
-            return
-        now = time.monotonic()
-        if now - self._reminded.get(participant_id, -REMIND_EVERY) < REMIND_EVERY:
-            return
-        self._reminded[participant_id] = now
-        self.alarm(self.hearing_id, DAMAGED, *self.damaged)
-
-    def disk_failed(self, track_id: str, exc: BaseException) -> None:
+    def disk_failed(self, track_id: str, exc: BaseException) -> tuple[str, str, dict[str, Any]]:
+        """Log the failure and alarm (at most every ALARM_EVERY s per track); the alarm's
+        (code, message, detail)."""
         log.error("hearing %s: recording %s failed: %s", self.hearing_id, track_id, exc)
         now = self.last_failure = time.monotonic()
-        if now - self._last_alarm.get(track_id, -ALARM_EVERY) < ALARM_EVERY:
-            return
-        self._last_alarm[track_id] = now
         if isinstance(exc, OSError) and exc.errno in DISK_ERRNOS:
             code = "recording_disk_error"
             message = (
@@ -551,12 +552,12 @@ class HearingRecording:
         else:
             code = "recording_error"
             message = f"recording {track_id} failed ({exc}); the hearing continues"
-        self.alarm(
-            self.hearing_id,
-            code,
-            message,
-            {"track": track_id, "directory": str(self.directory)},
-        )
+        detail = {"track": track_id, "directory": str(self.directory)}
+        self.failure = (code, message, detail)
+        if now - self._last_alarm.get(track_id, -ALARM_EVERY) >= ALARM_EVERY:
+            self._last_alarm[track_id] = now
+            self.alarm(self.hearing_id, code, message, detail)
+        return self.failure
 
 
 def light_json(tally: summary.Tally) -> dict[str, Any]:

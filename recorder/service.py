@@ -11,7 +11,7 @@ import asyncio
 import logging
 import re
 import time
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -38,7 +38,7 @@ from recorder.recording import (
 )
 from recorder.segments import sha256_file
 from recorder.summary import Tally, summarize
-from recorder.track import RETRY_AFTER_FAILURE, MediaSource
+from recorder.track import MediaSource
 
 log = logging.getLogger("cloudcourt.recorder")
 
@@ -47,8 +47,9 @@ FILE_NAME = re.compile(
     r"(t\d+-(audio|video)/\d{6}\.(webm|mkv)|manifest(-[1-9]\d*)?\.jsonl|archive\.mp4)"
 )
 HEARING_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
-MODERATORS = ("judge", "clerk")
-__all__ = ["Recorder", "RecordingError"]
+SOURCE = "recorder"  # the `alarm` event's `source` for every alarm of the recorder
+MISSING = "recording_missing"
+__all__ = ["SOURCE", "Recorder", "RecordingError"]
 
 
 @dataclass
@@ -84,6 +85,9 @@ class Recorder:
         # (participant, room, publication). Once tapped, only the id is kept, in `_tapped`.
         self._publications: dict[str, dict[str, tuple[dict[str, Any], Any, Any]]] = {}
         self._tapped: dict[str, set[str]] = {}
+        # Alarms standing for a hearing outside its recording (there is none, or it has not
+        # begun): code → (message, detail). A recording keeps its own (`HearingRecording`).
+        self._standing: dict[str, dict[str, tuple[str, dict[str, Any]]]] = {}
         self.archives: dict[str, ArchiveJob] = {}
         self._finished: dict[str, tuple[tuple[int, int], Tally]] = {}  # (size, mtime) → tally
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -107,14 +111,20 @@ class Recorder:
 
     # -- start-up: recordings a crash or a shutdown interrupted ---------------------------------
 
-    async def start(self) -> None:
+    async def start(self, hearings: Iterable[Any] = ()) -> None:
+        """Go on with (or close) every recording a crash or a shutdown left open; then begin
+        every hearing of ``hearings`` (the control plane's) in session that has no recording:
+        the recorder is told of a hearing only when its state changes, so one already in
+        session now would otherwise never be recorded."""
         self.root.mkdir(mode=0o700, parents=True, exist_ok=True)
+        recorded: set[str] = set()
         for directory in sorted(self.root.iterdir()):
             if not HEARING_ID.fullmatch(directory.name) or not directory.is_dir():
                 continue
             names = chains(directory)
             if not names and not any(TRACK_DIR.fullmatch(p.name) for p in directory.iterdir()):
                 continue  # never recorded anything
+            recorded.add(directory.name)
             summary = None  # damaged, missing or empty: see `_continue`
             try:
                 # Only read here: what a crash left is repaired once the hearing is looked up.
@@ -126,6 +136,28 @@ class Recorder:
                 await self._continue(directory.name, directory)
             elif summary["state"] == "stopped" and summary["archive"] is None:
                 self._spawn(self._archive(directory.name))
+        for hearing in hearings:
+            if hearing.state == "in_session" and hearing.id not in recorded:
+                await self._begin_in_session(hearing.id)
+
+    async def _begin_in_session(self, hearing_id: str) -> None:
+        """At start-up, a hearing in session with nothing recorded. A folder without a first
+        entry is a server that stopped before writing it; no folder at all (it was removed, or
+        the server stopped before making it) is a hole in the record the court must hear of."""
+        directory = self.directory(hearing_id)
+        if directory.exists():
+            log.warning("hearing %s is in session and was never recorded: begins now", hearing_id)
+            await self._begin(hearing_id)
+            return
+        message = (
+            f"no recording of this hearing in session was found at start-up ({directory} does not "
+            "exist): recording begins again now, and whatever was recorded before is not in the "
+            "record: tell the technician"
+        )
+        detail = {"directory": str(directory)}
+        self._standing.setdefault(hearing_id, {})[MISSING] = (message, detail)
+        self.alarm(hearing_id, MISSING, message, detail)
+        await self._begin(hearing_id, "hearing in session; its recording was not found at start-up")
 
     @staticmethod
     def _load(directory: Path, names: list[str]) -> list[dict[str, Any]]:
@@ -174,10 +206,20 @@ class Recorder:
         self._publications.setdefault(hearing_id, {})[publication.id] = (who, room, publication)
         if hearing_id in self._ready:
             self._tap(hearing_id, publication.id)
-            if who["role"] in MODERATORS:
-                # A judge who comes (back) must hear of a damaged record: alarms raised before
-                # anyone was connected (at start-up) reached nobody.
-                self.recordings[hearing_id].remind(participant.id)
+
+    def standing_alarms(self, hearing_id: str) -> list[dict[str, Any]]:
+        """The alarms that still stand for the hearing (a damaged chain, a recording missing at
+        start-up, a disk that still refuses it), as the `alarm` event carries them: for the
+        control plane to tell each moderator who comes in, since one raised while nobody was
+        connected (at start-up) reached nobody."""
+        found = [(code, *alarm) for code, alarm in self._standing.get(hearing_id, {}).items()]
+        recording = self.recordings.get(hearing_id)
+        if recording is not None:
+            found += recording.standing()
+        return [
+            {"source": SOURCE, "code": code, "message": message, "detail": detail}
+            for code, message, detail in found
+        ]
 
     def hearing_ended(self, hearing: Any) -> None:
         self._ended.add(hearing.id)
@@ -203,17 +245,19 @@ class Recorder:
 
     # -- internals ------------------------------------------------------------------------------
 
-    async def _begin(self, hearing_id: str) -> None:
+    async def _begin(self, hearing_id: str, reason: str = "hearing in session") -> None:
         async with self._lock(hearing_id):
             if hearing_id in self.recordings or hearing_id in self._ended or self._closing:
                 return
             recording = HearingRecording(hearing_id, self.directory(hearing_id), self.alarm)
             self.recordings[hearing_id] = recording
             try:
-                await recording.begin(SYSTEM)
+                await recording.begin(SYSTEM, reason)
             except OSError as exc:
                 del self.recordings[hearing_id]
-                recording.disk_failed("manifest", exc)
+                code, message, detail = recording.disk_failed("manifest", exc)
+                # Nothing begins it again before the next start-up: it stands till the end.
+                self._standing.setdefault(hearing_id, {})[code] = (message, detail)
                 return
             if self._closing:  # the server shut down while it began: continued at the next start
                 del self.recordings[hearing_id]
@@ -258,6 +302,7 @@ class Recorder:
             # and so has taken the lock before this: nothing is left to guard against.
             self._ended.discard(hearing_id)
             self._locks.pop(hearing_id, None)
+            self._standing.pop(hearing_id, None)
         if stopped:  # else the next start-up writes the `stop` (the hearing ended) and builds it
             await self._archive(hearing_id)
 
@@ -327,7 +372,7 @@ class Recorder:
         recording = self.recordings.get(hearing_id)
         if recording is None or hearing_id not in self._ready:
             return None
-        if time.monotonic() - recording.last_failure < RETRY_AFTER_FAILURE + 1:
+        if recording.failing:
             return "failed"
         return recording.state
 

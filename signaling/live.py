@@ -287,6 +287,11 @@ class LiveHearings:
             if tell_admitted:
                 # Queued before the SFU peer exists, so it reaches the client before any offer.
                 self.outbox.emit("admitted", self._admission_payload(live, conn), to=conn.sid)
+            if conn.grants.moderate:
+                # An alarm raised while nobody could hear it (at start-up, before this moderator
+                # came, on a socket that then dropped) still stands: told on every coming in.
+                for alarm in self.sidecars.standing_alarms(live.id):
+                    self.outbox.emit("alarm", {"hearing_id": live.id, **alarm}, to=conn.sid)
         conn.peer = self._new_peer(live, conn)
         if not conn.grants.hidden:
             self.outbox.emit(

@@ -12,9 +12,9 @@ from aiohttp import web
 
 from recorder.manifest import unrecordable
 from recorder.recording import Alarm
-from recorder.service import Recorder, RecordingError
+from recorder.service import SOURCE, Recorder, RecordingError
 from signaling.auth import admin_or_moderator
-from signaling.context import services
+from signaling.context import SERVICES, services
 from signaling.errors import Code, CourtError
 from signaling.http_api import read_json, reply
 from signaling.live import LiveHearings
@@ -33,7 +33,7 @@ def alarm_sink(live: LiveHearings) -> Alarm:
     """The recorder's alarms, as `alarm` events to the judge console and the log."""
 
     def alarm(hearing_id: str, code: str, message: str, detail: dict[str, Any]) -> None:
-        live.alarm(hearing_id, alarm_json("recorder", code, message, **detail))
+        live.alarm(hearing_id, alarm_json(SOURCE, code, message, **detail))
 
     return alarm
 
@@ -156,6 +156,6 @@ def add_routes(app: web.Application, recorder: Recorder) -> None:
     app.add_routes(routes)
 
     async def start(app: web.Application) -> None:
-        await recorder.start()
+        await recorder.start(await app[SERVICES].store.list_hearings())
 
     app.on_startup.append(start)

@@ -4,14 +4,16 @@ Sidecars know nothing of Socket.IO or of who is connected: they are told when a 
 state, when a publication appears (and whose it is, for captions and manifests) and when the
 hearing ends, and they read media through SFU taps. Every call returns at once and never raises
 into the control plane: a failing sidecar must not stop a hearing. What a sidecar has to tell the
-court (a full disk, a stream that stopped) goes out as an alarm to the hearing's moderators.
+court (a full disk, a stream that stopped) goes out as an alarm to the hearing's moderators; an
+alarm that still stands (a damaged record) a sidecar also offers as data, `standing_alarms`, for
+the control plane to tell each moderator who comes in later.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from sfu import Publication, Room
 from signaling.models import Hearing, Participant
@@ -40,6 +42,13 @@ class Sidecar(Protocol):
     async def close(self) -> None: ...
 
 
+@runtime_checkable
+class StandingAlarms(Protocol):
+    """A sidecar whose alarms can stand: each as `alarm_json` makes it."""
+
+    def standing_alarms(self, hearing_id: str) -> list[dict[str, Any]]: ...
+
+
 class Sidecars:
     """Fans each control-plane event out to every sidecar, one failure at a time."""
 
@@ -62,6 +71,16 @@ class Sidecars:
     def hearing_ended(self, hearing: Hearing) -> None:
         for sidecar in self.all:
             _guarded(sidecar.hearing_ended, hearing)
+
+    def standing_alarms(self, hearing_id: str) -> list[dict[str, Any]]:
+        found: list[dict[str, Any]] = []
+        for sidecar in self.all:
+            if isinstance(sidecar, StandingAlarms):
+                try:
+                    found += sidecar.standing_alarms(hearing_id)
+                except Exception:
+                    log.exception("standing alarms of sidecar %s failed", type(sidecar).__name__)
+        return found
 
     async def close(self) -> None:
         for sidecar in self.all:

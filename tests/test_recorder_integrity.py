@@ -14,6 +14,8 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import aiohttp
@@ -24,6 +26,9 @@ from tests.clients.recordings import recording, verify, wait_recorded
 from tests.e2e import Api, Cast, eventually
 
 pytestmark = pytest.mark.timeout(240)
+
+DAMAGED = "recording_chain_damaged"
+MISSING = "recording_missing"
 
 UNRECORDABLE = [
     "\ud800 adjourned",  # a lone surrogate: valid JSON (\ud800), not UTF-8
@@ -36,6 +41,10 @@ UNRECORDABLE = [
     "",
     "   ",
 ]
+
+
+def _coded(code: str) -> Callable[[dict], bool]:
+    return lambda alarm: alarm["code"] == code
 
 
 def _lines(path: Path) -> list[dict]:
@@ -159,13 +168,20 @@ async def test_a_manifest_damaged_in_session_alarms_the_judge_and_recording_goes
         kept = damaged.read_bytes()
         assert kept.startswith(found)
 
-        judge = await cast.join(hearing, "judge", 2)
-        alarm = await judge.wait_event(
-            "alarm", lambda a: a["code"] == "recording_chain_damaged", timeout=20
-        )
+        # The alarm was raised at start-up, when nobody was connected: it stands, and reaches
+        # each moderator as they join (before anyone publishes), and again after a reconnect.
+        judge = await cast.join(hearing, "judge", 2, publish=False)
+        alarm = await judge.wait_event("alarm", _coded(DAMAGED), timeout=20)
         assert alarm["source"] == "recorder" and alarm["hearing_id"] == hearing_id, alarm
         assert "manifest.jsonl" in alarm["message"] and "new chain" in alarm["message"], alarm
         assert re.search(r"ERROR .*recording_chain_damaged", server.log_text())
+        clerk = await cast.join(hearing, "clerk", 3, publish=False)
+        await clerk.wait_event("alarm", _coded(DAMAGED), timeout=10)
+        await judge.close()
+        judge = cast.participant(judge.token, 2, name="judge-2")
+        await judge.start(publish=False)
+        await judge.wait_event("alarm", _coded(DAMAGED), timeout=10)
+        await judge.publish()
 
         listing: dict = {}
 
@@ -207,5 +223,48 @@ async def test_a_manifest_damaged_in_session_alarms_the_judge_and_recording_goes
         assert "manifest-2.jsonl: OK" in done.stderr, done.stderr
         assert "state: stopped" in done.stderr, done.stderr
         assert damaged.read_bytes() == kept
+    finally:
+        await cast.close()
+
+
+async def test_a_hearing_in_session_whose_recording_is_gone_at_restart_alarms_and_is_recorded(
+    fresh_server,
+):
+    """The recorder is told of a hearing when its state changes; one already in session when the
+    server starts must be recorded all the same, also with no folder at all (removed, or the
+    server died before the first write), and the judge must hear that the record has a hole."""
+    server = fresh_server
+    cast = Cast(server)
+    try:
+        hearing = await cast.api.create_hearing()
+        hearing_id = hearing["id"]
+        first = await cast.join(hearing, "judge", 1)
+        await wait_recorded(cast.api, hearing_id, 1)
+        await first.close()
+        await asyncio.to_thread(server.stop)
+        directory = server.data_dir / "recordings" / hearing_id
+        shutil.rmtree(directory)
+        await asyncio.to_thread(server.start)
+
+        judge = await cast.join(hearing, "judge", 2, publish=False)
+        alarm = await judge.wait_event("alarm", _coded(MISSING), timeout=20)
+        assert alarm["source"] == "recorder" and alarm["hearing_id"] == hearing_id, alarm
+        assert re.search(r"ERROR .*recording_missing", server.log_text())
+        clerk = await cast.join(hearing, "clerk", 3, publish=False)
+        await clerk.wait_event("alarm", _coded(MISSING), timeout=10)
+        await judge.publish()
+        await wait_recorded(cast.api, hearing_id, 2)
+        start = _lines(directory / "manifest.jsonl")[0]
+        assert start["type"] == "start" and "not found" in start["reason"], start
+
+        status, _, _ = await cast.api.request("POST", f"/api/hearings/{hearing_id}/end")
+        assert status == 200
+
+        async def stopped() -> bool:
+            return (await recording(cast.api, hearing_id))["state"] == "stopped"
+
+        await eventually(stopped, 30, "the recording stops with the hearing")
+        done = verify(server.data_dir, hearing_id)
+        assert done.returncode == 0, done.stderr
     finally:
         await cast.close()

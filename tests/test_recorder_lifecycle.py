@@ -56,8 +56,8 @@ async def test_an_end_while_the_recording_begins_stops_it_and_builds_the_archive
     entered, release = asyncio.Event(), asyncio.Event()
     real_begin = recording_module.HearingRecording.begin
 
-    async def slow_begin(self, actor):
-        await real_begin(self, actor)
+    async def slow_begin(self, *args):
+        await real_begin(self, *args)
         entered.set()
         await release.wait()
 
