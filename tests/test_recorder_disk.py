@@ -26,6 +26,7 @@ from recorder.manifest import Manifest, read_entries
 from recorder.segments import Segment, container_for
 from recorder.track import RETRY_AFTER_FAILURE
 from sfu.depacketize import Frame
+from tests.clients.participant import Participant
 from tests.clients.recordings import recording, verify, wait_recorded
 from tests.clients.small_disk import SmallDiskServer
 from tests.e2e import Cast, eventually
@@ -75,6 +76,14 @@ def _retried(server: SmallDiskServer) -> bool:
     )
 
 
+def _alarmed_tracks(judge: Participant) -> set[str]:
+    return {
+        data["detail"]["track"]
+        for _, _, data in judge.events_named("alarm")
+        if data["code"] == "recording_disk_error"
+    }
+
+
 async def _keep_full(server: SmallDiskServer) -> None:
     """Whatever the recorder frees by dropping a torn segment is taken again at once."""
     while True:
@@ -99,6 +108,18 @@ async def test_a_full_disk_alarms_the_judge_the_hearing_goes_on_and_recording_re
                 "alarm", lambda a: a["code"] == "recording_disk_error", timeout=20
             )
             assert alarm["source"] == "recorder" and FAILED in alarm["message"], alarm
+            # The failure stands while the disk refuses: a clerk who comes after every track
+            # has alarmed hears of it at once (a track's alarm is not repeated within 30 s).
+            await eventually(
+                lambda: len(_alarmed_tracks(judge)) == 4,
+                20,
+                "every track alarms",
+                detail=lambda: str(_alarmed_tracks(judge)),
+            )
+            clerk = await cast.join(hearing, "clerk", 3, publish=False)
+            await clerk.wait_event(
+                "alarm", lambda a: a["code"] == "recording_disk_error", timeout=5
+            )
             # The hearing goes on: the party still decodes the judge's pictures and voice.
             since = time.monotonic()
             await party.wait_video_from(judge, min_frames=30, since=since, timeout=20)
