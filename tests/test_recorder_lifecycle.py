@@ -91,6 +91,34 @@ async def test_an_end_while_the_recording_begins_stops_it_and_builds_the_archive
     await recorder.close()
 
 
+async def test_a_recording_that_cannot_begin_alarms_and_its_alarm_stands_until_the_end(tmp_path):
+    """Nothing tries to begin it again before the next start-up, so a judge who joins later
+    must still hear of it; once the hearing ends it stands no more."""
+    recorder = new_recorder(tmp_path, {})
+    await recorder.start()
+    (tmp_path / "recordings" / "h_blocked").write_bytes(b"")  # where its folder must go
+    recorder.hearing_changed(hearing("h_blocked", "in_session"))
+
+    async def alarmed() -> bool:
+        return bool(recorder.alarms)
+
+    await eventually(alarmed, 10, "the failed beginning alarms", interval=0.05)
+    assert not recorder.recordings
+    ((_, code, message, _),) = recorder.alarms
+    standing = recorder.standing_alarms("h_blocked")
+    assert [(a["source"], a["code"], a["message"]) for a in standing] == [
+        ("recorder", code, message)
+    ]
+    assert recorder.standing_alarms("h_other") == []
+    recorder.hearing_ended(hearing("h_blocked", "ended"))
+
+    async def ended() -> bool:
+        return not recorder.standing_alarms("h_blocked")
+
+    await eventually(ended, 10, "the alarm stands no more once the hearing ended", interval=0.05)
+    await recorder.close()
+
+
 def ffmpeg_children(directory: Path) -> list[int]:
     """Ids of running processes whose command line names ``directory`` (the archive's ffmpeg)."""
     found = []
