@@ -110,6 +110,12 @@ def test_settings_from_environment(tmp_path):
         ({"CLOUDCOURT_TOKEN_TTL": "soon"}, "CLOUDCOURT_TOKEN_TTL"),
         ({"CLOUDCOURT_PUBLIC_URL": "ftp://x"}, "CLOUDCOURT_PUBLIC_URL"),
         ({"CLOUDCOURT_JWT_SECRET": "short"}, "CLOUDCOURT_JWT_SECRET"),
+        ({"CLOUDCOURT_JOIN_TIMEOUT": "soon"}, "CLOUDCOURT_JOIN_TIMEOUT"),
+        ({"CLOUDCOURT_JOIN_TIMEOUT": "0"}, "CLOUDCOURT_JOIN_TIMEOUT"),
+        ({"CLOUDCOURT_JOIN_TIMEOUT": "nan"}, "CLOUDCOURT_JOIN_TIMEOUT"),
+        # it travels in an Authorization header
+        ({"CLOUDCOURT_ADMIN_KEY": "管理员的钥匙-long-enough"}, "admin key"),
+        ({"CLOUDCOURT_ADMIN_KEY": "two words but long enough"}, "admin key"),
     ],
 )
 def test_bad_settings_say_which(tmp_path, env, mentions):

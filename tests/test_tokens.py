@@ -138,3 +138,10 @@ async def test_tokens_survive_a_new_service_with_the_same_secret(tmp_path):
         assert participant.role is Role.JUDGE
     finally:
         await store.close()
+
+
+@pytest.mark.parametrize("token", ["\ud800", "a.b\udcff.c", "令牌.令牌.令牌"])
+def test_a_token_that_is_no_ascii_is_invalid(env, token):
+    _, tokens, _ = env
+    with pytest.raises(TokenInvalid):
+        tokens.verify(token)
