@@ -56,7 +56,7 @@ def chains(directory: Path) -> list[str]:
     """The recording's manifest chains in order, the current one last."""
     try:
         names = [p.name for p in directory.iterdir() if CHAIN.fullmatch(p.name) and p.is_file()]
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):  # nothing recorded there
         return []
     return sorted(names, key=chain_number)
 
