@@ -89,7 +89,7 @@ def test_the_decoder_probe_sees_aiortc_create_decoders():
 
 
 def test_asyncio_datagram_reads_are_still_one_recvfrom_through_a_replaceable_reader():
-    """guard's read loop loops what `_read_ready` does once, and swaps the socket's registered reader."""
+    """guard's read loop loops what `_read_ready` does once, and swaps the registered reader."""
     read_ready = inspect.getsource(selector_events._SelectorDatagramTransport._read_ready)
     assert "self._sock.recvfrom(self.max_size)" in read_ready
     assert "self._protocol.datagram_received(data, addr)" in read_ready
