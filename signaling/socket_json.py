@@ -4,8 +4,8 @@ python-socketio decodes a packet before any handler runs, and trusts its shape: 
 deeper than Python's recursion limit raises RecursionError there, invalid JSON ValueError, a packet
 type it does not know, an event without a name (``2``) or binary packets from a socket that is not
 connected raise in its dispatch; each escaped into Engine.IO, which logged a traceback and dropped
-the packet, so the client got neither an ack nor an ``error``. And an event named ``connect`` or
-``disconnect`` would run the server's own connect or disconnect handler.
+the packet, so the client got neither an ack nor an ``error``. And an event named ``connect``,
+``disconnect`` or ``*`` would run the server's own handler of that name.
 
 ``SafePacket`` decodes every such packet as the event ``MALFORMED_EVENT`` instead, carrying the
 event name the client seems to have meant and what is wrong; the catch-all handler answers it with
@@ -30,8 +30,9 @@ MALFORMED_EVENT = "\x00malformed"
 NOT_JSON = "the payload is not valid JSON, or is nested too deeply"
 NOT_AN_EVENT = "the packet is not a Socket.IO event this server accepts"
 
-# Event names python-socketio keeps for itself: a client sending one would run the handler.
-RESERVED_EVENTS = ("connect", "disconnect")
+# Names python-socketio dispatches to the server's own handlers: a client sending one would run
+# the connect or disconnect handler, or the catch-all without the event name it expects.
+RESERVED_EVENTS = ("connect", "disconnect", "*")
 
 # '["join", ...': the event name as far as it can be told without parsing the rest.
 _EVENT_NAME = re.compile(r'\s*\[\s*"([A-Za-z0-9_\-]{1,64})"')

@@ -48,7 +48,7 @@ def documented_events() -> dict[str, list[str]]:
 
 EVENTS = documented_events()
 # Names that are no event of the protocol, python-socketio's own among them.
-NOT_EVENTS = ("connect", "disconnect", "\x00malformed", "error", "Join", "")
+NOT_EVENTS = ("connect", "disconnect", "*", "\x00malformed", "error", "Join", "")
 # Events after which a judge's socket is, rightly, no longer joined (or connected).
 ENDS_THE_SESSION = ("leave", "end_hearing", "remove", "deny")
 
