@@ -81,13 +81,17 @@ class HearingRecording:
         self._last_alarm: dict[str, float] = {}
         self.last_failure = float("-inf")  # time.monotonic() of the last disk failure
         self._track_count = 0
-        # Owned by the disk thread: track entries not yet in the manifest (a full disk delays
-        # them), and per track the media lost since (timeline ms, why) until it writes again.
+        # Owned by the disk thread (the event loop hands entries over in a job, so a new chain
+        # never iterates a dict that changes meanwhile): track entries not yet in the manifest
+        # (a full disk delays them), and per track the media lost since (timeline ms, why) until
+        # it writes again.
         self._unlogged_tracks: dict[str, dict[str, Any]] = {}
         self._lost: dict[str, tuple[int, str]] = {}
         self._track_entries: dict[str, dict[str, Any]] = {}  # every track's, for a new chain
         self._tracks_before = 0  # track folders numbered up to this belong to earlier chains
-        self._state_lock = asyncio.Lock()  # one pause or resume at a time, checked and written
+        # Set once `stop` begins: no pause or resume is taken after it, so the stop entry is the
+        # chain's last and nothing is handed to the disk thread once it is shut down.
+        self._stopping = False
         # Alarms that stand for the rest of the hearing (a damaged chain): code → (message,
         # detail); and the last failure, which stands while it is in force (see `failing`).
         self._standing: dict[str, tuple[str, dict[str, Any]]] = {}
@@ -223,6 +227,7 @@ class HearingRecording:
         """The hearing ended while the server was down, between its end and the `stop` entry:
         seal what was left and write that `stop` now, with the hearing's end (Unix time ``ended``)
         as the recording's end."""
+        self._stopping = True
         entry = await self._on_disk(self._recover, ended, False)
         end_ms = entry["gap"]["to_ms"]
         await self._on_disk(
@@ -366,9 +371,9 @@ class HearingRecording:
                 k: recordable(v) if isinstance(v, str) else v for k, v in participant.items()
             },
         }
-        self._track_entries[track_id] = self._unlogged_tracks[track_id] = entry
 
         def register() -> None:
+            self._track_entries[track_id] = self._unlogged_tracks[track_id] = entry
             try:
                 self._log_track(track_id)
             except Exception as exc:  # tried again before the track's first segment
@@ -387,23 +392,31 @@ class HearingRecording:
             )
 
     async def set_paused(self, paused: bool, actor: dict[str, Any], reason: str) -> dict[str, Any]:
-        """Pause or resume. The entry is written first and the state changes only once it is on
-        disk: on any error (text that cannot be written, a disk that refuses it) nothing changes
-        and the error is raised to the caller."""
+        """Pause or resume. The state is checked, the entry written and the state changed in one
+        job of the disk thread, which does every write of the recording in order: two requests
+        at once are taken one after the other, the second seeing the first's state, and a caller
+        cancelled meanwhile cannot leave the state and the manifest disagreeing. On any error
+        (text that cannot be written, a disk that refuses it) nothing changes and the error is
+        raised to the caller."""
         problem = unrecordable(reason)
         if problem is not None:
             raise RecordingError("invalid", f"'reason' {problem}")
-        async with self._state_lock:  # two requests at once: the second sees the first's state
-            if self.state == "stopped":
-                raise RecordingError("conflict", "the hearing has ended: its recording is stopped")
+        if self._stopping:
+            raise RecordingError(
+                "conflict",
+                "the recording is stopped (the hearing ended, or the server is shutting down)",
+            )
+
+        def write() -> dict[str, Any]:
             if self.paused == paused:
                 raise RecordingError(
                     "conflict", f"the recording is already {'paused' if paused else 'running'}"
                 )
-            entry = await self._on_disk(
-                lambda: self._append("pause" if paused else "resume", reason=reason, **actor)
-            )
+            entry = self._append("pause" if paused else "resume", reason=reason, **actor)
             self.state = "paused" if paused else "recording"
+            return entry
+
+        entry = await self._on_disk(write)
         if not paused:
             for track in self.tracks.values():
                 track.source.request_keyframe()
@@ -413,6 +426,7 @@ class HearingRecording:
         """Close every track (sealing its last segment) and log why recording stopped: `stop`
         when the hearing ended, `interrupted` when the server shuts down mid-hearing. False if
         that entry could not be written (alarmed; the next start-up closes the recording)."""
+        self._stopping = True
         for track in self.tracks.values():
             track.source.close()  # the reader sees the end after what is queued
         if self._tasks:
@@ -425,6 +439,7 @@ class HearingRecording:
             for track_id in list(self._lost):  # lost until the end: the gap closes here
                 self._log_gap(track_id, now_ms)
             self._append(kind, reason=reason, **fields, **SYSTEM)
+            self.state = "stopped"
 
         try:
             await self._on_disk(close)
@@ -433,7 +448,6 @@ class HearingRecording:
             return False
         finally:
             self._disk.shutdown(wait=True)
-        self.state = "stopped"
         return True
 
     # -- called by the tracks -------------------------------------------------------------------

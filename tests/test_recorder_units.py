@@ -1,17 +1,26 @@
 """Recorder pieces on real coded media: H.264 from libx264 cut into RTP as WebRTC senders do
 (single NAL units, STAP-A for the parameter sets, FU-A for large slices), reordered and partly
-lost on the way, rebuilt into frames and written to a segment that decodes."""
+lost on the way, rebuilt into frames and written to a segment that decodes. And one hearing's
+recording on real files: pause, resume and stop racing each other, a caller that gives up."""
 
 from __future__ import annotations
 
+import asyncio
+import json
 import struct
+import threading
 from fractions import Fraction
+from pathlib import Path
 
 import av
 import numpy as np
+import pytest
 
+from recorder.recording import SYSTEM, HearingRecording, RecordingError
 from recorder.segments import Segment, container_for, recover
+from recorder.service import RECORDINGS
 from recorder.timeline import MONO_TO_WALL, PublisherClock, TrackTimeline
+from recorder.verify import verify
 from sfu.depacketize import Frame, H264Depacketizer, sps_size
 from sfu.reorder import ReorderBuffer
 from sfu.rtp import parse
@@ -150,3 +159,83 @@ def test_a_drifting_publisher_clock_is_followed_for_three_hours_and_lips_stay_on
             worst_place = max(worst_place, abs(walls[0] - captured - min_delay))
     assert worst_sync <= 0.004, worst_sync
     assert worst_place <= 0.015, worst_place
+
+
+JUDGE = {"actor": "Judge Li", "actor_role": "judge"}
+
+
+async def _recording(data_dir: Path) -> HearingRecording:
+    recording = HearingRecording("h_units", data_dir / RECORDINGS / "h_units", lambda *_: None)
+    await recording.begin(SYSTEM)
+    return recording
+
+
+def _types(recording: HearingRecording) -> list[str]:
+    return [json.loads(line)["type"] for line in recording.manifest.path.read_bytes().splitlines()]
+
+
+def _verified(data_dir: Path) -> None:
+    verdict = verify(data_dir, "h_units")
+    assert verdict.ok, verdict.lines
+
+
+async def test_a_pause_asked_once_the_stop_began_is_a_conflict_and_the_stop_stays_last(tmp_path):
+    recording = await _recording(tmp_path)
+    stopped, paused = await asyncio.gather(
+        recording.stop("stop", "hearing ended"),
+        recording.set_paused(True, JUDGE, "recess"),
+        return_exceptions=True,
+    )
+    assert stopped is True
+    assert isinstance(paused, RecordingError) and paused.code == "conflict", repr(paused)
+    assert _types(recording) == ["start", "stop"]
+    assert recording.state == "stopped"
+    _verified(tmp_path)
+
+
+async def test_pauses_asked_before_the_stop_are_written_before_it_in_order(tmp_path):
+    recording = await _recording(tmp_path)
+    done = await asyncio.gather(
+        recording.set_paused(True, JUDGE, "recess"),
+        recording.set_paused(False, JUDGE, "back in session"),
+        recording.set_paused(False, JUDGE, "back in session"),  # the loser: already running
+        recording.stop("stop", "hearing ended"),
+        return_exceptions=True,
+    )
+    assert [e["type"] for e in done[:2]] == ["pause", "resume"], done
+    assert isinstance(done[2], RecordingError) and done[2].code == "conflict", repr(done[2])
+    assert done[3] is True
+    assert _types(recording) == ["start", "pause", "resume", "stop"]
+    _verified(tmp_path)
+
+
+async def test_a_caller_cancelled_while_its_pause_is_written_leaves_state_and_record_agreeing(
+    tmp_path,
+):
+    """The pause entry is on disk when its caller is cancelled (a client that hung up): the
+    recording is paused, as its record says, and the next resume is taken."""
+    recording = await _recording(tmp_path)
+    written, go = threading.Event(), threading.Event()
+    count = recording.manifest.on_entry
+    assert count is not None
+
+    def held(entry: dict) -> None:  # the disk thread, just after the pause is fsynced
+        count(entry)
+        if entry["type"] == "pause":
+            written.set()
+            go.wait(10)
+
+    recording.manifest.on_entry = held
+    pausing = asyncio.create_task(recording.set_paused(True, JUDGE, "recess"))
+    try:
+        assert await asyncio.to_thread(written.wait, 10)
+        pausing.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await pausing
+    finally:
+        go.set()
+    resumed = await recording.set_paused(False, JUDGE, "back in session")
+    assert resumed["type"] == "resume" and recording.state == "recording"
+    assert await recording.stop("stop", "hearing ended")
+    assert _types(recording) == ["start", "pause", "resume", "stop"]
+    _verified(tmp_path)
