@@ -117,9 +117,12 @@ SQLITE_HEADER = b"SQLite format 3\x00"
 _REMEDY = "restore it from a backup, or start with --init to set it aside for a new database"
 
 
-def inspect_database(path: Path) -> None:
+def inspect_database(path: Path, *, check_pages: bool = True) -> None:
     """Refuse (``DatabaseRefused``) a file that is not a whole Cloud Court database, reading it
-    only: a refused file must stay exactly as it was, for whoever investigates it."""
+    only: a refused file must stay exactly as it was, for whoever investigates it.
+
+    ``check_pages`` runs SQLite's quick_check, which reads every page: once per start is enough.
+    """
     size = path.stat().st_size
     if size == 0:
         raise DatabaseRefused(f"{path} is empty (0 bytes); {_REMEDY}", damaged=True)
@@ -138,8 +141,11 @@ def inspect_database(path: Path) -> None:
     page_size = int.from_bytes(header[16:18])
     page_size = 65536 if page_size == 1 else page_size  # 1 stands for 65536
     pages = int.from_bytes(header[28:32])
-    # The header's page count holds when its "valid for" counter matches the change counter.
-    if header[92:96] == header[24:28] and size < pages * page_size:
+    # The header's page count holds when its "valid for" counter matches the change counter, and
+    # only without a write-ahead log: a checkpoint cut short by a crash leaves page 1 (counting
+    # pages the log still holds) in a file not yet grown to hold them, which SQLite recovers.
+    wal = path.with_name(path.name + "-wal").exists()
+    if not wal and header[92:96] == header[24:28] and size < pages * page_size:
         raise DatabaseRefused(
             f"{path} is truncated ({size} bytes where its header says {pages * page_size}); "
             f"{_REMEDY}",
@@ -151,6 +157,8 @@ def inspect_database(path: Path) -> None:
         raise StoreError(f"cannot open {path}: {exc}") from None
     try:
         _inspect_schema(conn, path)
+        if check_pages:
+            _check_pages(conn, path)
     except sqlite3.DatabaseError as exc:
         raise DatabaseRefused(f"{path} is damaged ({exc}); {_REMEDY}", damaged=True) from None
     finally:
@@ -183,6 +191,12 @@ def create_database(path: Path) -> bool:
             os.link(draft, path)
         except FileExistsError:  # another server on this data dir was quicker
             return False
+        except OSError:
+            # A file system without hard links (FAT, some network shares): a rename, which
+            # would replace a database another server made meanwhile, so only if there is none.
+            if path.exists():
+                return False
+            os.replace(draft, path)
         return True
     finally:
         _remove_with_journals(draft)
@@ -290,6 +304,9 @@ def _inspect_schema(conn: sqlite3.Connection, path: Path) -> None:
             f"({len(tables)} tables, not Cloud Court's); {_REMEDY}",
             damaged=True,
         )
+
+
+def _check_pages(conn: sqlite3.Connection, path: Path) -> None:
     problems = [r[0] for r in conn.execute("PRAGMA quick_check(3)")]
     if problems != ["ok"]:
         raise DatabaseRefused(
@@ -359,7 +376,8 @@ class SqliteStore:
 
     def _open(self) -> None:
         create_database(self.path)
-        inspect_database(self.path)
+        # `cloudcourt serve` checked every page in prepare_database just before.
+        inspect_database(self.path, check_pages=False)
         # isolation_level=None: we issue BEGIN ourselves where several statements must agree.
         conn = sqlite3.connect(self.path, isolation_level=None)
         conn.row_factory = sqlite3.Row

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import sqlite3
 import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -30,21 +29,10 @@ class InitServer(ServerProcess):
 def serve_until_exit(data_dir: Path, *flags: str) -> subprocess.CompletedProcess[str]:
     """Run `cloudcourt serve` expecting it to refuse: it must exit by itself, well within the
     timeout (a server that starts anyway runs until the timeout kills it and fails the test)."""
+    server = ServerProcess(data_dir, free_port())
     return subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "signaling",
-            "serve",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(free_port()),
-            "--data-dir",
-            str(data_dir),
-            *flags,
-        ],
-        env={**ServerProcess(data_dir, 0).env, "CLOUDCOURT_ICE_LOOPBACK": "1"},
+        [*server.command(), *flags],
+        env=server.env,
         capture_output=True,
         text=True,
         stdin=subprocess.DEVNULL,

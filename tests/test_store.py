@@ -181,3 +181,41 @@ async def test_a_missing_database_is_created_whole(tmp_path):
     db.close()
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert sorted(p.name for p in path.parent.iterdir()) == ["cloudcourt.db"]
+
+
+def wal_frames(wal: bytes, page_size: int) -> list[tuple[int, bytes]]:
+    """(page number, page) of each frame of a write-ahead log, in the order written."""
+    frames, offset = [], 32  # after the log's header
+    while offset + 24 + page_size <= len(wal):
+        number = int.from_bytes(wal[offset : offset + 4])
+        frames.append((number, wal[offset + 24 : offset + 24 + page_size]))
+        offset += 24 + page_size
+    return frames
+
+
+async def test_a_database_crashed_mid_checkpoint_is_accepted(tmp_path):
+    """A checkpoint copies pages from the log in page order: page 1 (whose header counts the
+    pages) is in the file before the file has grown to hold them. SQLite reads the rest from the
+    log, so the database is whole, though its file is shorter than its header says."""
+    live = tmp_path / "live" / "cloudcourt.db"
+    store = await SqliteStore.open(live)
+    made = [hearing(title="t" * 2000) for _ in range(20)]
+    for h in made:
+        await store.create_hearing(h)
+    crashed = tmp_path / "crashed" / "cloudcourt.db"
+    crashed.parent.mkdir()
+    wal = live.with_name(live.name + "-wal").read_bytes()
+    main = live.read_bytes()
+    await store.close()
+    page_size = int.from_bytes(main[16:18])
+    first = [page for number, page in wal_frames(wal, page_size) if number == 1][-1]
+    # the checkpoint got as far as page 1, then the process died
+    crashed.write_bytes(first + main[page_size:])
+    crashed.with_name(crashed.name + "-wal").write_bytes(wal)
+    assert int.from_bytes(first[28:32]) * page_size > crashed.stat().st_size
+    assert prepare_database(crashed, init=False) is None
+    reopened = await SqliteStore.open(crashed)
+    try:
+        assert {h.id for h in await reopened.list_hearings()} == {h.id for h in made}
+    finally:
+        await reopened.close()
