@@ -10,7 +10,6 @@ from typing import Any
 
 from aiohttp import web
 
-from recorder.manifest import unrecordable
 from recorder.recording import Alarm
 from recorder.service import SOURCE, Recorder, RecordingError
 from signaling.auth import admin_or_moderator
@@ -123,10 +122,6 @@ async def _pause_or_resume(request: web.Request, paused: bool) -> web.Response:
             Code.BAD_REQUEST,
             f"'reason' is required: a non-empty string of at most {MAX_REASON} characters",
         )
-    # Checked before anything happens: the record changes only with its entry.
-    problem = unrecordable(reason)
-    if problem is not None:
-        raise CourtError(Code.BAD_REQUEST, f"'reason' {problem}: it cannot go into the record")
     try:
         entry = await recorder.set_paused(hearing_id, paused, actor_json(actor), reason.strip())
     except RecordingError as exc:
