@@ -499,7 +499,6 @@ class Peer:
             if self.closed:
                 await rtc_internals.release_sockets(pc)
                 return
-            self._guard(pc, "subscriber")
             self._last_tracks = None
             self.listener.on_subscriber_offer(self, pc.localDescription.sdp)
         except Exception:
@@ -611,6 +610,7 @@ class Peer:
                 iceServers=list(self._config.ice_servers), bundlePolicy=RTCBundlePolicy.MAX_BUNDLE
             )
         )
+        rtc_internals.guard(pc, f"peer {self.id} ({role})", self._config.ice_queue_packets)
 
         @pc.on("connectionstatechange")
         def on_state() -> None:
@@ -631,15 +631,11 @@ class Peer:
 
         return pc
 
-    def _guard(self, pc: RTCPeerConnection, role: str) -> None:
-        rtc_internals.guard(pc, f"peer {self.id} ({role})", self._config.ice_queue_packets)
-
     def _hook(self, pc: RTCPeerConnection, on_rtp: Any, on_rtcp: Any) -> None:
         dtls = rtc_internals.dtls_transport(pc)
         if dtls is None:
             return
         rtc_internals.hook_media(dtls, on_rtp, on_rtcp)
-        self._guard(pc, "publisher" if pc is self._publisher_pc else "subscriber")
         if pc is self._publisher_pc and self._publisher_send_rtcp is None:
             self._publisher_send_rtcp = rtc_internals.make_sender(dtls)[1]
 

@@ -14,8 +14,10 @@ packetize). The SFU keeps aiortc for SDP, ICE and DTLS and takes over the media 
   address but the selected pair's remote (before ICE completes: a candidate of the check list), and
   datagrams too large for SRTP, are dropped, so that nobody but the peer reaches DTLS/SRTP;
 - what waits for aiortc between aioice and DTLS is bounded, and an exception while handling one
-  received datagram drops that datagram instead of ending the DTLS receive loop;
-- sockets aioice binds after its connection was closed (a close during gathering) are closed.
+  received datagram drops that datagram instead of ending the socket reader or the DTLS receive
+  loop;
+- every socket aioice binds for a connection is known as it is bound, so that all are closed with
+  the connection (a close during gathering left some bound).
 
 aiortc/aioice are pinned (pyproject.toml); tests/test_rtc_internals.py fails loudly if an upgrade
 moves any attribute used here.
@@ -25,7 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
+import traceback
 from asyncio import selector_events
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -37,6 +39,8 @@ from aioice import stun
 from aiortc import RTCPeerConnection, RTCRtpTransceiver
 from aiortc.rtcdtlstransport import RTCDtlsTransport, State
 from aiortc.rtcrtpparameters import RTCRtpReceiveParameters, RTCRtpSendParameters
+
+from sfu.throttle import Throttle
 
 log = logging.getLogger(__name__)
 
@@ -231,60 +235,137 @@ def make_sender(dtls: RTCDtlsTransport) -> tuple[Callable[[bytes], bool], Callab
 
 
 def guard(pc: RTCPeerConnection, label: str, queue_limit: int) -> None:
-    """Make what a peer connection receives harmless, whoever sends it. Call it after each
-    `setLocalDescription` (once candidates are gathered, before DTLS starts); it is idempotent.
+    """Make what a peer connection receives harmless, whoever sends it. Call it on a new
+    connection, before anything else: each ICE connection aiortc makes for it is guarded as it is
+    made, and each socket aioice binds for one as it is bound, so no datagram ever arrives
+    unguarded (not even between gathering and the answer) and every socket is known to
+    `release_sockets`.
 
     - Each socket is read until it is empty per readiness event (up to `DRAIN_LIMIT`), not one
       datagram at a time: asyncio's datagram transport does one `recvfrom` per readiness event, so a
       keyframe's burst (~20 packets back to back from a publisher without a pacer) waited ~20
-      event-loop iterations in the kernel buffer. asyncio registers a socket's reader before
-      `create_datagram_endpoint` returns, and `_add_reader` replaces a registered one.
+      event-loop iterations in the kernel buffer.
     - On the way, only the peer's datagrams are let through (`_read_all`); STUN from anyone still
       reaches aioice, which checks message integrity itself.
     - aioice's queue of non-STUN datagrams, which nothing reads until ICE and DTLS are up, holds at
       most ``queue_limit`` of them.
-    - aiortc's DTLS receive loop survives an exception while handling one datagram
-      (`_guarded_run`); ``label`` names the peer in the (rate-limited) log line.
+    - An exception while handling one received datagram, in the socket reader or in aiortc's DTLS
+      receive loop (`_guarded_run`), drops that datagram; ``label`` names the peer in the
+      (rate-limited) log line.
     """
-    connection = ice_connection(pc)
-    if connection is None:
-        return
-    if not getattr(connection, "_cloudcourt_bounded", False):
+    _adopt_protocols()
+    shield = _Shield(label, queue_limit)
+    pc._cloudcourt_shield = shield  # type: ignore[attr-defined]
+    create = pc._RTCPeerConnection__createDtlsTransport  # type: ignore[attr-defined]
+
+    def create_guarded() -> RTCDtlsTransport:
+        dtls = create()
+        connection = dtls.transport._connection
+        connection._cloudcourt_shield = shield
         _bound_queue(connection, queue_limit)
-        connection._cloudcourt_bounded = True  # type: ignore[attr-defined]
-    dtls = dtls_transport(pc)
-    if dtls is not None and not getattr(dtls, "_cloudcourt_guarded", False):
-        errors = _ErrorLog(label)
         # aiortc starts `self.__run()` once DTLS is up; an instance attribute wins the lookup.
-        dtls._RTCDtlsTransport__run = lambda: _guarded_run(dtls, errors)  # type: ignore[attr-defined]
-        dtls._cloudcourt_guarded = True  # type: ignore[attr-defined]
-    for protocol in connection._protocols:
+        dtls._RTCDtlsTransport__run = lambda: _guarded_run(dtls, shield)  # type: ignore[attr-defined]
+        return dtls
+
+    # aiortc calls `self.__createDtlsTransport()` for each transceiver (and SCTP) it adds.
+    pc._RTCPeerConnection__createDtlsTransport = create_guarded  # type: ignore[attr-defined]
+
+
+class _Shield:
+    """A guarded peer connection's sockets and its receive errors' log."""
+
+    def __init__(self, label: str, queue_limit: int) -> None:
+        self.label = label
+        self.queue_limit = queue_limit
+        # Every StunProtocol aioice made for the connection, as it was made: aioice itself keeps
+        # the ones of a gathering only in a local list until the gathering ends, so a gathering
+        # cancelled half way (a peer closed meanwhile) left them bound, unknown to its close().
+        self.protocols: list[aioice.ice.StunProtocol] = []
+        self.released = False
+        self._log = Throttle(ERROR_LOG_INTERVAL)
+
+    def adopt(self, protocol: aioice.ice.StunProtocol) -> None:
         transport = protocol.transport
+        if self.released:  # bound after the connection was released: nobody will use it
+            transport.close()
+            return
+        self.protocols.append(protocol)
         # Only asyncio's own UDP transports: a TURN relay (aioice's TurnTransport) and uvloop
         # have read loops of their own (their datagrams still meet the bounded queue).
-        if not isinstance(transport, selector_events._SelectorDatagramTransport):
-            continue
-        if transport.is_closing() or getattr(transport, "_cloudcourt_draining", False):
-            continue
+        if isinstance(transport, selector_events._SelectorDatagramTransport):
+            # asyncio registers its own reader right after `connection_made` (call_soon, in
+            # order); ours must come after it, since `_add_reader` replaces a registered one.
+            transport._loop.call_soon(self._read_through_guard, transport, protocol)
+
+    def _read_through_guard(self, transport: Any, protocol: aioice.ice.StunProtocol) -> None:
+        if transport.is_closing():
+            return
         remote: list[Any] = [None]  # the selected pair's remote address, once known
         transport._loop._add_reader(
-            transport._sock_fd, _read_all, transport, protocol, connection, remote
+            transport._sock_fd, _read_all, transport, protocol, protocol.receiver, self, remote
         )
-        transport._cloudcourt_draining = True  # type: ignore[attr-defined]
+
+    def error(self, exc: Exception) -> None:
+        """Count a received datagram whose handling raised; log one line for it now and then."""
+        drops.receive_errors += 1
+        unlogged = self._log.allow()
+        if unlogged is None:
+            return
+        where = traceback.extract_tb(exc.__traceback__)[-1:]
+        # One line, no traceback: anyone can send the datagrams that cause it.
+        log.warning(
+            "%s: dropped a received datagram whose handling failed: %s: %s%s "
+            "(%d more since the last report)",
+            self.label,
+            type(exc).__name__,
+            exc,
+            f" (at {where[0].filename}:{where[0].lineno})" if where else "",
+            unlogged,
+        )
+
+
+_original_connection_made = aioice.ice.StunProtocol.connection_made
+
+
+def _adopt_protocols() -> None:
+    """Have every StunProtocol made for a guarded connection join its shield as it connects
+    (aioice makes them with a lambda of its own: no per-connection hook)."""
+    if getattr(aioice.ice.StunProtocol.connection_made, "_cloudcourt_adopting", False):
+        return
+
+    def connection_made(self: aioice.ice.StunProtocol, transport: asyncio.BaseTransport) -> None:
+        _original_connection_made(self, transport)
+        shield = getattr(self.receiver, "_cloudcourt_shield", None)
+        if shield is not None:
+            shield.adopt(self)
+
+    connection_made._cloudcourt_adopting = True  # type: ignore[attr-defined]
+    aioice.ice.StunProtocol.connection_made = connection_made  # type: ignore[method-assign]
 
 
 def _read_all(
-    transport: Any, protocol: aioice.ice.StunProtocol, connection: Any, remote: list[Any]
+    transport: Any,
+    protocol: aioice.ice.StunProtocol,
+    connection: Any,
+    shield: _Shield,
+    remote: list[Any],
 ) -> None:
     """asyncio's `_SelectorDatagramTransport._read_ready`, looped until the socket is empty, with
-    one tuple comparison per datagram for its source (`_admit` only when it differs)."""
-    sock = transport._sock
+    one tuple comparison per datagram for its source (`_admit` only when it differs).
+
+    What cannot be STUN (RFC 7983: a first byte over 3; DTLS, RTP, RTCP) goes straight to the
+    bounded queue, which is where aioice's `datagram_received` puts it too, but only after trying
+    to parse it as STUN and catching the ValueError (for every RTP packet)."""
+    recvfrom = transport._sock.recvfrom
+    size = MAX_DATAGRAM + 1  # one byte more than the largest kept: longer ones arrive truncated
+    received = protocol.datagram_received
+    deliver = connection.data_received  # `_bound_queue`'s
+    component = protocol.local_candidate.component
     for _ in range(DRAIN_LIMIT):
         if transport.is_closing():  # closed by the protocol's callback: read no more
             return
         try:
-            # One byte more than the largest datagram kept: longer ones arrive truncated to it.
-            data, addr = sock.recvfrom(MAX_DATAGRAM + 1)
+            data, addr = recvfrom(size)
         except (BlockingIOError, InterruptedError):
             return
         except OSError as exc:
@@ -299,8 +380,13 @@ def _read_all(
             drops.datagrams_foreign += 1
         elif len(data) > MAX_DATAGRAM:
             drops.datagrams_oversized += 1
+        elif data and data[0] > 3:
+            deliver(data, component)
         else:
-            protocol.datagram_received(data, addr)
+            try:
+                received(data, addr)
+            except Exception as exc:  # aioice's STUN parser raises struct.error for some
+                shield.error(exc)
 
 
 def _admit(
@@ -313,7 +399,7 @@ def _admit(
     """Whether a datagram from an address other than the remembered one may reach aioice: from
     the selected pair's remote (then remembered), before ICE completes from a pair of the check
     list (a signalled candidate, or a peer-reflexive one learnt from an authenticated check), and
-    STUN from anyone."""
+    what looks like STUN from anyone (aioice parses it, and checks its integrity)."""
     source = (addr[0], addr[1])
     pair = connection._nominated.get(protocol.local_candidate.component)
     if pair is not None:
@@ -322,17 +408,12 @@ def _admit(
             return True
     elif any(p.protocol is protocol and p.remote_addr == source for p in connection._check_list):
         return True
-    return _is_stun(data)
-
-
-def _is_stun(data: bytes) -> bool:
-    if len(data) < 20 or data[0] > 3 or data[4:8] != STUN_COOKIE:
-        return False
-    try:
-        stun.parse_message(data)
-    except ValueError:
-        return False
-    return True
+    return (
+        len(data) >= 20
+        and data[0] <= 3
+        and data[4:8] == STUN_COOKIE
+        and int.from_bytes(data[2:4], "big") == len(data) - 20
+    )
 
 
 def _bound_queue(connection: aioice.ice.Connection, limit: int) -> None:
@@ -350,31 +431,7 @@ def _bound_queue(connection: aioice.ice.Connection, limit: int) -> None:
     connection.data_received = data_received  # type: ignore[method-assign]
 
 
-class _ErrorLog:
-    """One log line per peer per `ERROR_LOG_INTERVAL`, saying how many were not logged."""
-
-    def __init__(self, label: str) -> None:
-        self.label = label
-        self.next_at = 0.0
-        self.unlogged = 0
-
-    def error(self) -> None:
-        drops.receive_errors += 1
-        now = time.monotonic()
-        if now < self.next_at:
-            self.unlogged += 1
-            return
-        log.warning(
-            "%s: dropped a received datagram whose handling failed (%d more since the last report)",
-            self.label,
-            self.unlogged,
-            exc_info=True,
-        )
-        self.unlogged = 0
-        self.next_at = now + ERROR_LOG_INTERVAL
-
-
-async def _guarded_run(dtls: RTCDtlsTransport, errors: _ErrorLog) -> None:
+async def _guarded_run(dtls: RTCDtlsTransport, shield: _Shield) -> None:
     """aiortc's `RTCDtlsTransport.__run`, except that an exception while handling one datagram
     (pylibsrtp's ValueError for a packet too long; a bug of ours in a media handler) drops that
     datagram. aiortc's loop catches only `pylibsrtp.Error` and `SSL.Error`: anything else ended
@@ -387,22 +444,25 @@ async def _guarded_run(dtls: RTCDtlsTransport, errors: _ErrorLog) -> None:
                 await dtls._recv_next()
             except ConnectionError:
                 return
-            except Exception:
-                errors.error()
+            except Exception as exc:
+                shield.error(exc)
     finally:
         dtls._set_state(State.CLOSED)
 
 
 async def release_sockets(pc: RTCPeerConnection) -> None:
-    """Close the sockets of a closed peer connection that aioice bound after its close: a close
-    while candidates were being gathered (a negotiation abandoned half way) closes only the
-    sockets gathered so far, and the rest stay bound, and buffering, for good."""
-    connection = ice_connection(pc)
-    if connection is None or not connection._closing:
+    """Close every socket aioice bound for a guarded peer connection that is being closed, now
+    and when bound later: its close() closes only the sockets of gatherings that ended, while
+    one still under way (a negotiation abandoned half way) goes on binding, and a cancelled one
+    leaves what it had bound to nobody."""
+    shield: _Shield | None = getattr(pc, "_cloudcourt_shield", None)
+    if shield is None:
         return
-    protocols, connection._protocols = list(connection._protocols), []
+    shield.released = True
+    protocols, shield.protocols = shield.protocols, []
     for protocol in protocols:
-        await protocol.close()
+        if not protocol.transport.is_closing():
+            await protocol.close()
 
 
 def disable_consent_checks(pc: RTCPeerConnection) -> bool:

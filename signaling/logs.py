@@ -4,46 +4,18 @@ from __future__ import annotations
 
 import logging
 import sys
-import time
-from collections.abc import Callable
 
 from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.web_request import BaseRequest
 
+from sfu.throttle import Throttle
+
 # Libraries whose errors a client can cause at will (a malformed Socket.IO or Engine.IO packet):
 # their tracebacks would let anyone flood the log, so they are cut to a throttled line.
 CLIENT_FACING = ("engineio.server", "socketio.server")
 MAX_LINE = 300
-
-
-class Throttle:
-    """Lets through at most one line per ``interval`` seconds; the next says how many were not."""
-
-    def __init__(self, interval: float = 10.0, clock: Callable[[], float] = time.monotonic) -> None:
-        self.interval = interval
-        self._clock = clock
-        self._next = 0.0
-        self._skipped = 0
-
-    def allow(self) -> int | None:
-        """None if this line is to be dropped, else how many were dropped before it."""
-        now = self._clock()
-        if now < self._next:
-            self._skipped += 1
-            return None
-        skipped, self._skipped = self._skipped, 0
-        self._next = now + self.interval
-        return skipped
-
-    def log(self, logger: logging.Logger, level: int, message: str, *args: object) -> None:
-        skipped = self.allow()
-        if skipped is None:
-            return
-        if skipped:
-            message += f" ({skipped} more like it in the last {self.interval:g}s not logged)"
-        logger.log(level, message, *args)
 
 
 class OneThrottledLine(logging.Filter):
