@@ -16,14 +16,18 @@ import av
 import numpy as np
 import pytest
 
+from recorder.manifest import check_chain
 from recorder.recording import SYSTEM, HearingRecording, RecordingError
 from recorder.segments import Segment, container_for, recover
 from recorder.service import RECORDINGS
 from recorder.timeline import MONO_TO_WALL, PublisherClock, TrackTimeline
 from recorder.verify import verify
+from sfu.config import SfuConfig
 from sfu.depacketize import Frame, H264Depacketizer, sps_size
+from sfu.publication import Counters, Publication
 from sfu.reorder import ReorderBuffer
 from sfu.rtp import parse
+from sfu.tap import Tap
 
 MTU = 1000
 
@@ -239,3 +243,68 @@ async def test_a_caller_cancelled_while_its_pause_is_written_leaves_state_and_re
     assert await recording.stop("stop", "hearing ended")
     assert _types(recording) == ["start", "pause", "resume", "stop"]
     _verified(tmp_path)
+
+
+def _damage(manifest: Path) -> None:
+    with open(manifest, "ab") as f:
+        f.write(b"damage\n")
+
+
+def _tap(publication_id: str) -> Tap:
+    """An audio publication's tap, as the SFU makes it for the recorder."""
+    publication = Publication(
+        publication_id=publication_id,
+        peer_id=f"PA_{publication_id}",
+        kind="audio",
+        codec="audio/opus",
+        clock_rate=48000,
+        extension_ids={},
+        mid="0",
+        config=SfuConfig(),
+        counters=Counters(),
+        send_upstream=lambda _: True,
+        rtcp_ssrc=1,
+    )
+    tap = Tap(publication)
+    publication.add_tap(tap)
+    return tap
+
+
+async def test_a_track_added_while_a_new_chain_names_the_tracks_neither_breaks_it_nor_is_lost(
+    tmp_path,
+):
+    """The manifest is damaged; the pause that finds it starts a new chain, which names every
+    track again on the disk thread. A publication tapped on the event loop at that very moment
+    must not break that (a dict changed during its iteration) nor lose the pause."""
+    recording = await _recording(tmp_path)
+    party = {"id": "PA_1", "name": "张三", "role": "party"}
+    recording.add_track(party, _tap("TR_1"))
+    await recording._on_disk(lambda: None)  # its track entry is written
+    naming, go = threading.Event(), threading.Event()
+    count = recording._count
+
+    def held(entry: dict) -> None:  # the disk thread, naming the tracks in the new chain
+        count(entry)
+        if entry["type"] == "track" and entry.get("continued"):
+            naming.set()
+            go.wait(10)
+
+    recording._count = held  # type: ignore[method-assign]
+    _damage(recording.manifest.path)
+    pausing = asyncio.create_task(recording.set_paused(True, JUDGE, "recess"))
+    try:
+        assert await asyncio.to_thread(naming.wait, 10)
+        recording.add_track({**party, "id": "PA_2"}, _tap("TR_2"), "microphone")
+    finally:
+        go.set()
+    assert (await pausing)["type"] == "pause"
+    assert await recording.stop("stop", "hearing ended")
+    chain = check_chain(recording.manifest.path)
+    assert chain.error is None and recording.manifest.path.name == "manifest-2.jsonl"
+    assert [(e["type"], e.get("track")) for e in chain.entries] == [
+        ("start", None),
+        ("track", "t01-audio"),
+        ("pause", None),
+        ("track", "t02-audio"),
+        ("stop", None),
+    ]
