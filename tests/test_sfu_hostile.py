@@ -1,12 +1,15 @@
 """The SFU's receive path against what the outside cannot trigger any more, with real aiortc peers:
 a transport that dies underneath, a datagram that makes the DTLS receive loop raise, and a peer
-closed while aiortc is still gathering its candidates."""
+closed while aiortc is still gathering its candidates (on one address, and on two)."""
 
 from __future__ import annotations
 
 import asyncio
+import os
+import socket
 import time
 
+import aioice.ice
 import pytest
 
 from sfu import SfuError, rtc_internals
@@ -81,3 +84,52 @@ async def test_a_peer_closed_while_gathering_releases_every_socket(sfu_room):
         await offer
     still_bound = [p for p in connection._protocols if not p.transport.is_closing()]
     assert not still_bound, f"sockets bound after the close stayed open: {still_bound}"
+
+
+def udp_sockets_on(*hosts: str) -> list[str]:
+    """Local addresses of this process's network namespace's UDP sockets bound to ``hosts``."""
+    prefixes = tuple(socket.inet_aton(h)[::-1].hex().upper() + ":" for h in hosts)
+    rows = open("/proc/net/udp").read().splitlines()[1:]
+    return [row.split()[1] for row in rows if row.split()[1].startswith(prefixes)]
+
+
+@pytest.mark.skipif(
+    not os.environ.get("CLOUDCOURT_IN_NETNS"),
+    reason="binds 127.0.0.2 and 127.0.0.3: only inside the private network namespace",
+)
+async def test_a_subscriber_closed_while_gathering_on_two_addresses_releases_every_socket(
+    sfu_room,
+):
+    """A gathering on two host addresses, cancelled (the peer closed) while the second is being
+    bound: aioice kept the first socket in a list of the cancelled call only, so nothing closed
+    it. The room's only publication is there before the observer comes, so the observer's first
+    subscriber negotiation runs in a task of its own, which the close cancels."""
+    _, room, events, _, pcs = sfu_room
+    judge = room.add_peer("judge", publish=True, subscribe=False, listener=events)
+    pcs.append(await publish(judge, 1))
+    await events.wait(lambda: len(events.publications) == 2)
+    loopback_only = aioice.ice.get_host_addresses
+    # Other loopback addresses of this namespace: the judge's own connection is already up.
+    aioice.ice.get_host_addresses = lambda use_ipv4, use_ipv6: ["127.0.0.2", "127.0.0.3"]
+    try:
+        observer = room.add_peer("observer", publish=False, subscribe=True, listener=events)
+        observer.sync_subscriptions()
+        async with asyncio.timeout(5):
+            bound: list[str] = []
+            while not bound:
+                await asyncio.sleep(0)  # one event-loop turn: see each socket as it is bound
+                bound = udp_sockets_on("127.0.0.3")
+        connection = rtc_internals.ice_connection(observer._subscriber_pc)
+        assert not connection._local_candidates_end, "missed it: the gathering had ended"
+        assert udp_sockets_on("127.0.0.2"), "the first address was bound first"
+        await room.remove_peer("observer")
+    finally:
+        aioice.ice.get_host_addresses = loopback_only
+
+    await eventually(
+        lambda: not udp_sockets_on("127.0.0.2", "127.0.0.3"),
+        5,
+        "every socket the observer's gathering bound is closed",
+        detail=lambda: f"still bound: {udp_sockets_on('127.0.0.2', '127.0.0.3')}",
+    )
+    assert not events.offers.qsize(), "no offer was made by a closed peer"
