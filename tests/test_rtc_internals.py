@@ -150,9 +150,15 @@ async def test_a_burst_on_a_publisher_socket_reaches_aioice_in_one_loop_iteratio
 
 
 def test_the_receive_guards_still_reach_what_they_replace():
-    """`rtc_internals.guard` replaces the DTLS receive loop by its mangled name and aioice's
-    `data_received` per instance, and filters sources with the check list and the nominated
-    pair."""
+    """`rtc_internals.guard` wraps each new connection's DTLS transport creation, replaces the
+    DTLS receive loop by its mangled name and aioice's `data_received` per instance, adopts each
+    StunProtocol in `connection_made` (its reader after asyncio's), and filters sources with the
+    check list and the nominated pair."""
+    assert "self.__createDtlsTransport()" in inspect.getsource(RTCPeerConnection)
+    assert "StunProtocol(self)" in inspect.getsource(aioice.ice.Connection.get_component_candidates)
+    assert "self.receiver = receiver" in inspect.getsource(aioice.ice.StunProtocol.__init__)
+    datagram_init = inspect.getsource(selector_events._SelectorDatagramTransport.__init__)
+    assert datagram_init.index("connection_made") < datagram_init.index("self._add_reader")
     start = inspect.getsource(RTCDtlsTransport.start)
     assert "asyncio.ensure_future(self.__run())" in start
     run = inspect.getsource(RTCDtlsTransport._RTCDtlsTransport__run)
