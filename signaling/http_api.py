@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 import time
 from datetime import UTC, datetime
 from typing import Any
@@ -28,6 +29,9 @@ def reply(data: Any, status: int = 200, headers: dict[str, str] | None = None) -
     return web.json_response(data, status=status, headers=headers, dumps=_dumps)
 
 
+_MAYBE_SURROGATE = re.compile(rb"\\u[dD][89a-fA-F]|\xed[\xa0-\xbf]|\x00")
+
+
 async def read_json(request: web.Request, *, required: bool = True) -> Any:
     """The JSON body; ``{}`` for an absent body where none is required."""
     raw = await request.read()  # bounded by client_max_size (413 beyond it)
@@ -42,7 +46,10 @@ async def read_json(request: web.Request, *, required: bool = True) -> Any:
     except RecursionError:
         # Arrays or objects nested deeper than the parser's recursion limit: 400, not a 500.
         raise bad_request("request body is JSON nested too deeply") from None
-    reject_surrogates(body)
+    # Walked only where a surrogate may be (a walk costs more than the parse): an escape of one,
+    # its UTF-8 bytes (the parser lets them through), or UTF-16 or -32, which have NUL bytes.
+    if _MAYBE_SURROGATE.search(raw):
+        reject_surrogates(body)
     return body
 
 

@@ -8,7 +8,6 @@ in an ``ok: false`` ack and an ``error`` event, never in an exception inside pyt
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -22,8 +21,8 @@ from signaling.live_state import LeftReason
 from signaling.mutes import KINDS
 from signaling.outbox import Outbox
 from signaling.roles import Actor
-from signaling.socket_json import MALFORMED_EVENT, NOT_AN_EVENT, SafePacket
-from signaling.validation import optional_text, reject_surrogates
+from signaling.socket_json import MALFORMED_EVENT, NOT_AN_EVENT, NOT_JSON, SafePacket
+from signaling.validation import json_size, optional_text
 
 log = logging.getLogger("cloudcourt.socket")
 
@@ -178,13 +177,10 @@ class SocketEvents:
         payload = args[0]
         if not isinstance(payload, dict):
             raise bad_request("the payload must be a JSON object")
-        reject_surrogates(payload, "the payload")
         try:
-            size = len(json.dumps(payload, ensure_ascii=False).encode())
+            json_size(payload, "the payload", self.max_event_bytes)
         except (TypeError, ValueError, RecursionError):
             raise bad_request("the payload must be plain JSON, not nested too deeply") from None
-        if size > self.max_event_bytes:
-            raise bad_request(f"the payload is larger than {self.max_event_bytes} bytes")
         return payload
 
     def _failure(self, sid: str, event: str, exc: CourtError) -> dict[str, Any]:
@@ -226,9 +222,12 @@ class SocketEvents:
         names included: a socket without a token learns nothing about what the server accepts.
         """
         if event == MALFORMED_EVENT:
-            # As SafePacket decodes it; a client may send that name itself, with anything after.
+            # As SafePacket decodes it (a client sending that name is refused there): the name as
+            # far as it could be read, and one of its fixed texts, never text a client sent.
             event = args[0] if args and isinstance(args[0], str) else ""
-            problem = args[1] if len(args) > 1 and isinstance(args[1], str) else NOT_AN_EVENT
+            problem = args[1] if len(args) > 1 else None
+            if problem not in (NOT_JSON, NOT_AN_EVENT):
+                problem = f"unknown event {event!r}"
             error = bad_request(problem)
         else:
             error = bad_request(f"unknown event {event!r}")

@@ -9,7 +9,8 @@ the packet, so the client got neither an ack nor an ``error``. And an event name
 
 ``SafePacket`` decodes every such packet as the event ``MALFORMED_EVENT`` instead, carrying the
 event name the client seems to have meant and what is wrong; the catch-all handler answers it with
-``bad_request``. This protocol has no binary packets, so those are malformed too.
+``bad_request`` with a fixed text. An event a client names ``MALFORMED_EVENT`` is refused like
+``connect``. This protocol has no binary packets, so those are malformed too.
 """
 
 from __future__ import annotations
@@ -31,8 +32,9 @@ NOT_JSON = "the payload is not valid JSON, or is nested too deeply"
 NOT_AN_EVENT = "the packet is not a Socket.IO event this server accepts"
 
 # Names python-socketio dispatches to the server's own handlers: a client sending one would run
-# the connect or disconnect handler, or the catch-all without the event name it expects.
-RESERVED_EVENTS = ("connect", "disconnect", "*")
+# the connect or disconnect handler, or the catch-all without the event name it expects; and the
+# name refused packets are handed on as, whose arguments the catch-all trusts.
+RESERVED_EVENTS = ("connect", "disconnect", "*", MALFORMED_EVENT)
 
 # '["join", ...': the event name as far as it can be told without parsing the rest.
 _EVENT_NAME = re.compile(r'\s*\[\s*"([A-Za-z0-9_\-]{1,64})"')
@@ -48,9 +50,13 @@ def event_name_in(text: str | bytes) -> str:
     return match.group(1) if match else ""
 
 
+class _Refused(list[str]):
+    """A list of its own type, so that a client's event named ``MALFORMED_EVENT`` is no refusal."""
+
+
 def malformed(name: str, problem: str) -> list[str]:
     """The decoded form of a packet that is refused: ``[MALFORMED_EVENT, name, problem]``."""
-    return [MALFORMED_EVENT, name, problem]
+    return _Refused([MALFORMED_EVENT, name, problem])
 
 
 class SafeJson:
@@ -81,15 +87,19 @@ class SafePacket(packet.Packet):
         kind, data = self.packet_type, self.data
         if kind in (packet.CONNECT, packet.DISCONNECT):
             return attachments
+        if kind == packet.EVENT and isinstance(data, _Refused):  # JSON that SafeJson refused
+            return 0
         if kind == packet.EVENT and isinstance(data, list) and data and isinstance(data[0], str):
             if data[0] in RESERVED_EVENTS:
-                return self._refuse(encoded_packet, f"unknown event {data[0]!r}", data[0])
+                # A packet as it should be, with a name no client may send: refused like an
+                # unknown name, so not logged either.
+                return self._hand_on(data[0], f"unknown event {data[0]!r}")
             return 0
         if kind == packet.ACK and isinstance(data, list):
             return 0
         return self._refuse(encoded_packet, NOT_AN_EVENT)
 
-    def _refuse(self, encoded_packet: str | bytes, problem: str, name: str = "") -> int:
+    def _refuse(self, encoded_packet: str | bytes, problem: str) -> int:
         _malformed_log.log(
             log,
             logging.INFO,
@@ -97,9 +107,12 @@ class SafePacket(packet.Packet):
             len(encoded_packet),
             encoded_packet[:16],
         )
+        return self._hand_on(event_name_in(encoded_packet), problem)
+
+    def _hand_on(self, name: str, problem: str) -> int:
         self.packet_type = packet.EVENT
         self.namespace = None
         if not isinstance(self.id, int):
             self.id = None
-        self.data = malformed(name or event_name_in(encoded_packet), problem)
+        self.data = malformed(name, problem)
         return 0

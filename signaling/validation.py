@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import re
-import unicodedata
 from collections.abc import Collection, Mapping
 from datetime import datetime
 from typing import Any
 
 from multidict import MultiMapping
 
+from recorder.manifest import unrecordable
 from signaling.errors import bad_request
 from signaling.models import utc_iso
 
@@ -17,13 +18,24 @@ from signaling.models import utc_iso
 _WHOLE = re.compile(r"[0-9]{1,10}")
 
 
-def _surrogate(text: str) -> str | None:
-    """The first lone surrogate in ``text``, if any: JSON's "\\ud800" decodes to one, and it is
-    no Unicode text, so it can be neither stored (UTF-8) nor sent back in a reply."""
-    for char in text:
-        if "\ud800" <= char <= "\udfff":
-            return char
-    return None
+# A lone surrogate (what JSON's "\ud800" decodes to) is no Unicode text: it can be neither stored
+# (UTF-8) nor sent back in a reply. A regex, not a loop over characters: text may be 1 MiB long.
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def json_size(value: object, what: str, max_bytes: int) -> None:
+    """Refuse ``value`` if its JSON is over ``max_bytes`` of UTF-8, and then if it holds a lone
+    surrogate anywhere (``reject_surrogates``). The size comes first: it is one C-speed encode,
+    which fails only where there is a surrogate, so only then is the value walked to name it."""
+    text = json.dumps(value, ensure_ascii=False)
+    try:
+        size, lone = len(text.encode()), False
+    except UnicodeEncodeError:
+        size, lone = len(text.encode(errors="surrogatepass")), True
+    if size > max_bytes:
+        raise bad_request(f"{what} is larger than {max_bytes} bytes")
+    if lone:
+        reject_surrogates(value, what)
 
 
 def reject_surrogates(value: object, what: str = "the request body") -> None:
@@ -35,7 +47,7 @@ def reject_surrogates(value: object, what: str = "the request body") -> None:
         item, where = stack.pop()
         if isinstance(item, dict):
             for key, child in item.items():
-                if isinstance(key, str) and _surrogate(key) is not None:
+                if isinstance(key, str) and _SURROGATE.search(key):
                     raise bad_request(
                         f"a key of {f'{where!r}' if where else what} holds a "
                         "lone surrogate, which is not text"
@@ -43,10 +55,10 @@ def reject_surrogates(value: object, what: str = "the request body") -> None:
                 stack.append((child, f"{where}.{key}" if where else str(key)))
         elif isinstance(item, list):
             stack.extend((child, f"{where}[{i}]") for i, child in enumerate(item))
-        elif isinstance(item, str) and (char := _surrogate(item)) is not None:
+        elif isinstance(item, str) and (char := _SURROGATE.search(item)):
             field = f"{where!r}" if where else what
             raise bad_request(
-                f"{field} holds a lone surrogate (\\u{ord(char):04x}), which is not text"
+                f"{field} holds a lone surrogate (\\u{ord(char[0]):04x}), which is not text"
             )
 
 
@@ -93,10 +105,11 @@ def text_field(body: dict[str, Any], name: str, *, max_len: int = 200) -> str:
         raise bad_request(f"'{name}' must not be empty")
     if len(value) > max_len:
         raise bad_request(f"'{name}' must be at most {max_len} characters")
-    # One line of text: names and titles reach captions, logs and file names, where a control
-    # character is syntax or an escape sequence rather than part of the name.
-    if any(unicodedata.category(char) == "Cc" for char in value):
-        raise bad_request(f"'{name}' must not contain control characters (line breaks included)")
+    # The record's own rule: names, titles and reasons reach the manifest, captions, logs and
+    # file names, where a control character is syntax or an escape sequence and a bidi control
+    # makes the text show as something it is not.
+    if (problem := unrecordable(value)) is not None:
+        raise bad_request(f"'{name}' {problem}")
     return value
 
 

@@ -634,8 +634,18 @@ async def test_undecodable_authorization_is_401_not_500(api, server):
 
 
 # Text no field can hold: lone surrogates (valid JSON escapes, but not Unicode text, so they can
-# be neither stored nor sent back) and control characters (no name or title has them).
-NOT_TEXT = ("\ud800", "\udfff 李四", "a\x00b", "line\nbreak", "\x1b[31mred", "del\x7f")
+# be neither stored nor sent back), control characters (no name or title has them) and bidi
+# controls (which make a name or title show as something it is not, "李四\u202egpj.exe").
+NOT_TEXT = (
+    "\ud800",
+    "\udfff 李四",
+    "a\x00b",
+    "line\nbreak",
+    "\x1b[31mred",
+    "del\x7f",
+    "李四\u202egpj.exe",
+    "\u2066isolated\u2069",
+)
 
 
 def json_text(body: object) -> bytes:
@@ -664,6 +674,14 @@ async def test_text_that_is_no_text_is_400_and_never_stored(api, server):
     # as keys, in nested values, in values the route does not read
     for body in ({"\ud800": 1}, {**HEARING, "extra\ud800": 1}, {**HEARING, "public": ["\udc00"]}):
         await expect_error(api.request("POST", "/api/hearings", data=json_text(body)), 400)
+    # unescaped: as UTF-8 bytes of a surrogate, and as UTF-16 (both of which the parser decodes)
+    unescaped = json.dumps({**HEARING, "title": "\ud800"}, ensure_ascii=False)
+    for raw in (
+        unescaped.encode(errors="surrogatepass"),
+        unescaped.encode("utf-16", "surrogatepass"),
+    ):
+        status, body, _ = await api.request("POST", "/api/hearings", data=raw)
+        assert "title" in assert_error(status, body, 400)
     assert (await api.request("GET", "/api/hearings"))[1]["hearings"] == before
     status, _, _ = await api.request("GET", f"/api/hearings/{hearing['id']}", auth=party["token"])
     assert status == 200, "the party was removed by a refused request"

@@ -12,6 +12,7 @@ import pytest
 import socketio
 
 from signaling.live_state import LeftReason
+from signaling.socket_json import MALFORMED_EVENT
 from tests.clients.participant import TRACK_INFO_EVENTS
 from tests.e2e import Api, eventually
 from tests.signaling_server import start_server
@@ -481,7 +482,7 @@ async def test_text_that_is_no_text_is_refused_in_events(api, server, clients):
     ):
         ack = await c.call_raw(event_text(event, payload))
         assert "surrogate" in refused(ack, "bad_request"), (event, ack)
-    for reason in ("a\x00b", "line\nbreak", "\x1b[31mred"):
+    for reason in ("a\x00b", "line\nbreak", "\x1b[31mred", "adjourned\u202e", "\u2067x"):
         for event in ("deny", "remove"):
             ack = await c.call(event, {"participant_id": pid, "reason": reason})
             assert "reason" in refused(ack, "bad_request"), (event, ack)
@@ -489,6 +490,24 @@ async def test_text_that_is_no_text_is_refused_in_events(api, server, clients):
     assert c.sio.connected
     assert (await c.call("admit", {"participant_id": pid}))["ok"]
     assert "Traceback" not in server.log_text()
+
+
+async def test_the_name_of_malformed_packets_is_no_event_for_clients(api, clients):
+    """SafePacket hands a malformed packet on as the event ``MALFORMED_EVENT``, carrying what is
+    wrong: a client sending that name itself is refused like any reserved name, and nothing it
+    sent comes back as the error text."""
+    _, (judge_tok,) = await hearing_and_tokens(api, "judge")
+    c = await clients("c")
+    sent = "we hereby dismiss the case " * 40
+    for args in (["join", sent], ["join"], [], [sent, sent]):
+        ack = await c.call_raw(json.dumps([MALFORMED_EVENT, *args]))
+        assert sent not in refused(ack, "unauthorized"), ack
+    assert (await c.join(judge_tok["token"]))["ok"]
+    for args in (["mute", sent], ["mute"], [{"a": 1}, 2]):
+        ack = await c.call_raw(json.dumps([MALFORMED_EVENT, *args]))
+        error = refused(ack, "bad_request")
+        assert sent not in error and "unknown event" in error, ack
+    assert c.sio.connected
 
 
 # Engine.IO messages that are no Socket.IO packet a client may send: not a packet type, an event

@@ -14,6 +14,7 @@ from signaling.config import ConfigError, Settings, parse_ice_servers
 from signaling.errors import CourtError
 from signaling.mutes import MuteState
 from signaling.roles import GRANTS, Role, grants_for, outranks
+from signaling.socket_events import SocketEvents
 from tests.signaling_server import start_server
 
 
@@ -167,3 +168,19 @@ def test_admin_key_is_generated_and_shown_once(tmp_path):
         assert srv.log_text().count(key) == 1, "the admin key was printed again"
     finally:
         srv.stop()
+
+
+def payload_refusal(payload: object) -> str:
+    """Why an event with this payload is refused; the payload checks need nothing else."""
+    events = SocketEvents(None, None, None, max_event_bytes=64 * 1024, join_timeout=30)  # type: ignore[arg-type]
+    with pytest.raises(CourtError) as refusal:
+        events._payload((payload,))
+    return refusal.value.message
+
+
+def test_an_oversized_event_payload_is_refused_for_its_size_before_its_text_is_read():
+    # a lone surrogate anywhere would be named, but only a payload of allowed size is read for it
+    assert "larger than 65536 bytes" in payload_refusal({"token": "x" * 1_000_000 + "\ud800"})
+    assert "larger than" in payload_refusal({"token": ["\ud800"] * 30_000})
+    assert "'a[1].b' holds a lone surrogate" in payload_refusal({"a": [0, {"b": "x\udfff"}]})
+    assert "a key of 'a'" in payload_refusal({"a": {"\ud800": 1}})
