@@ -23,7 +23,7 @@ from typing import Any
 from engineio import json as engineio_json
 from socketio import packet
 
-from signaling.logs import Throttle
+from sfu.throttle import Throttle
 
 log = logging.getLogger("cloudcourt.socket")
 
