@@ -7,8 +7,13 @@ import hmac
 from aiohttp import web
 
 from signaling.errors import CourtError, forbidden, unauthorized
+from signaling.models import Participant
 from signaling.roles import ADMIN, Actor
-from signaling.tokens import TokenService
+from signaling.tokens import TokenClaims, TokenInvalid, TokenService
+
+# One answer to a wrong admin key, whichever route it was sent to: a caller who mistyped the
+# key must not be told about tokens on one route and about the key on another.
+NEITHER = "the credential is neither the admin key nor a valid participant token"
 
 
 def bearer(request: web.Request, *, required: bool = True) -> str | None:
@@ -41,7 +46,7 @@ async def admin_or_moderator(
     assert credential is not None
     if is_admin_key(credential, admin_key):
         return ADMIN
-    _, participant = await tokens.authenticate(credential, hearing_id=hearing_id)
+    _, participant = await _authenticate(tokens, credential, hearing_id)
     actor = Actor(role=participant.role, participant_id=participant.id)
     if not actor.may_moderate:
         raise forbidden(f"a {participant.role} token may not do this; a judge or clerk token may")
@@ -56,9 +61,7 @@ def require_admin(request: web.Request, tokens: TokenService, admin_key: str) ->
     try:
         tokens.verify(credential)
     except CourtError:
-        raise unauthorized(
-            "the admin key is required (Authorization: Bearer <admin key>)"
-        ) from None
+        raise unauthorized(f"{NEITHER}; this needs the admin key") from None
     raise forbidden("a participant token cannot do this; the admin key is required")
 
 
@@ -71,5 +74,16 @@ async def optional_viewer(
         return False, None
     if is_admin_key(credential, admin_key):
         return True, None
-    claims, _ = await tokens.authenticate(credential)
+    claims, _ = await _authenticate(tokens, credential, None)
     return False, claims.hearing_id
+
+
+async def _authenticate(
+    tokens: TokenService, credential: str, hearing_id: str | None
+) -> tuple[TokenClaims, Participant]:
+    """The token's claims and participant; a credential that is no token of ours at all gets
+    the same sentence as a wrong admin key (expired, revoked, another hearing's keep theirs)."""
+    try:
+        return await tokens.authenticate(credential, hearing_id=hearing_id)
+    except TokenInvalid:
+        raise unauthorized(NEITHER) from None

@@ -195,6 +195,19 @@ async def test_hearings_are_listed_chronologically_across_offsets(api):
     assert moments == sorted(moments)
 
 
+async def test_a_wrong_admin_key_gets_one_answer_on_every_route(api):
+    """A mistyped admin key: the same sentence whether the route takes only the key (creating a
+    hearing) or the key or a token (reading one), and it names the key."""
+    hid = (await new_hearing(api))["id"]
+    answers = {
+        await expect_error(api.request("POST", "/api/hearings", json=HEARING, auth="wrong"), 401),
+        await expect_error(api.request("GET", f"/api/hearings/{hid}", auth="wrong"), 401),
+        await expect_error(api.request("POST", f"/api/hearings/{hid}/end", auth="wrong"), 401),
+    }
+    assert len({a.split(";")[0] for a in answers}) == 1, answers
+    assert all("admin key" in a for a in answers), answers
+
+
 async def test_oversized_body_is_413_json(api):
     big = {**HEARING, "title": "x" * (2 * 1024 * 1024)}
     await expect_error(api.request("POST", "/api/hearings", json=big), 413)
