@@ -71,6 +71,11 @@ def _targets(result: dict[str, Any]) -> list[str]:
         if verdict["value"] is None:
             rows.append([verdict["key"], verdict["target"], "not measured", "—"])
             continue
+        if "verdict" in verdict:  # a smoke run: no verdict
+            rows.append(
+                [verdict["key"], verdict["target"], _fmt(verdict["value"]), verdict["verdict"]]
+            )
+            continue
         state = "met" if verdict["met"] else "**missed**"
         how = f"{verdict['margin_percent']:+.1f} % of the target"
         rows.append([verdict["key"], verdict["target"], _fmt(verdict["value"]), f"{state} ({how})"])

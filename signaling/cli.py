@@ -175,7 +175,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         # Imported here: the server itself never needs the load generator's modules.
         from benchmarks.sfu import main as loadtest_main
 
-        return loadtest_main(argv[1:])
+        return loadtest_main(argv[1:], prog="cloudcourt loadtest")
     args = parser().parse_args(argv)
     if args.command == "serve":
         return serve(args)
