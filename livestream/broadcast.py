@@ -13,6 +13,7 @@ import logging
 import time
 from dataclasses import dataclass
 
+from livestream.clock import CourtClock
 from livestream.composite import Composite, Person
 from livestream.encoder import Encoder, EncoderSettings, Segment
 from livestream.playlist import Playlist
@@ -44,7 +45,12 @@ class _Feed:
 
 class Broadcast:
     def __init__(
-        self, hearing: Hearing, playlist: Playlist, settings: EncoderSettings, masked: set[str]
+        self,
+        hearing: Hearing,
+        playlist: Playlist,
+        settings: EncoderSettings,
+        masked: set[str],
+        clock: CourtClock,
     ) -> None:
         self.hearing_id = hearing.id
         self.playlist = playlist
@@ -57,6 +63,7 @@ class Broadcast:
             (f"{hearing.court}  {hearing.case_number}", f"{hearing.title}  · 公开庭审直播"),
             settings,
             lambda: Encoder(playlist.work, first, settings, self._segment_done),
+            clock,
         )
         self._feeds: dict[str, _Feed] = {}  # publication id -> feed
         self._tasks: set[asyncio.Task[None]] = set()

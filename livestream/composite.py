@@ -14,8 +14,11 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import numpy as np
+
 from livestream.canvas import BLACK, Canvas
 from livestream.captions import ClockFace, Rasterizer
+from livestream.clock import CourtClock
 from livestream.encoder import AUDIO_RATE, Encoder, EncoderSettings
 from livestream.layout import LEAD_ROLES, caption, layout
 from livestream.sources import AudioSource, VideoSource, mix
@@ -27,6 +30,8 @@ SCREEN_CAPTION = "证据展示"  # over a shared screen (evidence), as in the re
 WAITING_TEXT = "庭审即将开始"
 BANNER = 56  # pixels of banner at the top
 CAPTION = 26  # pixels of caption band at the bottom of a tile
+CLOCK_SIZE, CLOCK_TOP, CLOCK_RIGHT = 16, 6, 12  # the clock's font size and its place in the banner
+CLOCK_GAP = 6  # pixels between the clock's label and its reading
 
 
 @dataclass
@@ -51,6 +56,13 @@ def arrangement(people: list[Person]) -> list[tuple[str, str]]:
     return [(screen.key, LEAD_ROLES[0]), *((p.key, "") for p in people if p is not screen)]
 
 
+def clock_mask(raster: Rasterizer, face: ClockFace, clock: CourtClock, epoch: float) -> np.ndarray:
+    """The clock as the banner shows it at ``epoch``: its label, then the reading."""
+    label, reading = clock.reading(epoch)
+    text, digits = raster.mask(label, CLOCK_SIZE), face.render(reading)
+    return np.hstack([text, np.zeros((face.height, CLOCK_GAP), np.uint8), digits])
+
+
 def label(person: Person) -> str:
     """The caption: a masked person's name never shows, not even over their screen."""
     name = MASKED_TEXT if person.masked else person.name
@@ -63,8 +75,10 @@ class Composite:
         banner: tuple[str, str],
         settings: EncoderSettings,
         make_encoder: Callable[[], Encoder],
+        clock: CourtClock,
     ) -> None:
         self.settings = settings
+        self.clock = clock
         self.lock = threading.Lock()
         self.people: dict[str, Person] = {}
         self.cpu_seconds = 0.0  # the composite thread's own CPU time, for the benchmark
@@ -101,7 +115,7 @@ class Composite:
         s = self.settings
         encoder = self.encoder = self._make_encoder()
         rasterizer = Rasterizer()
-        clock = ClockFace(rasterizer, 16)
+        clock = ClockFace(rasterizer, CLOCK_SIZE)
         canvas = Canvas(s.width, s.height)
         samples = AUDIO_RATE // s.fps
         # The first drawing rasterizes the banner and the clock's glyphs (ffmpeg runs): before the
@@ -138,10 +152,11 @@ class Composite:
         s = self.settings
         canvas.fill(0, 0, s.width, s.height, BLACK)
         court_line, title_line = self._banner
-        canvas.text(raster.mask(court_line, 20), 12, 4, max_width=s.width - 230)
+        face = clock_mask(raster, clock, self.clock, time.time())
+        clock_x = s.width - face.shape[1] - CLOCK_RIGHT
+        canvas.text(face, clock_x, CLOCK_TOP)
+        canvas.text(raster.mask(court_line, 20), 12, 4, max_width=clock_x - 24)
         canvas.text(raster.mask(title_line, 16), 12, 30, max_width=s.width - 24)
-        face = clock.render(time.strftime("%Y-%m-%d %H:%M:%S"))
-        canvas.text(face, s.width - face.shape[1] - 12, 6)
         area = s.height - BANNER
         if not people:
             mask = raster.mask(WAITING_TEXT, 28)

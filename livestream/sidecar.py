@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from livestream.broadcast import Broadcast
+from livestream.clock import CourtClock
 from livestream.encoder import EncoderSettings
 from livestream.playlist import LOG, POSTER, VOD_PLAYLIST, Playlist, read_log
 from sfu import Publication, Room
@@ -46,8 +47,10 @@ class Livestream:
         delay: float,
         alarm: Callable[[str, dict[str, Any]], None],
         settings: EncoderSettings | None = None,
+        clock: CourtClock | None = None,
     ) -> None:
         self.root = root
+        self.clock = clock or CourtClock.named()
         self.delay = delay
         self.settings = settings or EncoderSettings()
         self._alarm = alarm
@@ -141,7 +144,7 @@ class Livestream:
         if hearing.id in self._broadcasts:
             return True
         playlist = self._playlist(hearing.id)
-        broadcast = Broadcast(hearing, playlist, self.settings, hidden)
+        broadcast = Broadcast(hearing, playlist, self.settings, hidden, self.clock)
         self._broadcasts[hearing.id] = broadcast
         broadcast.start()
         for participant, room, publication in self._live_publications(hearing.id):

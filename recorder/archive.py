@@ -29,6 +29,7 @@ import av
 import ffmpeg
 import imageio_ffmpeg
 
+from livestream.clock import CourtClock
 from livestream.layout import LEAD_ROLES, Tile, caption, cjk_font, draw_text, layout
 from recorder.segments import MS
 
@@ -43,8 +44,6 @@ ENCODER_THREADS = 2  # the server keeps running beside it: stay modest
 # browsers, aiortc, ffmpeg — uses 312 samples at 48 kHz (6.5 ms): they are dropped from the start
 # of each voice (the only audio codec the recorder writes), which moves it onto its pictures.
 OPUS_PRE_SKIP = 312
-# The clock shows Beijing time, the courts' legal time (POSIX TZ: no tzdata needed).
-CLOCK_TZ, CLOCK_LABEL = "CST-8", "北京时间"
 
 
 SCREEN = "screen"  # the tile every shared screen goes into (a publication's `source`)
@@ -156,10 +155,13 @@ def build(
     fps: int = FPS,
     out_name: str = ARCHIVE,
     abort: Abort | None = None,
+    clock: CourtClock | None = None,
 ) -> Path:
-    """Write the archive of a stopped recording into ``directory``; returns its path. Raises
-    Aborted if ``abort`` is set meanwhile."""
+    """Write the archive of a stopped recording into ``directory``, its clock in ``clock``'s zone
+    (the court's; Beijing time if None); returns its path. Raises Aborted if ``abort`` is set
+    meanwhile."""
     abort = abort or Abort()
+    clock = clock or CourtClock.named()
     abort.check()
     duration = summary["duration_ms"] / 1000
     if duration <= 0:
@@ -242,9 +244,13 @@ def build(
                 **boxed,
                 **when,
             )
-        # The one text that is expanded, and made of nothing but constants and a number.
+        # The one text that is expanded, and made of nothing but constants and a number: the
+        # court's time as UTC shifted by the zone's offset at the start, so that neither the
+        # server's zone nor ffmpeg's time zone database plays any part.
+        epoch = summary["epoch"]
+        shifted = epoch + clock.offset(epoch).total_seconds()
         canvas = canvas.drawtext(
-            text=f"{CLOCK_LABEL} %{{pts:localtime:{summary['epoch']:.3f}}}",
+            text=f"{clock.label(epoch)} %{{pts:gmtime:{shifted:.3f}}}",
             escape_text=False,
             fontfile=str(cjk_font()),
             x=f"w-tw-{size}",
@@ -310,10 +316,9 @@ def _run(
     log_path: Path,
     abort: Abort,
 ) -> None:
-    env = {**os.environ, "TZ": CLOCK_TZ}
     with open(log_path, "wb") as errors:
         proc = subprocess.Popen(
-            command, stdout=subprocess.PIPE, stderr=errors, stdin=subprocess.DEVNULL, env=env
+            command, stdout=subprocess.PIPE, stderr=errors, stdin=subprocess.DEVNULL
         )
         abort.attach(proc)
         try:

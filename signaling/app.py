@@ -7,6 +7,7 @@ import logging
 from aiohttp import web
 from aiortc import RTCIceServer
 
+from livestream.clock import CourtClock
 from livestream.sidecar import Livestream
 from recorder.service import Recorder
 from sfu import SfuConfig, Worker
@@ -47,7 +48,12 @@ async def build_app(settings: Settings) -> web.Application:
     live = LiveHearings(hearings, worker, outbox, [s.to_json() for s in settings.ice_servers])
     recorder = Recorder(settings.data_dir, recording_api.alarm_sink(live), store.get_hearing)
     live.sidecars.add(recorder)
-    livestream = Livestream(settings.data_dir / "streams", settings.broadcast_delay, live.alarm)
+    livestream = Livestream(
+        settings.data_dir / "streams",
+        settings.broadcast_delay,
+        live.alarm,
+        clock=CourtClock.named(settings.timezone),
+    )
     live.sidecars.add(livestream)
 
     app = web.Application(middlewares=[error_middleware], client_max_size=settings.max_body_bytes)

@@ -15,6 +15,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from livestream.clock import DEFAULT_TIMEZONE, zone
+
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8080
 DEFAULT_DATA_DIR = Path("data")
@@ -73,6 +75,8 @@ class Settings:
     max_event_bytes: int = 64 * 1024
     broadcast_delay: float = DEFAULT_BROADCAST_DELAY
     join_timeout: float = DEFAULT_JOIN_TIMEOUT
+    # The court's IANA time zone: the clock of the public stream and of the composite archive.
+    timezone: str = DEFAULT_TIMEZONE
 
     @property
     def db_path(self) -> Path:
@@ -127,6 +131,7 @@ class Settings:
                 broadcast_delay, env.get("CLOUDCOURT_BROADCAST_DELAY")
             ),
             join_timeout=_join_timeout(env.get("CLOUDCOURT_JOIN_TIMEOUT")),
+            timezone=_timezone(env.get("CLOUDCOURT_TIMEZONE")),
         )
 
 
@@ -220,6 +225,15 @@ def _join_timeout(value: str | None) -> float:
             f"{MAX_JOIN_TIMEOUT:g}, not {value!r}"
         )
     return seconds
+
+
+def _timezone(value: str | None) -> str:
+    name = (value or "").strip() or DEFAULT_TIMEZONE
+    try:
+        zone(name)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    return name
 
 
 def _parse_log_level(value: str | None) -> str:

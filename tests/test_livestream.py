@@ -12,7 +12,9 @@ from __future__ import annotations
 import asyncio
 import io
 import logging
+import subprocess
 import time
+from datetime import datetime
 from urllib.parse import urlencode
 
 import av
@@ -22,16 +24,19 @@ import pytest_asyncio
 from aiortc import RTCSessionDescription
 
 from livestream.broadcast import screen_key
-from livestream.captions import Rasterizer
-from livestream.composite import BANNER
+from livestream.captions import ClockFace, Rasterizer
+from livestream.clock import CourtClock
+from livestream.composite import BANNER, CLOCK_RIGHT, CLOCK_SIZE, CLOCK_TOP, clock_mask
 from livestream.layout import layout
 from livestream.sidecar import Livestream
+from signaling.config import ConfigError, Settings
 from signaling.models import Hearing, HearingState
 from tests.clients.hls import decode_segment, fetch, parse_playlist, playlist, segment_url
 from tests.clients.media import read_luma
 from tests.clients.screen_share import publish_with_screen
 from tests.e2e import Api, Cast, eventually
-from tests.signaling_server import start_server
+from tests.signaling_server import ServerProcess, free_port, start_server
+from tests.test_serve_database import one_sentence
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -44,8 +49,10 @@ SCREEN_ID, SCREEN_SIZE = 14, (640, 360)  # drawn into the judge's shared screen
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
+    # A server whose machine runs in UTC: the stream's clock must still read the court's time.
     srv = start_server(
-        tmp_path_factory.mktemp("livestream"), env={"CLOUDCOURT_BROADCAST_DELAY": str(DELAY)}
+        tmp_path_factory.mktemp("livestream"),
+        env={"CLOUDCOURT_BROADCAST_DELAY": str(DELAY), "TZ": "UTC"},
     )
     yield srv
     srv.stop()
@@ -184,6 +191,73 @@ async def test_live_playlist_appears_and_decodes_with_everyone_but_the_masked(se
     x, y, w, h = where[ids[WITNESS]]
     # Their tile is the plain placeholder (whatever text is on it), no 8x4 pattern of cells.
     assert all(float(f[y : y + h - 40, x : x + w].std()) < 30 for f in frames)
+
+
+def clock_error(luma: np.ndarray, mask: np.ndarray) -> float:
+    """How far the banner's clock in ``luma`` is from ``mask`` drawn there: the mean difference
+    of ink (0 the same, 1 the opposite) over the worst glyph-wide strip, so that one wrong digit
+    counts in full."""
+    h, w = mask.shape
+    x = luma.shape[1] - w - CLOCK_RIGHT
+    ink = (luma[CLOCK_TOP : CLOCK_TOP + h, x : x + w].astype(float) - 16) / 219
+    diff = np.abs(np.clip(ink, 0, 1) - mask / 255).mean(axis=0)
+    strip = CLOCK_SIZE // 2
+    return float(max(diff[i : i + strip].mean() for i in range(0, w - strip + 1)))
+
+
+async def test_the_clock_shows_beijing_time_labelled_on_a_utc_server(server, on_air):
+    """The server runs with TZ=UTC and no CLOUDCOURT_TIMEZONE: the clock drawn into the stream is
+    the court's default, 北京时间 and its reading, to the second, compared pixel for pixel with
+    the same clock drawn by the same code."""
+    url = on_air["api"].abs(f"/live/{on_air['hearing']['id']}/index.m3u8")
+    (segment,) = await live_segments(url, 1, timeout=30)
+    now = time.time()
+    luma = segment.video[-1]
+    raster = Rasterizer()
+    face = ClockFace(raster, CLOCK_SIZE)
+    beijing, utc = CourtClock.named(), CourtClock.named("UTC")
+    # Drawn within the broadcast delay and a segment or two before it was read.
+    errors = {
+        t: clock_error(luma, clock_mask(raster, face, beijing, t))
+        for t in range(int(now - DELAY - 15), int(now) + 2)
+    }
+    best = min(errors, key=errors.__getitem__)
+    assert errors[best] < 0.05, (best, errors[best])
+    # A second off, or the same second in UTC, is told apart from it.
+    assert min(errors[best - 1], errors[best + 1]) > 2 * errors[best]
+    assert clock_error(luma, clock_mask(raster, face, utc, best)) > 2 * errors[best]
+
+
+@pytest.mark.parametrize(
+    ("name", "when", "label"),
+    [
+        ("Asia/Shanghai", "2026-07-01T12:00:00+00:00", "北京时间"),
+        ("Asia/Kolkata", "2026-07-01T12:00:00+00:00", "当地时间 UTC+05:30"),
+        ("America/New_York", "2026-01-15T12:00:00+00:00", "当地时间 UTC-05:00"),
+        ("America/New_York", "2026-07-01T12:00:00+00:00", "当地时间 UTC-04:00"),
+    ],
+)
+async def test_the_clock_is_labelled_with_the_courts_zone(name, when, label):
+    assert CourtClock.named(name).label(datetime.fromisoformat(when).timestamp()) == label
+
+
+async def test_the_time_zone_setting_is_an_iana_name(tmp_path):
+    assert Settings.load(data_dir=tmp_path, env={}).timezone == "Asia/Shanghai"
+    given = Settings.load(data_dir=tmp_path, env={"CLOUDCOURT_TIMEZONE": " Asia/Kolkata "})
+    assert given.timezone == "Asia/Kolkata"
+    for bad in ("Mars/Olympus", "America", "../etc/passwd", "Asia/Shanghai\x00"):
+        with pytest.raises(ConfigError, match="CLOUDCOURT_TIMEZONE must be an IANA time zone"):
+            Settings.load(data_dir=tmp_path, env={"CLOUDCOURT_TIMEZONE": bad})
+
+
+async def test_an_unknown_time_zone_stops_the_server_with_one_sentence(tmp_path):
+    server = ServerProcess(tmp_path, free_port(), env={"CLOUDCOURT_TIMEZONE": "Mars/Olympus"})
+    proc = await asyncio.to_thread(
+        subprocess.run, server.command(), env=server.env, capture_output=True, text=True, timeout=30
+    )
+    assert proc.returncode == 2, (proc.returncode, proc.stderr)
+    sentence = one_sentence(proc.stderr)
+    assert "CLOUDCOURT_TIMEZONE" in sentence and "'Mars/Olympus'" in sentence, sentence
 
 
 async def test_the_low_rendition_is_the_same_stream_smaller(server, on_air):
