@@ -83,6 +83,8 @@ class LiveHearings:
         # goes idle with nothing muted.
         self._mutes: dict[str, dict[str, MuteState]] = {}
         self._sockets: dict[str, tuple[str, str]] = {}  # sid -> (hearing id, participant id)
+        # Raised hands by hearing (participant ids asking to speak): for the moderators only.
+        self._hands: dict[str, set[str]] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
 
     # ------------------------------------------------------------------ plumbing
@@ -292,6 +294,10 @@ class LiveHearings:
                 # came, on a socket that then dropped) still stands: told on every coming in.
                 for alarm in self.sidecars.standing_alarms(live.id):
                     self.outbox.emit("alarm", {"hearing_id": live.id, **alarm}, to=conn.sid)
+                for pid in sorted(self._hands.get(live.id, ())):
+                    self.outbox.emit(
+                        "hand_raised", {"participant_id": pid, "raised": True}, to=conn.sid
+                    )
         conn.peer = self._new_peer(live, conn)
         if not conn.grants.hidden:
             self.outbox.emit(
@@ -313,6 +319,8 @@ class LiveHearings:
         pid = conn.participant.id
         if live.connections.get(pid) is conn:
             del live.connections[pid]
+            # Whoever leaves stops asking to speak; the consoles drop the hand with the tile.
+            self._hands.get(live.id, set()).discard(pid)
         if conn.sid is not None:
             self._sockets.pop(conn.sid, None)
             self.outbox.leave(conn.sid, live.room_name)
@@ -358,11 +366,17 @@ class LiveHearings:
         return sid in self._sockets
 
     async def join(
-        self, sid: str, token: object, connected: Callable[[], bool] = lambda: True
+        self,
+        sid: str,
+        token: object,
+        connected: Callable[[], bool] = lambda: True,
+        hearing_id: str | None = None,
     ) -> dict[str, Any]:
+        """``hearing_id``: the hearing the client means (the one its page's URL names); a token
+        of another hearing is then refused rather than joined to the hearing it is for."""
         if sid in self._sockets:
             raise conflict("this socket has already joined; leave first or open a new socket")
-        claims, participant = await self.tokens.authenticate(token)
+        claims, participant = await self.tokens.authenticate(token, hearing_id=hearing_id)
         grants = grants_for(claims.role)
         if not grants.webrtc:
             raise forbidden("a viewer token is for the public stream and cannot join the hearing")
@@ -583,7 +597,47 @@ class LiveHearings:
             state = live.mute_state(target.id)
             if state.apply(kind, muted, as_moderator=as_moderator):
                 self._enforce_mute(live, target.id, kind, by=actor.label)
+            if as_moderator and kind == "audio" and not muted:
+                # Given the floor: the request to speak is answered.
+                self._lower_hand(live, target.id)
             return live.participant_json(target)
+
+    async def raise_hand(self, sid: str) -> None:
+        """A participant asks to speak (typically one the court muted)."""
+        live, conn = self.socket_actor(sid)
+        if not conn.in_room:
+            raise not_admitted("you are waiting in the lobby until a moderator admits you")
+        if not conn.grants.publish:
+            raise forbidden(f"a {conn.participant.role} token cannot ask to speak")
+        hands = self._hands.setdefault(live.id, set())
+        pid = conn.participant.id
+        if pid not in hands:
+            hands.add(pid)
+            log.info("%s %s raised a hand in hearing %s", conn.participant.role, pid, live.id)
+            self.outbox.emit(
+                "hand_raised", {"participant_id": pid, "raised": True}, to=live.moderators_name
+            )
+
+    async def lower_hand(self, sid: str, participant_id: str) -> None:
+        """A moderator dismisses a raised hand, or its owner takes it back."""
+        live, conn = self.socket_actor(sid)
+        if participant_id != conn.participant.id and not conn.grants.moderate:
+            raise forbidden("only a moderator can lower another participant's hand")
+        if participant_id not in live.connections:
+            raise not_found(f"no participant {participant_id} is in the hearing")
+        self._lower_hand(live, participant_id)
+
+    def _lower_hand(self, live: LiveHearing, participant_id: str) -> None:
+        hands = self._hands.get(live.id)
+        if hands is None or participant_id not in hands:
+            return
+        hands.discard(participant_id)
+        payload = {"participant_id": participant_id, "raised": False}
+        self.outbox.emit("hand_raised", payload, to=live.moderators_name)
+        conn = live.connections.get(participant_id)
+        if conn is not None and conn.sid is not None and not conn.grants.moderate:
+            # Answered or dismissed: its owner may ask again.
+            self.outbox.emit("hand_raised", payload, to=conn.sid)
 
     def _enforce_mute(self, live: LiveHearing, participant_id: str, kind: str, by: str) -> None:
         if live.room is None:
@@ -634,6 +688,7 @@ class LiveHearings:
                 del self._hearings[hearing_id]
             if self._mutes.get(hearing_id) is live.mutes:
                 del self._mutes[hearing_id]
+            self._hands.pop(hearing_id, None)
         log.info("%s ended hearing %s", actor.label, hearing_id)
         self.sidecars.hearing_ended(hearing)
         return hearing

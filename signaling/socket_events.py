@@ -131,6 +131,8 @@ class SocketEvents:
             "end_hearing": self.end_hearing,
             "leave": self.leave,
             "pause_subscription": self.pause_subscription,
+            "raise_hand": self.raise_hand,
+            "lower_hand": self.lower_hand,
         }
         for name, handler in handlers.items():
             self.sio.on(name, self._guarded(name, handler))
@@ -245,7 +247,12 @@ class SocketEvents:
     async def join(self, sid: str, payload: dict[str, Any]) -> dict[str, Any]:
         # The socket may disconnect while the join waits for the hearing's lock; its disconnect
         # handler then finds nothing to clean up, so the join must not register it.
-        ack = await self.live.join(sid, payload.get("token"), connected=lambda: sid in self._locks)
+        hearing_id = payload.get("hearing_id")
+        if hearing_id is not None and (not isinstance(hearing_id, str) or not hearing_id):
+            raise bad_request("'hearing_id' must be a hearing id string")
+        ack = await self.live.join(
+            sid, payload.get("token"), connected=lambda: sid in self._locks, hearing_id=hearing_id
+        )
         ack.pop("ok", None)
         return ack
 
@@ -324,3 +331,9 @@ class SocketEvents:
         if not isinstance(paused, bool):
             raise bad_request("'paused' must be true or false")
         await self.live.pause_subscription(sid, publication_id, paused)
+
+    async def raise_hand(self, sid: str, payload: dict[str, Any]) -> None:
+        await self.live.raise_hand(sid)
+
+    async def lower_hand(self, sid: str, payload: dict[str, Any]) -> None:
+        await self.live.lower_hand(sid, _participant_id(payload))

@@ -274,6 +274,55 @@ async def test_mute_rules(api, clients):
     assert ack["participant"]["muted"] == {"audio": False, "video": False}
 
 
+async def test_raised_hand_reaches_moderators_only_until_answered(api, clients):
+    hearing, (judge_tok, a_tok, b_tok) = await hearing_and_tokens(
+        api, "judge", "party", "party", admitted=True
+    )
+    rec_tok = await api.token(hearing["id"], "recorder", "recorder", admitted=True)
+    judge = await clients("judge", judge_tok)
+    a = await clients("a", a_tok)
+    b = await clients("b", b_tok)
+    recorder = await clients("recorder", rec_tok)
+    aid = a.participant_id
+
+    def hand(raised: bool):
+        return lambda d: d == {"participant_id": aid, "raised": raised}
+
+    # who may not publish has nothing to ask for
+    refused(await recorder.call("raise_hand", {}), "forbidden")
+    assert (await a.call("raise_hand", {}))["ok"]
+    await judge.wait("hand_raised", hand(True))
+    await b.barrier()
+    await a.barrier()
+    assert not b.got("hand_raised") and not a.got("hand_raised"), (a.events, b.events)
+    # a party cannot dismiss another's hand; the judge can
+    refused(await b.call("lower_hand", {"participant_id": aid}), "forbidden")
+    refused(await judge.call("lower_hand", {}), "bad_request")
+    assert (await judge.call("lower_hand", {"participant_id": aid}))["ok"]
+    await judge.wait("hand_raised", hand(False))
+    await a.wait("hand_raised", hand(False))  # its owner may ask again
+    # a judge who comes in later is told of a standing hand
+    assert (await a.call("raise_hand", {}))["ok"]
+    late = await clients("late judge", await api.token(hearing["id"], "clerk", "clerk"))
+    await late.wait("hand_raised", hand(True))
+    # the moderator's unmute gives the floor: the hand goes down
+    mute = {"participant_id": aid, "kind": "audio"}
+    assert (await judge.call("mute", {**mute, "muted": True}))["ok"]
+    assert (await judge.call("mute", {**mute, "muted": False}))["ok"]
+    await late.wait("hand_raised", hand(False))
+
+
+async def test_join_names_the_hearing_and_a_token_of_another_is_refused(api, clients):
+    here, (party_tok,) = await hearing_and_tokens(api, "party")
+    elsewhere = await api.create_hearing()
+    c = await clients("party")
+    ack = await c.call("join", {"token": party_tok["token"], "hearing_id": elsewhere["id"]})
+    assert "another hearing" in refused(ack, "unauthorized")
+    refused(await c.call("join", {"token": party_tok["token"], "hearing_id": 7}), "bad_request")
+    ack = await c.call("join", {"token": party_tok["token"], "hearing_id": here["id"]})
+    assert ack["ok"] and ack["hearing"]["id"] == here["id"], ack
+
+
 async def test_hidden_recorder_is_not_listed(api, clients):
     hearing, (judge_tok,) = await hearing_and_tokens(api, "judge")
     rec_tok = await api.token(hearing["id"], "recorder", "recorder", admitted=True)

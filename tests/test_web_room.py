@@ -397,6 +397,34 @@ async def test_console_mute_silences_party_for_everyone(hearing):
         assert after["frames"] > 0  # video still there: only the microphone is off
 
 
+async def test_party_muted_by_the_judge_is_told_and_asks_to_speak(hearing):
+    """Party B, muted by the judge, clicks "打开麦克风": the page says the judge muted it and
+    offers "申请发言"; the judge's tile of B shows the hand, which the judge can dismiss, and
+    which goes down when the judge unmutes B."""
+    pages = hearing["pages"]
+    b, judge = pages["b"], pages["judge"]
+    bid = hearing["b"]["participant_id"]
+    hand = f'.tile[data-participant-id="{bid}"] [data-hand="raised"]'
+    await b.click("#btn-mic")
+    await b.wait_for_selector("#court-muted:not([hidden])")
+    assert "法官已将您静音" in await b.inner_text("#court-muted")
+    assert await b.get_attribute("#btn-mic", "aria-pressed") == "true"
+    await b.click("#btn-hand")
+    await judge.wait_for_selector(hand)
+    assert "申请发言" in await judge.inner_text(f'.tile[data-participant-id="{bid}"]')
+    await b.wait_for_selector("#btn-hand[disabled]")
+    await screenshot(judge, "console-hand")
+    await judge.click(f'.tile[data-participant-id="{bid}"] .act-lower-hand')
+    await judge.wait_for_selector(hand, state="detached")
+    await b.wait_for_selector("#btn-hand:not([disabled])")
+    await b.click("#btn-hand")
+    await judge.wait_for_selector(hand)
+    await judge.click(f'.tile[data-participant-id="{bid}"] .act-mute-audio')
+    await judge.wait_for_selector(hand, state="detached")
+    await b.wait_for_selector('#btn-mic[aria-pressed="false"]')
+    assert await b.is_hidden("#court-muted")
+
+
 async def test_remove_sends_party_out_for_good(hearing):
     pages = hearing["pages"]
     bid = hearing["b"]["participant_id"]
@@ -409,3 +437,48 @@ async def test_remove_sends_party_out_for_good(hearing):
     await pages["b"].wait_for_selector("#view-message:not([hidden])")
     assert await pages["b"].evaluate("window.cc.session.final")
     assert await pages["b"].inner_text("#message-title") == "无法进入庭审"
+
+
+async def test_judge_ends_and_pages_show_the_end_not_a_disconnect(hearing):
+    """A normal end is no fault: the party's and the judge's badge says "庭审已结束", never the
+    red "已断开"."""
+    pages = hearing["pages"]
+    await pages["judge"].click("#btn-end")  # the confirm dialog is accepted by the fixture
+    for key in ("a", "judge"):
+        page = pages[key]
+        await page.wait_for_selector("#view-message:not([hidden])")
+        assert await page.inner_text("#message-title") == "庭审已结束"
+        await page.wait_for_selector('#conn-state[data-state="ended"]')
+        assert await page.inner_text("#conn-state") == "庭审已结束"
+    await screenshot(pages["a"], "ended")
+
+
+async def test_a_token_of_another_hearing_is_refused_not_joined(server, browser):
+    """/join/{A}?token=<B's token>: the server serves the page with 403 and the page says the
+    link does not match, before any device check, and joins nothing (B stays unopened)."""
+    api = Api(server)
+    here = await api.create_hearing(title="甲案")
+    other = await api.create_hearing(title="乙案")
+    tok = await api.token(other["id"], "party", "张三")
+    page = await browser.page("wrong hearing")
+    url = api.abs(tok["join_url"]).replace(f"/join/{other['id']}", f"/join/{here['id']}")
+    assert f"/join/{here['id']}?" in url
+    response = await page.goto(url + "&autojoin=1")
+    assert response.status == 403
+    await page.wait_for_selector("#view-message:not([hidden])")
+    assert await page.inner_text("#message-title") == "链接与庭审不符"
+    assert "另一场庭审" in await page.inner_text("#message-text")
+    assert await page.evaluate("window.cc.session === null && window.cc.devices === null")
+    for h in (here, other):
+        status, body, _ = await api.request("GET", f"/api/hearings/{h['id']}")
+        assert status == 200 and body["state"] == "scheduled", body
+    # In English too.
+    await page.goto(url + "&lang=en")
+    await page.wait_for_selector("#view-message:not([hidden])")
+    assert "does not match" in await page.inner_text("#message-title")
+    # The same token at its own hearing's URL is served as usual.
+    status, _, _ = await api.request("GET", tok["join_url"], auth=None)
+    assert status == 200
+    # Chromium logs each 403 page load as a console error: those two, and nothing else.
+    errors = browser.take_errors()
+    assert len(errors) == 2 and all("status of 403" in e for e in errors), errors

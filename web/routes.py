@@ -12,7 +12,9 @@ from pathlib import Path
 
 from aiohttp import web
 
+from signaling.context import services
 from signaling.errors import Code, CourtError, not_found
+from signaling.tokens import TokenError, TokenWrongHearing
 
 WEB_DIR = Path(__file__).resolve().parent
 STATIC_DIR = WEB_DIR / "static"
@@ -60,8 +62,8 @@ PAGE_HEADERS = {
 }
 
 
-def page(path: Path) -> web.FileResponse:
-    return web.FileResponse(path, headers=PAGE_HEADERS)
+def page(path: Path, status: int = 200) -> web.FileResponse:
+    return web.FileResponse(path, status=status, headers=PAGE_HEADERS)
 
 
 def add_files(app: web.Application, prefix: str, directory: Path) -> None:
@@ -100,7 +102,19 @@ async def vendor(request: web.Request) -> web.StreamResponse:
 
 
 async def join_page(request: web.Request) -> web.StreamResponse:
-    return page(STATIC_DIR / "join.html")
+    """The page, with 403 when the token is signed for another hearing than the URL names: the
+    page itself says so (in the visitor's language) and never joins the token's hearing. Any
+    other fault of the token is the page's to report when it joins."""
+    token = request.query.get("token")
+    status = 200
+    if token:
+        try:
+            services(request).tokens.verify(token, hearing_id=request.match_info["hearing_id"])
+        except TokenWrongHearing:
+            status = 403
+        except TokenError:
+            pass
+    return page(STATIC_DIR / "join.html", status)
 
 
 def add_routes(app: web.Application) -> None:

@@ -209,6 +209,13 @@ class Room {
             i18n.t(off ? "controls.video_on" : "controls.video_off")),
         );
       }
+      if (s.grants.moderate && s.hands.has(p.id)) {
+        parts.push(el("span", { class: "state hand", dataset: { hand: "raised" } }, i18n.t("console.hand_raised")));
+        actions.append(
+          el("button", { type: "button", class: "act-lower-hand", onclick: () => s.lowerHand(p.id).catch(() => {}) },
+            i18n.t("console.lower_hand")),
+        );
+      }
       if (s.grants.moderate && !this.kiosk) {
         for (const kind of ["audio", "video"]) {
           const isMuted = Boolean(muted[kind]);
@@ -301,6 +308,9 @@ class Room {
     $("btn-camera").hidden = !s.stream.getVideoTracks().length;
     $("btn-screen").hidden = !(s.grants.publish && navigator.mediaDevices.getDisplayMedia) || this.kiosk;
     $("btn-end").hidden = !s.grants.moderate;
+    $("court-muted").hidden = !(muted.audio && s.mutedByCourt.audio);
+    $("btn-hand").textContent = i18n.t(s.handRaised ? "controls.hand_raised" : "controls.raise_hand");
+    $("btn-hand").disabled = s.handRaised;
     $("console-side").hidden = !s.grants.moderate;
   }
 
@@ -309,6 +319,7 @@ class Room {
     const muted = (kind) => Boolean(s.me && s.me.muted && s.me.muted[kind]);
     $("btn-mic").onclick = () => s.setOwnMute("audio", !muted("audio"));
     $("btn-camera").onclick = () => s.setOwnMute("video", !muted("video"));
+    $("btn-hand").onclick = () => s.raiseHand().catch(() => {});
     $("btn-screen").onclick = () => (s.screenTrack ? s.stopScreen() : s.shareScreen()).catch(() => {}).then(() => this.refresh());
     $("btn-lowbw").onclick = () => s.setLowBandwidth(!s.lowBandwidth).then(() => this.refresh());
     $("btn-end").onclick = () => {
@@ -335,10 +346,23 @@ class Room {
 }
 
 // ------------------------------------------------------------------ wiring
-function setConn(state) {
-  const conn = { room: "connected", lobby: "connected", final: "closed" }[state] || state;
+// The end of the hearing is no fault: a neutral "ended", not the red "closed".
+function setConn(state, finalKind = null) {
+  const final = finalKind === "ended" ? "ended" : "closed";
+  const conn = { room: "connected", lobby: "connected", final }[state] || state;
   $("conn-state").dataset.state = conn;
   $("conn-state").textContent = i18n.t(`conn.${conn}`);
+}
+
+// The hearing a token is for (its unverified `hearing` claim), or null if it cannot be read.
+function tokenHearing(jwt) {
+  try {
+    const part = jwt.split(".")[1].replace(/-/g, "+").replace(/_/g, "/");
+    const claim = JSON.parse(atob(part)).hearing;
+    return typeof claim === "string" ? claim : null;
+  } catch (_) {
+    return null;
+  }
 }
 
 async function main() {
@@ -351,18 +375,26 @@ async function main() {
     message("message.refused", "message.no_token");
     return;
   }
+  const hearingId = decodeURIComponent(location.pathname.split("/").pop());
+  // Said before the device check: a link whose token is for another hearing goes nowhere (the
+  // server refuses it too, as it serves the page and on join).
+  const claimed = tokenHearing(token);
+  if (claimed !== null && claimed !== hearingId) {
+    setConn("final");
+    message("message.wrong_hearing", "message.wrong_hearing_text");
+    return;
+  }
   setConn("connecting");
   const stream = await deviceCheck();
-  const session = new Session(token, stream);
+  const session = new Session(token, stream, hearingId);
   // Moderators only: the recording and public-stream panel polls while they are in the room.
-  const hearingId = decodeURIComponent(location.pathname.split("/").pop());
   const broadcast = new BroadcastPanel(token, hearingId);
   const room = new Room(session, kiosk, (method, path, body) => broadcast.api(method, path, body));
   cc.session = session;
   cc.room = room;
   room.wire();
   session.on("state", (state) => {
-    setConn(state);
+    setConn(state, session.finalKind);
     document.body.dataset.session = state;
     if (state === "lobby") show("lobby");
     if (state === "room") {
@@ -374,7 +406,7 @@ async function main() {
     }
   });
   session.on("final", ({ kind }) => message(`message.${kind}`, `message.${kind}_text`));
-  for (const name of ["participants", "tracks", "local"]) session.on(name, () => room.refresh());
+  for (const name of ["participants", "tracks", "local", "hands"]) session.on(name, () => room.refresh());
   session.on("speaker", (id) => {
     room.speaker = id;
     room.render();
@@ -404,7 +436,7 @@ async function main() {
     if (a.source === "recorder" || a.source === "livestream") broadcast.poll();
   });
   i18n.onChange(() => {
-    setConn(session.state);
+    setConn(session.state, session.finalKind);
     room.refresh();
     showAlarm();
     broadcast.render();

@@ -8,7 +8,10 @@
 //
 // The UI listens with session.on(name, fn); names: "state" (connecting|lobby|room|reconnecting|
 // final), "final" ({kind: removed|denied|ended|replaced|refused}), "participants",
-// "tracks", "lobby", "speaker", "alarm", "hearing", "local".
+// "tracks", "lobby", "speaker", "alarm", "hearing", "local", "hands".
+//
+// Muted by the court: the server refuses our own unmute (`forbidden`); `mutedByCourt` says so
+// and `raiseHand()` asks to speak (`raise_hand`); moderators keep the raised hands in `hands`.
 //
 // A screen share (evidence) is a second video publication beside the camera: its own
 // transceiver on the publisher PC, labelled "screen" in `publish` (docs/PROTOCOL.md), added and
@@ -23,8 +26,9 @@ const LOW_BANDWIDTH = {
 };
 
 export class Session {
-  constructor(token, stream) {
+  constructor(token, stream, hearingId) {
     this.token = token;
+    this.hearingId = hearingId; // the hearing the page's URL names: the server refuses a token of another
     this.stream = stream; // camera/mic from the device check (may lack either)
     this.handlers = {};
     this.socket = null;
@@ -48,6 +52,10 @@ export class Session {
     this.retryTimer = null;
     this.rejoins = 0;
     this.mutedSelf = { audio: false, video: false };
+    this.mutedByCourt = { audio: false, video: false };
+    this.handRaised = false;
+    this.hands = new Set(); // participant ids asking to speak (moderators only are told)
+    this.finalKind = null;
     window.addEventListener("offline", () => this.drop());
     window.addEventListener("online", () => this.reconnectSoon(0));
   }
@@ -80,6 +88,7 @@ export class Session {
     if (this.final) return;
     const socket = io({ path: "/socket.io/", transports: ["websocket"], reconnection: false });
     this.socket = socket;
+    this.hands = new Set(); // the server tells a moderator the standing hands again on join
     socket.on("connect", () => this.join(socket));
     socket.on("connect_error", () => this.lost(socket));
     socket.on("disconnect", () => this.lost(socket));
@@ -90,6 +99,7 @@ export class Session {
     socket.on("participant_updated", (d) => this.upsert(d.participant));
     socket.on("participant_left", (d) => {
       this.participants.delete(d.participant_id);
+      this.hands.delete(d.participant_id);
       this.emitLocal("participants", this.participants);
     });
     socket.on("track_published", (d) => this.publications.set(d.publication.id, d.publication));
@@ -103,10 +113,17 @@ export class Session {
     socket.on("removed", (d) => this.finish(d.reason === "replaced" ? "replaced" : "removed"));
     socket.on("denied", () => this.finish("denied"));
     socket.on("hearing_ended", () => this.finish("ended"));
+    socket.on("hand_raised", (d) => {
+      if (this.me && d.participant_id === this.me.id) this.handRaised = d.raised;
+      if (!this.grants.moderate) return this.emitLocal("local", this.me);
+      if (d.raised) this.hands.add(d.participant_id);
+      else this.hands.delete(d.participant_id);
+      this.emitLocal("hands", this.hands);
+    });
   }
 
   join(socket) {
-    socket.emit("join", { token: this.token }, (ack) => {
+    socket.emit("join", { token: this.token, hearing_id: this.hearingId }, (ack) => {
       if (socket !== this.socket) return;
       if (!ack || !ack.ok) {
         // A refused token (revoked by remove/deny, expired, hearing ended) is final; anything
@@ -155,6 +172,7 @@ export class Session {
   finish(kind) {
     if (this.final) return;
     this.final = true;
+    this.finalKind = kind;
     clearTimeout(this.retryTimer);
     const socket = this.socket;
     this.socket = null;
@@ -206,6 +224,8 @@ export class Session {
     if (p) p.muted = Object.assign({}, p.muted, { [d.kind]: d.muted });
     if (this.me && d.participant_id === this.me.id) {
       this.me.muted = Object.assign({}, this.me.muted, { [d.kind]: d.muted });
+      this.mutedByCourt[d.kind] = d.muted && d.by !== this.me.id;
+      if (d.kind === "audio" && !d.muted) this.handRaised = false; // given the floor
       this.emitLocal("local", this.me);
     }
     for (const t of this.tracks.values()) if (t.publication_id === d.publication_id) t.muted = d.muted;
@@ -346,9 +366,25 @@ export class Session {
     this.mutedSelf[kind] = muted;
     for (const t of this.stream.getTracks()) if (t.kind === kind) t.enabled = !muted;
     if (this.me && this.socket) {
-      await this.call("mute", { participant_id: this.me.id, kind, muted }).catch(() => {});
+      try {
+        await this.call("mute", { participant_id: this.me.id, kind, muted });
+      } catch (err) {
+        // The court muted it: only a moderator can lift that (the server keeps dropping it, and
+        // the track goes out as soon as they do); the page says so.
+        if (!muted && err.code === "forbidden") this.mutedByCourt[kind] = true;
+      }
     }
     this.emitLocal("local", this.me);
+  }
+
+  async raiseHand() {
+    await this.call("raise_hand", {});
+    this.handRaised = true;
+    this.emitLocal("local", this.me);
+  }
+
+  lowerHand(participantId) {
+    return this.call("lower_hand", { participant_id: participantId });
   }
 
   async shareScreen() {
