@@ -99,3 +99,41 @@ async def test_the_portal_lists_and_plays_live_then_on_demand(server, browser):
         browser.assert_no_errors()
     finally:
         await cast.close()
+
+
+async def test_a_hearing_in_session_but_not_streamed_is_said_to_be_in_session(server, browser):
+    api, cast = Api(server), Cast(server)
+    try:
+        begun = await api.create_hearing(
+            public=True, title="已开庭未直播", court="北京市海淀区人民法院"
+        )
+        to_come = await api.create_hearing(
+            public=True, title="尚未开庭", court="北京市海淀区人民法院"
+        )
+        await cast.join(begun, "judge", 22)
+
+        async def in_session():
+            _, body, _ = await api.request("GET", "/api/catalog?status=upcoming", auth=None)
+            return any(i["id"] == begun["id"] and i["started_at"] for i in body["items"])
+
+        await wait_for(in_session, 15, "the judge's hearing in session")
+
+        portal = await browser.page("portal-in-session", viewport=PHONE, media=False)
+        await portal.goto(f"{server.url}/portal/")
+        card = portal.locator(f'#upcoming li[data-id="{begun["id"]}"]')
+        later = portal.locator(f'#upcoming li[data-id="{to_come["id"]}"]')
+        await card.wait_for(timeout=15000)
+        await later.wait_for(timeout=15000)
+        assert await card.locator(".badge").inner_text() == "正在开庭（未直播）"
+        assert await card.locator("a").count() == 0  # nothing to play
+        assert await later.locator(".badge").count() == 0
+        await portal.click("#lang")
+
+        async def badge_in_english():
+            return await card.locator(".badge").inner_text() == "In session (not streamed)"
+
+        await eventually(badge_in_english, "the English badge", timeout=5)
+        await screenshot(portal, "portal-in-session")
+        browser.assert_no_errors()
+    finally:
+        await cast.close()

@@ -46,10 +46,13 @@ function card(item) {
   const body = document.createElement("div");
   body.className = "body";
   const title = document.createElement("h3");
-  if (item.status !== "upcoming") {
+  // Begun (the judge came in) but not on air: said to be in session, with nothing to play, as
+  // the courts' public portals show it, not passed off as one still to come.
+  const badgeKey = item.status !== "upcoming" ? item.status : item.started_at ? "in_session" : null;
+  if (badgeKey) {
     const badge = document.createElement("span");
-    badge.className = "badge";
-    badge.textContent = i18n.t(`portal.badge.${item.status}`);
+    badge.className = `badge ${badgeKey}`;
+    badge.textContent = i18n.t(`portal.badge.${badgeKey}`);
     title.append(badge);
   }
   title.append(item.title);
