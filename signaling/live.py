@@ -85,6 +85,8 @@ class LiveHearings:
         self._sockets: dict[str, tuple[str, str]] = {}  # sid -> (hearing id, participant id)
         # Raised hands by hearing (participant ids asking to speak): for the moderators only.
         self._hands: dict[str, set[str]] = {}
+        # WebRTC connections that clients reported as not connected in time (media_status).
+        self.media_failures = 0
         self._tasks: set[asyncio.Task[Any]] = set()
 
     # ------------------------------------------------------------------ plumbing
@@ -154,6 +156,7 @@ class LiveHearings:
             # session, or a request under way. An ended or idle hearing is not counted.
             "live_hearings": len(self._hearings),
             "sockets": len(self._sockets),
+            "media_connect_failures": self.media_failures,
         }
 
     async def _connect(
@@ -601,6 +604,39 @@ class LiveHearings:
                 # Given the floor: the request to speak is answered.
                 self._lower_hand(live, target.id)
             return live.participant_json(target)
+
+    async def media_status(self, sid: str, target: str, connected: bool, state: str) -> None:
+        """A client says whether one of its PCs connected (``connected: false`` once its deadline
+        passed, or it failed): logged, counted, and told to the moderators, so that a hearing
+        whose media never flows is noticed in seconds rather than by black tiles."""
+        live, conn = self.socket_actor(sid)
+        if not conn.in_room:
+            raise not_admitted("you are waiting in the lobby until a moderator admits you")
+        pid = conn.participant.id
+        if connected:
+            log.info(
+                "%s %s in hearing %s: %s media connected",
+                conn.participant.role,
+                pid,
+                live.id,
+                target,
+            )
+        else:
+            self.media_failures += 1
+            log.warning(
+                "%s %s in hearing %s: %s media did not connect (ICE/DTLS state %s); "
+                "the client was told to check its network and browser",
+                conn.participant.role,
+                pid,
+                live.id,
+                target,
+                state,
+            )
+        self.outbox.emit(
+            "media_status",
+            {"participant_id": pid, "target": target, "connected": connected, "state": state},
+            to=live.moderators_name,
+        )
 
     async def raise_hand(self, sid: str) -> None:
         """A participant asks to speak (typically one the court muted)."""

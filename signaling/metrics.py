@@ -29,6 +29,10 @@ SFU_COUNTERS = frozenset(
 )
 
 
+# Monotonic counters of the control plane; its other stats are current values.
+CONTROL_COUNTERS = frozenset({"media_connect_failures"})
+
+
 def render(sfu: dict[str, int | float], control: dict[str, int | float]) -> str:
     lines: list[str] = []
 
@@ -44,7 +48,10 @@ def render(sfu: dict[str, int | float], control: dict[str, int | float]) -> str:
         else:
             add(f"cloudcourt_sfu_{key}", "gauge", value)
     for key, value in sorted(control.items()):
-        add(f"cloudcourt_{key}", "gauge", value)
+        if key in CONTROL_COUNTERS:
+            add(f"cloudcourt_{key}_total", "counter", value)
+        else:
+            add(f"cloudcourt_{key}", "gauge", value)
     return "\n".join(lines) + "\n"
 
 

@@ -89,6 +89,10 @@ def _sources(payload: dict[str, Any]) -> dict[str, str]:
     return sources
 
 
+# RTCPeerConnection.connectionState values (and "unknown"): what `media_status` may report.
+PC_STATES = ("new", "connecting", "connected", "disconnected", "failed", "closed", "unknown")
+
+
 def _participant_id(payload: dict[str, Any]) -> str:
     pid = payload.get("participant_id")
     if not isinstance(pid, str) or not pid:
@@ -132,6 +136,7 @@ class SocketEvents:
             "leave": self.leave,
             "pause_subscription": self.pause_subscription,
             "raise_hand": self.raise_hand,
+            "media_status": self.media_status,
             "lower_hand": self.lower_hand,
         }
         for name, handler in handlers.items():
@@ -331,6 +336,18 @@ class SocketEvents:
         if not isinstance(paused, bool):
             raise bad_request("'paused' must be true or false")
         await self.live.pause_subscription(sid, publication_id, paused)
+
+    async def media_status(self, sid: str, payload: dict[str, Any]) -> None:
+        target = payload.get("target")
+        if target not in ("publisher", "subscriber"):
+            raise bad_request("'target' must be 'publisher' or 'subscriber'")
+        connected = payload.get("connected")
+        if not isinstance(connected, bool):
+            raise bad_request("'connected' must be true or false")
+        state = payload.get("state", "unknown")
+        if state not in PC_STATES:
+            raise bad_request(f"'state' must be one of: {', '.join(PC_STATES)}")
+        await self.live.media_status(sid, target, connected, state)
 
     async def raise_hand(self, sid: str, payload: dict[str, Any]) -> None:
         await self.live.raise_hand(sid)

@@ -14,8 +14,8 @@ import re
 import pytest
 import pytest_asyncio
 
-from tests.browser import eventually, screenshot
-from tests.e2e import Api
+from tests.browser import CHROMIUM_ARGS, eventually, launch, screenshot
+from tests.e2e import Api, metric_value
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -482,3 +482,43 @@ async def test_a_token_of_another_hearing_is_refused_not_joined(server, browser)
     # Chromium logs each 403 page load as a console error: those two, and nothing else.
     errors = browser.take_errors()
     assert len(errors) == 2 and all("status of 403" in e for e in errors), errors
+
+
+async def test_media_that_never_connects_is_told_within_seconds(server, browser):
+    """A party's browser that offers no usable ICE candidate (Chromium without
+    --allow-loopback-in-peer-connection on a loopback-only machine): within seconds its page
+    says audio/video did not connect, with advice; the judge's tile of it says so; the server
+    logs it and counts it in /metrics."""
+    api = Api(server)
+    h = await api.create_hearing(title="媒体未连通")
+    judge_tok = await api.token(h["id"], "judge", "王法官")
+    party_tok = await api.token(h["id"], "party", "张三", admitted=True)
+    pid = party_tok["participant_id"]
+
+    async def failures() -> float:
+        _, text, _ = await api.request("GET", "/metrics", auth=None)
+        return metric_value(text, "cloudcourt_media_connect_failures") or 0.0
+
+    before = await failures()
+    judge = await browser.page("judge")
+    await judge.goto(api.abs(judge_tok["join_url"]) + "&autojoin=1")
+    await judge.wait_for_selector("#view-room:not([hidden])")
+    no_loopback = [a for a in CHROMIUM_ARGS if a != "--allow-loopback-in-peer-connection"]
+    async with launch(no_loopback) as isolated:
+        party = await isolated.page("party without candidates")
+        await party.goto(api.abs(party_tok["join_url"]) + "&autojoin=1")
+        await party.wait_for_selector("#view-room:not([hidden])")
+        await party.wait_for_selector("#media-banner:not([hidden])", timeout=20000)
+        text = await party.inner_text("#media-banner")
+        assert "音视频未能连接" in text and "建议" in text, text
+        await judge.wait_for_selector(
+            f'.tile[data-participant-id="{pid}"] [data-media="failed"]', timeout=10000
+        )
+        assert "音视频未连通" in await judge.inner_text(f'.tile[data-participant-id="{pid}"]')
+        await screenshot(party, "media-failed")
+        assert await failures() > before
+        assert f"party {pid} in hearing {h['id']}" in server.log_text()
+        assert "media did not connect" in server.log_text()
+        # The judge's own media connected: no banner there.
+        assert await judge.is_hidden("#media-banner")
+        await isolated.close_contexts()

@@ -193,6 +193,9 @@ class Room {
       el("span", { class: "role" }, roleLabel(p.role)),
     ];
     if (p.site) parts.push(el("span", { class: "site" }, i18n.t("console.site", { site: p.site })));
+    if (s.grants.moderate && s.mediaProblems.has(p.id)) {
+      parts.push(el("span", { class: "state", dataset: { media: "failed" } }, i18n.t("console.media_failed")));
+    }
     if (muted.audio) parts.push(el("span", { class: "state", dataset: { muted: "audio" } }, i18n.t("room.muted_audio")));
     if (muted.video) parts.push(el("span", { class: "state", dataset: { muted: "video" } }, i18n.t("room.muted_video")));
     // Whether the public stream hides them: for the court and for the person concerned only.
@@ -412,6 +415,7 @@ async function main() {
     room.render();
   });
   session.on("lobby", (waiting) => room.renderLobby(waiting));
+  session.on("media", (failed) => ($("media-banner").hidden = failed.size === 0));
   session.on("hearing", (h) => {
     $("hearing-title").textContent = h ? `${h.case_number} ${h.title}` : "";
   });

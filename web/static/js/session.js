@@ -25,6 +25,10 @@ const LOW_BANDWIDTH = {
   screen: { maxBitrate: 300000, scaleResolutionDownBy: 1, maxFramerate: 5 },
 };
 
+// How long a PC may take to connect before the participant and the court are told that audio
+// and video did not get through (ICE/DTLS usually needs well under a second on a working link).
+const MEDIA_DEADLINE_MS = 10000;
+
 export class Session {
   constructor(token, stream, hearingId) {
     this.token = token;
@@ -56,6 +60,8 @@ export class Session {
     this.handRaised = false;
     this.hands = new Set(); // participant ids asking to speak (moderators only are told)
     this.finalKind = null;
+    this.mediaFailed = new Set(); // "publisher"/"subscriber" PCs that did not connect in time
+    this.mediaProblems = new Set(); // moderators: participant ids whose media did not connect
     window.addEventListener("offline", () => this.drop());
     window.addEventListener("online", () => this.reconnectSoon(0));
   }
@@ -100,6 +106,7 @@ export class Session {
     socket.on("participant_left", (d) => {
       this.participants.delete(d.participant_id);
       this.hands.delete(d.participant_id);
+      this.mediaProblems.delete(d.participant_id);
       this.emitLocal("participants", this.participants);
     });
     socket.on("track_published", (d) => this.publications.set(d.publication.id, d.publication));
@@ -113,6 +120,11 @@ export class Session {
     socket.on("removed", (d) => this.finish(d.reason === "replaced" ? "replaced" : "removed"));
     socket.on("denied", () => this.finish("denied"));
     socket.on("hearing_ended", () => this.finish("ended"));
+    socket.on("media_status", (d) => {
+      if (d.connected) this.mediaProblems.delete(d.participant_id);
+      else this.mediaProblems.add(d.participant_id);
+      this.emitLocal("participants", this.participants);
+    });
     socket.on("hand_raised", (d) => {
       if (this.me && d.participant_id === this.me.id) this.handRaised = d.raised;
       if (!this.grants.moderate) return this.emitLocal("local", this.me);
@@ -244,11 +256,33 @@ export class Session {
         candidate: c && c.candidate ? { candidate: c.candidate, sdpMid: c.sdpMid, sdpMLineIndex: c.sdpMLineIndex } : null,
       });
     };
+    const deadline = setTimeout(() => this.mediaStatus(pc, target, false), MEDIA_DEADLINE_MS);
     pc.onconnectionstatechange = () => {
-      // No ICE restart on the server side: a failed PC means a full rejoin.
-      if (pc.connectionState === "failed" && (pc === this.pubPc || pc === this.subPc)) this.drop();
+      const current = pc === this.pubPc || pc === this.subPc;
+      if (pc.connectionState === "connected") {
+        clearTimeout(deadline);
+        this.mediaStatus(pc, target, true);
+      }
+      if (pc.connectionState === "failed" && current) {
+        clearTimeout(deadline);
+        this.mediaStatus(pc, target, false);
+        // No ICE restart on the server side: a failed PC means a full rejoin.
+        this.drop();
+      }
+      if (pc.connectionState === "closed") clearTimeout(deadline);
     };
     return pc;
+  }
+
+  // Tell the page and the server (which logs, counts and tells the court) whether a PC connected;
+  // only changes are told: a failure once, and a success after one.
+  mediaStatus(pc, target, connected) {
+    if (pc !== this.pubPc && pc !== this.subPc) return;
+    if (connected === !this.mediaFailed.has(target)) return;
+    if (connected) this.mediaFailed.delete(target);
+    else this.mediaFailed.add(target);
+    this.emitLocal("media", this.mediaFailed);
+    if (this.socket) this.socket.emit("media_status", { target, connected, state: pc.connectionState });
   }
 
   publish() {
@@ -334,7 +368,7 @@ export class Session {
   }
 
   closePcs() {
-    for (const pc of [this.pubPc, this.subPc]) if (pc) pc.close();
+    for (const pc of [this.pubPc, this.subPc]) if (pc) pc.close(); // its deadline ends with it
     this.pubPc = null;
     this.subPc = null;
     this.tracks = new Map();
