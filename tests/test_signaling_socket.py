@@ -14,7 +14,7 @@ import socketio
 from signaling.live_state import LeftReason
 from signaling.socket_json import MALFORMED_EVENT
 from tests.clients.participant import TRACK_INFO_EVENTS
-from tests.e2e import Api, eventually
+from tests.e2e import Api, eventually, metric_value
 from tests.signaling_server import start_server
 from tests.socket_client import client_factory, hearing_and_tokens, refused
 
@@ -310,6 +310,33 @@ async def test_raised_hand_reaches_moderators_only_until_answered(api, clients):
     assert (await judge.call("mute", {**mute, "muted": True}))["ok"]
     assert (await judge.call("mute", {**mute, "muted": False}))["ok"]
     await late.wait("hand_raised", hand(False))
+
+
+async def test_media_not_connecting_is_counted_and_told_to_moderators(api, clients):
+    hearing, (judge_tok, a_tok) = await hearing_and_tokens(api, "judge", "party", admitted=True)
+    lobby_tok = await api.token(hearing["id"], "party", "waiting")
+    judge = await clients("judge", judge_tok)
+    a = await clients("a", a_tok)
+    waiting = await clients("waiting", lobby_tok)
+
+    async def failures() -> float:
+        _, text, _ = await api.request("GET", "/metrics", auth=None)
+        return metric_value(text, "cloudcourt_media_connect_failures") or 0.0
+
+    before = await failures()
+    report = {"target": "publisher", "connected": False, "state": "failed"}
+    refused(await waiting.call("media_status", report), "not_admitted")
+    refused(await a.call("media_status", {**report, "target": "both"}), "bad_request")
+    refused(await a.call("media_status", {**report, "state": "x\nforged"}), "bad_request")
+    refused(await a.call("media_status", {**report, "connected": "no"}), "bad_request")
+    assert await failures() == before
+    assert (await a.call("media_status", report))["ok"]
+    told = await judge.wait("media_status")
+    assert told == {"participant_id": a.participant_id, **report}, told
+    assert await failures() == before + 1
+    assert (await a.call("media_status", {**report, "connected": True, "state": "connected"}))["ok"]
+    await judge.wait("media_status", lambda d: d["connected"])
+    assert await failures() == before + 1
 
 
 async def test_join_names_the_hearing_and_a_token_of_another_is_refused(api, clients):
