@@ -45,7 +45,7 @@ class Entry:
 
     index: int
     duration: float
-    discontinuity: bool  # the stream was stopped and started again before this segment
+    discontinuity: bool  # the stream was stopped and started again, or purged, before this segment
 
 
 @dataclass
@@ -86,7 +86,10 @@ class Playlist:
         self.entries: list[Entry] = read_log(directory / LOG)
         self.waiting: deque[_Waiting] = deque()
         self.accepting = False
-        self._new_run = False
+        # The next public segment does not follow on from the last one (a new run, or a purge took
+        # segments out between them): it is marked as a discontinuity, so that players already
+        # watching jump the gap instead of waiting for pictures that never come.
+        self._gap = False
         self._drop_upto = -1
         self.run = 0  # which start of the stream is on air; a stopped run's late segment is not
         self.next_index = max((e.index for e in self.entries), default=-1) + 1
@@ -102,7 +105,7 @@ class Playlist:
     def open_run(self) -> tuple[int, int]:
         """The stream (re)starts: its run number and the index its first segment gets."""
         self.accepting = True
-        self._new_run = True
+        self._gap = True
         self.run += 1
         _write_atomically(self.dir / MASTER_PLAYLIST, master_playlist(self.settings))
         return self.run, self.next_index
@@ -127,8 +130,8 @@ class Playlist:
                 os.replace(self.work / name, self.dir / name)
             if segment.poster:
                 os.replace(self.work / poster_name(segment.index), self.dir / POSTER)
-            discontinuity = self._new_run and bool(self.entries)
-            self._new_run = False
+            discontinuity = self._gap and bool(self.entries)
+            self._gap = False
             entry = Entry(segment.index, segment.duration, discontinuity)
             self.entries.append(entry)
             with open(self.dir / LOG, "a") as f:
@@ -151,6 +154,7 @@ class Playlist:
         """Someone was masked while live: delete what waits, up to and including the segment being
         encoded now, which may still hold their picture; the stream goes on."""
         self._drop_upto = max(self._drop_upto, upto_index)
+        self._gap = True  # the segment being encoded, at least, never comes out
         count = len(self.waiting)
         while self.waiting:
             self._delete(self.waiting.popleft().segment.index)

@@ -310,6 +310,19 @@ async def test_masking_while_on_air_takes_the_picture_off(server, on_air):
     assert len(segments) >= 2
     tile = tiles(on_air["roles"])[party_id]
     assert not any(read_tile(f, tile) == PARTY for s in segments for f in s.video)
+    # Players already watching go on: the time the purge took out of the stream is marked as a
+    # discontinuity, and wherever none is marked the pictures follow on without a gap.
+    listing = await playlist(url)
+    marked, decoded = [], []
+    for line in listing.text.splitlines():
+        if line == "#EXT-X-DISCONTINUITY":
+            marked.append(len(decoded))
+        elif line and not line.startswith("#"):
+            decoded.append(decode_segment((await fetch(segment_url(url, line)))[1]))
+    assert marked, listing.text
+    for i in range(1, len(decoded)):
+        gap = decoded[i].first_time - decoded[i - 1].last_time
+        assert i in marked or gap < 0.1, (i, gap, listing.text)
     status, body, _ = await api.request(
         "POST",
         f"/api/hearings/{hearing['id']}/participants/{party_id}/mask",
