@@ -20,6 +20,7 @@ from pathlib import Path
 
 import av
 import numpy as np
+from av.video.frame import PictureType
 
 log = logging.getLogger("cloudcourt.livestream")
 
@@ -92,7 +93,8 @@ class _Output:
         video.bit_rate = r.video_bitrate
         video.codec_context.gop_size = s.fps
         # One keyframe a second and no others: segments cut at keyframes come out ~1 s long, and
-        # every rendition's keyframes fall on the same frames, so they cut alike.
+        # every rendition's keyframes fall on the same frames, so they cut alike. encode() forces
+        # them by the frames' time; keyint (which counts frames) only bounds that.
         video.codec_context.options = {
             "preset": s.preset,
             "tune": "zerolatency",
@@ -137,6 +139,7 @@ class Encoder:
         self._segment_start = 0.0
         self._last_video = 0.0
         self._pending_poster: np.ndarray | None = None
+        self._next_keyframe = 0  # the frame number from which the next picture is a keyframe
 
     @property
     def current_index(self) -> int:
@@ -147,6 +150,12 @@ class Encoder:
         """Frame ``number`` (its time is number / fps): a yuv420p image and its float32 sound."""
         frame = av.VideoFrame.from_ndarray(image, format="yuv420p")
         frame.pts, frame.time_base = number, Fraction(1, self.settings.fps)
+        fps = self.settings.fps
+        if number >= self._next_keyframe:
+            # By time, not by count: a busy machine skips frame numbers, and fps frames would
+            # then make segments of several seconds.
+            frame.pict_type = PictureType.I
+            self._next_keyframe = (number // fps + 1) * fps
         self._pending_poster = image
         for output in self._outputs:
             r = output.rendition
@@ -155,6 +164,7 @@ class Encoder:
             else:
                 picture = frame.reformat(width=r.width, height=r.height)
                 picture.pts, picture.time_base = frame.pts, frame.time_base
+                picture.pict_type = frame.pict_type
             for packet in output.video.encode(picture):
                 self._mux(packet, output)
         sound = av.AudioFrame.from_ndarray(samples.reshape(1, -1), format="fltp", layout="mono")

@@ -27,6 +27,7 @@ from livestream.broadcast import screen_key
 from livestream.captions import ClockFace, Rasterizer
 from livestream.clock import CourtClock
 from livestream.composite import BANNER, CLOCK_RIGHT, CLOCK_SIZE, CLOCK_TOP, clock_mask
+from livestream.encoder import AUDIO_RATE, Encoder, EncoderSettings, Segment, segment_name
 from livestream.layout import layout
 from livestream.sidecar import Livestream
 from signaling.config import ConfigError, Settings
@@ -705,3 +706,20 @@ async def test_the_clock_draws_its_dashes_at_mid_height():
     d, e = inked_rows(digit), inked_rows(dash)
     assert d[0] < e[0] and e[-1] < d[-1], (d, e)
     assert abs(float(e.mean()) - float(d.mean())) <= 2, (d, e)
+
+
+async def test_segments_stay_a_second_long_when_a_busy_machine_skips_frames(tmp_path):
+    """The composite skips frame numbers when it falls behind (a loaded machine): keyframes, where
+    segments are cut, still come once a second of stream time, not once every fps frames."""
+    settings = EncoderSettings()
+    segments: list[Segment] = []
+    encoder = Encoder(tmp_path, 0, settings, segments.append)
+    image = np.full(settings.width * settings.height * 3 // 2, 128, np.uint8)
+    silence = np.zeros(AUDIO_RATE // settings.fps, np.float32)
+    for number in range(0, 6 * settings.fps, 4):  # every fourth frame drawn in time
+        encoder.encode(image.reshape(-1, settings.width), silence, number)
+    encoder.close()
+    assert len(segments) >= 5, segments
+    assert all(s.duration <= 1.2 for s in segments), segments
+    for s in segments:
+        assert decode_segment((tmp_path / segment_name(s.index)).read_bytes()).video
