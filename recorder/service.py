@@ -19,6 +19,7 @@ from typing import Any
 
 import av
 
+from livestream.clock import CourtClock
 from recorder import archive
 from recorder.manifest import (
     MANIFEST,
@@ -71,10 +72,17 @@ HearingLookup = Callable[[str], Awaitable[Any]]
 
 
 class Recorder:
-    def __init__(self, data_dir: Path, alarm: Alarm, hearing: HearingLookup) -> None:
+    def __init__(
+        self,
+        data_dir: Path,
+        alarm: Alarm,
+        hearing: HearingLookup,
+        clock: CourtClock | None = None,
+    ) -> None:
         self.root = data_dir / RECORDINGS
         self.alarm = alarm
         self.hearing = hearing
+        self.clock = clock  # the archive's clock: the court's zone (Beijing time if None)
         self.recordings: dict[str, HearingRecording] = {}
         self._ready: set[str] = set()
         # Hearings whose end came while their recording may still be beginning: `_begin` and
@@ -321,7 +329,9 @@ class Recorder:
             def work() -> dict[str, Any]:
                 manifest = Manifest(directory, name=chains(directory)[-1])
                 summary = summarize(manifest.load())
-                path = archive.build(directory, summary, progress, abort=job.abort)
+                path = archive.build(
+                    directory, summary, progress, abort=job.abort, clock=self.clock
+                )
                 info = archive_entry(path)
                 return manifest.append("archive", **info)
 

@@ -46,13 +46,13 @@ async def build_app(settings: Settings) -> web.Application:
     sio = create_server(settings.public_url)
     outbox = Outbox(sio)
     live = LiveHearings(hearings, worker, outbox, [s.to_json() for s in settings.ice_servers])
-    recorder = Recorder(settings.data_dir, recording_api.alarm_sink(live), store.get_hearing)
+    clock = CourtClock.named(settings.timezone)
+    recorder = Recorder(
+        settings.data_dir, recording_api.alarm_sink(live), store.get_hearing, clock=clock
+    )
     live.sidecars.add(recorder)
     livestream = Livestream(
-        settings.data_dir / "streams",
-        settings.broadcast_delay,
-        live.alarm,
-        clock=CourtClock.named(settings.timezone),
+        settings.data_dir / "streams", settings.broadcast_delay, live.alarm, clock=clock
     )
     live.sidecars.add(livestream)
 
