@@ -70,6 +70,8 @@ async def test_health(api):
     assert status == 200
     assert body["status"] == "ok"
     assert headers["Content-Type"].startswith("application/json")
+    # The documented fields and no others (counters are on /metrics).
+    assert set(body) == {"status", "version", "uptime_seconds", "live_hearings", "sockets"}, body
 
 
 async def test_unknown_route_and_wrong_method_are_json(api):

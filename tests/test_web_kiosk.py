@@ -53,8 +53,8 @@ async def test_device_check_reports_missing_camera(server):
         await screenshot(page, "device-check-missing-camera")
         # The advice is in English too, from the same table.
         await page.click("#lang-switch")
-        await page.wait_for_function(
-            "document.querySelector('#device-report li[data-device=camera]')"
-            ".innerText.includes('No device found')"
-        )
+        # A locator, not wait_for_function: the page's CSP forbids the eval its polling uses.
+        await page.locator(
+            '#device-report li[data-device="camera"]', has_text="No device found"
+        ).wait_for()
         bare.assert_no_errors()
