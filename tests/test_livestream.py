@@ -386,13 +386,25 @@ async def test_a_shared_screen_is_shown_large_beside_the_cameras_without_flicker
         await eventually(lambda p=p: p.pub_pc.connectionState == "connected", 15, "published")
     status, _, _ = await api.request("POST", f"/api/hearings/{hid}/live/start")
     assert status == 200
-    segments = await live_segments(api.abs(f"/live/{hid}/index.m3u8"), 4, timeout=30)
-    frames = [luma for seg in segments[1:] for luma in seg.video]  # past the start-up
+    segments = await live_segments(api.abs(f"/live/{hid}/index.m3u8"), 7, timeout=40)
     where = tiles(
         [(screen_key(judge.participant_id), "judge"), (judge.participant_id, ""),
          (party.participant_id, "")]
     )  # fmt: skip
-    screen = [read_tile(f, where[screen_key(judge.participant_id)], SCREEN_SIZE) for f in frames]
+    box = where[screen_key(judge.participant_id)]
+    # The screen is on air from its publisher's first keyframe (a PLI away; later on a loaded
+    # machine): from the first segment that shows it, within a few seconds, it must stay.
+    first = next(
+        (
+            i
+            for i, seg in enumerate(segments)
+            if read_tile(seg.video[-1], box, SCREEN_SIZE) == SCREEN_ID
+        ),
+        None,
+    )
+    assert first is not None and first <= 4, f"the screen was not on air within 5 segments: {first}"
+    frames = [luma for seg in segments[first + 1 :] for luma in seg.video]
+    screen = [read_tile(f, box, SCREEN_SIZE) for f in frames]
     camera = [read_tile(f, where[judge.participant_id]) for f in frames]
     other = [read_tile(f, where[party.participant_id]) for f in frames]
     assert screen.count(SCREEN_ID) > len(frames) * 0.9, screen
