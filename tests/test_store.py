@@ -164,8 +164,13 @@ async def test_a_crashed_servers_database_is_accepted_with_its_log(tmp_path):
         )
     await store.close()
     assert crashed.with_name("cloudcourt.db-wal").stat().st_size > 0
-    assert prepare_database(crashed, init=False) is None
-    reopened = await SqliteStore.open(crashed)
+    await assert_accepted_with(crashed, made)
+
+
+async def assert_accepted_with(path, made) -> None:
+    """The start-up check accepts the database at ``path`` and it holds exactly ``made``."""
+    assert prepare_database(path, init=False) is None
+    reopened = await SqliteStore.open(path)
     try:
         assert {h.id for h in await reopened.list_hearings()} == {h.id for h in made}
     finally:
@@ -213,9 +218,4 @@ async def test_a_database_crashed_mid_checkpoint_is_accepted(tmp_path):
     crashed.write_bytes(first + main[page_size:])
     crashed.with_name(crashed.name + "-wal").write_bytes(wal)
     assert int.from_bytes(first[28:32]) * page_size > crashed.stat().st_size
-    assert prepare_database(crashed, init=False) is None
-    reopened = await SqliteStore.open(crashed)
-    try:
-        assert {h.id for h in await reopened.list_hearings()} == {h.id for h in made}
-    finally:
-        await reopened.close()
+    await assert_accepted_with(crashed, made)
