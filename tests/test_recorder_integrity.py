@@ -61,12 +61,7 @@ async def _refused_and_nothing_changed(
     for reason in UNRECORDABLE:
         before = manifest.read_bytes()
         segments = await _segment_count(api, hearing_id)
-        status, body, headers = await api.request(
-            "POST",
-            f"/api/hearings/{hearing_id}/recording/{action}",
-            json={"reason": reason},
-            auth=judge_token,
-        )
+        status, body, headers = await _ask(api, hearing_id, action, reason, judge_token)
         assert status == 400, (reason, status, body)
         assert headers["Content-Type"].startswith("application/json")
         # (A lone surrogate may already be refused as the body is read: no text, whatever field.)
@@ -85,6 +80,16 @@ async def _refused_and_nothing_changed(
             await eventually(grew, 10, f"segments still recorded after {reason[:20]!r}")
 
 
+async def _ask(api, hearing_id: str, action: str, reason: str, token: str):
+    """POST …/recording/pause or …/resume with ``reason``, as the judge console does."""
+    return await api.request(
+        "POST",
+        f"/api/hearings/{hearing_id}/recording/{action}",
+        json={"reason": reason},
+        auth=token,
+    )
+
+
 async def test_a_reason_that_cannot_be_recorded_is_refused_and_nothing_changes(server):
     cast = Cast(server)
     try:
@@ -98,18 +103,12 @@ async def test_a_reason_that_cannot_be_recorded_is_refused_and_nothing_changes(s
         await _refused_and_nothing_changed(
             cast.api, hearing_id, "pause", "recording", token, manifest
         )
-        status, body, _ = await cast.api.request(
-            "POST", f"/api/hearings/{hearing_id}/recording/pause",
-            json={"reason": "休庭十分钟"}, auth=token,
-        )  # fmt: skip
+        status, body, _ = await _ask(cast.api, hearing_id, "pause", "休庭十分钟", token)
         assert status == 200 and body["state"] == "paused", body
         await _refused_and_nothing_changed(
             cast.api, hearing_id, "resume", "paused", token, manifest
         )
-        status, body, _ = await cast.api.request(
-            "POST", f"/api/hearings/{hearing_id}/recording/resume",
-            json={"reason": "继续开庭"}, auth=token,
-        )  # fmt: skip
+        status, body, _ = await _ask(cast.api, hearing_id, "resume", "继续开庭", token)
         assert status == 200 and body["state"] == "recording", body
         events = [e["type"] for e in _lines(manifest) if e["type"] in ("pause", "resume")]
         assert events == ["pause", "resume"], events
