@@ -215,7 +215,9 @@ def build(
             )
             canvas = ffmpeg.overlay(canvas, picture, x=tile.x, y=tile.y, eof_action="pass")
         size = max(18, height // 30)
-        captions = [(placed[pid], _caption(p), {}) for pid, p in people.items()]
+        captions: list[tuple[Tile, str, dict[str, str]]] = [
+            (placed[pid], _caption(p), {}) for pid, p in people.items()
+        ]
         for track, start in screens:  # whose screen, while it is shown
             end = (track["end_ms"] or 0) / 1000
             name = track["participant"].get("name", "")

@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from recorder import summary
 from recorder.manifest import (
@@ -35,6 +35,7 @@ from recorder.timeline import PublisherClock
 from recorder.track import RETRY_AFTER_FAILURE, MediaSource, TrackRecorder
 
 log = logging.getLogger("cloudcourt.recorder")
+T = TypeVar("T")
 
 # (hearing id, alarm code, English sentence, detail) → the judge console and the log.
 Alarm = Callable[[str, str, str, dict[str, Any]], None]
@@ -125,7 +126,7 @@ class HearingRecording:
         with self._tally_lock:
             return light_json(self.tally)
 
-    async def _on_disk(self, action: Callable[..., Any], *args: Any) -> Any:
+    async def _on_disk(self, action: Callable[..., T], *args: Any) -> T:
         return await self._loop.run_in_executor(self._disk, action, *args)
 
     # -- life cycle -----------------------------------------------------------------------------

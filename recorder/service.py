@@ -447,7 +447,7 @@ class Recorder:
         the recorder found them), each as the first entry of the chain after it describes it."""
         directory = self.directory(hearing_id)
         names = [n for n in chains(directory) if n != current] + [current]
-        found = []
+        found: list[dict[str, Any]] = []
         for i, name in enumerate(names):
             if name == current:
                 found.append({"file": name, "url": f"{files}/{name}", "state": "current"})
