@@ -56,7 +56,11 @@ async def build_app(settings: Settings) -> web.Application:
     )
     live.sidecars.add(livestream)
 
-    app = web.Application(middlewares=[error_middleware], client_max_size=settings.max_body_bytes)
+    # Timing outermost: it also sees the time the error middleware takes to answer.
+    app = web.Application(
+        middlewares=[metrics.timing_middleware, error_middleware],
+        client_max_size=settings.max_body_bytes,
+    )
     app[SERVICES] = Services(
         settings=settings,
         store=store,
@@ -70,7 +74,7 @@ async def build_app(settings: Settings) -> web.Application:
     SocketEvents(sio, live, outbox, settings.max_event_bytes, settings.join_timeout).register()
     http_api.add_routes(app)
     whip.add_routes(app)
-    metrics.add_routes(app)
+    metrics.add_routes(app, metrics.Metrics(worker.stats, live.stats))
     recording_api.add_routes(app, recorder)
     stream_api.add_routes(app)
     web_routes.add_routes(app)

@@ -1,68 +1,141 @@
-"""GET /metrics: Prometheus text format, from the SFU worker's counters and the live hearings."""
+"""GET /metrics: Prometheus text format (prometheus-client), one registry per application.
+
+The SFU worker's and the live hearings' figures are read when /metrics is scraped (a collector),
+not copied into client-library counters on every change: the hot path keeps its plain integers.
+What this module measures itself is the HTTP request latency, as a histogram per route.
+"""
 
 from __future__ import annotations
 
-from aiohttp import web
+import time
+from collections.abc import Callable, Iterator, Mapping
 
-from signaling.context import services
+from aiohttp import web
+from aiohttp.typedefs import Handler
+from prometheus_client import CollectorRegistry, Histogram, ProcessCollector, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+# What each SFU figure means. Counters are monotonic; everything else is a current value.
+SFU_COUNTERS = {
+    "packets_in": "RTP/RTCP packets received from publishers",
+    "bytes_in": "bytes of RTP/RTCP received from publishers",
+    "packets_out": "RTP/RTCP packets sent to subscribers",
+    "bytes_out": "bytes of RTP/RTCP sent to subscribers",
+    "nacks_answered": "NACKed packets resent from the packet cache",
+    "nacks_sent": "NACKs sent to publishers",
+    "plis_sent": "keyframe requests (PLI) sent to publishers",
+    "decoders_created": "media decoders created in this process (the SFU never decodes: 0)",
+    # What the media plane dropped (sfu.rtc_internals.Drops).
+    "datagrams_foreign": "datagrams dropped because they came from an unselected address",
+    "datagrams_oversized": "datagrams dropped for being over 1500 bytes",
+    "ice_queue_drops": "datagrams dropped because the queue towards DTLS was full",
+    "receive_errors": "datagrams dropped because handling them raised",
+    "send_drops": "packets not sent (protection failed or the socket buffer was full)",
+}
+SFU_GAUGES = {
+    "rooms": "SFU rooms (hearings with media)",
+    "peers": "SFU peers",
+    "publications": "tracks published",
+    "subscriptions": "publications delivered to a peer",
+    "decoder_threads": "decoder threads running (the SFU never decodes: 0)",
+    "peer_connections": "peer connections",
+    "peer_connections_connected": "peer connections whose transport is connected",
+}
+CONTROL_COUNTERS = {
+    "media_connect_failures": "media connections that failed to connect",
+}
+CONTROL_GAUGES = {
+    "live_hearings": "hearings with live state in memory",
+    "sockets": "Socket.IO connections",
+}
+
+# Buckets from a fast JSON answer to a slow WHIP negotiation (ICE gathering takes seconds).
+_LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+
+def _families(
+    prefix: str,
+    values: Mapping[str, int | float],
+    counters: Mapping[str, str],
+    gauges: Mapping[str, str],
+) -> Iterator[Metric]:
+    for key, value in sorted(values.items()):
+        # A figure added to a stats() without a description here is still exported.
+        if key in counters:
+            yield CounterMetricFamily(f"{prefix}{key}", counters[key], value=value)
+        else:
+            yield GaugeMetricFamily(f"{prefix}{key}", gauges.get(key, key.replace("_", " ")), value)
+
+
+class ServerCollector(Collector):
+    """The SFU worker's and the live hearings' current figures, read at each scrape."""
+
+    def __init__(
+        self,
+        sfu: Callable[[], Mapping[str, int | float]],
+        control: Callable[[], Mapping[str, int | float]],
+    ) -> None:
+        self.sfu = sfu
+        self.control = control
+
+    def collect(self) -> Iterator[Metric]:
+        yield from _families("cloudcourt_sfu_", self.sfu(), SFU_COUNTERS, SFU_GAUGES)
+        yield from _families("cloudcourt_", self.control(), CONTROL_COUNTERS, CONTROL_GAUGES)
+
+
+class Metrics:
+    """One application's registry: several apps in one process (tests) do not collide."""
+
+    def __init__(
+        self,
+        sfu: Callable[[], Mapping[str, int | float]],
+        control: Callable[[], Mapping[str, int | float]],
+    ) -> None:
+        self.registry = CollectorRegistry()
+        self.registry.register(ServerCollector(sfu, control))
+        ProcessCollector(registry=self.registry)
+        self.request_seconds = Histogram(
+            "cloudcourt_http_request_duration_seconds",
+            "time from an HTTP request's arrival to its response, by route and method",
+            ["route", "method"],
+            buckets=_LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+
+    def text(self) -> bytes:
+        return generate_latest(self.registry)
+
+
+METRICS: web.AppKey[Metrics] = web.AppKey("metrics", Metrics)
+
+
+@web.middleware
+async def timing_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    start = time.perf_counter()
+    try:
+        return await handler(request)
+    finally:
+        # The route's pattern, never the path: ids in paths would make a series per hearing.
+        route = request.match_info.route.resource
+        name = route.canonical if route is not None else "unmatched"
+        request.app[METRICS].request_seconds.labels(name, request.method).observe(
+            time.perf_counter() - start
+        )
+
 
 routes = web.RouteTableDef()
-
-# Monotonic SFU counters; everything else the worker reports is a current value.
-SFU_COUNTERS = frozenset(
-    {
-        "packets_in",
-        "bytes_in",
-        "packets_out",
-        "bytes_out",
-        "nacks_answered",
-        "nacks_sent",
-        "plis_sent",
-        "decoders_created",
-        # What the media plane dropped (sfu.rtc_internals.Drops).
-        "datagrams_foreign",
-        "datagrams_oversized",
-        "ice_queue_drops",
-        "receive_errors",
-        "send_drops",
-    }
-)
-
-
-# Monotonic counters of the control plane; its other stats are current values.
-CONTROL_COUNTERS = frozenset({"media_connect_failures"})
-
-
-def render(sfu: dict[str, int | float], control: dict[str, int | float]) -> str:
-    lines: list[str] = []
-
-    def add(name: str, kind: str, value: int | float) -> None:
-        lines.append(f"# TYPE {name} {kind}")
-        lines.append(f"{name} {value}")
-
-    for key, value in sorted(sfu.items()):
-        if not isinstance(value, int | float):
-            continue
-        if key in SFU_COUNTERS:
-            add(f"cloudcourt_sfu_{key}_total", "counter", value)
-        else:
-            add(f"cloudcourt_sfu_{key}", "gauge", value)
-    for key, value in sorted(control.items()):
-        if key in CONTROL_COUNTERS:
-            add(f"cloudcourt_{key}_total", "counter", value)
-        else:
-            add(f"cloudcourt_{key}", "gauge", value)
-    return "\n".join(lines) + "\n"
 
 
 @routes.get("/metrics")
 async def metrics(request: web.Request) -> web.Response:
-    s = services(request)
-    text = render(s.worker.stats(), s.live.stats())
     return web.Response(
-        text=text, headers={"Content-Type": "text/plain; version=0.0.4; charset=utf-8"}
+        body=request.app[METRICS].text(),
+        headers={"Content-Type": "text/plain; version=0.0.4; charset=utf-8"},
     )
 
 
-def add_routes(app: web.Application) -> None:
+def add_routes(app: web.Application, metrics: Metrics) -> None:
+    """`/metrics` from ``metrics``; the app's middlewares must include `timing_middleware`."""
+    app[METRICS] = metrics
     app.add_routes(routes)
