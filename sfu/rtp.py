@@ -63,7 +63,15 @@ def parse(data: bytes) -> Incoming:
     padding = data[-1] if b0 & 0x20 else 0
     if offset + padding > len(data):
         raise ValueError("RTP padding longer than the packet")
+    if b0 & 0x20 and not padding:
+        raise ValueError("RTP padding bit set with a padding count of 0")
     return Incoming(data, b1 & 0x80, b1 & 0x7F, seq, timestamp, ssrc, extensions, offset, padding)
+
+
+# An element that claims more bytes than its block holds ends the parsing: the elements before
+# it are kept and the packet is forwarded, as libwebrtc does ("Oversized rtp header extension").
+# The block's own length was checked against the packet, so the payload is where it says; only
+# this element is unreadable, and no element value is ever read from beyond the block.
 
 
 def _parse_one_byte(data: bytes, pos: int, end: int, out: dict[int, bytes]) -> None:
@@ -73,11 +81,13 @@ def _parse_one_byte(data: bytes, pos: int, end: int, out: dict[int, bytes]) -> N
             pos += 1
             continue
         ext_id = byte >> 4
-        if ext_id == 15:  # RFC 8285: stop parsing
+        if ext_id == 15 or ext_id == 0:  # RFC 8285 §4.2: 15 (and 0 with a length) stop parsing
             return
-        length = (byte & 0x0F) + 1
-        out[ext_id] = data[pos + 1 : pos + 1 + length]
-        pos += 1 + length
+        start = pos + 1
+        pos = start + (byte & 0x0F) + 1
+        if pos > end:
+            return
+        out[ext_id] = data[start:pos]
 
 
 def _parse_two_byte(data: bytes, pos: int, end: int, out: dict[int, bytes]) -> None:
@@ -86,9 +96,11 @@ def _parse_two_byte(data: bytes, pos: int, end: int, out: dict[int, bytes]) -> N
         if ext_id == 0:
             pos += 1
             continue
-        length = data[pos + 1]
-        out[ext_id] = data[pos + 2 : pos + 2 + length]
-        pos += 2 + length
+        start = pos + 2
+        pos = start + data[pos + 1]
+        if pos > end:
+            return
+        out[ext_id] = data[start:pos]
 
 
 def build_extensions(elements: list[tuple[int, bytes]]) -> bytes:

@@ -91,3 +91,45 @@ def test_h264_keyframe_detection():
     assert not rtp.is_keyframe_start("video/h264", b"\x7c\x05\x00")  # FU-A middle
     assert not rtp.is_keyframe_start("video/h264", non_idr)
     assert not rtp.is_keyframe_start("audio/opus", idr)
+
+
+def with_extension_block(profile: int, body: bytes, payload: bytes) -> bytes:
+    """A packet whose extension block is `body` exactly (padded to words), however malformed."""
+    body += b"\x00" * (-len(body) % 4)
+    header = struct.pack("!BBHII", 0x90, 96, 1, 2, 3)
+    return header + struct.pack("!HH", profile, len(body) // 4) + body + payload
+
+
+@pytest.mark.parametrize(
+    ("profile", "body"),
+    [
+        # id 1 claims 16 bytes; the block holds 3 after the element's header byte.
+        (rtp.ONE_BYTE_PROFILE, bytes((0x1F, 0xAA, 0xBB, 0xCC))),
+        # a good element, then id 2 claiming 16 bytes in a block with 1 left.
+        (rtp.ONE_BYTE_PROFILE, bytes((0x10, 0x31, 0x00, 0x2F))),
+        # two-byte form: id 7 claims 200 bytes of a 4-byte block.
+        (rtp.TWO_BYTE_PROFILE, bytes((0x07, 200, 0xAA, 0xBB))),
+    ],
+)
+def test_an_element_longer_than_its_block_never_reads_the_payload(profile, body):
+    payload = b"PAYLOAD-" * 40
+    data = with_extension_block(profile, body, payload)
+    parsed = rtp.parse(data)
+    block = data[16 : parsed.payload_offset]
+    assert data[parsed.payload_offset :] == payload
+    for value in parsed.extensions.values():
+        assert value in block and not set(value) & set(b"PAYLOAD-")
+    # Parsing stops at the element that overruns: what came before it is kept.
+    assert parsed.extensions == ({1: b"1"} if body[0] == 0x10 else {})
+
+
+def test_a_one_byte_element_with_id_0_and_a_length_ends_the_block():
+    # RFC 8285 §4.2: id 0 is a padding byte only with L=0; libwebrtc stops parsing otherwise.
+    data = with_extension_block(rtp.ONE_BYTE_PROFILE, bytes((0x10, 0x41, 0x03, 0x20, 0x42)), b"x")
+    assert rtp.parse(data).extensions == {1: b"A"}
+
+
+def test_padding_with_a_zero_count_is_refused():
+    # RFC 3550 §5.1: the last padding octet counts the padding, itself included, so 0 is no count.
+    with pytest.raises(ValueError):
+        rtp.parse(b"\xa0" + packet(b"payload\x00")[1:])
