@@ -18,12 +18,12 @@ from livestream.composite import Composite, Person
 from livestream.encoder import Encoder, EncoderSettings, Segment
 from livestream.playlist import Playlist
 from livestream.sources import AudioSource, VideoSource
+from livestream.subjects import Speaker, StreamedHearing
 from sfu import MuteChange, Publication, Room
 from sfu.depacketize import depacketizer as make_depacketizer
 from sfu.reorder import ReorderBuffer
 from sfu.rtp import Incoming
 from sfu.tap import Tap
-from signaling.models import Hearing, Participant
 
 log = logging.getLogger("cloudcourt.livestream")
 
@@ -46,7 +46,7 @@ class _Feed:
 class Broadcast:
     def __init__(
         self,
-        hearing: Hearing,
+        hearing: StreamedHearing,
         playlist: Playlist,
         settings: EncoderSettings,
         masked: set[str],
@@ -55,7 +55,7 @@ class Broadcast:
         self.hearing_id = hearing.id
         self.playlist = playlist
         # The sidecar's own record of who is masked in this hearing (shared, kept up to date by
-        # it): a Participant handed in with a publication may be a copy from before the mask.
+        # it): a Speaker handed in with a publication may be a copy from before the mask.
         self._masked = masked
         self._loop = asyncio.get_running_loop()
         self._run, first = playlist.open_run()
@@ -80,7 +80,7 @@ class Broadcast:
             pass
 
     # ---------------------------------------------------------------- people and taps
-    def add(self, participant: Participant, room: Room, publication: Publication) -> None:
+    def add(self, participant: Speaker, room: Room, publication: Publication) -> None:
         if publication.id in self._feeds or publication.kind not in ("audio", "video"):
             return
         tap = room.tap(publication.id)
@@ -94,7 +94,7 @@ class Broadcast:
             person = composite.people.get(key)
             if person is None:
                 person = composite.people[key] = Person(
-                    key, participant.name, participant.role.value, masked, screen=screen
+                    key, participant.name, str(participant.role), masked, screen=screen
                 )
             elif masked:
                 person.masked = True

@@ -7,13 +7,13 @@ Dates without a time are days in China Standard Time (UTC+8), the courts' own ca
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 from livestream.sidecar import StreamState
-from signaling.models import Hearing, HearingState, schedule_json
+from livestream.subjects import ENDED, StreamedHearing
 
 STATUSES = ("live", "upcoming", "vod")
 COURT_TIME = timezone(timedelta(hours=8), "CST")
@@ -49,12 +49,12 @@ def parse_day(text: str, *, end: bool) -> datetime:
     return moment
 
 
-def status_of(hearing: Hearing, stream: StreamState) -> str | None:
+def status_of(hearing: StreamedHearing, stream: StreamState) -> str | None:
     if not hearing.public:
         return None
     if stream.status is not None:
         return stream.status
-    return "upcoming" if hearing.state is not HearingState.ENDED else None
+    return "upcoming" if hearing.state != ENDED else None
 
 
 def _moment(text: str | None) -> datetime | None:
@@ -67,7 +67,7 @@ def _moment(text: str | None) -> datetime | None:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
-def _matches(hearing: Hearing, status: str, f: Filters) -> bool:
+def _matches(hearing: StreamedHearing, status: str, f: Filters) -> bool:
     if f.status is not None and status != f.status:
         return False
     if f.court is not None and hearing.court != f.court:
@@ -91,7 +91,7 @@ def _matches(hearing: Hearing, status: str, f: Filters) -> bool:
     return True
 
 
-def item(hearing: Hearing, status: str, stream: StreamState) -> dict[str, Any]:
+def item(hearing: StreamedHearing, status: str, stream: StreamState) -> dict[str, Any]:
     prefix = {"live": "/live", "vod": "/vod"}.get(status)
     started, ended = _moment(hearing.started_at), _moment(hearing.ended_at)
     if status in ("live", "vod"):
@@ -100,23 +100,19 @@ def item(hearing: Hearing, status: str, stream: StreamState) -> dict[str, Any]:
         duration = round((ended - started).total_seconds(), 1)
     else:
         duration = None
+    # The hearing's own fields as the API shows them everywhere (scheduled_at in UTC).
+    shown = hearing.to_json()
     return {
-        "id": hearing.id,
-        "case_number": hearing.case_number,
-        "title": hearing.title,
-        "court": hearing.court,
-        "case_type": hearing.case_type,
+        **{k: shown[k] for k in ("id", "case_number", "title", "court", "case_type")},
         "status": status,
-        "scheduled_at": schedule_json(hearing.scheduled_at),
-        "started_at": hearing.started_at,
-        "ended_at": hearing.ended_at,
+        **{k: shown[k] for k in ("scheduled_at", "started_at", "ended_at")},
         "duration": duration,
         "playlist_url": f"{prefix}/{hearing.id}/index.m3u8" if prefix else None,
         "poster_url": f"{prefix}/{hearing.id}/poster.jpg" if prefix and stream.poster else None,
     }
 
 
-def _order(entry: tuple[Hearing, str, StreamState]) -> tuple[Any, ...]:
+def _order(entry: tuple[StreamedHearing, str, StreamState]) -> tuple[Any, ...]:
     hearing, status, _ = entry
     when = _moment(hearing.scheduled_at) or datetime.max.replace(tzinfo=UTC)
     if status == "vod":  # latest first
@@ -126,7 +122,7 @@ def _order(entry: tuple[Hearing, str, StreamState]) -> tuple[Any, ...]:
 
 
 def select(
-    hearings: list[Hearing], stream_of: Callable[[str], StreamState], f: Filters
+    hearings: Sequence[StreamedHearing], stream_of: Callable[[str], StreamState], f: Filters
 ) -> dict[str, Any]:
     found = []
     for hearing in hearings:

@@ -1,4 +1,4 @@
-"""The livestream sidecar: the control plane's view of public streams (signaling/sidecars.py).
+"""The livestream sidecar: public streams, as the control plane drives them (signaling/sidecars.py).
 
 It remembers every publication of every hearing (a stream can start after people publish), runs
 a Broadcast per hearing the judge put on air, publishes segments as their broadcast delay runs
@@ -12,18 +12,16 @@ import contextlib
 import logging
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from livestream.broadcast import Broadcast
 from livestream.clock import CourtClock
 from livestream.encoder import EncoderSettings
 from livestream.playlist import LOG, POSTER, VOD_PLAYLIST, Playlist, read_log
+from livestream.subjects import ENDED, Speaker, StreamedHearing
 from sfu import Publication, Room
-from signaling.models import Hearing, HearingState, Participant
-from signaling.sidecars import alarm_json
 
 log = logging.getLogger("cloudcourt.livestream")
 
@@ -41,11 +39,14 @@ class StreamState:
 
 
 class Livestream:
+    """``alarm(hearing_id, code, message)``: tells the court the stream failed (the control plane
+    turns it into the `alarm` event)."""
+
     def __init__(
         self,
         root: Path,
         delay: float,
-        alarm: Callable[[str, dict[str, Any]], None],
+        alarm: Callable[[str, str, str], None],
         settings: EncoderSettings | None = None,
         clock: CourtClock | None = None,
     ) -> None:
@@ -54,7 +55,7 @@ class Livestream:
         self.delay = delay
         self.settings = settings or EncoderSettings()
         self._alarm = alarm
-        self._publications: dict[str, dict[str, tuple[Participant, Room, Publication]]] = {}
+        self._publications: dict[str, dict[str, tuple[Speaker, Room, Publication]]] = {}
         self._playlists: dict[str, Playlist] = {}
         self._broadcasts: dict[str, Broadcast] = {}
         self._finishing: dict[str, asyncio.Task[None]] = {}
@@ -72,11 +73,11 @@ class Livestream:
         return self.root / hearing_id
 
     # ---------------------------------------------------------------- Sidecar protocol
-    def hearing_changed(self, hearing: Hearing) -> None:
+    def hearing_changed(self, hearing: StreamedHearing) -> None:
         pass  # the stream is started and stopped by the judge, not by the session's state
 
     def publication_added(
-        self, hearing_id: str, participant: Participant, room: Room, publication: Publication
+        self, hearing_id: str, participant: Speaker, room: Room, publication: Publication
     ) -> None:
         known = self._publications.setdefault(hearing_id, {})
         for pid, (_, old_room, old) in list(known.items()):
@@ -87,7 +88,7 @@ class Livestream:
         if broadcast is not None:
             broadcast.add(participant, room, publication)
 
-    def hearing_ended(self, hearing: Hearing) -> None:
+    def hearing_ended(self, hearing: StreamedHearing) -> None:
         self._ended.add(hearing.id)
         self._publications.pop(hearing.id, None)
         self._masked.pop(hearing.id, None)
@@ -115,14 +116,14 @@ class Livestream:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._ticker
 
-    def recover(self, hearings: list[Hearing]) -> None:
+    def recover(self, hearings: Sequence[StreamedHearing]) -> None:
         """At start-up: a public hearing that ended while the server was down (or that it could
         not close before it died) becomes its on-demand entry from what was public."""
         for hearing in hearings:
             directory = self.directory(hearing.id)
             if (
                 hearing.public
-                and hearing.state is HearingState.ENDED
+                and hearing.state == ENDED
                 and (directory / LOG).is_file()
                 and not (directory / VOD_PLAYLIST).is_file()
             ):
@@ -132,7 +133,7 @@ class Livestream:
     def is_live(self, hearing_id: str) -> bool:
         return hearing_id in self._broadcasts
 
-    async def start(self, hearing: Hearing, masked: set[str]) -> bool:
+    async def start(self, hearing: StreamedHearing, masked: set[str]) -> bool:
         """Put the hearing on air (the caller checked that it is public and not ended; ``masked``
         is who the store says is masked). False if the hearing ended meanwhile."""
         while (stopping := self._stopping.get(hearing.id)) is not None:
@@ -226,7 +227,7 @@ class Livestream:
     def _has_public_segments(self, hearing_id: str) -> bool:
         return self.directory(hearing_id).is_dir() and bool(self._playlist(hearing_id).entries)
 
-    def _live_publications(self, hearing_id: str) -> list[tuple[Participant, Room, Publication]]:
+    def _live_publications(self, hearing_id: str) -> list[tuple[Speaker, Room, Publication]]:
         known = self._publications.get(hearing_id, {})
         return [e for pid, e in known.items() if e[1].publications.get(pid) is e[2]]
 
@@ -243,10 +244,7 @@ class Livestream:
             log.info("hearing %s: on-demand stream ready (%.1f s)", hearing_id, playlist.duration)
         except Exception:
             log.exception("hearing %s: closing the public stream failed", hearing_id)
-            self._alarm(
-                hearing_id,
-                alarm_json("livestream", "vod_failed", "the on-demand stream could not be closed"),
-            )
+            self._alarm(hearing_id, "vod_failed", "the on-demand stream could not be closed")
         finally:
             self._finishing.pop(hearing_id, None)
 
@@ -267,10 +265,7 @@ class Livestream:
                     await broadcast.stop(cut=False)
                     self._alarm(
                         hearing_id,
-                        alarm_json(
-                            "livestream",
-                            "stream_failed",
-                            f"the public stream stopped: {broadcast.composite.failed}",
-                        ),
+                        "stream_failed",
+                        f"the public stream stopped: {broadcast.composite.failed}",
                     )
             await asyncio.sleep(TICK)

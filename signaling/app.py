@@ -11,7 +11,7 @@ from livestream.clock import CourtClock
 from livestream.sidecar import Livestream
 from recorder.service import Recorder
 from sfu import SfuConfig, Worker
-from signaling import http_api, metrics, recording_api, stream_api, whip
+from signaling import http_api, metrics, pages, recording_api, stream_api, whip
 from signaling.config import Settings
 from signaling.context import SERVICES, Services
 from signaling.errors import error_middleware
@@ -19,10 +19,10 @@ from signaling.expiry import expire_tokens
 from signaling.hearings import HearingService
 from signaling.live import LiveHearings
 from signaling.outbox import Outbox
+from signaling.sidecars import alarms_from
 from signaling.socket_events import SocketEvents, create_server
 from signaling.store import SqliteStore
 from signaling.tokens import TokenService
-from web import routes as web_routes
 
 log = logging.getLogger("cloudcourt")
 
@@ -52,7 +52,10 @@ async def build_app(settings: Settings) -> web.Application:
     )
     live.sidecars.add(recorder)
     livestream = Livestream(
-        settings.data_dir / "streams", settings.broadcast_delay, live.alarm, clock=clock
+        settings.data_dir / "streams",
+        settings.broadcast_delay,
+        alarms_from("livestream", live.alarm),
+        clock=clock,
     )
     live.sidecars.add(livestream)
 
@@ -77,7 +80,7 @@ async def build_app(settings: Settings) -> web.Application:
     metrics.add_routes(app, metrics.Metrics(worker.stats, live.stats))
     recording_api.add_routes(app, recorder)
     stream_api.add_routes(app)
-    web_routes.add_routes(app)
+    pages.add_routes(app)
 
     async def start(app: web.Application) -> None:
         outbox.start()

@@ -169,13 +169,18 @@ def verify(args: argparse.Namespace) -> int:
     return 0 if verdict.ok else 1
 
 
+def loadtest(argv: list[str]) -> int:
+    # Imported here: `cloudcourt serve` never loads the load generator's modules
+    # (tests/test_import_graph.py holds this import to this function).
+    from benchmarks.sfu import main as loadtest_main
+
+    return loadtest_main(argv, prog="cloudcourt loadtest")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["loadtest"]:
-        # Imported here: the server itself never needs the load generator's modules.
-        from benchmarks.sfu import main as loadtest_main
-
-        return loadtest_main(argv[1:], prog="cloudcourt loadtest")
+        return loadtest(argv[1:])
     args = parser().parse_args(argv)
     if args.command == "serve":
         return serve(args)

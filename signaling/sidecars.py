@@ -30,6 +30,15 @@ def alarm_json(source: str, code: str, message: str, **detail: Any) -> dict[str,
     return {"source": source, "code": code, "message": message, "detail": detail}
 
 
+def alarms_from(source: str, sink: AlarmSink) -> Callable[[str, str, str], None]:
+    """``(hearing id, code, message)`` from a sidecar that knows nothing of the event's shape."""
+
+    def alarm(hearing_id: str, code: str, message: str) -> None:
+        sink(hearing_id, alarm_json(source, code, message))
+
+    return alarm
+
+
 class Sidecar(Protocol):
     def hearing_changed(self, hearing: Hearing) -> None: ...
 

@@ -1,35 +1,19 @@
-"""HTTP routes of the browser clients: the pages, their static files and the npm libraries.
+"""How the browser clients' files are served: their security headers and a file route.
 
-Everything a browser loads comes from this server (court networks are often closed): the
-npm packages installed into ``web/node_modules`` by the set-up scripts are served under
-``/vendor/``. ``/join/{hearing_id}?token=…`` is the page a token's ``join_url`` points at; the
-page picks the judge console, the participant room or the site kiosk from the token's role.
+The headers belong with the pages: the Content-Security-Policy holds because the pages' code has
+no inline script or style. The routes that read tokens, and the vendored npm files, are the
+control plane's (signaling/pages.py); this module knows nothing of the server (DESIGN.md).
 """
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from aiohttp import web
 
-from signaling.context import services
-from signaling.errors import Code, CourtError, not_found
-from signaling.tokens import TokenError, TokenWrongHearing
-
-WEB_DIR = Path(__file__).resolve().parent
-STATIC_DIR = WEB_DIR / "static"
-NODE_MODULES = WEB_DIR / "node_modules"
-
-# URL name under /vendor/ → file inside node_modules (the packages' own minified builds).
-VENDOR_FILES = {
-    "socket.io.min.js": "socket.io-client/dist/socket.io.min.js",
-    "socket.io.min.js.map": "socket.io-client/dist/socket.io.min.js.map",
-    "hls.min.js": "hls.js/dist/hls.min.js",
-    "hls.min.js.map": "hls.js/dist/hls.min.js.map",
-}
-
 # Pages change with the code; a stale cached module would mix two versions of the client.
-_NO_CACHE = {"Cache-Control": "no-cache"}
+NO_CACHE = {"Cache-Control": "no-cache"}
 
 # What the pages may load: only this server's scripts and styles (no inline code), media from
 # the camera (mediastream:) and from hls.js (blob:, also its worker), sockets and fetches to this
@@ -54,12 +38,20 @@ _FILE_HEADERS = {"X-Content-Type-Options": "nosniff"}
 # HTML pages: /join's URL carries a participant's token, which must not leave in a Referer; no
 # page may be framed (clickjacking the judge's console).
 PAGE_HEADERS = {
-    **_NO_CACHE,
+    **NO_CACHE,
     **_FILE_HEADERS,
     "Content-Security-Policy": CONTENT_SECURITY_POLICY,
     "Referrer-Policy": "no-referrer",
     "X-Frame-Options": "DENY",
 }
+
+
+def _missing(request: web.Request) -> web.HTTPNotFound:
+    # JSON like every other error reply (the server's error middleware passes it on).
+    return web.HTTPNotFound(
+        text=json.dumps({"error": f"no such file: {request.path}"}),
+        content_type="application/json",
+    )
 
 
 def page(path: Path, status: int = 200) -> web.FileResponse:
@@ -75,49 +67,9 @@ def add_files(app: web.Application, prefix: str, directory: Path) -> None:
     async def serve(request: web.Request) -> web.StreamResponse:
         path = (root / request.match_info["path"]).resolve()
         if not path.is_relative_to(root) or not path.is_file():
-            raise not_found(f"no such file: {request.path}")
+            raise _missing(request)
         if path.suffix == ".html":
             return page(path)
         return web.FileResponse(path, headers=_FILE_HEADERS)
 
     app.router.add_get(prefix + "{path:.+}", serve)
-
-
-def _vendor_missing(name: str) -> CourtError:
-    return CourtError(
-        Code.INTERNAL,
-        f"browser library {name} is not installed; run scripts/serve (it runs npm ci in web/)",
-    )
-
-
-async def vendor(request: web.Request) -> web.StreamResponse:
-    name = request.match_info["name"]
-    rel = VENDOR_FILES.get(name)
-    if rel is None:
-        raise not_found(f"no such file: {request.path}")
-    path = NODE_MODULES / rel
-    if not path.is_file():
-        raise _vendor_missing(name)
-    return web.FileResponse(path, headers=_NO_CACHE)
-
-
-async def join_page(request: web.Request) -> web.StreamResponse:
-    """The page, with 403 when the token is signed for another hearing than the URL names: the
-    page itself says so (in the visitor's language) and never joins the token's hearing. Any
-    other fault of the token is the page's to report when it joins."""
-    token = request.query.get("token")
-    status = 200
-    if token:
-        try:
-            services(request).tokens.verify(token, hearing_id=request.match_info["hearing_id"])
-        except TokenWrongHearing:
-            status = 403
-        except TokenError:
-            pass
-    return page(STATIC_DIR / "join.html", status)
-
-
-def add_routes(app: web.Application) -> None:
-    app.router.add_get("/join/{hearing_id}", join_page)
-    app.router.add_get("/vendor/{name}", vendor)
-    add_files(app, "/static/", STATIC_DIR)
