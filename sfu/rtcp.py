@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import struct
 import time
 
 from aiortc.rtp import (
     RTCP_PSFB_APP,
     RTCP_PSFB_PLI,
+    RTCP_RTPFB,
     RTCP_RTPFB_NACK,
     AnyRtcpPacket,
     RtcpPacket,
@@ -19,6 +21,7 @@ from aiortc.rtp import (
     RtcpSourceInfo,
     RtcpSrPacket,
     pack_remb_fci,
+    pack_rtcp_packet,
     unpack_remb_fci,
 )
 
@@ -44,6 +47,8 @@ __all__ = [
 
 NTP_EPOCH_OFFSET = 2208988800  # seconds from 1900-01-01 to 1970-01-01
 RTCP_PSFB_FIR = 4
+NACK_FCI = struct.Struct("!HH")
+SSRC_PAIR = struct.Struct("!II")
 
 
 def ntp_now() -> int:
@@ -59,7 +64,12 @@ def middle_32(ntp: int) -> int:
 
 def parse(data: bytes) -> list[AnyRtcpPacket]:
     """Parse a compound RTCP packet; raises ValueError when malformed."""
-    return RtcpPacket.parse(data)
+    packets = RtcpPacket.parse(data)
+    for packet in packets:
+        if isinstance(packet, RtcpRtpfbPacket):
+            # aiortc reads PID 65535 with BLP bit 0 as 65536: sequence numbers are 16 bits.
+            packet.lost = [seq & 0xFFFF for seq in packet.lost]
+    return packets
 
 
 def is_keyframe_request(packet: AnyRtcpPacket) -> bool:
@@ -71,8 +81,17 @@ def pli(sender_ssrc: int, media_ssrc: int) -> bytes:
 
 
 def nack(sender_ssrc: int, media_ssrc: int, lost: list[int]) -> bytes:
-    return bytes(
-        RtcpRtpfbPacket(fmt=RTCP_RTPFB_NACK, ssrc=sender_ssrc, media_ssrc=media_ssrc, lost=lost)
+    """RFC 4585 §6.2.1 generic NACK; `lost` in sending order, which may wrap past 65535 (aiortc's
+    writer raises ValueError at the wrap). Out of order numbers only cost an extra PID/BLP pair."""
+    pairs: list[list[int]] = []  # [PID, BLP]
+    for seq in lost:
+        if pairs and (distance := (seq - pairs[-1][0] - 1) & 0xFFFF) < 16:
+            pairs[-1][1] |= 1 << distance
+        else:
+            pairs.append([seq, 0])
+    fci = b"".join(NACK_FCI.pack(pid, blp) for pid, blp in pairs)
+    return pack_rtcp_packet(
+        RTCP_RTPFB, RTCP_RTPFB_NACK, SSRC_PAIR.pack(sender_ssrc, media_ssrc) + fci
     )
 
 

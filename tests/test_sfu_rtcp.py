@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import struct
 
-from aiortc.rtp import RtcpPacket, RtcpSrPacket
+from aiortc.rtp import RTCP_RTPFB, RtcpPacket, RtcpSrPacket, pack_rtcp_packet
 
-from sfu import rtc_internals, rtp
+from sfu import rtc_internals, rtcp, rtp
 from tests.clients.media import ToneAudioTrack
 from tests.sfu_harness import Subscriber, publish
 
@@ -127,3 +127,19 @@ async def test_the_loudest_unmuted_participant_is_the_active_speaker(sfu_room):
     for publication in loud.publications.values():
         room.set_muted(publication.id, True)
     await events.wait(lambda: events.speakers[-1] == "quiet")
+
+
+def test_a_nack_across_the_sequence_wrap_is_written_and_read_back():
+    # A publisher's gap at the wrap (65534, 65535, 0 lost before 1): aiortc's writer raised
+    # ValueError for it inside the forwarding loop, so the packet that revealed it was dropped.
+    lost = [65533, 65534, 65535, 0, 1, 30]
+    (parsed,) = rtcp.parse(rtcp.nack(1, 2, lost))
+    assert (parsed.ssrc, parsed.media_ssrc, parsed.lost) == (1, 2, lost)
+
+
+def test_a_subscriber_nack_at_the_wrap_names_16_bit_sequence_numbers():
+    # PID 65535 with the first bit of BLP set means 0 is lost too; aiortc's parser says 65536,
+    # which no packet has (and which struct refuses when the answer is written).
+    fci = struct.pack("!LLHH", 1, 2, 65535, 0b101)
+    (parsed,) = rtcp.parse(pack_rtcp_packet(RTCP_RTPFB, rtcp.RTCP_RTPFB_NACK, fci))
+    assert parsed.lost == [65535, 0, 2]
