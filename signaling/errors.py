@@ -97,8 +97,9 @@ def _http_exception_message(request: web.Request, exc: web.HTTPException) -> str
             body = json.loads(exc.text)
         except ValueError:
             body = None
-        if isinstance(body, dict) and isinstance(body.get("error"), str):
-            return body["error"]
+        message = body.get("error") if isinstance(body, dict) else None
+        if isinstance(message, str):
+            return message
     text = exc.text or exc.reason
     prefix = f"{exc.status}: "
     return text[len(prefix) :] if text.startswith(prefix) else text

@@ -6,10 +6,11 @@ what); live connections and media are ``live.py``'s business.
 
 from __future__ import annotations
 
+import builtins
 from dataclasses import dataclass
 from typing import Any
 
-from signaling.errors import bad_request, conflict, forbidden, not_found
+from signaling.errors import conflict, forbidden, not_found
 from signaling.models import (
     Hearing,
     HearingState,
@@ -20,20 +21,11 @@ from signaling.models import (
     schedule_order,
     utc_now,
 )
-from signaling.roles import ROLE_NAMES, Role, grants_for, outranks, parse_role
+from signaling.roles import Role, grants_for, outranks
+from signaling.schemas import NewHearing, TokenRequest, body
 from signaling.store import Store
 from signaling.tokens import TokenClaims, TokenService
-from signaling.validation import (
-    bool_field,
-    optional_text,
-    reject_unknown,
-    require_object,
-    text_field,
-    utc_datetime_field,
-)
 
-HEARING_FIELDS = ("case_number", "title", "court", "case_type", "public", "scheduled_at")
-TOKEN_FIELDS = ("role", "name", "admitted", "masked", "site")
 NOT_ENDED = (HearingState.SCHEDULED, HearingState.OPEN, HearingState.IN_SESSION)
 
 
@@ -50,18 +42,18 @@ class HearingService:
         self.tokens = tokens
 
     # ------------------------------------------------------------------ hearings
-    async def create(self, body: object) -> Hearing:
-        data = require_object(body)
-        reject_unknown(data, HEARING_FIELDS)
+    async def create(self, data: object) -> Hearing:
+        """A new hearing from a request body (``schemas.NewHearing``)."""
+        new = body(NewHearing, data)
         now = utc_now()
         hearing = Hearing(
             id=new_hearing_id(),
-            case_number=text_field(data, "case_number"),
-            title=text_field(data, "title"),
-            court=text_field(data, "court"),
-            case_type=text_field(data, "case_type"),
-            public=bool_field(data, "public"),
-            scheduled_at=utc_datetime_field(data, "scheduled_at"),
+            case_number=new.case_number,
+            title=new.title,
+            court=new.court,
+            case_type=new.case_type,
+            public=new.public,
+            scheduled_at=new.scheduled_at,
             state=HearingState.SCHEDULED,
             created_at=now,
             updated_at=now,
@@ -115,48 +107,40 @@ class HearingService:
 
     # ------------------------------------------------------------------ participants
     async def issue_token(
-        self, hearing_id: str, body: object, *, issuer: Role | None
+        self, hearing_id: str, data: object, *, issuer: Role | None
     ) -> IssuedToken:
-        """Create a participant and its token. ``issuer`` None means the administrator."""
+        """Create a participant and its token from a request body (``schemas.TokenRequest``).
+        ``issuer`` None means the administrator."""
         hearing = await self.get_open(hearing_id)
-        data = require_object(body)
-        reject_unknown(data, TOKEN_FIELDS)
-        role = parse_role(data.get("role"))
-        if role is None:
-            raise bad_request(f"'role' must be one of: {', '.join(ROLE_NAMES)}")
-        name = text_field(data, "name", max_len=100)
-        admitted = bool_field(data, "admitted", default=False)
-        masked = bool_field(data, "masked", default=False)
-        site = optional_text(data, "site", max_len=100)
+        wanted = body(TokenRequest, data)
+        role = wanted.role
         if not outranks(issuer, role):
             raise forbidden(f"a {issuer} token may not issue a {role} token")
         # Moderators never wait in the lobby, so their record says admitted from the start.
-        admitted = admitted or grants_for(role).moderate
+        admitted = wanted.admitted or grants_for(role).moderate
         participant = Participant(
             id=new_participant_id(),
             hearing_id=hearing.id,
-            name=name,
+            name=wanted.name,
             role=role,
             state=ParticipantState.ADMITTED if admitted else ParticipantState.LOBBY,
             admitted=admitted,
             revoked=False,
             created_at=utc_now(),
-            masked=masked,
-            site=site,
+            masked=wanted.masked,
+            site=wanted.site,
         )
         await self.store.create_participant(participant)
         token, claims = self.tokens.issue(hearing.id, participant.id, role)
         return IssuedToken(token=token, claims=claims, participant=participant)
 
-    async def participant(self, hearing_id: str, participant_id: object) -> Participant:
-        if not isinstance(participant_id, str) or not participant_id:
-            raise bad_request("'participant_id' must be a participant id string")
+    async def participant(self, hearing_id: str, participant_id: str) -> Participant:
         participant = await self.store.get_participant(participant_id)
         if participant is None or participant.hearing_id != hearing_id:
             raise not_found(f"no participant {participant_id!r} in this hearing")
         return participant
 
-    async def participants(self, hearing_id: str) -> list[Participant]:
+    async def participants(self, hearing_id: str) -> builtins.list[Participant]:
         return await self.store.list_participants(hearing_id)
 
     async def admit(self, participant: Participant) -> Participant:

@@ -16,9 +16,11 @@ from signaling import __version__
 from signaling.auth import admin_or_moderator, optional_viewer, require_admin
 from signaling.context import Services, services
 from signaling.errors import bad_request, not_found
-from signaling.openapi import openapi_document
+from signaling.openapi import Response, openapi_document, operation
 from signaling.roles import Actor
-from signaling.validation import optional_text, reject_surrogates, reject_unknown, require_object
+from signaling.schemas import NewHearing, NoFields, RemoveBody, TokenRequest, body
+from signaling.schemas_replies import Health, Hearing, HearingList, IssuedToken, ParticipantReply
+from signaling.validation import reject_surrogates
 
 routes = web.RouteTableDef()
 
@@ -54,6 +56,7 @@ async def read_json(request: web.Request, *, required: bool = True) -> Any:
 
 
 @routes.get("/api/health")
+@operation("liveness, and what is live now", {200: Health})
 async def health(request: web.Request) -> web.Response:
     s = services(request)
     return reply(
@@ -68,11 +71,21 @@ async def health(request: web.Request) -> web.Response:
 
 
 @routes.get("/api/openapi.json")
+@operation(
+    "this document (OpenAPI 3.1, generated from the routes and their models)",
+    {200: Response("the document", "application/json")},
+)
 async def openapi(request: web.Request) -> web.Response:
-    return reply(openapi_document(services(request).settings.public_url))
+    return reply(openapi_document(request.app, services(request).settings.public_url))
 
 
 @routes.post("/api/hearings")
+@operation(
+    "schedule a hearing",
+    {201: Response("created", Hearing, {"Location": "the hearing's URL"})},
+    security="admin",
+    body=NewHearing,
+)
 async def create_hearing(request: web.Request) -> web.Response:
     s = services(request)
     require_admin(request, s.tokens, s.settings.admin_key)
@@ -81,6 +94,11 @@ async def create_hearing(request: web.Request) -> web.Response:
 
 
 @routes.get("/api/hearings")
+@operation(
+    "the hearings in schedule order (public ones only, unless the admin key is given)",
+    {200: HearingList},
+    security="optional",
+)
 async def list_hearings(request: web.Request) -> web.Response:
     s = services(request)
     is_admin, _ = await optional_viewer(request, s.tokens, s.settings.admin_key)
@@ -89,6 +107,11 @@ async def list_hearings(request: web.Request) -> web.Response:
 
 
 @routes.get("/api/hearings/{hearing_id}")
+@operation(
+    "one hearing (not public: admin key or a token of the hearing)",
+    {200: Hearing},
+    security="optional",
+)
 async def get_hearing(request: web.Request) -> web.Response:
     s = services(request)
     hearing_id = request.match_info["hearing_id"]
@@ -114,6 +137,13 @@ async def _moderated(request: web.Request) -> tuple[Services, str, Actor]:
 
 
 @routes.post("/api/hearings/{hearing_id}/tokens")
+@operation(
+    "add a participant and issue its token",
+    {201: IssuedToken},
+    security="moderator",
+    body=TokenRequest,
+    errors={409: "the hearing has ended"},
+)
 async def issue_token(request: web.Request) -> web.Response:
     s, hearing_id, actor = await _moderated(request)
     issued = await s.hearings.issue_token(hearing_id, await read_json(request), issuer=actor.role)
@@ -138,29 +168,39 @@ async def issue_token(request: web.Request) -> web.Response:
     )
 
 
-async def _optional_body(request: web.Request, fields: tuple[str, ...]) -> dict[str, Any]:
-    """The optional JSON object body of a moderation route, which may carry only ``fields``."""
-    body = require_object(await read_json(request, required=False))
-    reject_unknown(body, fields)
-    return body
-
-
-async def _reason(request: web.Request) -> str | None:
-    return optional_text(await _optional_body(request, ("reason",)), "reason")
+async def no_body(request: web.Request) -> None:
+    """A route that takes no body refuses one with fields: they would be ignored unsaid."""
+    body(NoFields, await read_json(request, required=False))
 
 
 @routes.post("/api/hearings/{hearing_id}/participants/{participant_id}/admit")
+@operation(
+    "admit a participant from the lobby (or before they arrive)",
+    {200: Response("admitted", ParticipantReply)},
+    security="moderator",
+    body=NoFields,
+    body_required=False,
+    errors={409: "the participant was removed, or the hearing has ended"},
+)
 async def admit(request: web.Request) -> web.Response:
     s, hearing_id, actor = await _moderated(request)
-    await _optional_body(request, ())
+    await no_body(request)
     participant = await s.live.admit(hearing_id, request.match_info["participant_id"], actor)
     return reply({"participant": participant})
 
 
 @routes.post("/api/hearings/{hearing_id}/participants/{participant_id}/remove")
+@operation(
+    "remove a participant; their token stops working",
+    {200: Response("removed", ParticipantReply)},
+    security="moderator",
+    body=RemoveBody,
+    body_required=False,
+    errors={409: "the hearing has ended"},
+)
 async def remove(request: web.Request) -> web.Response:
     s, hearing_id, actor = await _moderated(request)
-    reason = await _reason(request)
+    reason = body(RemoveBody, await read_json(request, required=False)).reason
     participant = await s.live.remove(
         hearing_id, request.match_info["participant_id"], actor, reason
     )
@@ -168,9 +208,17 @@ async def remove(request: web.Request) -> web.Response:
 
 
 @routes.post("/api/hearings/{hearing_id}/end")
+@operation(
+    "end the hearing; everyone is disconnected",
+    {200: Response("ended", Hearing)},
+    security="moderator",
+    body=NoFields,
+    body_required=False,
+    errors={409: "the hearing has already ended"},
+)
 async def end(request: web.Request) -> web.Response:
     s, hearing_id, actor = await _moderated(request)
-    await _optional_body(request, ())
+    await no_body(request)
     hearing = await s.live.end(hearing_id, actor)
     return reply(hearing.to_json())
 

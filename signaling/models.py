@@ -82,7 +82,7 @@ class Hearing:
     court: str
     case_type: str
     public: bool
-    # UTC ISO 8601 (validation.utc_datetime_field). Rows written before that was required may
+    # UTC ISO 8601 (schemas.Moment). Rows written before that was required may
     # hold another offset, no offset or a bare date; see schedule_json and schedule_order.
     scheduled_at: str
     state: HearingState
@@ -136,5 +136,6 @@ class Participant:
             "role": self.role.value,
             "state": self.state.value,
             "site": self.site,
+            "masked": self.masked,
             "muted": muted or {"audio": False, "video": False},
         }

@@ -6,6 +6,7 @@ Everything here is for the court only: the admin key or a judge/clerk token of t
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from aiohttp import web
@@ -17,13 +18,13 @@ from signaling.context import SERVICES, services
 from signaling.errors import Code, CourtError
 from signaling.http_api import read_json, reply
 from signaling.live import LiveHearings
+from signaling.openapi import HandlerT, Response, operation
 from signaling.roles import Actor
+from signaling.schemas import ReasonBody, SegmentsQuery, body, query
+from signaling.schemas_replies import PauseReply, Recording, RecordingState, SegmentPage
 from signaling.sidecars import alarm_json
-from signaling.validation import query_int, reject_unknown, reject_unknown_params, require_object
 
 RECORDER: web.AppKey[Recorder] = web.AppKey("recorder", Recorder)
-MAX_REASON = 500
-PAGE_DEFAULT, PAGE_MAX = 500, 1000  # segments per page: ~8 and ~17 minutes of one track
 
 routes = web.RouteTableDef()
 
@@ -58,6 +59,12 @@ def actor_json(actor: Actor) -> dict[str, Any]:
 
 
 @routes.get("/api/hearings/{hearing_id}/recordings")
+@operation(
+    "the hearing's recording: track summaries, archive, chain head, state",
+    {200: Recording},
+    security="moderator",
+    errors={409: "a damaged manifest of an ended hearing"},
+)
 async def recordings(request: web.Request) -> web.Response:
     recorder, hearing_id, _ = await _authorised(request)
     try:
@@ -68,6 +75,13 @@ async def recordings(request: web.Request) -> web.Response:
 
 
 @routes.get("/api/hearings/{hearing_id}/recordings/state")
+@operation(
+    "the recording's state, duration, counters, chain head, pause, archive (light: what the "
+    "judge console polls)",
+    {200: RecordingState},
+    security="moderator",
+    errors={409: "a damaged manifest of an ended hearing"},
+)
 async def recording_state(request: web.Request) -> web.Response:
     """The light answer the judge console polls (the full one above walks the whole manifest)."""
     recorder, hearing_id, _ = await _authorised(request)
@@ -78,23 +92,25 @@ async def recording_state(request: web.Request) -> web.Response:
     return reply(state)
 
 
-def _page(request: web.Request) -> tuple[int, int]:
-    query = request.query
-    reject_unknown_params(query, ("offset", "limit"))
-    return (
-        query_int(query, "offset", 0, 0, 10**9),
-        query_int(query, "limit", PAGE_DEFAULT, 1, PAGE_MAX),
-    )
-
-
 @routes.get("/api/hearings/{hearing_id}/recordings/tracks/{track}/segments")
+@operation(
+    "one page of a track's sealed segments",
+    {200: SegmentPage},
+    security="moderator",
+    query=SegmentsQuery,
+    errors={409: "a damaged manifest of an ended hearing"},
+)
 async def track_segments(request: web.Request) -> web.Response:
     recorder, hearing_id, _ = await _authorised(request)
-    offset, limit = _page(request)
+    page_wanted = query(SegmentsQuery, request.query)
     base_url = services(request).settings.public_url
     try:
         page = await recorder.segments(
-            hearing_id, request.match_info["track"], offset, limit, base_url
+            hearing_id,
+            request.match_info["track"],
+            page_wanted.offset,
+            page_wanted.limit,
+            base_url,
         )
     except RecordingError as exc:
         raise _court_error(exc) from None
@@ -102,6 +118,14 @@ async def track_segments(request: web.Request) -> web.Response:
 
 
 @routes.get("/api/hearings/{hearing_id}/recordings/files/{name:.+}")
+@operation(
+    "download a sealed segment, a manifest or the archive (HTTP Range: 206)",
+    {
+        200: Response("the file", ("video/webm", "application/octet-stream")),
+        206: Response("the requested range", ("video/webm", "application/octet-stream")),
+    },
+    security="moderator",
+)
 async def recording_file(request: web.Request) -> web.StreamResponse:
     recorder, hearing_id, _ = await _authorised(request)
     try:
@@ -114,16 +138,9 @@ async def recording_file(request: web.Request) -> web.StreamResponse:
 
 async def _pause_or_resume(request: web.Request, paused: bool) -> web.Response:
     recorder, hearing_id, actor = await _authorised(request)
-    body = require_object(await read_json(request))
-    reject_unknown(body, ("reason",))
-    reason = body.get("reason")
-    if not isinstance(reason, str) or not reason.strip() or len(reason) > MAX_REASON:
-        raise CourtError(
-            Code.BAD_REQUEST,
-            f"'reason' is required: a non-empty string of at most {MAX_REASON} characters",
-        )
+    reason = body(ReasonBody, await read_json(request)).reason
     try:
-        entry = await recorder.set_paused(hearing_id, paused, actor_json(actor), reason.strip())
+        entry = await recorder.set_paused(hearing_id, paused, actor_json(actor), reason)
     except RecordingError as exc:
         raise _court_error(exc) from None
     except OSError as exc:
@@ -136,12 +153,27 @@ async def _pause_or_resume(request: web.Request, paused: bool) -> web.Response:
     return reply({"state": "paused" if paused else "recording", "entry": entry})
 
 
+def _pause_or_resume_operation(action: str) -> Callable[[HandlerT], HandlerT]:
+    return operation(
+        f"{action} the recording, with a reason (written in the manifest)",
+        {200: Response("the manifest entry written", PauseReply)},
+        security="moderator",
+        body=ReasonBody,
+        errors={
+            409: "not recorded, or already paused/running",
+            500: "the manifest cannot be written; nothing changed",
+        },
+    )
+
+
 @routes.post("/api/hearings/{hearing_id}/recording/pause")
+@_pause_or_resume_operation("pause")
 async def pause(request: web.Request) -> web.Response:
     return await _pause_or_resume(request, True)
 
 
 @routes.post("/api/hearings/{hearing_id}/recording/resume")
+@_pause_or_resume_operation("resume")
 async def resume(request: web.Request) -> web.Response:
     return await _pause_or_resume(request, False)
 

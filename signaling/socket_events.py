@@ -14,19 +14,34 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import socketio
+from pydantic import BaseModel
 
 from signaling.errors import Code, CourtError, bad_request, unauthorized
 from signaling.live import LiveHearings
 from signaling.live_state import LeftReason
-from signaling.mutes import KINDS
 from signaling.outbox import Outbox
 from signaling.roles import Actor
+from signaling.schemas import NoFields, body
+from signaling.schemas_socket import (
+    EVENT_PAYLOADS,
+    Answer,
+    Deny,
+    IceCandidate,
+    Join,
+    MediaStatus,
+    Mute,
+    Offer,
+    ParticipantRef,
+    PauseSubscription,
+    Remove,
+)
 from signaling.socket_json import MALFORMED_EVENT, NOT_AN_EVENT, NOT_JSON, SafePacket
-from signaling.validation import json_size, optional_text
+from signaling.validation import json_size
 
 log = logging.getLogger("cloudcourt.socket")
 
-Handler = Callable[[str, dict[str, Any]], Awaitable[dict[str, Any] | None]]
+# An event's handler: the socket and its payload, validated as EVENT_PAYLOADS says.
+Handler = Callable[[str, Any], Awaitable[dict[str, Any] | None]]
 
 
 def same_origin(public_url: str) -> Callable[[str | None, dict[str, Any]], bool]:
@@ -60,44 +75,6 @@ def create_server(public_url: str, max_http_buffer_size: int = 1_000_000) -> soc
 
 def _not_joined() -> CourtError:
     return unauthorized("join the hearing with a token first")
-
-
-def _sdp(payload: dict[str, Any], expected_type: str) -> str:
-    sdp = payload.get("sdp")
-    if not isinstance(sdp, str) or not sdp.strip():
-        raise bad_request("'sdp' must be a non-empty string")
-    kind = payload.get("type", expected_type)
-    if kind != expected_type:
-        raise bad_request(f"'type' must be {expected_type!r}")
-    return sdp
-
-
-# What a published track may be labelled as (the `sources` of `publish`).
-SOURCES = ("camera", "microphone", "screen")
-MAX_SOURCES = 8
-
-
-def _sources(payload: dict[str, Any]) -> dict[str, str]:
-    sources = payload.get("sources", {})
-    if not isinstance(sources, dict) or len(sources) > MAX_SOURCES:
-        raise bad_request(f"'sources' must be an object of at most {MAX_SOURCES} mids")
-    for mid, source in sources.items():
-        if not mid or len(mid) > 32:
-            raise bad_request("each key of 'sources' must be a mid of 1-32 characters")
-        if source not in SOURCES:
-            raise bad_request(f"each value of 'sources' must be one of: {', '.join(SOURCES)}")
-    return sources
-
-
-# RTCPeerConnection.connectionState values (and "unknown"): what `media_status` may report.
-PC_STATES = ("new", "connecting", "connected", "disconnected", "failed", "closed", "unknown")
-
-
-def _participant_id(payload: dict[str, Any]) -> str:
-    pid = payload.get("participant_id")
-    if not isinstance(pid, str) or not pid:
-        raise bad_request("'participant_id' must be a participant id string")
-    return pid
 
 
 class SocketEvents:
@@ -139,8 +116,9 @@ class SocketEvents:
             "media_status": self.media_status,
             "lower_hand": self.lower_hand,
         }
+        assert handlers.keys() == EVENT_PAYLOADS.keys(), "an event without its payload model"
         for name, handler in handlers.items():
-            self.sio.on(name, self._guarded(name, handler))
+            self.sio.on(name, self._guarded(name, handler, EVENT_PAYLOADS[name]))
         self.sio.on("*", self._on_unknown)
 
     # ------------------------------------------------------------------ plumbing
@@ -176,19 +154,17 @@ class SocketEvents:
         log.info("closed socket %s: no participant joined on it within %gs", sid, self.join_timeout)
         self.outbox.disconnect(sid)
 
-    def _payload(self, args: tuple[Any, ...]) -> dict[str, Any]:
-        if not args:
-            return {}
+    def _payload(self, args: tuple[Any, ...], model: type[BaseModel]) -> BaseModel:
         if len(args) > 1:
             raise bad_request("send exactly one JSON object as the payload")
-        payload = args[0]
+        payload = args[0] if args else {}
         if not isinstance(payload, dict):
             raise bad_request("the payload must be a JSON object")
         try:
             json_size(payload, "the payload", self.max_event_bytes)
         except (TypeError, ValueError, RecursionError):
             raise bad_request("the payload must be plain JSON, not nested too deeply") from None
-        return payload
+        return body(model, payload, "the payload")
 
     def _failure(self, sid: str, event: str, exc: CourtError) -> dict[str, Any]:
         self.outbox.emit(
@@ -196,7 +172,9 @@ class SocketEvents:
         )
         return {"ok": False, "error": exc.message, "code": exc.code.value}
 
-    def _guarded(self, name: str, handler: Handler) -> Callable[..., Awaitable[dict[str, Any]]]:
+    def _guarded(
+        self, name: str, handler: Handler, model: type[BaseModel]
+    ) -> Callable[..., Awaitable[dict[str, Any]]]:
         async def run(sid: str, *args: Any) -> dict[str, Any]:
             lock = self._locks.setdefault(sid, asyncio.Lock())
             async with lock:
@@ -205,7 +183,7 @@ class SocketEvents:
                     try:
                         if name != "join" and not self.live.is_joined(sid):
                             raise _not_joined()
-                        payload = self._payload(args)
+                        payload = self._payload(args, model)
                         result = await handler(sid, payload)
                         ack = {"ok": True, **(result or {})}
                     except CourtError as exc:
@@ -249,108 +227,79 @@ class SocketEvents:
         return live.id, Actor(role=conn.participant.role, participant_id=conn.participant.id)
 
     # ------------------------------------------------------------------ events
-    async def join(self, sid: str, payload: dict[str, Any]) -> dict[str, Any]:
+    async def join(self, sid: str, payload: Join) -> dict[str, Any]:
         # The socket may disconnect while the join waits for the hearing's lock; its disconnect
         # handler then finds nothing to clean up, so the join must not register it.
-        hearing_id = payload.get("hearing_id")
-        if hearing_id is not None and (not isinstance(hearing_id, str) or not hearing_id):
-            raise bad_request("'hearing_id' must be a hearing id string")
         ack = await self.live.join(
-            sid, payload.get("token"), connected=lambda: sid in self._locks, hearing_id=hearing_id
+            sid,
+            payload.token,
+            connected=lambda: sid in self._locks,
+            hearing_id=payload.hearing_id,
         )
         ack.pop("ok", None)
         return ack
 
-    async def publish(self, sid: str, payload: dict[str, Any]) -> dict[str, Any]:
-        answer = await self.live.publish(sid, _sdp(payload, "offer"), _sources(payload))
+    async def publish(self, sid: str, payload: Offer) -> dict[str, Any]:
+        answer = await self.live.publish(sid, payload.sdp, dict(payload.sources))
         return {"sdp": answer, "type": "answer"}
 
-    async def subscriber_answer(self, sid: str, payload: dict[str, Any]) -> None:
-        await self.live.subscriber_answer(sid, _sdp(payload, "answer"))
+    async def subscriber_answer(self, sid: str, payload: Answer) -> None:
+        await self.live.subscriber_answer(sid, payload.sdp)
 
-    async def ice_candidate(self, sid: str, payload: dict[str, Any]) -> None:
-        target = payload.get("target")
-        if target not in ("publisher", "subscriber"):
-            raise bad_request("'target' must be 'publisher' or 'subscriber'")
-        candidate = payload.get("candidate")
-        if candidate is None:
-            # End of candidates; still only for an admitted participant (checked in live).
-            await self.live.ice_candidate(sid, target, None, None, None)
-            return
-        if not isinstance(candidate, dict):
-            raise bad_request("'candidate' must be an object {candidate, sdpMid, sdpMLineIndex}")
-        line = candidate.get("candidate")
-        mid = candidate.get("sdpMid")
-        index = candidate.get("sdpMLineIndex")
-        if not isinstance(line, str):
-            raise bad_request("'candidate.candidate' must be a string")
-        if mid is not None and not isinstance(mid, str):
-            raise bad_request("'candidate.sdpMid' must be a string")
-        if index is not None and (not isinstance(index, int) or isinstance(index, bool)):
-            raise bad_request("'candidate.sdpMLineIndex' must be an integer")
-        await self.live.ice_candidate(sid, target, line, mid, index)
+    async def ice_candidate(self, sid: str, payload: IceCandidate) -> None:
+        # No candidate: the end of candidates; still only for an admitted participant (live).
+        c = payload.candidate
+        if c is None:
+            await self.live.ice_candidate(sid, payload.target, None, None, None)
+        else:
+            await self.live.ice_candidate(
+                sid, payload.target, c.candidate, c.sdpMid, c.sdpMLineIndex
+            )
 
-    async def admit(self, sid: str, payload: dict[str, Any]) -> dict[str, Any]:
+    async def admit(self, sid: str, payload: ParticipantRef) -> dict[str, Any]:
         hearing_id, actor = self._actor(sid)
-        participant = await self.live.admit(hearing_id, _participant_id(payload), actor)
+        participant = await self.live.admit(hearing_id, payload.participant_id, actor)
         return {"participant": participant}
 
-    async def deny(self, sid: str, payload: dict[str, Any]) -> dict[str, Any]:
+    async def deny(self, sid: str, payload: Deny) -> dict[str, Any]:
         hearing_id, actor = self._actor(sid)
-        reason = optional_text(payload, "reason")
-        participant = await self.live.deny(hearing_id, _participant_id(payload), actor, reason)
+        participant = await self.live.deny(
+            hearing_id, payload.participant_id, actor, payload.reason
+        )
         return {"participant": participant}
 
-    async def mute(self, sid: str, payload: dict[str, Any]) -> dict[str, Any]:
+    async def mute(self, sid: str, payload: Mute) -> dict[str, Any]:
         hearing_id, actor = self._actor(sid)
-        kind = payload.get("kind")
-        if kind not in KINDS:
-            raise bad_request("'kind' must be 'audio' or 'video'")
-        muted = payload.get("muted")
-        if not isinstance(muted, bool):
-            raise bad_request("'muted' must be true or false")
-        participant = await self.live.mute(hearing_id, actor, _participant_id(payload), kind, muted)
+        participant = await self.live.mute(
+            hearing_id, actor, payload.participant_id, payload.kind, payload.muted
+        )
         return {"participant": participant}
 
-    async def remove(self, sid: str, payload: dict[str, Any]) -> dict[str, Any]:
+    async def remove(self, sid: str, payload: Remove) -> dict[str, Any]:
         hearing_id, actor = self._actor(sid)
-        reason = optional_text(payload, "reason")
-        participant = await self.live.remove(hearing_id, _participant_id(payload), actor, reason)
+        participant = await self.live.remove(
+            hearing_id, payload.participant_id, actor, payload.reason
+        )
         return {"participant": participant}
 
-    async def end_hearing(self, sid: str, payload: dict[str, Any]) -> dict[str, Any]:
+    async def end_hearing(self, sid: str, payload: NoFields) -> dict[str, Any]:
         hearing_id, actor = self._actor(sid)
         hearing = await self.live.end(hearing_id, actor)
         return {"hearing": hearing.to_json()}
 
-    async def leave(self, sid: str, payload: dict[str, Any]) -> None:
+    async def leave(self, sid: str, payload: NoFields) -> None:
         await self.live.leave(sid, LeftReason.LEFT)
         # The socket may join again, but a socket left without a participant is an idle one.
         self._await_join(sid, self.join_timeout)
 
-    async def pause_subscription(self, sid: str, payload: dict[str, Any]) -> None:
-        publication_id = payload.get("publication_id")
-        if not isinstance(publication_id, str) or not publication_id:
-            raise bad_request("'publication_id' must be a publication id string")
-        paused = payload.get("paused")
-        if not isinstance(paused, bool):
-            raise bad_request("'paused' must be true or false")
-        await self.live.pause_subscription(sid, publication_id, paused)
+    async def pause_subscription(self, sid: str, payload: PauseSubscription) -> None:
+        await self.live.pause_subscription(sid, payload.publication_id, payload.paused)
 
-    async def media_status(self, sid: str, payload: dict[str, Any]) -> None:
-        target = payload.get("target")
-        if target not in ("publisher", "subscriber"):
-            raise bad_request("'target' must be 'publisher' or 'subscriber'")
-        connected = payload.get("connected")
-        if not isinstance(connected, bool):
-            raise bad_request("'connected' must be true or false")
-        state = payload.get("state", "unknown")
-        if state not in PC_STATES:
-            raise bad_request(f"'state' must be one of: {', '.join(PC_STATES)}")
-        await self.live.media_status(sid, target, connected, state)
+    async def media_status(self, sid: str, payload: MediaStatus) -> None:
+        await self.live.media_status(sid, payload.target, payload.connected, payload.state)
 
-    async def raise_hand(self, sid: str, payload: dict[str, Any]) -> None:
+    async def raise_hand(self, sid: str, payload: NoFields) -> None:
         await self.live.raise_hand(sid)
 
-    async def lower_hand(self, sid: str, payload: dict[str, Any]) -> None:
-        await self.live.lower_hand(sid, _participant_id(payload))
+    async def lower_hand(self, sid: str, payload: ParticipantRef) -> None:
+        await self.live.lower_hand(sid, payload.participant_id)

@@ -73,15 +73,16 @@ class SafeJson:
             return malformed(event_name_in(text), NOT_JSON)
 
 
-class SafePacket(packet.Packet):
+class SafePacket(packet.Packet):  # type: ignore[misc]  # python-socketio has no type hints
     """Passed as ``serializer``: unlike ``AsyncServer(json=...)``, it leaves python-socketio's
     Packet class (and Engine.IO's JSON) as they are for everyone else in the process."""
 
     json = SafeJson
+    id: int | None  # the packet's ack id, as Packet sets it
 
     def decode(self, encoded_packet: str | bytes) -> int:
         try:
-            attachments = super().decode(encoded_packet)
+            attachments: int = super().decode(encoded_packet)
         except Exception:  # whatever a hostile packet makes the parser raise
             return self._refuse(encoded_packet, NOT_AN_EVENT)
         kind, data = self.packet_type, self.data

@@ -8,11 +8,12 @@ path of it is 404 exactly like a hearing that does not exist.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from pathlib import Path
 
 from aiohttp import web
 
-from livestream.catalog import MAX_LIMIT, STATUSES, Filters, parse_day, select
+from livestream.catalog import Filters, select
 from livestream.playlist import (
     LIVE_PLAYLIST,
     MASTER_PLAYLIST,
@@ -22,23 +23,18 @@ from livestream.playlist import (
 )
 from signaling.auth import admin_or_moderator
 from signaling.context import Services, services
-from signaling.errors import bad_request, conflict, forbidden, not_found
-from signaling.http_api import read_json, reply
+from signaling.errors import conflict, forbidden, not_found
+from signaling.http_api import no_body, read_json, reply
 from signaling.models import Hearing, HearingState
-from signaling.validation import (
-    bool_field,
-    query_int,
-    reject_unknown,
-    reject_unknown_params,
-    require_object,
-)
+from signaling.openapi import HandlerT, Response, operation
+from signaling.schemas import CatalogQuery, MaskBody, NoFields, body, query
+from signaling.schemas_replies import Catalog, LiveState, MaskReply
 from web import routes as web_routes
 
 routes = web.RouteTableDef()
 
 PORTAL_DIR = Path(__file__).resolve().parent.parent / "web" / "portal"
 _SEGMENT = re.compile(r"^seg[0-9]{6}(-low)?\.ts$")
-CATALOG_PARAMS = ("status", "court", "case_type", "date_from", "date_to", "q", "limit", "offset")
 # Live playlists change every segment; a segment or a closed playlist never changes.
 _LIVE_PLAYLIST_CACHE = "no-cache, max-age=0"
 _IMMUTABLE_CACHE = "public, max-age=86400"
@@ -73,7 +69,16 @@ def _live_json(s: Services, hearing: Hearing, **extra: object) -> dict[str, obje
     }
 
 
+_ON_AIR_ERRORS = {
+    403: "not a moderator of the hearing, or the hearing is not public",
+    409: "the hearing has ended",
+}
+
+
 @routes.get("/api/hearings/{hearing_id}/live")
+@operation(
+    "the public stream's state, for the judge console", {200: LiveState}, security="moderator"
+)
 async def live_state(request: web.Request) -> web.Response:
     """The judge console's view of the stream; also for closed hearings (never on air)."""
     s = services(request)
@@ -84,10 +89,17 @@ async def live_state(request: web.Request) -> web.Response:
 
 
 @routes.post("/api/hearings/{hearing_id}/live/start")
+@operation(
+    "put the public hearing on air (after the broadcast delay)",
+    {200: Response("on air", LiveState)},
+    security="moderator",
+    body=NoFields,
+    body_required=False,
+    errors=_ON_AIR_ERRORS,
+)
 async def live_start(request: web.Request) -> web.Response:
     s, hearing = await _moderated_public(request)
-    body = require_object(await read_json(request, required=False))
-    reject_unknown(body, ())
+    await no_body(request)
     masked = {p.id for p in await s.hearings.participants(hearing.id) if p.masked}
     # The hearing may have ended while we read: the livestream knows and refuses.
     if not await s.livestream.start(hearing, masked):
@@ -96,23 +108,36 @@ async def live_start(request: web.Request) -> web.Response:
 
 
 @routes.post("/api/hearings/{hearing_id}/live/stop")
+@operation(
+    "take it off air now; segments not yet public are deleted",
+    {200: Response("off air", LiveState)},
+    security="moderator",
+    body=NoFields,
+    body_required=False,
+    errors=_ON_AIR_ERRORS,
+)
 async def live_stop(request: web.Request) -> web.Response:
     s, hearing = await _moderated_public(request)
-    body = require_object(await read_json(request, required=False))
-    reject_unknown(body, ())
+    await no_body(request)
     deleted = await s.livestream.stop(hearing.id)
     return reply(_live_json(s, hearing, discarded_segments=deleted))
 
 
 @routes.post("/api/hearings/{hearing_id}/participants/{participant_id}/mask")
+@operation(
+    "mask (or unmask) a participant's picture in the public stream",
+    {200: MaskReply},
+    security="moderator",
+    body=MaskBody,
+    body_required=False,
+    errors={409: "the hearing has ended"},
+)
 async def mask(request: web.Request) -> web.Response:
     s = services(request)
     hearing_id = request.match_info["hearing_id"]
     await admin_or_moderator(request, hearing_id, s.tokens, s.settings.admin_key)
     await s.hearings.get_open(hearing_id)
-    body = require_object(await read_json(request, required=False))
-    reject_unknown(body, ("masked",))
-    masked = bool_field(body, "masked", default=True)
+    masked = body(MaskBody, await read_json(request, required=False)).masked
     participant = await s.hearings.participant(hearing_id, request.match_info["participant_id"])
     participant = await s.hearings.set_masked(participant, masked)
     await s.live.participant_changed(participant)
@@ -121,43 +146,22 @@ async def mask(request: web.Request) -> web.Response:
 
 
 def _filters(request: web.Request) -> Filters:
-    query = request.query
-    reject_unknown_params(query, CATALOG_PARAMS)
-    text: dict[str, str | None] = {}
-    for name in ("status", "court", "case_type", "q", "date_from", "date_to"):
-        values = query.getall(name, [])
-        if len(values) > 1:
-            raise bad_request(f"'{name}' may be given once")
-        value = values[0].strip() if values else ""
-        if len(value) > 200:
-            raise bad_request(f"'{name}' is longer than 200 characters")
-        text[name] = value or None
-    if text["status"] is not None and text["status"] not in STATUSES:
-        raise bad_request(f"'status' must be one of: {', '.join(STATUSES)}")
-    bounds = {}
-    for name in ("date_from", "date_to"):
-        value = text[name]
-        try:
-            bounds[name] = parse_day(value, end=name == "date_to") if value else None
-        except ValueError:
-            raise bad_request(
-                f"'{name}' must be a date (YYYY-MM-DD) or an ISO 8601 date-time with an offset"
-            ) from None
-    if bounds["date_from"] and bounds["date_to"] and bounds["date_from"] >= bounds["date_to"]:
-        raise bad_request("'date_from' must be before 'date_to'")
+    wanted = query(CatalogQuery, request.query)
+    date_from, date_to = wanted.bounds()
     return Filters(
-        status=text["status"],
-        court=text["court"],
-        case_type=text["case_type"],
-        date_from=bounds["date_from"],
-        date_to=bounds["date_to"],
-        q=text["q"],
-        limit=query_int(query, "limit", 20, 1, MAX_LIMIT),
-        offset=query_int(query, "offset", 0, 0, 1_000_000),
+        status=wanted.status,
+        court=wanted.court or None,
+        case_type=wanted.case_type or None,
+        date_from=date_from,
+        date_to=date_to,
+        q=wanted.q or None,
+        limit=wanted.limit,
+        offset=wanted.offset,
     )
 
 
 @routes.get("/api/catalog")
+@operation("public hearings: live, upcoming, on demand", {200: Catalog}, query=CatalogQuery)
 async def catalog(request: web.Request) -> web.Response:
     s = services(request)
     filters = _filters(request)
@@ -206,12 +210,27 @@ async def _stream_file(request: web.Request, *, vod: bool) -> web.StreamResponse
     )
 
 
+def _hls(prefix: str) -> Callable[[HandlerT], HandlerT]:
+    return operation(
+        f"{prefix} HLS: index.m3u8 (master), high.m3u8, low.m3u8, segNNNNNN.ts, "
+        "segNNNNNN-low.ts, poster.jpg (public hearings only; anything else is 404)",
+        {
+            200: Response(
+                "the playlist, a segment or the poster",
+                ("application/vnd.apple.mpegurl", "video/mp2t", "image/jpeg"),
+            )
+        },
+    )
+
+
 @routes.get("/live/{hearing_id}/{name}")
+@_hls("live")
 async def live_file(request: web.Request) -> web.StreamResponse:
     return await _stream_file(request, vod=False)
 
 
 @routes.get("/vod/{hearing_id}/{name}")
+@_hls("on-demand")
 async def vod_file(request: web.Request) -> web.StreamResponse:
     return await _stream_file(request, vod=True)
 

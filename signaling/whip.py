@@ -6,15 +6,24 @@ session. Trickle ICE (PATCH) is not offered: the router answers 405 with a JSON 
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from aiohttp import web
 
 from signaling.auth import bearer
 from signaling.context import Services, services
 from signaling.errors import bad_request
+from signaling.live_state import MAX_WHEPS_PER_PARTICIPANT
+from signaling.openapi import SDP, HandlerT, Response, operation
+from signaling.schemas import WhepQuery, query
 
 routes = web.RouteTableDef()
 
-SDP = "application/sdp"
+_SESSION_CREATED = Response(
+    "session created; the body is the SDP answer",
+    SDP,
+    {"Location": "the session's URL (DELETE ends it)", "ETag": "the session's entity tag"},
+)
 
 
 def _too_large(size: int, limit: int) -> web.HTTPRequestEntityTooLarge:
@@ -63,6 +72,13 @@ async def _offer(request: web.Request) -> tuple[Services, str, str, str | None]:
 
 
 @routes.post("/whip/{hearing_id}")
+@operation(
+    "WHIP publish (RFC 9725)",
+    {201: _SESSION_CREATED},
+    security="participant",
+    body="sdp",
+    errors={409: "the hearing has ended"},
+)
 async def whip_post(request: web.Request) -> web.Response:
     s, hearing_id, sdp, token = await _offer(request)
     resource_id, answer = await s.live.whip_publish(hearing_id, token, sdp)
@@ -70,9 +86,20 @@ async def whip_post(request: web.Request) -> web.Response:
 
 
 @routes.post("/whep/{hearing_id}")
+@operation(
+    "WHEP playback of one participant (default: the judge)",
+    {201: _SESSION_CREATED},
+    security="participant",
+    body="sdp",
+    query=WhepQuery,
+    errors={
+        409: "the hearing has ended, or the participant already has "
+        f"{MAX_WHEPS_PER_PARTICIPANT} playbacks"
+    },
+)
 async def whep_post(request: web.Request) -> web.Response:
+    source = query(WhepQuery, request.query).participant
     s, hearing_id, sdp, token = await _offer(request)
-    source = request.query.get("participant") or None
     resource_id, answer = await s.live.whep_play(hearing_id, token, sdp, source)
     return _answer("whep", hearing_id, resource_id, answer)
 
@@ -85,12 +112,18 @@ async def _delete(request: web.Request, kind: str) -> web.Response:
     return web.Response(status=200)
 
 
+def _delete_operation(kind: str) -> Callable[[HandlerT], HandlerT]:
+    return operation(f"end a {kind} session", {200: "ended"})
+
+
 @routes.delete("/whip/{hearing_id}/{resource_id}")
+@_delete_operation("WHIP")
 async def whip_delete(request: web.Request) -> web.Response:
     return await _delete(request, "whip")
 
 
 @routes.delete("/whep/{hearing_id}/{resource_id}")
+@_delete_operation("WHEP")
 async def whep_delete(request: web.Request) -> web.Response:
     return await _delete(request, "whep")
 
@@ -99,12 +132,21 @@ def _options(request: web.Request) -> web.Response:
     return web.Response(status=204, headers={"Accept-Post": SDP, "Allow": "OPTIONS, POST"})
 
 
+def _options_operation(kind: str) -> Callable[[HandlerT], HandlerT]:
+    return operation(
+        f"{kind} capabilities",
+        {204: Response("what the endpoint takes", None, {"Accept-Post": SDP, "Allow": "methods"})},
+    )
+
+
 @routes.options("/whip/{hearing_id}")
+@_options_operation("WHIP")
 async def whip_options(request: web.Request) -> web.Response:
     return _options(request)
 
 
 @routes.options("/whep/{hearing_id}")
+@_options_operation("WHEP")
 async def whep_options(request: web.Request) -> web.Response:
     return _options(request)
 

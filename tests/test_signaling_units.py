@@ -14,6 +14,7 @@ from signaling.config import ConfigError, Settings, parse_ice_servers
 from signaling.errors import CourtError
 from signaling.mutes import MuteState
 from signaling.roles import GRANTS, Role, grants_for, outranks
+from signaling.schemas_socket import Join
 from signaling.socket_events import SocketEvents
 from tests.signaling_server import start_server
 
@@ -174,7 +175,7 @@ def payload_refusal(payload: object) -> str:
     """Why an event with this payload is refused; the payload checks need nothing else."""
     events = SocketEvents(None, None, None, max_event_bytes=64 * 1024, join_timeout=30)  # type: ignore[arg-type]
     with pytest.raises(CourtError) as refusal:
-        events._payload((payload,))
+        events._payload((payload,), Join)
     return refusal.value.message
 
 
