@@ -10,8 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from typing import TYPE_CHECKING
 
-from signaling.live import LiveHearings
+from signaling.live_state import LeftReason
+from signaling.presence import Presence
+from signaling.registry import SessionRegistry
+
+if TYPE_CHECKING:
+    from signaling.live import LiveHearings
 
 log = logging.getLogger("cloudcourt.live")
 
@@ -19,12 +25,50 @@ log = logging.getLogger("cloudcourt.live")
 SWEEP_SECONDS = 1.0
 
 
-async def expire_tokens(live: LiveHearings, interval: float = SWEEP_SECONDS) -> None:
-    """Run until cancelled (LiveHearings.close cancels it with its other tasks)."""
-    while True:
-        await asyncio.sleep(interval)
-        try:
-            await live.expire_due()
-        except Exception:
-            # One bad sweep must not end the sweeping: the next one may well succeed.
-            log.exception("ending connections with expired tokens failed")
+class TokenExpiry:
+    def __init__(self, sessions: SessionRegistry, presence: Presence) -> None:
+        self.sessions = sessions
+        self.presence = presence
+
+    async def run(self, interval: float = SWEEP_SECONDS) -> None:
+        """Run until cancelled (SessionRegistry.close cancels it with its other tasks)."""
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                await self.sweep()
+            except Exception:
+                # One bad sweep must not end the sweeping: the next one may well succeed.
+                log.exception("ending connections with expired tokens failed")
+
+    async def sweep(self) -> None:
+        """End the presences and playbacks whose token has expired. A token is checked when it is
+        used; this is for what it opened and that would otherwise last for hours after."""
+        expired = self.sessions.service.tokens.expired
+        for session in self.sessions.all():
+            if not any(expired(c.expires_at) for c in session.connections.values()) and not any(
+                expired(p.expires_at) for p in session.playbacks.values()
+            ):
+                continue
+            async with self.sessions.locked(session):
+                for conn in [c for c in session.connections.values() if expired(c.expires_at)]:
+                    was_in_room = conn.in_room
+                    await self.presence.drop(
+                        session,
+                        conn,
+                        reason=LeftReason.EXPIRED,
+                        notify=("removed", {"reason": LeftReason.EXPIRED.value}),
+                    )
+                    if was_in_room:
+                        await self.presence.mark_left(conn.participant)
+                    log.info("token of %s in hearing %s expired", conn.participant.id, session.id)
+                for playback in [p for p in session.playbacks.values() if expired(p.expires_at)]:
+                    await self.sessions.drop_playback(session, playback)
+                    log.info(
+                        "WHEP playback %s in hearing %s expired", playback.resource_id, session.id
+                    )
+                await self.sessions.close_idle_room(session)
+
+
+async def expire_tokens(live: LiveHearings) -> None:
+    """Until app.py runs ``TokenExpiry.run`` itself (issue 11's split of live.py)."""
+    await live.expiry.run()

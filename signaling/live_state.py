@@ -1,7 +1,9 @@
-"""What the server holds in memory for one live hearing: connections, playbacks, mutes, SFU room.
+"""What the server holds in memory for one hearing in session: connections, playbacks, mutes,
+raised hands, SFU room.
 
-``live.py`` changes this state under ``LiveHearing.lock``; this module only describes it and says
-when an entry holds nothing worth keeping.
+The parts (``presence``, ``moderation``, ``whip_sessions``, ``expiry``) change this state under
+``HearingSession.lock``, taken through ``registry.SessionRegistry``; this module only describes it
+and says when an entry holds nothing worth keeping.
 """
 
 from __future__ import annotations
@@ -70,7 +72,7 @@ class Connection:
 
 
 @dataclass(eq=False)
-class WhepSession:
+class WhepPlayback:
     """A WHEP playback. Not a presence: it is not listed and does not displace the participant's
     socket, so a participant may watch over WHEP while also being in the hearing."""
 
@@ -80,16 +82,22 @@ class WhepSession:
     expires_at: int
 
 
-class LiveHearing:
+class HearingSession:
+    """One hearing in session: who is present, who plays back over WHEP, what is muted, whose
+    hand is up, and its SFU room, with the lock that every change of these is made under."""
+
     def __init__(self, hearing_id: str, mutes: dict[str, MuteState]) -> None:
         self.id = hearing_id
         self.room_name = hearing_room(hearing_id)
         self.moderators_name = moderators_room(hearing_id)
         self.lock = asyncio.Lock()
         self.connections: dict[str, Connection] = {}
-        self.wheps: dict[str, WhepSession] = {}
-        # Owned by LiveHearings so that mutes outlive an idle entry (see LiveHearings._mutes).
+        self.playbacks: dict[str, WhepPlayback] = {}
+        # Owned by the registry so that mutes outlive an idle entry (see SessionRegistry._mutes).
         self.mutes = mutes
+        # Participants asking to speak: for the moderators only. Whoever leaves drops their hand,
+        # so an idle entry has none to keep.
+        self.hands: set[str] = set()
         self.room: Room | None = None
         # Set by `end`. Callers that were waiting for the lock meanwhile must not start anything:
         # they hold this (by then discarded) entry, and a new SFU room made for it would leak.
@@ -99,7 +107,7 @@ class LiveHearing:
 
     def idle(self) -> bool:
         """Nothing here to keep: nobody connected, playing back, being set up or waiting."""
-        return not (self.users or self.connections or self.wheps or self.room is not None)
+        return not (self.users or self.connections or self.playbacks or self.room is not None)
 
     def mute_state(self, participant_id: str) -> MuteState:
         return self.mutes.setdefault(participant_id, MuteState())
@@ -129,5 +137,5 @@ class LiveHearing:
             return []
         return [publication_json(p) for p in self.room.publications.values()]
 
-    def wheps_of(self, participant_id: str) -> list[WhepSession]:
-        return [s for s in self.wheps.values() if s.participant.id == participant_id]
+    def playbacks_of(self, participant_id: str) -> list[WhepPlayback]:
+        return [p for p in self.playbacks.values() if p.participant.id == participant_id]

@@ -46,17 +46,6 @@ class Outbox:
                 await self._task
         self._task = None
 
-    async def drain(self) -> None:
-        """Wait until everything queued so far has been handed to Socket.IO."""
-        done = asyncio.get_running_loop().create_future()
-
-        async def mark() -> None:
-            if not done.done():
-                done.set_result(None)
-
-        self._queue.put_nowait(mark)
-        await done
-
     def emit(self, event: str, data: Any, *, to: str, skip_sid: str | None = None) -> None:
         self._queue.put_nowait(lambda: self._sio.emit(event, data, to=to, skip_sid=skip_sid))
 

@@ -7,13 +7,15 @@ keeps them in order) or spawn a task; they never block and never raise into the 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from sfu import Peer, Publication, Room, TrackInfo
 
 if TYPE_CHECKING:
-    from signaling.live import LiveHearings
-    from signaling.live_state import Connection, LiveHearing
+    from signaling.live_state import Connection, HearingSession
+    from signaling.outbox import Outbox
+    from signaling.sidecars import Sidecars
 
 log = logging.getLogger("cloudcourt.live")
 
@@ -43,50 +45,54 @@ def track_json(track: TrackInfo) -> dict[str, Any]:
 class RoomEvents:
     """RoomListener for one hearing's room."""
 
-    def __init__(self, hub: LiveHearings, live: LiveHearing) -> None:
-        self.hub = hub
-        self.live = live
+    def __init__(self, outbox: Outbox, sidecars: Sidecars, session: HearingSession) -> None:
+        self.outbox = outbox
+        self.sidecars = sidecars
+        self.session = session
 
     def on_publication(self, room: Room, publication: Publication) -> None:
         try:
             # A mute imposed before the track existed holds from its first packet.
-            if self.live.mute_state(publication.peer_id).muted(publication.kind):
+            if self.session.mute_state(publication.peer_id).muted(publication.kind):
                 room.set_muted(publication.id, True)
         except Exception:
             log.exception("could not mute new publication %s", publication.id)
-        conn = self.live.connections.get(publication.peer_id)
+        conn = self.session.connections.get(publication.peer_id)
         if conn is not None:
-            self.hub.sidecars.publication_added(self.live.id, conn.participant, room, publication)
-        self.hub.outbox.emit(
+            self.sidecars.publication_added(self.session.id, conn.participant, room, publication)
+        self.outbox.emit(
             "track_published",
             {"publication": publication_json(publication)},
-            to=self.live.room_name,
+            to=self.session.room_name,
         )
 
     def on_unpublication(self, room: Room, publication: Publication) -> None:
-        self.hub.outbox.emit(
+        self.outbox.emit(
             "track_unpublished",
             {
                 "publication_id": publication.id,
                 "participant_id": publication.peer_id,
                 "kind": publication.kind,
             },
-            to=self.live.room_name,
+            to=self.session.room_name,
         )
 
     def on_active_speaker(self, room: Room, peer_id: str | None, level: int) -> None:
-        self.hub.outbox.emit(
-            "active_speaker", {"participant_id": peer_id, "level": level}, to=self.live.room_name
+        self.outbox.emit(
+            "active_speaker", {"participant_id": peer_id, "level": level}, to=self.session.room_name
         )
 
 
 class PeerEvents:
     """PeerListener for a participant's connection (Socket.IO or WHIP)."""
 
-    def __init__(self, hub: LiveHearings, live: LiveHearing, conn: Connection) -> None:
-        self.hub = hub
-        self.live = live
+    def __init__(
+        self, outbox: Outbox, conn: Connection, closed: Callable[[Peer, str], None]
+    ) -> None:
+        self.outbox = outbox
         self.conn = conn
+        # Called with the peer and the reason; must not block (it spawns the clean-up).
+        self.closed = closed
 
     def _deliverable(self, peer: Peer) -> str | None:
         """The socket to tell, if this peer is still the participant's current one."""
@@ -99,7 +105,7 @@ class PeerEvents:
         if sid is None:
             return
         tracks = [track_json(t) for t in peer.tracks()]
-        self.hub.outbox.emit(
+        self.outbox.emit(
             "subscriber_offer", {"sdp": sdp, "type": "offer", "tracks": tracks}, to=sid
         )
 
@@ -107,19 +113,18 @@ class PeerEvents:
         sid = self._deliverable(peer)
         if sid is None:
             return
-        self.hub.outbox.emit("subscriptions", {"tracks": [track_json(t) for t in tracks]}, to=sid)
+        self.outbox.emit("subscriptions", {"tracks": [track_json(t) for t in tracks]}, to=sid)
 
     def on_closed(self, peer: Peer, reason: str) -> None:
-        self.hub.spawn(self.hub.peer_closed(self.live, self.conn, peer, reason))
+        self.closed(peer, reason)
 
 
 class WhepEvents:
     """PeerListener for a WHEP playback session: it has no socket; only its end matters."""
 
-    def __init__(self, hub: LiveHearings, live: LiveHearing, resource_id: str) -> None:
-        self.hub = hub
-        self.live = live
-        self.resource_id = resource_id
+    def __init__(self, closed: Callable[[str], None]) -> None:
+        # Called with the reason; must not block (it spawns the clean-up).
+        self.closed = closed
 
     def on_subscriber_offer(self, peer: Peer, sdp: str) -> None:
         return None
@@ -128,4 +133,4 @@ class WhepEvents:
         return None
 
     def on_closed(self, peer: Peer, reason: str) -> None:
-        self.hub.spawn(self.hub.close_whep(self.live, self.resource_id, reason))
+        self.closed(reason)
