@@ -1,20 +1,17 @@
-"""CPU time and memory of processes, read from /proc (Linux), and percentiles of samples."""
+"""CPU time and memory of processes (psutil), and percentiles of samples."""
 
 from __future__ import annotations
 
 import math
-import os
 import resource
-from pathlib import Path
 
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+import psutil
 
 
 def cpu_times(pid: int) -> tuple[float, float]:
-    """(user, system) CPU seconds of a process, all its threads included."""
-    stat = Path(f"/proc/{pid}/stat").read_text()
-    fields = stat[stat.rindex(")") + 2 :].split()  # the name may contain spaces
-    return int(fields[11]) / CLOCK_TICKS, int(fields[12]) / CLOCK_TICKS
+    """(user, system) CPU seconds of a process, all its threads included (not its children)."""
+    times = psutil.Process(pid).cpu_times()
+    return times.user, times.system
 
 
 def cpu_seconds(pid: int) -> float:
@@ -23,44 +20,30 @@ def cpu_seconds(pid: int) -> float:
 
 
 def machine_busy_seconds() -> float:
-    """CPU-seconds all cores spent on anything but idle and I/O wait since boot (/proc/stat).
+    """CPU-seconds all cores spent on anything but idle and I/O wait since boot.
 
     Compared with the run's own processes it shows what else loaded the machine meanwhile.
     """
-    fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
-    user, nice, system, _idle, _iowait, irq, softirq, steal = (int(v) for v in fields[:8])
-    return (user + nice + system + irq + softirq + steal) / CLOCK_TICKS
+    t = psutil.cpu_times()
+    return t.user + t.nice + t.system + t.irq + t.softirq + t.steal
 
 
-def descendants(pid: int) -> list[int]:
-    """The process and everything it started (recursively), by walking /proc."""
-    children: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            parent = int(stat[stat.rindex(")") + 2 :].split()[1])
-            children.setdefault(parent, []).append(int(entry.name))
-    found, todo = [], [pid]
-    while todo:
-        current = todo.pop()
-        found.append(current)
-        todo.extend(children.get(current, []))
-    return found
+def _tree(pid: int) -> list[psutil.Process]:
+    """The process and everything it started (recursively)."""
+    root = psutil.Process(pid)
+    return [root, *root.children(recursive=True)]
 
 
 def tree_cpu_times(pid: int) -> tuple[float, float]:
     """(user, system) CPU seconds of a process and everything it started."""
     user = system = 0.0
-    for member in descendants(pid):
+    for member in _tree(pid):
         try:
-            u, s = cpu_times(member)
-        except OSError:  # exited meanwhile
+            times = member.cpu_times()
+        except psutil.NoSuchProcess:  # exited meanwhile
             continue
-        user += u
-        system += s
+        user += times.user
+        system += times.system
     return user, system
 
 
@@ -69,50 +52,28 @@ def tree_cpu_seconds(pid: int) -> float:
 
 
 def rss_bytes(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) * 1024
-    return 0
+    return int(psutil.Process(pid).memory_info().rss)
 
 
 def tree_rss_bytes(pid: int) -> int:
     total = 0
-    for member in descendants(pid):
+    for member in _tree(pid):
         try:
-            total += rss_bytes(member)
-        except OSError:
+            total += member.memory_info().rss
+        except psutil.NoSuchProcess:
             pass
     return total
 
 
 def own_cpu_seconds() -> float:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
+    return cpu_seconds(psutil.Process().pid)
 
 
 def pid_listening_on(port: int) -> int | None:
     """The process holding a listening TCP socket on this port (this machine), if visible."""
-    inodes = set()
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-        try:
-            lines = Path(table).read_text().splitlines()[1:]
-        except OSError:
-            continue
-        for line in lines:
-            fields = line.split()
-            if fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port:
-                inodes.add(f"socket:[{fields[9]}]")
-    if not inodes:
-        return None
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            for fd in (entry / "fd").iterdir():
-                if os.readlink(fd) in inodes:
-                    return int(entry.name)
-        except OSError:
-            continue
+    for conn in psutil.net_connections(kind="tcp"):
+        if conn.status == psutil.CONN_LISTEN and conn.laddr and conn.laddr.port == port:
+            return conn.pid
     return None
 
 

@@ -20,7 +20,7 @@ import asyncio
 import json
 import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -160,6 +160,17 @@ def _check(p: argparse.ArgumentParser, args: argparse.Namespace, s: Scenario) ->
         p.error("--workers 2 needs 1 too: the scaling compares with one worker")
 
 
+def _plotter() -> Callable[[dict[str, Any]], bytes] | None:
+    """The plot's drawing function, or None without the optional `bench` extra."""
+    try:
+        from benchmarks.plot import capacity_png
+    except ModuleNotFoundError as exc:
+        if exc.name != "matplotlib":
+            raise
+        return None
+    return capacity_png
+
+
 def write_outputs(result: dict[str, Any], args: argparse.Namespace) -> list[str]:
     """Write JSON, Markdown and PNG where asked; returns the paths written."""
     out = Path(args.out) if args.out else None
@@ -168,6 +179,13 @@ def write_outputs(result: dict[str, Any], args: argparse.Namespace) -> list[str]
         "report": args.report or (out / "report.md" if out else None),
         "plot": args.plot or (out / "plot.png" if out else None),
     }
+    capacity_png = _plotter()
+    if targets["plot"] is not None and capacity_png is None:
+        print(
+            "no plot: matplotlib is not installed (install cloudcourt[bench] for the plot)",
+            file=sys.stderr,
+        )
+        targets["plot"] = None
     written = []
     for kind, path in targets.items():
         if path is None:
@@ -180,9 +198,7 @@ def write_outputs(result: dict[str, Any], args: argparse.Namespace) -> list[str]
             from benchmarks.report import markdown
 
             path.write_text(markdown(result, plot_path=targets["plot"]))
-        else:
-            from benchmarks.plot import capacity_png
-
+        elif capacity_png is not None:
             path.write_bytes(capacity_png(result))
         written.append(str(path))
     return written

@@ -101,7 +101,7 @@ class Broadcast:
         try:
             if publication.kind == "video":
                 source: VideoSource | AudioSource = VideoSource(
-                    tap.info.codec, lambda: self._loop.call_soon_threadsafe(tap.request_keyframe)
+                    tap.info.codec, lambda: self._request_keyframe(tap)
                 )
             else:
                 source = AudioSource(tap.info.codec)
@@ -117,6 +117,10 @@ class Broadcast:
         task = asyncio.get_running_loop().create_task(self._read(publication.id, feed))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+    def _request_keyframe(self, tap: Tap) -> None:
+        # Called in the composite thread; the tap belongs to the event loop.
+        self._loop.call_soon_threadsafe(tap.request_keyframe)
 
     def set_masked(self, participant_id: str, masked: bool) -> None:
         with self.composite.lock:

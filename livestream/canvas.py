@@ -23,7 +23,9 @@ class Canvas:
         chroma = self.image[height:].reshape(2, height // 2, width // 2)
         self.u, self.v = chroma[0], chroma[1]
 
-    def fill(self, x: int, y: int, w: int, h: int, luma: int, u: int = NEUTRAL, v: int = NEUTRAL):
+    def fill(
+        self, x: int, y: int, w: int, h: int, luma: int, u: int = NEUTRAL, v: int = NEUTRAL
+    ) -> None:
         self.y[y : y + h, x : x + w] = luma
         self.u[y // 2 : (y + h) // 2, x // 2 : (x + w) // 2] = u
         self.v[y // 2 : (y + h) // 2, x // 2 : (x + w) // 2] = v

@@ -25,7 +25,8 @@ def zone(name: str) -> ZoneInfo:
     """The IANA zone ``name``; ValueError saying so if there is none such."""
     try:
         return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
+    # OSError: a name that is a directory of the zone database ("America") or unreadable.
+    except (ZoneInfoNotFoundError, ValueError, OSError):
         raise ValueError(
             f"CLOUDCOURT_TIMEZONE must be an IANA time zone name such as {DEFAULT_TIMEZONE}, "
             f"not {name[:64]!r}"

@@ -148,7 +148,9 @@ class Composite:
         finally:
             encoder.close()
 
-    def _draw(self, canvas: Canvas, raster: Rasterizer, clock: ClockFace, people: list[Person]):
+    def _draw(
+        self, canvas: Canvas, raster: Rasterizer, clock: ClockFace, people: list[Person]
+    ) -> None:
         s = self.settings
         canvas.fill(0, 0, s.width, s.height, BLACK)
         court_line, title_line = self._banner

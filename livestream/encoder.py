@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 import av
 import numpy as np
@@ -185,7 +186,7 @@ class Encoder:
             self._close_segment(self._last_video + 1 / self.settings.fps)
             self._template.close()
 
-    def _mux(self, packet: av.Packet, output: _Output | None) -> None:
+    def _mux(self, packet: av.Packet[Any], output: _Output | None) -> None:
         """A video packet of ``output``'s rendition, or (None) a sound packet for all of them."""
         if packet.pts is None:
             return

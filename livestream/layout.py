@@ -27,15 +27,16 @@ CJK_FONT_PATHS = (
 )
 
 
-# How a role is written under a person's picture (Chinese court usage).
+# How a role is written under a person's picture: the same words as the browser clients'
+# (web/static/i18n/zh-CN.json "role.*"), so the public and the courtroom name people alike.
 ROLE_CAPTIONS = {
-    "judge": "审判员",
+    "judge": "法官",
     "clerk": "书记员",
     "party": "当事人",
-    "agent": "诉讼代理人",
+    "agent": "代理人",
     "witness": "证人",
     "mediator": "调解员",
-    "site": "远程法庭",
+    "site": "云法庭点",
     "viewer": "旁听",
     "recorder": "录制",
 }

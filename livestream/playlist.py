@@ -215,7 +215,7 @@ def _write_atomically(path: Path, text: str) -> None:
 
 
 def read_log(path: Path) -> list[Entry]:
-    entries = []
+    entries: list[Entry] = []
     try:
         text = path.read_text()
     except FileNotFoundError:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from collections import deque
 from collections.abc import Callable
+from typing import cast
 
 import av
 import numpy as np
@@ -29,7 +30,7 @@ AUDIO_PREBUFFER = AUDIO_RATE * 6 // 100
 _DECODERS = {"video/vp8": "vp8", "video/h264": "h264", "audio/opus": "opus"}
 
 
-def decoder_for(codec: str) -> av.CodecContext:
+def decoder_for(codec: str) -> av.codec.context.CodecContext:
     name = _DECODERS.get(codec.lower())
     if name is None:
         raise ValueError(f"the livestream cannot decode {codec}")
@@ -38,7 +39,7 @@ def decoder_for(codec: str) -> av.CodecContext:
 
 class VideoSource:
     def __init__(self, codec: str, request_keyframe: Callable[[], None]) -> None:
-        self._decoder = decoder_for(codec)
+        self._decoder = cast(av.VideoCodecContext, decoder_for(codec))
         self._request_keyframe = request_keyframe
         self._incoming: deque[Frame] = deque(maxlen=120)
         self.frame: av.VideoFrame | None = None
@@ -63,7 +64,7 @@ class VideoSource:
 
 class AudioSource:
     def __init__(self, codec: str) -> None:
-        self._decoder = decoder_for(codec)
+        self._decoder = cast(av.AudioCodecContext, decoder_for(codec))
         self._resampler = av.AudioResampler(format="s16", layout="mono", rate=AUDIO_RATE)
         self._incoming: deque[Frame] = deque(maxlen=500)
         self._buffer = np.zeros(0, np.int16)
@@ -74,7 +75,7 @@ class AudioSource:
 
     def take(self, count: int) -> np.ndarray | None:
         """The next ``count`` samples (mono s16, 48 kHz), or None when there is nothing to play."""
-        chunks = [self._buffer]
+        chunks: list[np.ndarray] = [self._buffer]
         while self._incoming:
             encoded = self._incoming.popleft()
             try:
@@ -90,11 +91,11 @@ class AudioSource:
             self._buffer = buffer
             return None
         self._playing = buffer.size >= count
-        out = buffer[:count]
+        taken = buffer[:count]
         self._buffer = buffer[count:]
-        if out.size < count:
-            out = np.concatenate([out, np.zeros(count - out.size, np.int16)])
-        return out
+        if taken.size < count:
+            taken = np.concatenate([taken, np.zeros(count - taken.size, np.int16)])
+        return taken
 
 
 def mix(tracks: list[np.ndarray], count: int) -> np.ndarray:
@@ -102,4 +103,5 @@ def mix(tracks: list[np.ndarray], count: int) -> np.ndarray:
     if not tracks:
         return np.zeros(count, np.float32)
     total = np.sum([t.astype(np.int32) for t in tracks], axis=0)
-    return np.clip(total, -32768, 32767).astype(np.float32) / 32768.0
+    mixed: np.ndarray = np.clip(total, -32768, 32767).astype(np.float32) / 32768.0
+    return mixed

@@ -101,6 +101,28 @@ def test_quick_run_writes_a_report_and_a_plot(quick):
     assert (quick / "plot.png").read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
 
 
+def test_without_matplotlib_the_numbers_come_and_one_sentence_says_how_to_plot(quick, tmp_path):
+    """matplotlib is the optional `bench` extra: its absence costs the plot, nothing else."""
+    script = f"""
+import argparse, json, sys
+sys.modules["matplotlib"] = None  # as if not installed: importing it raises ModuleNotFoundError
+from benchmarks.sfu import write_outputs
+result = json.loads(open({str(quick / "sfu.json")!r}).read())
+write_outputs(result, argparse.Namespace(out={str(tmp_path)!r}, json=None, report=None, plot=None))
+"""
+    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert run.stderr.strip().splitlines() == [
+        "no plot: matplotlib is not installed (install cloudcourt[bench] for the plot)"
+    ]
+    assert json.loads((tmp_path / "sfu.json").read_text()) == json.loads(
+        (quick / "sfu.json").read_text()
+    )
+    report = (tmp_path / "report.md").read_text()
+    assert "## Against the targets" in report and "plot.png" not in report
+    assert not (tmp_path / "plot.png").exists()
+
+
 def test_load_generator_drives_a_running_server_over_socket_io(server, tmp_path):
     out = tmp_path / "remote.json"
     run = _bench(

@@ -1,14 +1,15 @@
 """An HLS reader as a player (or a test) sees a public stream: playlists over HTTP (a master
-playlist is followed to one of its variants), segments decoded with PyAV."""
+playlist is followed to one of its variants), parsed by the m3u8 package, segments decoded with
+PyAV."""
 
 from __future__ import annotations
 
 import io
-import re
 from dataclasses import dataclass, field
 
 import aiohttp
 import av
+import m3u8
 import numpy as np
 
 
@@ -28,36 +29,33 @@ class Playlist:
         return sum(d for _, d in self.segments)
 
 
+def _strict(text: str) -> m3u8.M3U8:
+    # Strict: a line the m3u8 package does not know as HLS fails the test that reads it.
+    return m3u8.M3U8(text, strict=True)
+
+
 def parse_playlist(text: str) -> tuple[list[tuple[str, float]], bool, int]:
-    segments, ended, sequence, duration = [], False, 0, None
-    for line in text.splitlines():
-        line = line.strip()
-        if line.startswith("#EXTINF:"):
-            duration = float(line[len("#EXTINF:") :].split(",")[0])
-        elif line.startswith("#EXT-X-MEDIA-SEQUENCE:"):
-            sequence = int(line.split(":")[1])
-        elif line == "#EXT-X-ENDLIST":
-            ended = True
-        elif line and not line.startswith("#"):
-            assert duration is not None, f"segment {line} without #EXTINF"
-            segments.append((line, duration))
-            duration = None
-    return segments, ended, sequence
+    """A media playlist as (segments as (uri, duration), ended, media sequence), read by the
+    m3u8 package: an independent parser checks the hand-written writer (livestream/playlist.py)."""
+    parsed = _strict(text)
+    assert not parsed.is_variant, "a master playlist where a media playlist was expected"
+    for segment in parsed.segments:
+        assert segment.duration is not None, f"segment {segment.uri} without #EXTINF"
+    segments = [(str(s.uri), float(s.duration)) for s in parsed.segments]
+    return segments, bool(parsed.is_endlist), int(parsed.media_sequence or 0)
 
 
 def parse_master(text: str) -> list[tuple[str, dict[str, str]]]:
-    """The variants of a master playlist as (uri, #EXT-X-STREAM-INF attributes); [] if none."""
-    variants, attributes = [], None
-    for line in text.splitlines():
-        line = line.strip()
-        if line.startswith("#EXT-X-STREAM-INF:"):
-            # Quoted values (CODECS) hold commas: split on the commas outside quotes.
-            parts = re.findall(r'([A-Z0-9-]+)=("[^"]*"|[^,]*)', line.split(":", 1)[1])
-            attributes = {k: v.strip('"') for k, v in parts}
-        elif line and not line.startswith("#") and attributes is not None:
-            variants.append((line, attributes))
-            attributes = None
-    return variants
+    """The variants of a master playlist as (uri, #EXT-X-STREAM-INF attributes as written, e.g.
+    ``RESOLUTION``); [] if it is a media playlist."""
+    parsed = _strict(text)
+    return [
+        (
+            variant["uri"],
+            {k.upper().replace("_", "-"): str(v) for k, v in variant["stream_info"].items()},
+        )
+        for variant in parsed.data.get("playlists", [])
+    ]
 
 
 async def fetch(url: str) -> tuple[int, bytes, dict[str, str]]:
