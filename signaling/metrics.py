@@ -110,16 +110,22 @@ class Metrics:
 METRICS: web.AppKey[Metrics] = web.AppKey("metrics", Metrics)
 
 
+# Requests held open by design (a WebSocket, a long poll): their time is no latency.
+_HELD_OPEN = frozenset({"/socket.io/"})
+
+
 @web.middleware
 async def timing_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    # The route's pattern, never the path: ids in paths would make a series per hearing.
+    resource = request.match_info.route.resource
+    route = resource.canonical if resource is not None else "unmatched"
+    if route in _HELD_OPEN:
+        return await handler(request)
     start = time.perf_counter()
     try:
         return await handler(request)
     finally:
-        # The route's pattern, never the path: ids in paths would make a series per hearing.
-        route = request.match_info.route.resource
-        name = route.canonical if route is not None else "unmatched"
-        request.app[METRICS].request_seconds.labels(name, request.method).observe(
+        request.app[METRICS].request_seconds.labels(route, request.method).observe(
             time.perf_counter() - start
         )
 
