@@ -70,7 +70,7 @@ class Publication:
             config.video_cache_packets if kind == "video" else config.audio_cache_packets
         )
         self.last_packet_at = 0.0
-        self.audio_level = 127  # smoothed -dBov; 127 = silence
+        self.audio_level: float = 127  # smoothed -dBov; 127 = silence
         self._audio_level_id = extension_ids.get(URI_AUDIO_LEVEL)
         self._config = config
         self._counters = counters
@@ -156,9 +156,6 @@ class Publication:
         self._waiting += 1
         self.request_keyframe()
 
-    def waiting_for_keyframe(self) -> bool:
-        return self._waiting > 0
-
     def request_keyframe(self, force: bool = False) -> None:
         """Ask the publisher for a keyframe (PLI), at most once per `pli_interval`."""
         if self.kind != "video" or self.ssrc is None:
@@ -206,7 +203,7 @@ class Publication:
     # -- RTCP -----------------------------------------------------------------------------------
 
     def on_sender_report(self, ntp: int, rtp_timestamp: int) -> None:
-        self.stats.on_sender_report(ntp, rtp_timestamp)
+        self.stats.on_sender_report(ntp)
         if self.taps:
             report = SenderReport(ntp, rtp_timestamp)
             now = time.monotonic()

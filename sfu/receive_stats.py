@@ -20,7 +20,6 @@ class ReceiveStats:
         self._transit = 0.0
         self.jitter = 0.0
         self.last_sr_ntp = 0
-        self.last_sr_rtp = 0
         self.last_sr_arrival = 0.0
 
     def update(self, seq: int, timestamp: int, size: int, arrival: float) -> int:
@@ -53,9 +52,8 @@ class ReceiveStats:
             return 0
         return max(0, self.extended_max - self._base_seq + 1 - self.received)
 
-    def on_sender_report(self, ntp: int, rtp_timestamp: int) -> None:
+    def on_sender_report(self, ntp: int) -> None:
         self.last_sr_ntp = ntp
-        self.last_sr_rtp = rtp_timestamp
         self.last_sr_arrival = time.monotonic()
 
     def report(self, ssrc: int) -> RtcpReceiverInfo:

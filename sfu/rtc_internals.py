@@ -75,8 +75,6 @@ class Drops:
 
 drops = Drops()
 
-_original_get_host_addresses = aioice.ice.get_host_addresses
-
 
 _original_add_remote_candidate = aioice.ice.Connection.add_remote_candidate
 
@@ -100,11 +98,6 @@ def enable_loopback_candidates() -> None:
 
     aioice.ice.get_host_addresses = loopback_only
     aioice.ice.Connection.add_remote_candidate = add_loopback_candidate  # type: ignore[method-assign]
-
-
-def disable_loopback_candidates() -> None:
-    aioice.ice.get_host_addresses = _original_get_host_addresses
-    aioice.ice.Connection.add_remote_candidate = _original_add_remote_candidate  # type: ignore[method-assign]
 
 
 def dtls_transport(pc: RTCPeerConnection) -> RTCDtlsTransport | None:
@@ -198,7 +191,8 @@ def make_sender(dtls: RTCDtlsTransport) -> tuple[Callable[[bytes], bool], Callab
         pair = connection._nominated.get(1)
         if pair is None or pair.protocol.transport is None:
             return None
-        path[0] = (pair, pair.protocol.transport._sock.sendto, pair.remote_addr)
+        sock = pair.protocol.transport._sock  # type: ignore[attr-defined]
+        path[0] = (pair, sock.sendto, pair.remote_addr)
         return path[0]
 
     def sender(rtcp: bool) -> Callable[[bytes], bool]:
@@ -259,9 +253,9 @@ def guard(pc: RTCPeerConnection, label: str, queue_limit: int) -> None:
     create = pc._RTCPeerConnection__createDtlsTransport  # type: ignore[attr-defined]
 
     def create_guarded() -> RTCDtlsTransport:
-        dtls = create()
+        dtls: RTCDtlsTransport = create()
         connection = dtls.transport._connection
-        connection._cloudcourt_shield = shield
+        connection._cloudcourt_shield = shield  # type: ignore[attr-defined]
         _bound_queue(connection, queue_limit)
         # aiortc starts `self.__run()` once DTLS is up; an instance attribute wins the lookup.
         dtls._RTCDtlsTransport__run = lambda: _guarded_run(dtls, shield)  # type: ignore[attr-defined]
@@ -292,7 +286,7 @@ class _Shield:
         self.protocols.append(protocol)
         # Only asyncio's own UDP transports: a TURN relay (aioice's TurnTransport) and uvloop
         # have read loops of their own (their datagrams still meet the bounded queue).
-        if isinstance(transport, selector_events._SelectorDatagramTransport):
+        if isinstance(transport, selector_events._SelectorDatagramTransport):  # type: ignore[attr-defined]
             # asyncio registers its own reader right after `connection_made` (call_soon, in
             # order); ours must come after it, since `_add_reader` replaces a registered one.
             transport._loop.call_soon(self._read_through_guard, transport, protocol)
@@ -485,7 +479,8 @@ def disable_consent_checks(pc: RTCPeerConnection) -> bool:
 
 def cname(pc: RTCPeerConnection) -> str:
     """The CNAME aiortc wrote into this connection's SDP; our SRs must carry the same one."""
-    return pc._RTCPeerConnection__cname  # type: ignore[attr-defined]
+    name: str = pc._RTCPeerConnection__cname  # type: ignore[attr-defined]
+    return name
 
 
 _decoders_created = 0
@@ -495,7 +490,7 @@ def count_decoders() -> None:
     """Count every decoder aiortc creates in this process (its receivers' decoder threads call
     `get_decoder` on their first frame). In a server process nothing else uses aiortc, so the
     count is the SFU's: it must stay 0."""
-    original = aiortc.rtcrtpreceiver.get_decoder
+    original = aiortc.rtcrtpreceiver.get_decoder  # type: ignore[attr-defined]
     if getattr(original, "_cloudcourt_counting", False):
         return
 
@@ -505,7 +500,7 @@ def count_decoders() -> None:
         return original(codec)
 
     counting_get_decoder._cloudcourt_counting = True  # type: ignore[attr-defined]
-    aiortc.rtcrtpreceiver.get_decoder = counting_get_decoder
+    aiortc.rtcrtpreceiver.get_decoder = counting_get_decoder  # type: ignore[attr-defined]
 
 
 def decoders_created() -> int:

@@ -22,7 +22,6 @@ from aiortc.rtp import (
     RtcpSrPacket,
     pack_remb_fci,
     pack_rtcp_packet,
-    unpack_remb_fci,
 )
 
 __all__ = [
@@ -42,7 +41,6 @@ __all__ = [
     "receiver_report",
     "remb",
     "sender_report",
-    "unpack_remb_fci",
 ]
 
 NTP_EPOCH_OFFSET = 2208988800  # seconds from 1900-01-01 to 1970-01-01

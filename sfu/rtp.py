@@ -138,11 +138,6 @@ def rewrite(
     return HEADER.pack(b0, packet.marker | payload_type, seq, timestamp, ssrc) + rest
 
 
-def audio_level(value: bytes) -> tuple[bool, int]:
-    """RFC 6464: (voice activity flag, level in -dBov 0..127, 127 = silence)."""
-    return bool(value[0] & 0x80), value[0] & 0x7F
-
-
 def is_keyframe_start(codec: str, payload: bytes) -> bool:
     """Does this packet begin a keyframe a decoder can start from?"""
     if codec == "video/vp8":

@@ -216,10 +216,11 @@ class Subscription:
 
     def send_sender_report(self, ntp: int, rtp_timestamp: int) -> None:
         """Translate the publisher's NTP↔RTP mapping into this slot's timestamp space."""
-        if not self.active or self.track.send_rtcp is None:
-            return
         track = self.track
-        track.send_rtcp(
+        send = track.send_rtcp
+        if not self.active or send is None:
+            return
+        send(
             rtcp.sender_report(
                 track.ssrc,
                 ntp,

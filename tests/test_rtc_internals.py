@@ -58,15 +58,16 @@ async def test_transceiver_and_connection_attributes_exist():
     await pc.close()
 
 
-def test_aioice_host_address_hook_and_consent_settings():
+def test_aioice_host_address_hook_and_consent_settings(monkeypatch):
     assert callable(aioice.ice.get_host_addresses)
     assert "get_host_addresses(" in inspect.getsource(aioice.ice.Connection.gather_candidates)
     assert "_query_consent_task" in inspect.getsource(aioice.ice.Connection.query_consent)
+    # Whatever the hooks were before this test, they are again after it.
+    monkeypatch.setattr(aioice.ice, "get_host_addresses", aioice.ice.get_host_addresses)
+    connection = aioice.ice.Connection
+    monkeypatch.setattr(connection, "add_remote_candidate", connection.add_remote_candidate)
     rtc_internals.enable_loopback_candidates()
-    try:
-        assert aioice.ice.get_host_addresses(True, False) == ["127.0.0.1"]
-    finally:
-        rtc_internals.disable_loopback_candidates()
+    assert aioice.ice.get_host_addresses(True, False) == ["127.0.0.1"]
     assert hasattr(pylibsrtp.Policy, "allow_repeat_tx")
     # make_sender writes to the datagram transport's socket directly.
     import asyncio.selector_events
