@@ -2,7 +2,8 @@
 
 from sfu.config import SfuConfig
 from sfu.errors import SfuError
-from sfu.peer import Peer, PeerListener, TrackInfo
+from sfu.peer import Peer, PeerListener
+from sfu.placement import TrackInfo
 from sfu.publication import Publication
 from sfu.room import Room, RoomListener
 from sfu.tap import MuteChange, SenderReport, Tap, TapEntry, TapInfo

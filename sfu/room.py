@@ -101,7 +101,7 @@ class Room:
         if now - self._last_reports >= REPORT_INTERVAL:
             self._last_reports = now
             for peer in list(self.peers.values()):
-                _guarded(peer.send_receiver_reports)
+                _guarded(peer.publishing.send_receiver_reports)
         if now - self._last_speaker >= self.config.speaker_interval:
             self._last_speaker = now
             if self.speaker.update(self.publications.values(), now):

@@ -118,3 +118,33 @@ async def test_a_late_subscriber_gets_every_existing_publication_in_one_offer(sf
     await subscribers["late"].sink.wait_video_from(2, min_frames=10)
     await subscribers["late"].sink.wait_audio_from(1)
     await subscribers["late"].sink.wait_audio_from(2)
+
+
+async def test_a_subscriber_that_pauses_one_video_gets_none_of_it_and_the_rest_as_before(sfu_room):
+    _, room, events, subscribers, pcs = sfu_room
+    peers = {
+        name: room.add_peer(name, publish=True, subscribe=True, listener=events)
+        for name in ("judge", "party", "observer")
+    }
+    for name, peer in peers.items():
+        subscribers[name] = Subscriber(peer, name)
+    pcs.append(await publish(peers["judge"], 8))
+    pcs.append(await publish(peers["party"], 7))
+    observer, sink = peers["observer"], subscribers["observer"].sink
+    await sink.wait_video_from(7, min_frames=10)
+    video = next(p for p in peers["party"].publications.values() if p.kind == "video")
+    assert not observer.pause_subscription("TR_nosuch", True)
+
+    assert observer.pause_subscription(video.id, True)
+    await sink.wait_video_from(8, min_frames=5)  # what was on the wire has landed
+    before = await received_from(subscribers["observer"], "party")
+    await sink.wait_video_from(8, min_frames=20)
+    await sink.wait_audio_from(7, min_frames=20)
+    after = await received_from(subscribers["observer"], "party")
+    assert after["video"] == before["video"] and after["audio"] > before["audio"]
+    # Only for this subscriber: the judge still sees the party.
+    await subscribers["judge"].sink.wait_video_from(7, min_frames=10)
+
+    assert observer.pause_subscription(video.id, False)
+    await sink.wait_video_from(7, min_frames=10)
+    assert [t.publication_id for t in observer.tracks()].count(video.id) == 1

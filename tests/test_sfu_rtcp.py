@@ -67,7 +67,7 @@ async def test_subscriber_nacks_are_answered_from_the_cache(sfu_room):
     subscribers["party"] = Subscriber(party, "party")
     pcs.append(await publish(judge, 4))
     await subscribers["party"].sink.wait_video_from(4, min_frames=5)
-    track = next(t for t in party._out_tracks.values() if t.kind == "video")
+    track = next(t for t in party.placement.slots.values() if t.kind == "video")
     track.send_rtp, dropped = drop_first_copy(track.send_rtp, track.ssrc, every=7)
     since = subscribers["party"].sink.video[4].last_time
     await subscribers["party"].sink.wait_video_from(4, min_frames=60, timeout=30, since=since)
