@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import multiprocessing as mp
 import time
 from collections.abc import Callable
@@ -115,7 +116,7 @@ class Cluster:
         for index, server in enumerate(servers):
             self._pumps.append(
                 asyncio.ensure_future(
-                    self._pump(server.channel, lambda m, i=index: self._from_server(i, m))
+                    self._pump(server.channel, functools.partial(self._from_server, index))
                 )
             )
 

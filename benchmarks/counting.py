@@ -4,6 +4,7 @@ that a few sampled subscribers do to time join → first decoded frame."""
 from __future__ import annotations
 
 import time
+from typing import cast
 
 import av
 from aiortc.codecs.h264 import h264_depayload
@@ -108,7 +109,7 @@ class FirstFrameDecoder:
     def __init__(self, codec: str) -> None:
         self._codec_key = f"video/{codec}"
         self._depayload = DEPAYLOAD[codec]
-        self._decoder = av.CodecContext.create(codec, "r")
+        self._decoder = cast(av.VideoCodecContext, av.CodecContext.create(codec, "r"))
         self._frames: dict[int, tuple[int, int, list[bytes]]] = {}  # ssrc -> ts, next seq, parts
 
     def feed(self, data: bytes) -> bool:

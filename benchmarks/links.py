@@ -95,7 +95,7 @@ class SocketLink(Link):
             raise RuntimeError("joined into the lobby: issue load-test tokens with admitted=true")
 
     async def publish(self, sdp: str) -> str:
-        return (await self._call("publish", {"sdp": sdp, "type": "offer"}))["sdp"]
+        return str((await self._call("publish", {"sdp": sdp, "type": "offer"}))["sdp"])
 
     async def _on_subscriber_offer(self, data: dict[str, Any]) -> None:
         # Publishers are publish-only peers here: they leave the offer unanswered, so the server

@@ -13,6 +13,7 @@ import asyncio
 import fractions
 import time
 from dataclasses import dataclass
+from typing import Any, cast
 
 import av
 import numpy as np
@@ -55,7 +56,7 @@ def encode_video(
     if codec not in VIDEO_CODECS:
         raise ValueError(f"unknown video codec {codec!r} (choose from {', '.join(VIDEO_CODECS)})")
     count = max(2, round(seconds * fps))
-    ctx = av.CodecContext.create(VIDEO_CODECS[codec], "w")
+    ctx = cast(av.VideoCodecContext, av.CodecContext.create(VIDEO_CODECS[codec], "w"))
     ctx.width, ctx.height, ctx.pix_fmt = width, height, "yuv420p"
     ctx.time_base = fractions.Fraction(1, fps)
     ctx.framerate = fractions.Fraction(fps, 1)
@@ -137,7 +138,7 @@ class ReplayTrack(MediaStreamTrack):
         self._restart = True
         self.keyframe_requests += 1
 
-    async def recv(self) -> av.Packet:  # type: ignore[override]
+    async def recv(self) -> av.Packet[Any]:
         if self.readyState != "live":
             raise MediaStreamError
         clip = self._clip

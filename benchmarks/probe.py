@@ -84,7 +84,7 @@ class LatencyProbe:
                 arrivals[data[8:12] + data[2:4]] = time.perf_counter()
             received(protocol, data, addr)
 
-        aioice.ice.StunProtocol.datagram_received = datagram_received  # type: ignore[method-assign]
+        aioice.ice.StunProtocol.datagram_received = datagram_received  # type: ignore[method-assign,assignment]
         hook_media = rtc_internals.hook_media
 
         def timed_hook_media(dtls: Any, on_rtp: Callable[[bytes], None], on_rtcp: Any) -> None:

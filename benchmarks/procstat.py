@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import resource
 
-import psutil
+import psutil  # type: ignore[import-untyped]
 
 
 def cpu_times(pid: int) -> tuple[float, float]:
@@ -25,7 +25,7 @@ def machine_busy_seconds() -> float:
     Compared with the run's own processes it shows what else loaded the machine meanwhile.
     """
     t = psutil.cpu_times()
-    return t.user + t.nice + t.system + t.irq + t.softirq + t.steal
+    return float(t.user + t.nice + t.system + t.irq + t.softirq + t.steal)
 
 
 def _tree(pid: int) -> list[psutil.Process]:
@@ -73,7 +73,7 @@ def pid_listening_on(port: int) -> int | None:
     """The process holding a listening TCP socket on this port (this machine), if visible."""
     for conn in psutil.net_connections(kind="tcp"):
         if conn.status == psutil.CONN_LISTEN and conn.laddr and conn.laddr.port == port:
-            return conn.pid
+            return int(conn.pid) if conn.pid is not None else None
     return None
 
 

@@ -124,7 +124,13 @@ class ClipSource:
         self.position = len(self.entries)
 
 
-async def record(directory: Path, people: int, video, audio, seconds: float) -> dict[str, Any]:
+async def record(
+    directory: Path,
+    people: int,
+    video: list[tuple[float, bytes]],
+    audio: list[tuple[float, bytes]],
+    seconds: float,
+) -> dict[str, Any]:
     recording = HearingRecording("h_bench", directory, lambda *a: print("alarm", a))
     await recording.begin({"actor": "system"})
     start = recording.epoch - MONO_TO_WALL  # arrivals on the monotonic clock, from time 0

@@ -41,7 +41,7 @@ class RemoteServer:
         async with self._session.post(
             self.url + path, json=body or {}, headers=self._headers
         ) as response:
-            payload = await response.json()
+            payload: dict[str, Any] = await response.json()
             if response.status >= 300:
                 raise RuntimeError(f"POST {path}: {response.status} {payload.get('error')}")
             return payload
@@ -58,13 +58,13 @@ class RemoteServer:
                 "scheduled_at": datetime.datetime.now(datetime.UTC).isoformat(),
             },
         )
-        return hearing["id"]
+        return str(hearing["id"])
 
     async def token(self, hearing: str, role: str, name: str) -> str:
         issued = await self._post(
             f"/api/hearings/{hearing}/tokens", {"role": role, "name": name, "admitted": True}
         )
-        return issued["token"]
+        return str(issued["token"])
 
     async def end(self, hearing: str) -> None:
         await self._post(f"/api/hearings/{hearing}/end")

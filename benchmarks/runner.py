@@ -105,7 +105,7 @@ class Ramp:
         await asyncio.sleep(1.0)  # the server makes a publication once DTLS is up on its side
 
     async def _join_subscribers(self, per_hearing: int) -> list[str]:
-        joined = []
+        joined: list[str] = []
         start = len(self.subscribers) // len(self.setup.hearings)
         for index in range(start, per_hearing):
             for hearing in self.setup.hearings:

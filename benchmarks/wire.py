@@ -43,8 +43,8 @@ def intercept_rtp(pc: RTCPeerConnection, on_rtp: Callable[[bytes], None]) -> Non
             else:
                 original(data, addr)
 
-        protocol.datagram_received = datagram_received
-        protocol._bench_intercepted = True
+        protocol.datagram_received = datagram_received  # type: ignore[method-assign]
+        protocol._bench_intercepted = True  # type: ignore[attr-defined]
 
 
 def on_keyframe_request(sender: RTCRtpSender, callback: Callable[[], None]) -> None:

@@ -17,7 +17,12 @@ judge's counter out of the judge's tile:
   with the same publishers and no stream: what the composite (taps, decode, layout, encode,
   segments) costs per hearing.
 
-    unshare -n sh -c 'ip link set lo up; .venv/bin/python -m benchmarks.livestream [--player]'
+    unshare -n sh -c 'ip link set lo up; \
+        .venv/bin/python -m tests.test_benchmark_livestream [--player]'
+
+It lives with the tests, not in the packaged `benchmarks`, because it measures with the test
+clients (aiortc participants drawing their counters, tests/e2e.py; headless Chromium,
+tests/browser.py). As a test it is a short smoke run: sane figures, not targets.
 """
 
 from __future__ import annotations
@@ -260,8 +265,10 @@ async def run(args: argparse.Namespace) -> dict:
     }
 
 
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m benchmarks.livestream", description=__doc__)
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m tests.test_benchmark_livestream", description=__doc__
+    )
     p.add_argument("--hearings", type=int, default=1, help="hearings streamed at once")
     p.add_argument("--delay", type=float, default=0.0, help="broadcast delay, seconds")
     p.add_argument("--window", type=float, default=20.0, help="seconds of each CPU window")
@@ -274,13 +281,27 @@ def main(argv: list[str] | None = None) -> int:
         "--player", action="store_true", help="also measure the portal's player (headless Chromium)"
     )
     p.add_argument("--json", help="also write the result to this file")
-    args = p.parse_args(argv)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
     result = asyncio.run(run(args))
     text = json.dumps(result, indent=2)
     print(text)
     if args.json:
         Path(args.json).write_text(text + "\n")
     return 0
+
+
+async def test_a_short_run_reports_the_latency_and_the_composites_cpu():
+    result = await run(parser().parse_args(["--window", "3", "--warmup", "1", "--parties", "1"]))
+    assert result["segments_read"] >= 2, result
+    latency = result["latency_seconds"]
+    # Delay 0: a segment (1 s) and the composite's work; seconds, not tens.
+    assert 0 < latency["min"] <= latency["p50"] <= latency["max"] < 10, latency
+    cpu = result["server_cpu_cores"]
+    assert 0 < cpu["publishers_only"] and 0 < cpu["streaming"], cpu
 
 
 if __name__ == "__main__":
