@@ -298,8 +298,9 @@ async def test_a_short_run_reports_the_latency_and_the_composites_cpu():
     result = await run(parser().parse_args(["--window", "3", "--warmup", "1", "--parties", "1"]))
     assert result["segments_read"] >= 2, result
     latency = result["latency_seconds"]
-    # Delay 0: a segment (1 s) and the composite's work; seconds, not tens.
-    assert 0 < latency["min"] <= latency["p50"] <= latency["max"] < 10, latency
+    # Delay 0: a segment (1 s) and the composite's work, which falls behind on a loaded machine
+    # (10 s seen with other suites running); a smoke bound, the figures are the benchmark's.
+    assert 0 < latency["min"] <= latency["p50"] <= latency["max"] < 30, latency
     cpu = result["server_cpu_cores"]
     assert 0 < cpu["publishers_only"] and 0 < cpu["streaming"], cpu
 
