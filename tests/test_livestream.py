@@ -11,12 +11,10 @@ from __future__ import annotations
 
 import asyncio
 import io
-import json
 import logging
 import subprocess
 import time
 from datetime import datetime
-from pathlib import Path
 from urllib.parse import urlencode
 
 import av
@@ -30,7 +28,7 @@ from livestream.captions import ClockFace, Rasterizer
 from livestream.clock import CourtClock
 from livestream.composite import BANNER, CLOCK_RIGHT, CLOCK_SIZE, CLOCK_TOP, clock_mask
 from livestream.encoder import AUDIO_RATE, Encoder, EncoderSettings, Segment, segment_name
-from livestream.layout import caption, layout
+from livestream.layout import layout
 from livestream.sidecar import Livestream
 from signaling.config import ConfigError, Settings
 from signaling.models import Hearing, HearingState
@@ -748,11 +746,3 @@ def test_captions_are_drawn_in_process(monkeypatch):
     monkeypatch.setattr(subprocess, "Popen", no_program)
     mask = Rasterizer().mask("张三（当事人）", 28)
     assert mask.shape[0] == int(28 * 1.4) // 2 * 2 and mask.max() == 255, mask.shape
-
-
-def test_captions_name_each_role_in_the_clients_words():
-    """One vocabulary: under a picture on the public stream a role reads as the courtroom's
-    pages write it (web/static/i18n/zh-CN.json)."""
-    words = json.loads((Path(__file__).parent.parent / "web/static/i18n/zh-CN.json").read_text())
-    for role in ("judge", "clerk", "party", "agent", "witness", "mediator", "site"):
-        assert caption("张三", role) == f"张三（{words[f'role.{role}']}）", role
