@@ -743,6 +743,8 @@ def test_captions_are_drawn_in_process(monkeypatch):
     def no_program(*args, **kwargs):
         raise AssertionError(f"a caption started a program: {args[:1]}")
 
+    raster = Rasterizer()
+    raster.mask("法官", 28)  # finding the font may ask fc-match, once per process
     monkeypatch.setattr(subprocess, "Popen", no_program)
-    mask = Rasterizer().mask("张三（当事人）", 28)
+    mask = raster.mask("张三（当事人）", 28)
     assert mask.shape[0] == int(28 * 1.4) // 2 * 2 and mask.max() == 255, mask.shape
