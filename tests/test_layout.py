@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from livestream.layout import caption, cjk_font, layout
+from livestream.layout import Tile, caption, cjk_font, layout
 
 
-def _overlap(a, b) -> bool:
+def _overlap(a: Tile, b: Tile) -> bool:
     return not (
         a.x + a.width <= b.x
         or b.x + b.width <= a.x
@@ -17,7 +17,7 @@ def _overlap(a, b) -> bool:
 
 
 @pytest.mark.parametrize("others", [0, 1, 2, 3, 4, 7, 12])
-def test_the_judge_is_large_and_nobody_overlaps_or_leaves_the_canvas(others):
+def test_the_judge_is_large_and_nobody_overlaps_or_leaves_the_canvas(others: int) -> None:
     people = [(f"p{i}", "party") for i in range(others)] + [("j", "judge")]
     tiles = layout(people, 1280, 720)
     assert tiles[0].key == "j", "the judge comes first, whatever the join order"
@@ -30,15 +30,16 @@ def test_the_judge_is_large_and_nobody_overlaps_or_leaves_the_canvas(others):
         assert not any(_overlap(a, b) for b in tiles[i + 1 :])
 
 
-def test_without_a_judge_everyone_shares_the_canvas():
+def test_without_a_judge_everyone_shares_the_canvas() -> None:
     tiles = layout([("a", "party"), ("b", "site")], 1280, 720)
     assert [t.width for t in tiles] == [640, 640]
 
 
-def test_a_cjk_font_is_installed_by_the_set_up():
+def test_a_cjk_font_is_installed_by_the_set_up() -> None:
     assert cjk_font().is_file()
 
 
-def test_captions_name_the_role_in_chinese():
+def test_captions_name_the_role_in_chinese() -> None:
     assert caption("张三", "party") == "张三（当事人）"
-    assert caption("李四", "judge") == "李四（审判员）"
+    assert caption("李四", "judge") == "李四（法官）"
+    assert caption("青龙镇人民法庭", "site") == "青龙镇人民法庭（云法庭点）"

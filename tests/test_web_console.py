@@ -13,15 +13,20 @@ import json
 import re
 import secrets
 import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 
 import pytest
+from playwright.async_api import Page
 
 from signaling.models import Participant, ParticipantState, utc_now
 from signaling.roles import Role
 from signaling.store import MIGRATIONS, SCHEMA_VERSION, SqliteStore
-from tests.browser import eventually, screenshot
+from tests.browser import Browser, eventually, screenshot
 from tests.e2e import Api
-from tests.signaling_server import start_server
+from tests.signaling_server import ServerProcess, start_server
+from tests.test_web_room import open_tile_menu
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -29,7 +34,7 @@ SITE = "青龙镇人民法庭"
 
 
 @pytest.fixture(scope="module")
-def court(tmp_path_factory):
+def court(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     srv = start_server(
         tmp_path_factory.mktemp("console"),
         env={
@@ -41,7 +46,7 @@ def court(tmp_path_factory):
     srv.stop()
 
 
-async def open_console(browser, api: Api, hearing_id: str, label: str):
+async def open_console(browser: Browser, api: Api, hearing_id: str, label: str) -> Any:
     judge = await api.token(hearing_id, "judge", "王法官")
     page = await browser.page(label)
     await page.goto(api.abs(judge["join_url"]) + "&autojoin=1")
@@ -49,13 +54,14 @@ async def open_console(browser, api: Api, hearing_id: str, label: str):
     return page, judge
 
 
-async def recording(api: Api, hearing_id: str, token: str) -> dict:
+async def recording(api: Api, hearing_id: str, token: str) -> dict[str, Any]:
     status, data, _ = await api.request("GET", f"/api/hearings/{hearing_id}/recordings", auth=token)
     assert status == 200, data
-    return data
+    found: dict[str, Any] = data
+    return found
 
 
-async def test_a_schema_2_database_upgrades_to_participant_sites(tmp_path):
+async def test_a_schema_2_database_upgrades_to_participant_sites(tmp_path: Path) -> None:
     path = tmp_path / "old.db"
     db = sqlite3.connect(path)
     for migration in MIGRATIONS[:2]:
@@ -95,12 +101,15 @@ async def test_a_schema_2_database_upgrades_to_participant_sites(tmp_path):
                 site=SITE,
             )
         )
-        assert (await store.get_participant("p_new")).site == SITE
+        new = await store.get_participant("p_new")
+        assert new is not None and new.site == SITE
     finally:
         await store.close()
 
 
-async def test_site_is_validated_and_shown_in_lobby_and_caption(court, browser):
+async def test_site_is_validated_and_shown_in_lobby_and_caption(
+    court: ServerProcess, browser: Browser
+) -> None:
     api = Api(court)
     h = await api.create_hearing(title="青龙镇巡回审判")
     path = f"/api/hearings/{h['id']}/tokens"
@@ -130,8 +139,11 @@ async def test_site_is_validated_and_shown_in_lobby_and_caption(court, browser):
     caption = f'.tile[data-participant-id="{party["participant_id"]}"] .label .site'
     await judge_page.wait_for_selector(caption)
     assert SITE in await judge_page.inner_text(caption)
-    # A closed hearing is never streamed: nothing to mask, no mask button.
-    assert await judge_page.locator(".act-mask").count() == 0
+    # A closed hearing is never streamed: nothing to mask, no mask in the tile's menu.
+    menu = await open_tile_menu(judge_page, party["participant_id"])
+    assert await menu.locator(".act-mute-audio").count() == 1
+    assert await menu.locator(".act-mask").count() == 0
+    await judge_page.keyboard.press("Escape")
     await screenshot(judge_page, "console-site")
 
     # A closed hearing: the panel says so and offers no start button.
@@ -145,7 +157,9 @@ async def test_site_is_validated_and_shown_in_lobby_and_caption(court, browser):
     await judge_page.close()
 
 
-async def test_judge_pauses_and_resumes_recording_with_a_reason(court, browser):
+async def test_judge_pauses_and_resumes_recording_with_a_reason(
+    court: ServerProcess, browser: Browser
+) -> None:
     api = Api(court)
     h = await api.create_hearing(title="暂停录制")
     page, judge = await open_console(browser, api, h["id"], "judge pause")
@@ -191,7 +205,9 @@ async def test_judge_pauses_and_resumes_recording_with_a_reason(court, browser):
     await page.close()
 
 
-async def test_judge_starts_and_stops_the_public_stream(court, browser):
+async def test_judge_starts_and_stops_the_public_stream(
+    court: ServerProcess, browser: Browser
+) -> None:
     api = Api(court)
     h = await api.create_hearing(title="公开审理直播", public=True)
     page, _ = await open_console(browser, api, h["id"], "judge live")
@@ -205,7 +221,7 @@ async def test_judge_starts_and_stops_the_public_stream(court, browser):
     await page.wait_for_selector('#live-state[data-live="1"]')
     assert "直播中" in await page.inner_text("#live-state")
 
-    async def segment_listed():
+    async def segment_listed() -> Any:
         status, text, _ = await api.request("GET", playlist, auth=None)
         if status == 200 and "#EXT-X-STREAM-INF" in text:
             # A master playlist (one variant per rendition): the segments are in the first one.
@@ -225,7 +241,7 @@ async def test_judge_starts_and_stops_the_public_stream(court, browser):
     await page.close()
 
 
-async def test_recorder_alarm_shows_as_a_banner(court, browser):
+async def test_recorder_alarm_shows_as_a_banner(court: ServerProcess, browser: Browser) -> None:
     api = Api(court)
     h = await api.create_hearing(title="录制告警")
     # A file where the hearing's recordings directory must go: the recorder cannot start.
@@ -239,27 +255,34 @@ async def test_recorder_alarm_shows_as_a_banner(court, browser):
     await page.close()
 
 
-async def open_party(browser, api: Api, hearing_id: str, name: str, **token_args):
+async def open_party(
+    browser: Browser, api: Api, hearing_id: str, name: str, **token_args: Any
+) -> Any:
     party = await api.token(hearing_id, "party", name, **token_args)
     page = await browser.page(f"party {name}")
     await page.goto(api.abs(party["join_url"]) + "&autojoin=1")
     return page, party
 
 
-async def test_judge_masks_a_party_for_the_public_stream(court, browser):
+async def test_judge_masks_a_party_for_the_public_stream(
+    court: ServerProcess, browser: Browser
+) -> None:
     api = Api(court)
     h = await api.create_hearing(title="遮蔽未成年证人", public=True)
-    judge_page, _ = await open_console(browser, api, h["id"], "judge mask")
+    judge_page, judge = await open_console(browser, api, h["id"], "judge mask")
     party_page, party = await open_party(browser, api, h["id"], "小明", admitted=True)
-    tile = f'.tile.person[data-participant-id="{party["participant_id"]}"]'
-    await judge_page.wait_for_selector(f"{tile} .act-mask")
-    assert await judge_page.inner_text(f"{tile} .act-mask") == "公开画面遮蔽"
+    pid = party["participant_id"]
+    tile = f'.tile.person[data-participant-id="{pid}"]'
+    await judge_page.wait_for_selector(tile)
+    menu = await open_tile_menu(judge_page, pid)
+    assert await menu.locator(".act-mask").inner_text() == "在公开直播中遮蔽此人"
     assert await judge_page.locator(f"{tile} .masked").count() == 0
 
-    await judge_page.click(f"{tile} .act-mask")
+    await menu.locator(".act-mask").click()
     badge = await judge_page.wait_for_selector(f"{tile} .label .masked")
-    assert await badge.inner_text() == "公开画面已遮蔽"
-    assert await judge_page.inner_text(f"{tile} .act-mask") == "取消遮蔽"
+    assert await badge.inner_text() == "公开直播中已遮蔽"
+    menu = await open_tile_menu(judge_page, pid)
+    assert await menu.locator(".act-mask").inner_text() == "在公开直播中取消遮蔽"
     await screenshot(judge_page, "console-masked")
     # The server keeps it: a clerk's console opened now shows the same badge.
     clerk = await api.token(h["id"], "clerk", "书记员")
@@ -267,25 +290,32 @@ async def test_judge_masks_a_party_for_the_public_stream(court, browser):
     await clerk_page.goto(api.abs(clerk["join_url"]) + "&autojoin=1")
     await clerk_page.wait_for_selector(f"{tile} .label .masked")
 
-    await judge_page.click(f"{tile} .act-mask")
+    await menu.locator(".act-mask").click()
     await judge_page.wait_for_selector(f"{tile} .label .masked", state="detached")
-    assert await judge_page.inner_text(f"{tile} .act-mask") == "公开画面遮蔽"
+    menu = await open_tile_menu(judge_page, pid)
+    assert await menu.locator(".act-mask").inner_text() == "在公开直播中遮蔽此人"
     await clerk_page.reload()
-    await clerk_page.wait_for_selector(f"{tile} .act-mask")
+    await (await open_tile_menu(clerk_page, pid)).locator(".act-mask").wait_for()
     assert await clerk_page.locator(f"{tile} .masked").count() == 0
-    # The party itself is not offered the button.
-    assert await party_page.locator(".act-mask").count() == 0
+    # The party is offered no masking: its menu of the judge's tile has only its own view.
+    party_menu = await open_tile_menu(party_page, judge["participant_id"])
+    assert await party_menu.locator(".act-mask").count() == 0
+    assert await party_menu.locator("[role=menuitem]").all_inner_texts() == [
+        "我不看此画面（只在我的屏幕上）"
+    ]
     for page in (clerk_page, party_page, judge_page):
         await page.close()
 
 
-async def _waited(page, entry: str) -> int | None:
+async def _waited(page: Page, entry: str) -> int | None:
     text = await page.inner_text(f"{entry} .waited")
     found = re.fullmatch(r"已等待 (\d+) 秒", text)
     return int(found.group(1)) if found else None
 
 
-async def test_lobby_shows_how_long_each_person_has_waited(court, browser):
+async def test_lobby_shows_how_long_each_person_has_waited(
+    court: ServerProcess, browser: Browser
+) -> None:
     """The wait counts from when the party entered the lobby, before the judge was there."""
     api = Api(court)
     h = await api.create_hearing(title="候审计时")
@@ -298,7 +328,7 @@ async def test_lobby_shows_how_long_each_person_has_waited(court, browser):
     first = await eventually(lambda: _waited(judge_page, entry), "the wait in seconds")
     assert first >= 3, first
 
-    async def later():
+    async def later() -> Any:
         now = await _waited(judge_page, entry)
         return now if now is not None and now > first else None
 
@@ -307,35 +337,47 @@ async def test_lobby_shows_how_long_each_person_has_waited(court, browser):
         await page.close()
 
 
+# Whether the second selector's box lies wholly inside the first's.
+INSIDE_JS = """
+([outer, inner]) => {
+  const o = document.querySelector(outer).getBoundingClientRect();
+  const i = document.querySelector(inner).getBoundingClientRect();
+  return i.width > 0 && i.left >= o.left && i.right <= o.right && i.top >= o.top
+    && i.bottom <= o.bottom;
+}
+"""
+
 CJK = re.compile(r"[\u3000-\u303f\u4e00-\u9fff\uff00-\uffef]")
 
 
-async def test_console_in_english_has_no_chinese_left(court, browser):
+async def test_console_in_english_has_no_chinese_left(
+    court: ServerProcess, browser: Browser
+) -> None:
     """After the language switch, the lobby, the tile menus, the controls and the broadcast panel
     are all English (the participants' own names are ASCII here, so any CJK left is UI text)."""
     api = Api(court)
     h = await api.create_hearing(title="English console", public=True)
-    judge_page, _ = await open_console(browser, api, h["id"], "judge en")
+    judge_page, judge = await open_console(browser, api, h["id"], "judge en")
     admitted_page, admitted = await open_party(browser, api, h["id"], "Zhang San", admitted=True)
     waiting_page, waiting = await open_party(browser, api, h["id"], "Li Si")
     entry = f'#lobby-list li[data-participant-id="{waiting["participant_id"]}"]'
     tile = f'.tile.person[data-participant-id="{admitted["participant_id"]}"]'
     await judge_page.wait_for_selector(f"{entry} .waited")
-    await judge_page.wait_for_selector(f"{tile} .act-mask")
+    await judge_page.wait_for_selector(f"{tile} .tile-menu-button")
     await judge_page.wait_for_selector("#live-start:not([hidden])")
 
     await judge_page.click("#lang-switch")
     await judge_page.wait_for_selector("#lang-switch:text('中文')")
+    await open_tile_menu(judge_page, admitted["participant_id"])
     expected = {
         "#lobby-panel": ["Waiting room", "Li Si · Party", "Admit", "Deny", "waiting"],
-        tile: [
-            "Zhang San",
-            "Party",
-            "Hide video",
-            "Mute",
-            "Video off",
-            "Remove",
-            "Hide from public stream",
+        tile: ["Zhang San", "Party"],
+        "#tile-menu": [
+            "Stop watching this video (only on my screen)",
+            "Mute their microphone (for everyone)",
+            "Turn their camera off (for everyone)",
+            "Hide from the public stream",
+            "Remove from the hearing",
         ],
         "#controls": [
             "Mute microphone",
@@ -354,7 +396,7 @@ async def test_console_in_english_has_no_chinese_left(court, browser):
     }
     for selector, words in expected.items():
 
-        async def english(selector=selector, words=words):
+        async def english(selector: str = selector, words: list[str] = words) -> Any:
             text = await judge_page.inner_text(selector)
             if selector == ".bar":  # the hearing's title and the switch back are not UI text
                 text = text.replace(await judge_page.inner_text("#hearing-title"), "")
@@ -363,6 +405,12 @@ async def test_console_in_english_has_no_chinese_left(court, browser):
 
         text = await eventually(english, f"English in {selector}")
         assert not CJK.search(text), (selector, text)
+    # The tile keeps its name row in English (long button texts once pushed it out of the tile),
+    # and "(me)" is a word of its own.
+    for who, name in ((admitted, "Zhang San"), (judge, "王法官 (me)")):
+        box = f'.tile.person[data-participant-id="{who["participant_id"]}"]'
+        assert await judge_page.inner_text(f"{box} .label .name") == name
+        assert await judge_page.evaluate(INSIDE_JS, [box, f"{box} .label .name"]), who
     await screenshot(judge_page, "console-english")
     for page in (admitted_page, waiting_page, judge_page):
         await page.close()

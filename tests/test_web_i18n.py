@@ -12,6 +12,8 @@ import json
 from collections.abc import Iterable
 from pathlib import Path
 
+from livestream.layout import ROLE_CAPTIONS
+
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = ("recorder", "livestream", "signaling", "sfu")
 LANGUAGES = ("zh-CN", "en")
@@ -63,14 +65,33 @@ def alarm_codes() -> set[str]:
     }
 
 
-def test_the_scan_finds_the_alarms_of_every_sidecar():
+def test_the_scan_finds_the_alarms_of_every_sidecar() -> None:
     codes = alarm_codes()
     assert {"recording_disk_error", "recording_chain_damaged", "stream_failed"} <= codes, codes
 
 
-def test_every_alarm_code_has_a_text_in_both_languages():
+def test_every_alarm_code_has_a_text_in_both_languages() -> None:
     codes = alarm_codes()
     for language in LANGUAGES:
         texts = json.loads((ROOT / "web/static/i18n" / f"{language}.json").read_text())
         missing = sorted(code for code in codes if not texts.get(f"alarm.{code}", "").strip())
         assert not missing, f"{language}.json has no text for the alarm(s) {missing}"
+
+
+# One vocabulary for the roles (issue 12): the pages' names are the public stream's captions.
+SHARED_ROLES = ("judge", "clerk", "party", "agent", "witness", "mediator", "site")
+
+
+def test_the_pages_name_the_roles_as_the_stream_captions_do() -> None:
+    texts = json.loads((ROOT / "web/static/i18n/zh-CN.json").read_text())
+    pages = {role: texts[f"role.{role}"] for role in SHARED_ROLES}
+    assert pages == {
+        "judge": "法官",
+        "clerk": "书记员",
+        "party": "当事人",
+        "agent": "代理人",
+        "witness": "证人",
+        "mediator": "调解员",
+        "site": "云法庭点",
+    }
+    assert pages == {role: ROLE_CAPTIONS[role] for role in SHARED_ROLES}

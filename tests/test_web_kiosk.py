@@ -10,14 +10,17 @@ from __future__ import annotations
 
 import pytest
 
-from tests.browser import NO_DEVICE_ARGS, launch, screenshot
+from tests.browser import NO_DEVICE_ARGS, Browser, launch, screenshot
 from tests.e2e import Api
+from tests.signaling_server import ServerProcess
 from tests.test_web_room import wait_live
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 
-async def test_kiosk_autojoins_pre_admitted_and_is_large(server, browser):
+async def test_kiosk_autojoins_pre_admitted_and_is_large(
+    server: ServerProcess, browser: Browser
+) -> None:
     api = Api(server)
     h = await api.create_hearing(title="村镇法庭巡回审理")
     judge = await api.token(h["id"], "judge", "赵法官")
@@ -39,14 +42,14 @@ async def test_kiosk_autojoins_pre_admitted_and_is_large(server, browser):
     await screenshot(kiosk, "kiosk")
 
 
-async def test_device_check_reports_missing_camera(server):
+async def test_device_check_reports_missing_camera(server: ServerProcess) -> None:
     api = Api(server)
     h = await api.create_hearing()
     party = await api.token(h["id"], "party", "王五")
     async with launch(NO_DEVICE_ARGS) as bare:
         page = await bare.page("no devices")
         await page.goto(api.abs(party["join_url"]))
-        camera = await page.wait_for_selector('#device-report li[data-device="camera"]')
+        camera = page.locator('#device-report li[data-device="camera"]')
         assert await camera.get_attribute("data-status") == "missing"
         text = await camera.inner_text()
         assert "摄像头" in text and "未检测到设备" in text, text

@@ -10,12 +10,16 @@ from __future__ import annotations
 
 import asyncio
 import re
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 import pytest_asyncio
+from playwright.async_api import Locator, Page, WebSocketRoute
 
-from tests.browser import CHROMIUM_ARGS, eventually, launch, screenshot
+from tests.browser import CHROMIUM_ARGS, Browser, eventually, launch, screenshot
 from tests.e2e import Api, metric_value
+from tests.signaling_server import ServerProcess
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -45,17 +49,20 @@ async () => {
 """
 
 
-async def media(page) -> dict:
-    return await page.evaluate(MEDIA_JS)
+async def media(page: Page) -> dict[str, Any]:
+    found: dict[str, Any] = await page.evaluate(MEDIA_JS)
+    return found
 
 
-async def wait_live(page, pid: str, what: str, *, audio: bool = True, timeout: float = 30.0):
+async def wait_live(
+    page: Page, pid: str, what: str, *, audio: bool = True, timeout: float = 30.0
+) -> Any:
     """``pid``'s video plays (size > 0, frames advancing) and its audio bytes grow on ``page``."""
     first = await eventually(
         lambda: _playing(page, pid), f"{what}: video of {pid} playing", timeout=timeout
     )
 
-    async def advanced():
+    async def advanced() -> Any:
         now = (await media(page)).get(pid)
         if not now:
             return None
@@ -65,7 +72,22 @@ async def wait_live(page, pid: str, what: str, *, audio: bool = True, timeout: f
     return await eventually(advanced, f"{what}: frames/audio of {pid} advancing", timeout=timeout)
 
 
-async def _playing(page, pid):
+async def open_tile_menu(page: Page, pid: str) -> Locator:
+    """Opens the "⋯" menu of ``pid``'s tile; the menu's locator."""
+    menu = page.locator(f'#tile-menu[data-participant-id="{pid}"]')
+    if not await menu.is_visible():
+        await page.click(f'.tile.person[data-participant-id="{pid}"] .tile-menu-button')
+    await menu.wait_for()
+    return menu
+
+
+async def tile_action(page: Page, pid: str, action: str) -> None:
+    """Chooses ``action`` (e.g. "mute-audio", "video-off", "remove") in ``pid``'s tile menu."""
+    menu = await open_tile_menu(page, pid)
+    await menu.locator(f".act-{action}").click()
+
+
+async def _playing(page: Page, pid: str) -> Any:
     m = (await media(page)).get(pid)
     return m if m and m["w"] > 0 and m["frames"] > 0 else None
 
@@ -77,9 +99,9 @@ class Drop:
 
     def __init__(self) -> None:
         self.down = False
-        self.open: list = []
+        self.open: list[tuple[WebSocketRoute, WebSocketRoute]] = []
 
-    async def route(self, ws) -> None:
+    async def route(self, ws: WebSocketRoute) -> None:
         if self.down:
             await ws.close(code=1001, reason="link down")
             return
@@ -94,7 +116,7 @@ class Drop:
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def hearing(server, browser):
+async def hearing(server: ServerProcess, browser: Browser) -> dict[str, Any]:
     """The judge in the console; two parties in the lobby, pages open."""
     api = Api(server)
     h = await api.create_hearing(title="张三诉李四买卖合同纠纷")
@@ -114,6 +136,7 @@ async def hearing(server, browser):
     return {
         "api": api,
         "id": h["id"],
+        "hearing": h,
         "judge": judge,
         "a": party_a,
         "b": party_b,
@@ -122,11 +145,17 @@ async def hearing(server, browser):
     }
 
 
-async def test_device_check_then_lobby_without_media_until_admitted(hearing):
+async def test_device_check_then_lobby_without_media_until_admitted(
+    hearing: dict[str, Any],
+) -> None:
     pages = hearing["pages"]
     a = pages["a"]
     await a.wait_for_selector('#device-report li[data-device="camera"][data-status="ok"]')
     await a.wait_for_selector('#device-report li[data-device="microphone"][data-status="ok"]')
+    # The device check says which hearing the person is about to enter.
+    await a.wait_for_selector("#device-hearing:not([hidden])")
+    assert await a.inner_text("#device-case") == hearing["hearing"]["case_number"]
+    assert await a.inner_text("#device-title") == "张三诉李四买卖合同纠纷"
     await screenshot(a, "device-check")
     await a.click("#join-button")
     await a.wait_for_selector("#view-lobby:not([hidden])")
@@ -155,7 +184,7 @@ async def test_device_check_then_lobby_without_media_until_admitted(hearing):
     await pages["b"].wait_for_selector("#view-room:not([hidden])")
 
 
-async def test_everyone_sees_and_hears_everyone(hearing):
+async def test_everyone_sees_and_hears_everyone(hearing: dict[str, Any]) -> None:
     pages = hearing["pages"]
     ids = {k: hearing[k]["participant_id"] for k in ("judge", "a", "b")}
     for viewer, page in pages.items():
@@ -164,8 +193,34 @@ async def test_everyone_sees_and_hears_everyone(hearing):
                 await wait_live(page, pid, f"{viewer} sees {other}")
     # The judge is the large tile for the parties.
     assert await pages["a"].get_attribute("#stage .tile", "data-participant-id") == ids["judge"]
+    await _same_hearing_time(hearing)
     await screenshot(pages["judge"], "console")
     await screenshot(pages["a"], "room")
+
+
+def _seconds(clock: str) -> int:
+    found = re.search(r"(\d+):(\d\d):(\d\d)", clock)
+    assert found, clock
+    h, m, s = map(int, found.groups())
+    return h * 3600 + m * 60 + s
+
+
+async def _same_hearing_time(hearing: dict[str, Any]) -> None:
+    """ "庭审时长" counts from the hearing's start (Hearing.started_at), the same on every page:
+    the parties came in well after the judge and still show the judge's time."""
+    pages = hearing["pages"]
+    _, h, _ = await hearing["api"].request("GET", f"/api/hearings/{hearing['id']}")
+    assert h["started_at"], h
+    keys = ("judge", "a", "b")
+    for key in keys:
+        await pages[key].wait_for_selector("#clock:not([hidden])")
+    texts = await asyncio.gather(*(pages[key].inner_text("#clock") for key in keys))
+    clocks = dict(zip(keys, map(_seconds, texts), strict=True))
+    elapsed = await pages["judge"].evaluate(
+        f"(Date.now() - Date.parse({h['started_at']!r})) / 1000"
+    )
+    assert max(clocks.values()) - min(clocks.values()) <= 1, clocks
+    assert all(abs(c - elapsed) <= 2 for c in clocks.values()), (clocks, elapsed)
 
 
 # Per page: the large evidence tile of ``pid``'s shared screen (None without one) and the label of
@@ -185,29 +240,29 @@ SCREEN_JS = """
 """
 
 
-async def _screen_live(page, pid: str, what: str) -> dict:
+async def _screen_live(page: Page, pid: str, what: str) -> Any:
     """``pid``'s shared screen plays in the large evidence tile: 1280 wide (Chromium's fake
     screen is the headless display, not the 4:3 camera) with frames advancing."""
 
-    async def playing():
+    async def playing() -> Any:
         m = await page.evaluate(SCREEN_JS, pid)
         return m if m and m["w"] >= 1280 and m["frames"] > 0 else None
 
     first = await eventually(playing, f"{what}: the evidence tile plays")
 
-    async def advanced():
+    async def advanced() -> Any:
         m = await page.evaluate(SCREEN_JS, pid)
         return m if m and m["frames"] > first["frames"] + 5 else None
 
     return await eventually(advanced, f"{what}: evidence frames advancing")
 
 
-async def _share(judge) -> None:
+async def _share(judge: Page) -> None:
     await judge.click("#btn-screen")
     await judge.wait_for_selector('#btn-screen[aria-pressed="true"]')
 
 
-async def test_judge_screen_share_is_evidence_beside_the_camera(hearing):
+async def test_judge_screen_share_is_evidence_beside_the_camera(hearing: dict[str, Any]) -> None:
     """The judge shares a screen: it is a second publication, labelled "screen", shown large as
     evidence at both parties while the judge's camera keeps playing beside it. Stopped by the
     button, and then (a second share, on the same transceiver) by the browser's own "stop
@@ -277,7 +332,7 @@ async () => {
 """
 
 
-async def _sending(page, window: float = 2.0) -> dict:
+async def _sending(page: Page, window: float = 2.0) -> dict[str, Any]:
     """The camera's send rate (bytes/s) over ``window`` seconds and its frame width at the end."""
     first = await page.evaluate(CAMERA_OUT_JS)
     await asyncio.sleep(window)
@@ -286,7 +341,7 @@ async def _sending(page, window: float = 2.0) -> dict:
     return {"rate": rate, "width": last["width"]}
 
 
-async def test_low_bandwidth_mode_sends_less_and_restores(hearing):
+async def test_low_bandwidth_mode_sends_less_and_restores(hearing: dict[str, Any]) -> None:
     """Party B turns on "省流量模式": its camera goes out at half the width and a fraction of the
     bytes (the judge receives the smaller picture); turned off, both come back."""
     pages = hearing["pages"]
@@ -318,21 +373,21 @@ async def test_low_bandwidth_mode_sends_less_and_restores(hearing):
     )
 
 
-async def _sending_at(page, ok) -> dict | None:
+async def _sending_at(page: Page, ok: Callable[[dict[str, Any]], bool]) -> dict[str, Any] | None:
     m = await _sending(page)
     return m if ok(m) else None
 
 
-async def _received_width(page, pid: str, ok) -> int | None:
+async def _received_width(page: Page, pid: str, ok: Callable[[int], bool]) -> int | None:
     w = (await media(page)).get(pid, {}).get("w", 0)
     return w if ok(w) else None
 
 
-async def test_video_off_for_one_subscriber(hearing):
+async def test_video_off_for_one_subscriber(hearing: dict[str, Any]) -> None:
     """Party A switches off party B's video for itself: its frames stop, the judge's don't."""
     pages = hearing["pages"]
     bid = hearing["b"]["participant_id"]
-    await pages["a"].click(f'.tile[data-participant-id="{bid}"] .act-video-off')
+    await tile_action(pages["a"], bid, "video-off")
     sub_js = f"""async () => {{
         const s = window.cc.session; const r = s.remoteTracks({bid!r});
         const st = await s.subPc.getStats();
@@ -345,17 +400,17 @@ async def test_video_off_for_one_subscriber(hearing):
     await asyncio.sleep(1.5)
     assert await pages["a"].evaluate(sub_js) == paused >= first
     await wait_live(pages["judge"], bid, "the judge still sees party B")
-    await pages["a"].click(f'.tile[data-participant-id="{bid}"] .act-video-off')
+    await tile_action(pages["a"], bid, "video-off")
     await eventually(
         lambda: _frames_above(pages["a"], sub_js, paused), "party A sees party B again"
     )
 
 
-async def _frames_above(page, js, value):
+async def _frames_above(page: Page, js: str, value: int) -> Any:
     return (await page.evaluate(js)) > value + 5
 
 
-async def test_network_drop_recovers_without_lobby(hearing):
+async def test_network_drop_recovers_without_lobby(hearing: dict[str, Any]) -> None:
     """Party A's connection is cut from the network side (its Socket.IO transport closed at both
     ends and refused for 2 s; the server then drops its media too, as for any lost socket): the
     page shows it is reconnecting, rejoins by itself with the same token, and is in the room
@@ -381,10 +436,10 @@ async def test_network_drop_recovers_without_lobby(hearing):
     assert views[-1] == "room" and "reconnecting" in views, views
 
 
-async def test_console_mute_silences_party_for_everyone(hearing):
+async def test_console_mute_silences_party_for_everyone(hearing: dict[str, Any]) -> None:
     pages = hearing["pages"]
     bid = hearing["b"]["participant_id"]
-    await pages["judge"].click(f'.tile[data-participant-id="{bid}"] .act-mute-audio')
+    await tile_action(pages["judge"], bid, "mute-audio")
     await pages["b"].wait_for_selector('#btn-mic[aria-pressed="true"]')
     for key in ("judge", "a"):
         page = pages[key]
@@ -397,7 +452,7 @@ async def test_console_mute_silences_party_for_everyone(hearing):
         assert after["frames"] > 0  # video still there: only the microphone is off
 
 
-async def test_party_muted_by_the_judge_is_told_and_asks_to_speak(hearing):
+async def test_party_muted_by_the_judge_is_told_and_asks_to_speak(hearing: dict[str, Any]) -> None:
     """Party B, muted by the judge, clicks "打开麦克风": the page says the judge muted it and
     offers "申请发言"; the judge's tile of B shows the hand, which the judge can dismiss, and
     which goes down when the judge unmutes B."""
@@ -414,32 +469,35 @@ async def test_party_muted_by_the_judge_is_told_and_asks_to_speak(hearing):
     assert "申请发言" in await judge.inner_text(f'.tile[data-participant-id="{bid}"]')
     await b.wait_for_selector("#btn-hand[disabled]")
     await screenshot(judge, "console-hand")
-    await judge.click(f'.tile[data-participant-id="{bid}"] .act-lower-hand')
+    await tile_action(judge, bid, "lower-hand")
     await judge.wait_for_selector(hand, state="detached")
     await b.wait_for_selector("#btn-hand:not([disabled])")
     await b.click("#btn-hand")
     await judge.wait_for_selector(hand)
-    await judge.click(f'.tile[data-participant-id="{bid}"] .act-mute-audio')
+    await tile_action(judge, bid, "mute-audio")
     await judge.wait_for_selector(hand, state="detached")
     await b.wait_for_selector('#btn-mic[aria-pressed="false"]')
     assert await b.is_hidden("#court-muted")
 
 
-async def test_remove_sends_party_out_for_good(hearing):
+async def test_remove_sends_party_out_for_good(hearing: dict[str, Any], browser: Browser) -> None:
     pages = hearing["pages"]
     bid = hearing["b"]["participant_id"]
-    await pages["judge"].click(f'.tile[data-participant-id="{bid}"] .act-remove')
+    await tile_action(pages["judge"], bid, "remove")
     await pages["b"].wait_for_selector("#view-message:not([hidden])")
     assert "移出" in await pages["b"].inner_text("#message-title")
     await pages["judge"].wait_for_selector(f'.tile[data-participant-id="{bid}"]', state="detached")
-    # The same link again: refused, never back in.
+    # The same link again: refused before the device check, never back in.
     await pages["b"].goto(hearing["api"].abs(hearing["b"]["join_url"]) + "&autojoin=1")
     await pages["b"].wait_for_selector("#view-message:not([hidden])")
-    assert await pages["b"].evaluate("window.cc.session.final")
+    assert await pages["b"].evaluate("window.cc.session === null && window.cc.devices === null")
     assert await pages["b"].inner_text("#message-title") == "无法进入庭审"
+    # The page asked the server about the revoked token: Chromium logs the 401 it got.
+    errors = browser.take_errors()
+    assert len(errors) == 1 and "status of 401" in errors[0], errors
 
 
-async def test_judge_ends_and_pages_show_the_end_not_a_disconnect(hearing):
+async def test_judge_ends_and_pages_show_the_end_not_a_disconnect(hearing: dict[str, Any]) -> None:
     """A normal end is no fault: the party's and the judge's badge says "庭审已结束", never the
     red "已断开"."""
     pages = hearing["pages"]
@@ -453,7 +511,21 @@ async def test_judge_ends_and_pages_show_the_end_not_a_disconnect(hearing):
     await screenshot(pages["a"], "ended")
 
 
-async def test_a_token_of_another_hearing_is_refused_not_joined(server, browser):
+async def test_a_link_opened_after_the_end_says_so_before_the_device_check(
+    hearing: dict[str, Any], browser: Browser
+) -> None:
+    page = await browser.page("after the end")
+    await page.goto(hearing["api"].abs(hearing["a"]["join_url"]))
+    await page.wait_for_selector("#view-message:not([hidden])")
+    assert await page.inner_text("#message-title") == "庭审已结束"
+    assert await page.get_attribute("#conn-state", "data-state") == "ended"
+    assert await page.evaluate("window.cc.devices === null && window.cc.view === 'message'")
+    await page.close()
+
+
+async def test_a_token_of_another_hearing_is_refused_not_joined(
+    server: ServerProcess, browser: Browser
+) -> None:
     """/join/{A}?token=<B's token>: the server serves the page with 403 and the page says the
     link does not match, before any device check, and joins nothing (B stays unopened)."""
     api = Api(server)
@@ -464,7 +536,7 @@ async def test_a_token_of_another_hearing_is_refused_not_joined(server, browser)
     url = api.abs(tok["join_url"]).replace(f"/join/{other['id']}", f"/join/{here['id']}")
     assert f"/join/{here['id']}?" in url
     response = await page.goto(url + "&autojoin=1")
-    assert response.status == 403
+    assert response is not None and response.status == 403
     await page.wait_for_selector("#view-message:not([hidden])")
     assert await page.inner_text("#message-title") == "链接与庭审不符"
     assert "另一场庭审" in await page.inner_text("#message-text")
@@ -484,7 +556,9 @@ async def test_a_token_of_another_hearing_is_refused_not_joined(server, browser)
     assert len(errors) == 2 and all("status of 403" in e for e in errors), errors
 
 
-async def test_media_that_never_connects_is_told_within_seconds(server, browser):
+async def test_media_that_never_connects_is_told_within_seconds(
+    server: ServerProcess, browser: Browser
+) -> None:
     """A party's browser that offers no usable ICE candidate (Chromium without
     --allow-loopback-in-peer-connection on a loopback-only machine): within seconds its page
     says audio/video did not connect, with advice; the judge's tile of it says so; the server

@@ -23,6 +23,7 @@ export class BroadcastPanel {
     this.live = null; // {live, delay} once known
     this.asking = null; // "pause" | "resume" while the reason form is open
     this.error = null; // {key, message} of the last failed action
+    this.damaged = false; // the recorder found the record damaged (alarm recording_chain_damaged)
     this.timer = null;
     this.busy = false;
     $("rec-toggle").onclick = () => this.ask(this.recording.state === "paused" ? "resume" : "pause");
@@ -137,14 +138,8 @@ export class BroadcastPanel {
     const state = rec ? rec.state : "none";
     $("rec-state").dataset.state = state;
     $("rec-state").textContent = i18n.t(`rec.state.${state}`);
-    const details = [];
-    if (rec && rec.duration_seconds) details.push(i18n.t("rec.duration", { time: clock(rec.duration_seconds) }));
-    if (rec && rec.segments) details.push(i18n.t("rec.segments", { count: rec.segments }));
-    $("rec-detail").textContent = details.join(" · ");
-    // Before the first manifest entry the head is the chain's all-zero genesis: nothing to show.
-    const head = rec && rec.manifest_entries ? rec.chain_head : "";
-    $("rec-chain").textContent = head ? i18n.t("rec.chain", { head: head.slice(0, 12) }) : "";
-    $("rec-chain").title = head;
+    $("rec-detail").textContent = rec && rec.duration_seconds ? i18n.t("rec.duration", { time: clock(rec.duration_seconds) }) : "";
+    this.renderIntegrity(rec);
     const pause = state === "paused" ? rec.paused : null;
     $("rec-reason-shown").hidden = !pause;
     $("rec-reason-shown").textContent = pause ? i18n.t("rec.paused_reason", { reason: pause.reason }) : "";
@@ -155,6 +150,26 @@ export class BroadcastPanel {
     $("rec-toggle").textContent = i18n.t(state === "paused" ? "rec.resume" : "rec.pause");
     $("rec-form").hidden = !this.asking;
     if (this.asking) $("rec-confirm").textContent = i18n.t(`rec.confirm_${this.asking}`);
+  }
+
+  // In the judge's words: whether the record is whole. Every sealed segment's hash is chained in
+  // the manifest as it is written; the recorder alarms when it finds the record damaged. The
+  // chain's head and the segment count are for the technician, in the tooltip.
+  renderIntegrity(rec) {
+    const box = $("rec-integrity");
+    // Before the first manifest entry there is nothing to vouch for.
+    const started = Boolean(rec && rec.manifest_entries);
+    const verdict = this.damaged ? "damaged" : started ? "ok" : "none";
+    box.dataset.integrity = verdict;
+    box.hidden = verdict === "none";
+    box.textContent = verdict === "none" ? "" : i18n.t(`rec.integrity.${verdict}`);
+    box.title = started ? i18n.t("rec.integrity.detail", { segments: rec.segments || 0, head: rec.chain_head }) : "";
+  }
+
+  // A recorder alarm that says the record itself was found damaged.
+  noteAlarm(alarm) {
+    if (alarm.code === "recording_chain_damaged") this.damaged = true;
+    this.render();
   }
 
   renderLive() {

@@ -101,7 +101,8 @@ class Room {
     this.tiles = new Map(); // participant id -> {root, video, audio, label}
     this.evidence = new Map(); // participant id -> {root, video, label}: their shared screen
     this.speaker = null;
-    this.startedAt = null;
+    this.startedAt = null; // ms on this machine's clock when the hearing began (Hearing.started_at)
+    this.menuFor = null; // participant id whose tile menu is open
   }
 
   tile(p) {
@@ -111,8 +112,14 @@ class Room {
     video.muted = true;
     const audio = el("audio", { autoplay: "" });
     const label = el("div", { class: "label" });
-    const root = el("div", { class: "tile person", dataset: { participantId: p.id, role: p.role } }, video, audio, label);
-    t = { root, video, audio, label };
+    const menuButton = el("button", {
+      type: "button",
+      class: "tile-menu-button",
+      "aria-haspopup": "menu",
+      onclick: () => this.openMenu(p.id),
+    }, "⋯");
+    const root = el("div", { class: "tile person", dataset: { participantId: p.id, role: p.role } }, video, audio, label, menuButton);
+    t = { root, video, audio, label, menuButton };
     this.tiles.set(p.id, t);
     return t;
   }
@@ -188,70 +195,137 @@ class Room {
   label(t, p, self) {
     const s = this.session;
     const muted = p.muted || {};
+    // Name and site never break inside a word (a court's name is one word): too long for a small
+    // tile, they end in "…" and the tooltip has them whole.
+    const name = p.name + (self ? i18n.t("room.you") : "");
     const parts = [
-      el("span", { class: "name" }, p.name + (self ? i18n.t("room.you") : "")),
+      el("span", { class: "name", title: name }, name),
       el("span", { class: "role" }, roleLabel(p.role)),
     ];
-    if (p.site) parts.push(el("span", { class: "site" }, i18n.t("console.site", { site: p.site })));
+    if (p.site) {
+      const site = i18n.t("console.site", { site: p.site });
+      parts.push(el("span", { class: "site", title: site }, site));
+    }
     if (s.grants.moderate && s.mediaProblems.has(p.id)) {
       parts.push(el("span", { class: "state", dataset: { media: "failed" } }, i18n.t("console.media_failed")));
     }
     if (muted.audio) parts.push(el("span", { class: "state", dataset: { muted: "audio" } }, i18n.t("room.muted_audio")));
     if (muted.video) parts.push(el("span", { class: "state", dataset: { muted: "video" } }, i18n.t("room.muted_video")));
+    if (!self && s.grants.moderate && s.hands.has(p.id)) {
+      parts.push(el("span", { class: "state hand", dataset: { hand: "raised" } }, i18n.t("console.hand_raised")));
+    }
     // Whether the public stream hides them: for the court and for the person concerned only.
     if (p.masked && (self || s.grants.moderate)) {
       parts.push(el("span", { class: "state masked" }, i18n.t("console.masked")));
     }
-    const actions = el("span", { class: "tile-actions" });
-    if (!self) {
-      const pub = t.root.dataset.publication;
-      if (pub) {
-        const off = s.videoOff.has(pub);
-        actions.append(
-          el("button", { type: "button", class: "act-video-off", onclick: () => s.setVideoOff(pub, !off).catch(() => {}) },
-            i18n.t(off ? "controls.video_on" : "controls.video_off")),
-        );
-      }
-      if (s.grants.moderate && s.hands.has(p.id)) {
-        parts.push(el("span", { class: "state hand", dataset: { hand: "raised" } }, i18n.t("console.hand_raised")));
-        actions.append(
-          el("button", { type: "button", class: "act-lower-hand", onclick: () => s.lowerHand(p.id).catch(() => {}) },
-            i18n.t("console.lower_hand")),
-        );
-      }
-      if (s.grants.moderate && !this.kiosk) {
-        for (const kind of ["audio", "video"]) {
-          const isMuted = Boolean(muted[kind]);
-          actions.append(
-            el("button", {
-              type: "button",
-              class: `act-mute-${kind}`,
-              onclick: () => s.call("mute", { participant_id: p.id, kind, muted: !isMuted }).catch(() => {}),
-            }, i18n.t(`console.${isMuted ? "unmute" : "mute"}_${kind}`)),
-          );
-        }
-        // Masking is about the public stream: a closed hearing has none.
-        if (s.hearing && s.hearing.public) {
-          actions.append(
-            el("button", { type: "button", class: "act-mask", onclick: () => this.setMasked(p, !p.masked) },
-              i18n.t(p.masked ? "console.unmask" : "console.mask")),
-          );
-        }
-        actions.append(
-          el("button", {
-            type: "button",
-            class: "act-remove danger",
-            onclick: () => {
-              if (confirm(i18n.t("console.confirm_remove", { name: p.name }))) {
-                s.call("remove", { participant_id: p.id }).catch(() => {});
-              }
-            },
-          }, i18n.t("console.remove")),
-        );
-      }
-    }
-    parts.push(actions);
     t.label.replaceChildren(...parts);
+    const actions = self ? [] : this.actions(t, p);
+    t.menuButton.hidden = actions.length === 0;
+    t.menuButton.setAttribute("aria-label", i18n.t("tile.menu", { name: p.name }));
+    t.menuButton.title = t.menuButton.getAttribute("aria-label");
+    t.menuButton.setAttribute("aria-expanded", this.menuFor === p.id ? "true" : "false");
+  }
+
+  // What the "⋯" menu of another participant's tile offers: [class suffix, text key, action].
+  // Each text says for whom it acts: only this screen ("我不看此画面") or everyone ("关闭其摄像头").
+  actions(t, p) {
+    const s = this.session;
+    const muted = p.muted || {};
+    const out = [];
+    const pub = t.root.dataset.publication;
+    if (pub) {
+      const off = s.videoOff.has(pub);
+      out.push(["video-off", off ? "tile.video_on_local" : "tile.video_off_local", () => s.setVideoOff(pub, !off)]);
+    }
+    if (!s.grants.moderate || this.kiosk) return out;
+    if (s.hands.has(p.id)) out.push(["lower-hand", "console.lower_hand", () => s.lowerHand(p.id)]);
+    for (const kind of ["audio", "video"]) {
+      const isMuted = Boolean(muted[kind]);
+      out.push([
+        `mute-${kind}`,
+        `console.${isMuted ? "unmute" : "mute"}_${kind}`,
+        () => s.call("mute", { participant_id: p.id, kind, muted: !isMuted }),
+      ]);
+    }
+    // Masking is about the public stream: a closed hearing has none.
+    if (s.hearing && s.hearing.public) {
+      out.push(["mask", p.masked ? "console.unmask" : "console.mask", () => this.setMasked(p, !p.masked)]);
+    }
+    out.push([
+      "remove",
+      "console.remove",
+      () => {
+        if (confirm(i18n.t("console.confirm_remove", { name: p.name }))) return s.call("remove", { participant_id: p.id });
+        return null;
+      },
+    ]);
+    return out;
+  }
+
+  openMenu(pid) {
+    this.menuFor = this.menuFor === pid ? null : pid;
+    this.refresh();
+    if (this.menuFor) {
+      const first = $("tile-menu").querySelector("button");
+      if (first) first.focus();
+    }
+  }
+
+  closeMenu() {
+    if (!this.menuFor) return;
+    const t = this.tiles.get(this.menuFor);
+    this.menuFor = null;
+    this.renderMenu();
+    if (t) {
+      t.menuButton.setAttribute("aria-expanded", "false");
+      t.menuButton.focus();
+    }
+  }
+
+  // The one open menu, filled afresh with each render (its words follow the state) and placed by
+  // its button, inside the viewport whatever the tile's place on the screen.
+  renderMenu() {
+    const menu = $("tile-menu");
+    const t = this.menuFor && this.tiles.get(this.menuFor);
+    const p = t && (this.session.participants.get(this.menuFor) || null);
+    const actions = p ? this.actions(t, p) : [];
+    if (!actions.length || !t.root.isConnected) {
+      this.menuFor = null;
+      menu.hidden = true;
+      delete menu.dataset.participantId;
+      return;
+    }
+    menu.dataset.participantId = p.id;
+    menu.replaceChildren(
+      ...actions.map(([name, key, run]) =>
+        el("button", {
+          type: "button",
+          role: "menuitem",
+          class: `act-${name}${name === "remove" ? " danger" : ""}`,
+          onclick: () => {
+            this.closeMenu();
+            Promise.resolve(run()).catch(() => {});
+          },
+        }, i18n.t(key)),
+      ),
+    );
+    menu.hidden = false;
+    this.placeMenu();
+  }
+
+  placeMenu() {
+    const menu = $("tile-menu");
+    const t = this.menuFor && this.tiles.get(this.menuFor);
+    if (menu.hidden || !t) return;
+    const margin = 4;
+    const anchor = t.menuButton.getBoundingClientRect();
+    menu.style.maxHeight = `${innerHeight - 2 * margin}px`;
+    const box = menu.getBoundingClientRect();
+    const left = Math.min(Math.max(margin, anchor.right - box.width), innerWidth - box.width - margin);
+    let top = anchor.bottom + margin;
+    if (top + box.height > innerHeight - margin) top = Math.max(margin, anchor.top - box.height - margin);
+    menu.style.left = `${Math.max(margin, left)}px`;
+    menu.style.top = `${top}px`;
   }
 
   async setMasked(p, masked) {
@@ -273,7 +347,7 @@ class Room {
           "li",
           { dataset: { participantId: p.id } },
           el("span", { class: "who" }, `${p.name} · ${roleLabel(p.role)}`,
-            p.site ? ` · ${i18n.t("console.site", { site: p.site })}` : ""),
+            ...(p.site ? [" · ", el("span", { class: "site" }, i18n.t("console.site", { site: p.site }))] : [])),
           el("span", { class: "waited detail", dataset: { seconds: p.waited_seconds || 0 } }),
           el("button", { type: "button", class: "act-admit primary", onclick: () => this.session.call("admit", { participant_id: p.id }).catch(() => {}) }, i18n.t("console.admit")),
           el("button", { type: "button", class: "act-deny", onclick: () => this.session.call("deny", { participant_id: p.id }).catch(() => {}) }, i18n.t("console.deny")),
@@ -328,21 +402,29 @@ class Room {
     $("btn-end").onclick = () => {
       if (confirm(i18n.t("console.confirm_end"))) s.call("end_hearing", {}).catch(() => {});
     };
+    document.addEventListener("click", (e) => {
+      if (this.menuFor && !e.target.closest("#tile-menu, .tile-menu-button")) this.closeMenu();
+    });
+    document.addEventListener("keydown", (e) => {
+      if (e.key === "Escape") this.closeMenu();
+    });
+    window.addEventListener("resize", () => this.placeMenu());
     setInterval(() => this.tick(), 1000);
   }
 
   tick() {
     if (this.waiting) this.updateWaited();
+    $("clock").hidden = !this.startedAt;
     if (!this.startedAt) return;
-    const secs = Math.floor((Date.now() - this.startedAt) / 1000);
+    const secs = Math.max(0, Math.floor((Date.now() - this.startedAt) / 1000));
     const pad = (n) => String(n).padStart(2, "0");
     const time = `${pad(Math.floor(secs / 3600))}:${pad(Math.floor(secs / 60) % 60)}:${pad(secs % 60)}`;
-    $("clock").hidden = false;
     $("clock").textContent = i18n.t("console.clock", { time });
   }
 
   refresh() {
     this.render();
+    this.renderMenu();
     this.controls();
     if (this.waiting) this.renderLobby(this.waiting, this.lobbyReceivedAt);
   }
@@ -368,6 +450,30 @@ function tokenHearing(jwt) {
   }
 }
 
+// The hearing the link is for (GET /api/hearings/{id} with the link's token) and how far this
+// machine's clock is ahead of the server's; {refused: true} for a token the server refuses
+// (revoked, expired: 401) or a hearing it does not know (404); null when the server cannot be
+// asked (the join tries again and says why).
+async function fetchHearing(hearingId) {
+  try {
+    const sent = Date.now();
+    const res = await fetch(`/api/hearings/${encodeURIComponent(hearingId)}`, {
+      cache: "no-store",
+      headers: { Authorization: `Bearer ${token}` },
+    });
+    if (res.status === 401 || res.status === 404) return { refused: true };
+    if (!res.ok) return null;
+    const hearing = await res.json();
+    // The Date header has whole seconds: only a clock that is clearly off is corrected, so that
+    // machines whose clocks are right all show the same time.
+    const server = Date.parse(res.headers.get("Date") || "");
+    const offset = Number.isNaN(server) ? 0 : Date.now() / 2 + sent / 2 - server - 500;
+    return { hearing, clockOffset: Math.abs(offset) > 1500 ? offset : 0 };
+  } catch (_) {
+    return null;
+  }
+}
+
 async function main() {
   await i18n.use("/static/i18n/{lang}.json");
   i18n.apply();
@@ -388,6 +494,28 @@ async function main() {
     return;
   }
   setConn("connecting");
+  // The hearing first: a link opened after it ended says so before any device check, and the
+  // device check names the case the person is about to enter.
+  const known = await fetchHearing(hearingId);
+  if (known && known.refused) {
+    setConn("final");
+    message("message.refused", "message.refused_text");
+    return;
+  }
+  if (known && known.hearing.state === "ended") {
+    setConn("final", "ended");
+    message("message.ended", "message.ended_text");
+    return;
+  }
+  const clockOffset = known ? known.clockOffset : 0;
+  const showHearing = (h) => {
+    $("hearing-title").textContent = h ? `${h.case_number} ${h.title}` : "";
+    $("hearing-title").title = $("hearing-title").textContent;
+    $("device-hearing").hidden = !h;
+    $("device-case").textContent = h ? h.case_number : "";
+    $("device-title").textContent = h ? h.title : "";
+  };
+  showHearing(known && known.hearing);
   const stream = await deviceCheck();
   const session = new Session(token, stream, hearingId);
   // Moderators only: the recording and public-stream panel polls while they are in the room.
@@ -403,7 +531,6 @@ async function main() {
     if (state === "room") {
       if (session.me && session.me.role === "site") document.body.classList.add("kiosk");
       room.kiosk = room.kiosk || session.me.role === "site";
-      room.startedAt = room.startedAt || Date.now();
       show("room");
       room.refresh();
     }
@@ -417,7 +544,10 @@ async function main() {
   session.on("lobby", (waiting) => room.renderLobby(waiting));
   session.on("media", (failed) => ($("media-banner").hidden = failed.size === 0));
   session.on("hearing", (h) => {
-    $("hearing-title").textContent = h ? `${h.case_number} ${h.title}` : "";
+    showHearing(h);
+    // Everyone counts from the same moment, the session's start, on the server's clock.
+    room.startedAt = h && h.started_at ? Date.parse(h.started_at) + clockOffset : null;
+    room.tick();
   });
   session.on("hearing", (h) => broadcast.setHearing(h));
   session.on("state", (state) => {
@@ -437,6 +567,7 @@ async function main() {
   session.on("alarm", (a) => {
     alarm = a;
     showAlarm();
+    if (a.source === "recorder") broadcast.noteAlarm(a);
     if (a.source === "recorder" || a.source === "livestream") broadcast.poll();
   });
   i18n.onChange(() => {
