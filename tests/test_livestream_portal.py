@@ -3,12 +3,16 @@ stream (its clock advances), and after the hearing ends the on-demand stream pla
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterator
+from typing import Any
+
 import pytest
 
-from tests.browser import eventually, screenshot
+from tests.browser import Browser, eventually, screenshot
 from tests.e2e import Api, Cast
 from tests.e2e import eventually as wait_for
-from tests.signaling_server import start_server
+from tests.signaling_server import ServerProcess, start_server
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -16,13 +20,15 @@ PHONE = {"width": 390, "height": 844}
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory):
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     srv = start_server(tmp_path_factory.mktemp("portal"), env={"CLOUDCOURT_BROADCAST_DELAY": "1"})
     yield srv
     srv.stop()
 
 
-async def test_the_portal_lists_and_plays_live_then_on_demand(server, browser):
+async def test_the_portal_lists_and_plays_live_then_on_demand(
+    server: ServerProcess, browser: Browser
+) -> None:
     api, cast = Api(server), Cast(server)
     try:
         hearing = await api.create_hearing(
@@ -30,11 +36,15 @@ async def test_the_portal_lists_and_plays_live_then_on_demand(server, browser):
         )
         hid = hearing["id"]
         judge = await cast.join(hearing, "judge", 21)
-        await wait_for(lambda: judge.pub_pc.connectionState == "connected", 15, "published")
+        await wait_for(
+            lambda: judge.pub_pc is not None and judge.pub_pc.connectionState == "connected",
+            15,
+            "published",
+        )
         status, _, _ = await api.request("POST", f"/api/hearings/{hid}/live/start")
         assert status == 200
 
-        async def on_air():
+        async def on_air() -> Any:
             _, body, _ = await api.request("GET", "/api/catalog?status=live", auth=None)
             return hid in [i["id"] for i in body["items"]]
 
@@ -48,7 +58,7 @@ async def test_the_portal_lists_and_plays_live_then_on_demand(server, browser):
         assert await portal.locator("h2").first.inner_text() == "正在直播"
         await portal.click("#lang")
 
-        async def heading_in_english():
+        async def heading_in_english() -> Any:
             return await portal.locator("h2").first.inner_text() == "Live now"
 
         await eventually(heading_in_english, "English headings", timeout=5)
@@ -56,7 +66,7 @@ async def test_the_portal_lists_and_plays_live_then_on_demand(server, browser):
         await card.locator("a").click()
         await portal.wait_for_url("**/portal/player.html?*")
 
-        async def advancing():
+        async def advancing() -> Any:
             return await portal.evaluate(
                 "() => { const v = document.getElementById('video');"
                 " return v.currentTime > 2 && !v.paused && v.readyState >= 3 }"
@@ -76,7 +86,7 @@ async def test_the_portal_lists_and_plays_live_then_on_demand(server, browser):
 
         await judge.end_hearing()
 
-        async def on_demand():
+        async def on_demand() -> Any:
             _, body, _ = await api.request("GET", "/api/catalog?status=vod", auth=None)
             return next((i for i in body["items"] if i["id"] == hid), None)
 
@@ -96,12 +106,27 @@ async def test_the_portal_lists_and_plays_live_then_on_demand(server, browser):
         )
         played = await vod.evaluate("() => document.getElementById('video').currentTime")
         assert abs(played - item["duration"]) < 1.5, (played, item["duration"])
+        # The date follows the language switch; the tab names the hearing, in Chinese without
+        # the English product name.
+        date = vod.locator("#meta span").nth(2)
+        assert "年" in await date.inner_text()
+        assert await vod.title() == "公开庭审播放测试 · 庭审公开"
+        await vod.click("#lang")
+
+        async def english_date() -> Any:
+            text = await date.inner_text()
+            return text if re.fullmatch(r"[A-Z][a-z]{2} \d{1,2}, \d{4}, .*[AP]M", text) else None
+
+        await eventually(english_date, "the date in English", timeout=5)
+        assert await vod.title() == "公开庭审播放测试 · Cloud Court"
         browser.assert_no_errors()
     finally:
         await cast.close()
 
 
-async def test_a_hearing_in_session_but_not_streamed_is_said_to_be_in_session(server, browser):
+async def test_a_hearing_in_session_but_not_streamed_is_said_to_be_in_session(
+    server: ServerProcess, browser: Browser
+) -> None:
     api, cast = Api(server), Cast(server)
     try:
         begun = await api.create_hearing(
@@ -112,7 +137,7 @@ async def test_a_hearing_in_session_but_not_streamed_is_said_to_be_in_session(se
         )
         await cast.join(begun, "judge", 22)
 
-        async def in_session():
+        async def in_session() -> Any:
             _, body, _ = await api.request("GET", "/api/catalog?status=upcoming", auth=None)
             return any(i["id"] == begun["id"] and i["started_at"] for i in body["items"])
 
@@ -127,12 +152,14 @@ async def test_a_hearing_in_session_but_not_streamed_is_said_to_be_in_session(se
         assert await card.locator(".badge").inner_text() == "正在开庭（未直播）"
         assert await card.locator("a").count() == 0  # nothing to play
         assert await later.locator(".badge").count() == 0
+        assert await portal.title() == "庭审公开"
         await portal.click("#lang")
 
-        async def badge_in_english():
+        async def badge_in_english() -> Any:
             return await card.locator(".badge").inner_text() == "In session (not streamed)"
 
         await eventually(badge_in_english, "the English badge", timeout=5)
+        assert await portal.title() == "Public hearings · Cloud Court"
         await screenshot(portal, "portal-in-session")
         browser.assert_no_errors()
     finally:

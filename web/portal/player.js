@@ -22,6 +22,7 @@ const HLS_CONFIG = {
 };
 let stateKey = "player.loading";
 let hls = null;
+let hearing = null;
 
 function show(key) {
   stateKey = key;
@@ -34,12 +35,21 @@ async function describe() {
     show("player.notfound");
     return false;
   }
-  const hearing = await res.json();
-  document.getElementById("title").textContent = hearing.title;
-  document.getElementById("meta").textContent =
-    `${hearing.case_number} · ${hearing.court} · ${formatTime(hearing.started_at || hearing.scheduled_at)}`;
-  document.title = `${hearing.title} · Cloud Court`;
+  hearing = await res.json();
+  describeHearing();
   return true;
+}
+
+// In the page's language, the date too; again after each switch.
+function describeHearing() {
+  if (!hearing) return;
+  document.getElementById("title").textContent = hearing.title;
+  // Each part whole on its line: a court's name is never broken inside.
+  const parts = [hearing.case_number, hearing.court, formatTime(hearing.started_at || hearing.scheduled_at)];
+  document.getElementById("meta").replaceChildren(
+    ...parts.flatMap((text, i) => [...(i ? [" · "] : []), Object.assign(document.createElement("span"), { textContent: text })]),
+  );
+  document.title = i18n.t("player.tab", { title: hearing.title });
 }
 
 function playWithHlsJs() {
@@ -80,7 +90,10 @@ video.addEventListener("playing", () => show("player.playing"));
 video.addEventListener("ended", () => show("player.ended"));
 
 await setUp();
-i18n.onChange(() => show(stateKey));
+i18n.onChange(() => {
+  show(stateKey);
+  describeHearing();
+});
 show("player.loading");
 if (await describe()) {
   if (window.Hls && window.Hls.isSupported()) {

@@ -64,7 +64,8 @@ function card(item) {
   if (item.status === "vod" && item.duration != null) {
     lines.push(i18n.t("portal.duration", { minutes: Math.max(1, Math.round(item.duration / 60)) }));
   }
-  body.append(title, ...lines.map((text) => Object.assign(document.createElement("p"), { textContent: text })));
+  // One line each; a court's name is never broken inside (too long for the card, it ends in "…").
+  body.append(title, ...lines.map((text) => Object.assign(document.createElement("p"), { textContent: text, title: text })));
   link.append(body);
   li.append(link);
   return li;
