@@ -12,6 +12,8 @@ import pytest
 import socketio
 
 from signaling.live_state import LeftReason
+from signaling.schemas_socket import EVENT_PAYLOADS
+from signaling.socket_events import SocketEvents
 from signaling.socket_json import MALFORMED_EVENT
 from tests.clients.participant import TRACK_INFO_EVENTS
 from tests.e2e import Api, eventually, metric_value
@@ -507,8 +509,37 @@ async def test_malformed_or_deeply_nested_json_is_a_bad_request(api, clients):
     assert ack["ok"], ack
 
 
+PROTOCOL = (Path(__file__).parent.parent / "docs" / "PROTOCOL.md").read_text()
+
+
+def client_event_table() -> dict[str, dict[str, bool]]:
+    """docs/PROTOCOL.md's client → server table: event → {field: required} of its payload
+    (``field?`` is optional)."""
+    table = PROTOCOL.split("## Client → server", 1)[1].split("## Server → client", 1)[0]
+    events = {}
+    for row in table.splitlines():
+        if match := re.match(r"\| `(\w+)` \| `\{([^}]*)\}`", row):
+            fields = re.findall(r"(?:^|,)\s*(\w+)(\??)", match[2])
+            events[match[1]] = {name: not optional for name, optional in fields}
+    return events
+
+
+def test_the_protocol_table_is_the_registered_events_and_their_models():
+    """Every event the server handles is in the table and nothing else is, and each row names
+    its payload model's fields, the optional ones with ``?``."""
+    sio = socketio.AsyncServer(async_mode="aiohttp")
+    SocketEvents(sio, None, None, max_event_bytes=1, join_timeout=1).register()  # type: ignore[arg-type]
+    handled = set(sio.handlers["/"]) - {"connect", "disconnect", "*"}
+    table = client_event_table()
+    assert set(table) == handled == set(EVENT_PAYLOADS)
+    for event, fields in table.items():
+        model = EVENT_PAYLOADS[event]
+        wanted = {name: info.is_required() for name, info in model.model_fields.items()}
+        assert fields == wanted, f"PROTOCOL.md's row of {event!r} is not its model {model}"
+
+
 def test_every_participant_left_reason_is_documented():
-    protocol = (Path(__file__).parent.parent / "docs" / "PROTOCOL.md").read_text()
+    protocol = PROTOCOL
     row = next(line for line in protocol.splitlines() if line.startswith("| `participant_left`"))
     documented = set(re.findall(r"`(\w+)`", row.split("|")[2]))
     assert {reason.value for reason in LeftReason} <= documented, row
