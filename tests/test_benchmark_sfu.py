@@ -119,7 +119,7 @@ write_outputs(result, argparse.Namespace(out={str(tmp_path)!r}, json=None, repor
         (quick / "sfu.json").read_text()
     )
     report = (tmp_path / "report.md").read_text()
-    assert "## Against the targets" in report and "plot.png" not in report
+    assert "## Against the targets" in report and "![server CPU" not in report  # no image
     assert not (tmp_path / "plot.png").exists()
 
 
