@@ -119,8 +119,10 @@ async def test_the_installed_wheel_serves_the_portal_join_page_and_static_files(
         "GET", f"/join/{hearing['id']}?token={token['token']}", auth=None
     )
     assert status == 200 and join == (web_dir / "static" / "join.html").read_text()
-    # Every file the two pages load is in the wheel too, the vendored libraries included.
-    for link in re.findall(r'(?:src|href)="(/[^"]+)"', body + join):
+    status, player, _ = await api.request("GET", "/portal/player.html", auth=None)
+    assert status == 200, (status, player)
+    # Every file the pages load is in the wheel too, the vendored libraries included.
+    for link in re.findall(r'(?:src|href)="(/[^"]+)"', body + join + player):
         status, _, _ = await api.request("GET", link, auth=None)
         assert status == 200, f"{link}: {status}"
 
