@@ -2,8 +2,9 @@
 hearing's SFU room, and the background tasks the parts start.
 
 Socket.IO, WHIP/WHEP and the HTTP moderation routes all act on the same sessions (through
-``Presence``, ``Moderation``, ``WhipWhepSessions`` and ``TokenExpiry``) so that a removal over HTTP
-disconnects the socket, an admission over Socket.IO lets a WHIP encoder in, and so on. State
+``Presence``, ``Negotiation``, ``Moderation``, ``WhipWhepSessions`` and ``TokenExpiry``) so that a
+removal over HTTP disconnects the socket, an admission over Socket.IO lets a WHIP encoder in, and
+so on. State
 changes of one hearing happen under that hearing's lock; SDP negotiation does not (it can take a
 while and must not hold up the lobby).
 
