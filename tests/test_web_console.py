@@ -165,6 +165,12 @@ async def test_judge_pauses_and_resumes_recording_with_a_reason(
     page, judge = await open_console(browser, api, h["id"], "judge pause")
     await page.wait_for_selector('#rec-state[data-state="recording"]', timeout=20_000)
     assert "录制中" in await page.inner_text("#rec-state")
+    # In the judge's words; the chain's head and the segment count only in the tooltip.
+    await page.wait_for_selector('#rec-integrity[data-integrity="ok"]')
+    assert await page.inner_text("#rec-integrity") == "录像完整性校验：正常"
+    assert not re.search(r"[0-9a-f]{8}|分段", await page.inner_text("#broadcast-panel"))
+    tooltip = await page.get_attribute("#rec-integrity", "title") or ""
+    assert re.search(r"（\d+ 个分段）.*校验链头：[0-9a-f]{64}$", tooltip), tooltip
 
     for action, reason, state, label in (
         ("pause", "休庭十分钟", "paused", "录制已暂停"),
