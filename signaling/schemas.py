@@ -227,7 +227,7 @@ def body(model: type[M], data: object, what: str = "request body") -> M:
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        raise refusal(model, exc, unknown="unknown field(s)") from None
+        raise refusal(model, exc, unknown="unknown field(s)", list_allowed=True) from None
 
 
 def query(model: type[M], params: MultiMapping[str]) -> M:
@@ -241,20 +241,24 @@ def query(model: type[M], params: MultiMapping[str]) -> M:
     try:
         return model.model_validate(values)
     except ValidationError as exc:
-        raise refusal(model, exc, unknown="unknown parameter(s)") from None
+        raise refusal(model, exc, unknown="unknown parameter(s)", list_allowed=False) from None
 
 
-def refusal(model: type[BaseModel], exc: ValidationError, *, unknown: str) -> CourtError:
+def refusal(
+    model: type[BaseModel], exc: ValidationError, *, unknown: str, list_allowed: bool
+) -> CourtError:
     """The sentence for the first thing wrong; unknown names first (likely a typo, which the
-    other errors would only follow from), all of them, with what is allowed."""
+    other errors would only follow from), all of them, with what is allowed if asked."""
     errors = exc.errors(include_url=False, include_input=False)
-    extra = sorted(str(e["loc"][0]) for e in errors if e["type"] == "extra_forbidden")
+    extra = sorted(".".join(map(str, e["loc"])) for e in errors if e["type"] == "extra_forbidden")
     if extra:
-        allowed = ", ".join(sorted(model.model_fields))
-        return bad_request(
-            f"{unknown}: {', '.join(extra)}"
-            + ("; allowed: " + allowed if unknown == "unknown field(s)" else "")
+        top_level = all("." not in name for name in extra)
+        allowed = (
+            f"; allowed: {', '.join(sorted(model.model_fields))}"
+            if list_allowed and top_level
+            else ""
         )
+        return bad_request(f"{unknown}: {', '.join(extra)}{allowed}")
     return bad_request(sentence(model, errors[0]))
 
 
@@ -270,12 +274,12 @@ _TYPE_NAMES = {
 
 
 def sentence(model: type[BaseModel], error: ErrorDetails) -> str:
-    loc = [str(part) for part in error["loc"] if not isinstance(part, int)]
-    # A union's branch names itself in loc ("str", "none", "function-after[...]"): not a field.
-    field = ".".join(p for p in loc if p in _field_names(model))
+    # The field's path, as 'candidate.sdpMid' or 'sources.2' (a dict's entry).
+    loc = [str(part) for part in error["loc"] if part != "[key]"]
+    field = ".".join(loc)
     kind = error["type"]
     if not field:
-        return error["msg"] if kind in ("order", _RULE) else "the payload is not valid"
+        return error["msg"] if kind in ("order", _RULE) else f"not valid: {error['msg']}"
     name = f"'{field}'"
     ctx = error.get("ctx") or {}
     if kind == "missing":
@@ -291,8 +295,12 @@ def sentence(model: type[BaseModel], error: ErrorDetails) -> str:
     if kind in ("too_long", "dict_too_long"):
         return f"{name} may have at most {ctx['max_length']} entries"
     if kind in ("whole_number", "greater_than_equal", "less_than_equal", "int_parsing"):
-        low, high = _bounds(model, loc[0])
-        return f"{name} must be a whole number from {low} to {high}"
+        if (bounds := _bounds(model, loc[0])) is not None:
+            return f"{name} must be a whole number from {bounds[0]} to {bounds[1]}"
+        if "ge" in ctx:
+            return f"{name} must be at least {ctx['ge']}"
+        if "le" in ctx:
+            return f"{name} must be at most {ctx['le']}"
     if kind in ("enum", "literal_error"):
         return f"{name} must be one of: {_choices(ctx.get('expected', ''))}"
     if kind == _RULE:
@@ -300,26 +308,14 @@ def sentence(model: type[BaseModel], error: ErrorDetails) -> str:
     return f"{name} is not valid: {error['msg']}"
 
 
-def _field_names(model: type[BaseModel]) -> set[str]:
-    """Every field name of ``model`` and of the models within it."""
-    names: set[str] = set()
-    stack = [model]
-    while stack:
-        current = stack.pop()
-        for name, info in current.model_fields.items():
-            names.add(name)
-            stack.extend(
-                t
-                for t in (info.annotation, *getattr(info.annotation, "__args__", ()))
-                if isinstance(t, type) and issubclass(t, BaseModel)
-            )
-    return names
-
-
-def _bounds(model: type[BaseModel], name: str) -> tuple[int, int]:
-    metadata = model.model_fields[name].metadata
-    low = next(m.ge for m in metadata if isinstance(m, Ge))
-    high = next(m.le for m in metadata if isinstance(m, Le))
+def _bounds(model: type[BaseModel], name: str) -> tuple[int, int] | None:
+    """The [low, high] of a whole-number field of ``model`` itself (a query's), if it has both."""
+    info = model.model_fields.get(name)
+    metadata = info.metadata if info is not None else []
+    low = next((m.ge for m in metadata if isinstance(m, Ge)), None)
+    high = next((m.le for m in metadata if isinstance(m, Le)), None)
+    if low is None or high is None:
+        return None
     return int(low), int(high)  # type: ignore[call-overload]
 
 

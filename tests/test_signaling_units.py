@@ -14,7 +14,7 @@ from signaling.config import ConfigError, Settings, parse_ice_servers
 from signaling.errors import CourtError
 from signaling.mutes import MuteState
 from signaling.roles import GRANTS, Role, grants_for, outranks
-from signaling.schemas_socket import Join
+from signaling.schemas_socket import EVENT_PAYLOADS, Join
 from signaling.socket_events import SocketEvents
 from tests.signaling_server import start_server
 
@@ -185,3 +185,54 @@ def test_an_oversized_event_payload_is_refused_for_its_size_before_its_text_is_r
     assert "larger than" in payload_refusal({"token": ["\ud800"] * 30_000})
     assert "'a[1].b' holds a lone surrogate" in payload_refusal({"a": [0, {"b": "x\udfff"}]})
     assert "a key of 'a'" in payload_refusal({"a": {"\ud800": 1}})
+
+
+@pytest.mark.parametrize(
+    ("event", "payload", "sentence"),
+    [
+        (
+            "mute",
+            {"participant_id": "p", "kind": "audio", "muted": "yes"},
+            "'muted' must be true or false",
+        ),
+        (
+            "mute",
+            {"participant_id": "p", "kind": "x", "muted": True},
+            "'kind' must be one of: audio, video",
+        ),
+        ("mute", {"kind": "audio", "muted": True}, "'participant_id' is required"),
+        (
+            "mute",
+            {"participant_id": 5, "kind": "audio", "muted": True},
+            "'participant_id' must be a string",
+        ),
+        (
+            "deny",
+            {"participant_id": "p", "mutd": 1},
+            "unknown field(s): mutd; allowed: participant_id, reason",
+        ),
+        ("deny", {"participant_id": "p", "reason": "a\u202eb"}, "'reason' contains U+202E"),
+        ("deny", {"participant_id": "p", "reason": "   "}, "'reason' must not be empty"),
+        ("publish", {"sdp": " \r\n"}, "'sdp' must be a non-empty string"),
+        ("publish", {"sdp": "v=0", "type": "answer"}, "'type' must be one of: offer"),
+        ("publish", {"sdp": "v=0", "sources": {"2": "tv"}}, "'sources.2' must be one of: camera"),
+        (
+            "ice_candidate",
+            {"target": "publisher", "candidate": {"candidate": "x", "sdpMLineIndex": -1}},
+            "'candidate.sdpMLineIndex' must be at least 0",
+        ),
+        (
+            "ice_candidate",
+            {"target": "publisher", "candidate": {"candidate": "x", "sdpMLineIndex": True}},
+            "'candidate.sdpMLineIndex' must be an integer",
+        ),
+        ("leave", {"now": True}, "unknown field(s): now"),
+    ],
+)
+def test_a_refused_payload_is_told_which_field_and_why(event, payload, sentence):
+    """Each event's model refuses with a sentence naming the field, as the API always has."""
+    events = SocketEvents(None, None, None, max_event_bytes=64 * 1024, join_timeout=30)  # type: ignore[arg-type]
+    with pytest.raises(CourtError) as refusal:
+        events._payload((payload,), EVENT_PAYLOADS[event])
+    assert sentence in refusal.value.message, refusal.value.message
+    assert refusal.value.code.value == "bad_request"
