@@ -22,7 +22,8 @@ from signaling.models import (
     utc_now,
 )
 from signaling.roles import Role, grants_for, outranks
-from signaling.schemas import NewHearing, TokenRequest, body
+from signaling.schemas import NewHearing, TokenRequest
+from signaling.schemas_parse import body
 from signaling.store import Store
 from signaling.tokens import TokenClaims, TokenService
 

@@ -18,7 +18,8 @@ from signaling.context import Services, services
 from signaling.errors import bad_request, not_found
 from signaling.openapi import Response, openapi_document, operation
 from signaling.roles import Actor
-from signaling.schemas import NewHearing, NoFields, RemoveBody, TokenRequest, body
+from signaling.schemas import NewHearing, NoFields, RemoveBody, TokenRequest
+from signaling.schemas_parse import body
 from signaling.schemas_replies import Health, Hearing, HearingList, IssuedToken, ParticipantReply
 from signaling.validation import reject_surrogates
 

@@ -20,7 +20,8 @@ from signaling.http_api import read_json, reply
 from signaling.live import LiveHearings
 from signaling.openapi import HandlerT, Response, operation
 from signaling.roles import Actor
-from signaling.schemas import ReasonBody, SegmentsQuery, body, query
+from signaling.schemas import ReasonBody, SegmentsQuery
+from signaling.schemas_parse import body, query
 from signaling.schemas_replies import PauseReply, Recording, RecordingState, SegmentPage
 from signaling.sidecars import alarm_json
 

@@ -1,20 +1,15 @@
 """The rules for what clients send, as pydantic models: every HTTP body and query string (here)
-and every Socket.IO payload (``schemas_socket``). Handlers validate with :func:`body`,
-:func:`query` and :func:`payload`; the OpenAPI components are generated from the same models
+and every Socket.IO payload (``schemas_socket``). Handlers validate with ``schemas_parse.body``
+and ``schemas_parse.query``; the OpenAPI components are generated from the same models
 (``openapi``), so a rule is written once.
-
-A refusal is a :class:`CourtError` whose sentence names the field and says why, as the API has
-always answered ("'title' must be a string"): pydantic's errors are translated here.
 """
 
 from __future__ import annotations
 
 import re
 from datetime import datetime
-from typing import Annotated, Literal, TypeVar
+from typing import Annotated, Literal
 
-from annotated_types import Ge, Le
-from multidict import MultiMapping
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -22,15 +17,13 @@ from pydantic import (
     ConfigDict,
     Field,
     StringConstraints,
-    ValidationError,
     WithJsonSchema,
     model_validator,
 )
-from pydantic_core import ErrorDetails, PydanticCustomError
+from pydantic_core import PydanticCustomError
 
 from livestream.catalog import MAX_LIMIT, parse_day
 from recorder.manifest import unrecordable
-from signaling.errors import CourtError, bad_request
 from signaling.models import utc_iso
 from signaling.roles import Role
 
@@ -38,7 +31,7 @@ from signaling.roles import Role
 # (UTF-8) nor sent back in a reply. A regex, not a loop over characters: text may be 1 MiB long.
 SURROGATE = re.compile("[\ud800-\udfff]")
 # The error type of a rule of ours; its message is the sentence after the field's name.
-_RULE = "court_rule"
+RULE = "court_rule"
 
 
 def _recordable(value: str) -> str:
@@ -46,7 +39,7 @@ def _recordable(value: str) -> str:
     file names, where a control character is syntax or an escape sequence and a bidi control
     makes the text show as something it is not."""
     if (problem := unrecordable(value)) is not None:
-        raise PydanticCustomError(_RULE, problem)
+        raise PydanticCustomError(RULE, problem)
     return value
 
 
@@ -54,7 +47,7 @@ def _trimmed(value: str) -> str:
     """Stored without the spaces around it; the length is that of the text as sent, as the
     document says (a client counting its own string gets the same answer)."""
     if not (value := value.strip()):
-        raise PydanticCustomError(_RULE, "must not be empty")
+        raise PydanticCustomError(RULE, "must not be empty")
     return value
 
 
@@ -90,11 +83,11 @@ def _utc_moment(raw: str) -> str:
     """A date and time with a UTC offset, as UTC ISO 8601 (``…+00:00``), so that stored values
     compare the same way as the moments they stand for."""
     if not _DATE_TIME.fullmatch(raw):
-        raise PydanticCustomError(_RULE, _NOT_A_MOMENT)
+        raise PydanticCustomError(RULE, _NOT_A_MOMENT)
     try:
         return utc_iso(datetime.fromisoformat(raw[:-1] + "+00:00" if raw[-1] in "Zz" else raw))
     except (ValueError, OverflowError):  # 2025-02-30, 24:00, or beyond year 1..9999 in UTC
-        raise PydanticCustomError(_RULE, _NOT_A_MOMENT) from None
+        raise PydanticCustomError(RULE, _NOT_A_MOMENT) from None
 
 
 Moment = Annotated[
@@ -176,7 +169,7 @@ def _day(value: str) -> str:
         if value:
             parse_day(value, end=False)
     except ValueError:
-        raise PydanticCustomError(_RULE, _NOT_A_DAY) from None
+        raise PydanticCustomError(RULE, _NOT_A_DAY) from None
     return value
 
 
@@ -215,110 +208,3 @@ class SegmentsQuery(Strict):
 
 class WhepQuery(Strict):
     participant: Id | None = Field(None, description="whose media to play (default: the judge)")
-
-
-# ---------------------------------------------------------------------------------- parsing
-M = TypeVar("M", bound=BaseModel)
-
-
-def body(model: type[M], data: object, what: str = "request body") -> M:
-    if not isinstance(data, dict):
-        raise bad_request(f"{what} must be a JSON object")
-    try:
-        return model.model_validate(data)
-    except ValidationError as exc:
-        raise refusal(model, exc, unknown="unknown field(s)", list_allowed=True) from None
-
-
-def query(model: type[M], params: MultiMapping[str]) -> M:
-    """Each parameter at most once."""
-    values: dict[str, str] = {}
-    for name in params:
-        given = params.getall(name)
-        if len(given) > 1:
-            raise bad_request(f"'{name}' may be given once")
-        values[name] = given[0]
-    try:
-        return model.model_validate(values)
-    except ValidationError as exc:
-        raise refusal(model, exc, unknown="unknown parameter(s)", list_allowed=False) from None
-
-
-def refusal(
-    model: type[BaseModel], exc: ValidationError, *, unknown: str, list_allowed: bool
-) -> CourtError:
-    """The sentence for the first thing wrong; unknown names first (likely a typo, which the
-    other errors would only follow from), all of them, with what is allowed if asked."""
-    errors = exc.errors(include_url=False, include_input=False)
-    extra = sorted(".".join(map(str, e["loc"])) for e in errors if e["type"] == "extra_forbidden")
-    if extra:
-        top_level = all("." not in name for name in extra)
-        allowed = (
-            f"; allowed: {', '.join(sorted(model.model_fields))}"
-            if list_allowed and top_level
-            else ""
-        )
-        return bad_request(f"{unknown}: {', '.join(extra)}{allowed}")
-    return bad_request(sentence(model, errors[0]))
-
-
-_TYPE_NAMES = {
-    "string_type": "a string",
-    "int_type": "an integer",
-    "bool_type": "true or false",
-    "dict_type": "an object",
-    "model_type": "an object",
-    "model_attributes_type": "an object",
-    "list_type": "an array",
-}
-
-
-def sentence(model: type[BaseModel], error: ErrorDetails) -> str:
-    # The field's path, as 'candidate.sdpMid' or 'sources.2' (a dict's entry).
-    loc = [str(part) for part in error["loc"] if part != "[key]"]
-    field = ".".join(loc)
-    kind = error["type"]
-    if not field:
-        return error["msg"] if kind in ("order", _RULE) else f"not valid: {error['msg']}"
-    name = f"'{field}'"
-    ctx = error.get("ctx") or {}
-    if kind == "missing":
-        return f"{name} is required"
-    if kind in _TYPE_NAMES:
-        return f"{name} must be {_TYPE_NAMES[kind]}"
-    if kind == "string_unicode":
-        return f"{name} holds a lone surrogate, which is not text"
-    if kind == "string_too_short":
-        return f"{name} must not be empty"
-    if kind == "string_too_long":
-        return f"{name} must be at most {ctx['max_length']} characters"
-    if kind in ("too_long", "dict_too_long"):
-        return f"{name} may have at most {ctx['max_length']} entries"
-    if kind in ("whole_number", "greater_than_equal", "less_than_equal", "int_parsing"):
-        if (bounds := _bounds(model, loc[0])) is not None:
-            return f"{name} must be a whole number from {bounds[0]} to {bounds[1]}"
-        if "ge" in ctx:
-            return f"{name} must be at least {ctx['ge']}"
-        if "le" in ctx:
-            return f"{name} must be at most {ctx['le']}"
-    if kind in ("enum", "literal_error"):
-        return f"{name} must be one of: {_choices(ctx.get('expected', ''))}"
-    if kind == _RULE:
-        return f"{name} {error['msg']}"
-    return f"{name} is not valid: {error['msg']}"
-
-
-def _bounds(model: type[BaseModel], name: str) -> tuple[int, int] | None:
-    """The [low, high] of a whole-number field of ``model`` itself (a query's), if it has both."""
-    info = model.model_fields.get(name)
-    metadata = info.metadata if info is not None else []
-    low = next((m.ge for m in metadata if isinstance(m, Ge)), None)
-    high = next((m.le for m in metadata if isinstance(m, Le)), None)
-    if low is None or high is None:
-        return None
-    return int(low), int(high)  # type: ignore[call-overload]
-
-
-def _choices(expected: str) -> str:
-    """pydantic's "'a', 'b' or 'c'" as the API says it: "a, b, c"."""
-    return ", ".join(re.findall(r"'([^']*)'", expected))

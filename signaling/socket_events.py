@@ -21,7 +21,8 @@ from signaling.live import LiveHearings
 from signaling.live_state import LeftReason
 from signaling.outbox import Outbox
 from signaling.roles import Actor
-from signaling.schemas import NoFields, body
+from signaling.schemas import NoFields
+from signaling.schemas_parse import body
 from signaling.schemas_socket import (
     EVENT_PAYLOADS,
     Answer,

@@ -27,7 +27,8 @@ from signaling.errors import conflict, forbidden, not_found
 from signaling.http_api import no_body, read_json, reply
 from signaling.models import Hearing, HearingState
 from signaling.openapi import HandlerT, Response, operation
-from signaling.schemas import CatalogQuery, MaskBody, NoFields, body, query
+from signaling.schemas import CatalogQuery, MaskBody, NoFields
+from signaling.schemas_parse import body, query
 from signaling.schemas_replies import Catalog, LiveState, MaskReply
 from web import routes as web_routes
 

@@ -15,7 +15,8 @@ from signaling.context import Services, services
 from signaling.errors import bad_request
 from signaling.live_state import MAX_WHEPS_PER_PARTICIPANT
 from signaling.openapi import SDP, HandlerT, Response, operation
-from signaling.schemas import WhepQuery, query
+from signaling.schemas import WhepQuery
+from signaling.schemas_parse import query
 
 routes = web.RouteTableDef()
 
