@@ -20,7 +20,14 @@ from signaling.openapi import Response, openapi_document, operation
 from signaling.roles import Actor
 from signaling.schemas import NewHearing, NoFields, RemoveBody, TokenRequest
 from signaling.schemas_parse import body
-from signaling.schemas_replies import Health, Hearing, HearingList, IssuedToken, ParticipantReply
+from signaling.schemas_replies import (
+    Health,
+    Hearing,
+    HearingList,
+    IssuedToken,
+    OpenApiDocument,
+    ParticipantReply,
+)
 from signaling.validation import reject_surrogates
 
 routes = web.RouteTableDef()
@@ -74,7 +81,7 @@ async def health(request: web.Request) -> web.Response:
 @routes.get("/api/openapi.json")
 @operation(
     "this document (OpenAPI 3.1, generated from the routes and their models)",
-    {200: Response("the document", "application/json")},
+    {200: Response("the document", OpenApiDocument)},
 )
 async def openapi(request: web.Request) -> web.Response:
     return reply(openapi_document(request.app, services(request).settings.public_url))

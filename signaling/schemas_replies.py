@@ -20,6 +20,15 @@ class Error(Reply):
     error: str = Field(description="what was wrong, naming the field if one was")
 
 
+class OpenApiDocument(Reply):
+    """An OpenAPI 3.1 document (its own schema is the OpenAPI specification's)."""
+
+    openapi: str
+    info: dict[str, Any]
+    paths: dict[str, Any]
+    components: dict[str, Any]
+
+
 class Health(Reply):
     status: Literal["ok"]
     version: str
