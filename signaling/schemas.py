@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
@@ -99,6 +99,37 @@ Moment = Annotated[
 ]
 
 
+def _not_null(value: object) -> object:
+    if value is None:
+        raise PydanticCustomError(RULE, "must be a string (leave the field out for none)")
+    return value
+
+
+# An optional text field of a body: left out when there is none, never null (a client sending
+# null for a boolean or a text is more likely confused than meaning "none"). The schema is the
+# text's alone: absent is the only way to say none.
+OptionalText100 = Annotated[
+    Text100 | None,
+    BeforeValidator(_not_null),
+    WithJsonSchema({"type": "string", "minLength": 1, "maxLength": 100}),
+]
+OptionalReason = Annotated[
+    Reason | None,
+    BeforeValidator(_not_null),
+    WithJsonSchema({"type": "string", "minLength": 1, "maxLength": MAX_REASON}),
+]
+
+
+def _no_default(schema: dict[str, Any]) -> None:
+    """No ``default: null`` in the document for a field that may not be null."""
+    schema.pop("default", None)
+
+
+def absent() -> Any:
+    """The default of an optional field that may be left out but not null."""
+    return Field(None, json_schema_extra=_no_default)
+
+
 class Strict(BaseModel):
     """What every request model is: JSON types as they are (no "1" for 1, no 0 for false), and
     no field that is not described (a typo is refused, not ignored)."""
@@ -125,11 +156,11 @@ class TokenRequest(Strict):
     name: Text100
     admitted: bool = False
     masked: bool = False
-    site: Text100 | None = None
+    site: OptionalText100 = absent()
 
 
 class RemoveBody(Strict):
-    reason: Reason | None = None
+    reason: OptionalReason = absent()
 
 
 class MaskBody(Strict):

@@ -10,6 +10,7 @@ hearing, so that nothing starts a stream), so the requests also get past the loo
 
 from __future__ import annotations
 
+import zlib
 from typing import Any
 
 import pytest
@@ -44,21 +45,25 @@ FUZZ = settings(
 
 @pytest.fixture(scope="module")
 def real_ids(server) -> dict[str, str]:
-    """A closed hearing, a judge's and a party's token of it, made through the API."""
+    """A closed hearing, a judge's and a party's token of it, made through the API; and another
+    hearing for POST …/end (so that ending one does not leave every later request a 409)."""
     admin = {"Authorization": f"Bearer {server.admin_key}"}
-    hearing = requests.post(
-        f"{server.url}/api/hearings",
-        json={
-            "case_number": "(2025)模糊1号",
-            "title": "fuzz",
-            "court": "Fuzz Court",
-            "case_type": "civil",
-            "public": False,
-            "scheduled_at": "2030-01-01T09:00:00+08:00",
-        },
-        headers=admin,
-        timeout=10,
-    ).json()
+    hearing, to_end = (
+        requests.post(
+            f"{server.url}/api/hearings",
+            json={
+                "case_number": "(2025)模糊1号",
+                "title": "fuzz",
+                "court": "Fuzz Court",
+                "case_type": "civil",
+                "public": False,
+                "scheduled_at": "2030-01-01T09:00:00+08:00",
+            },
+            headers=admin,
+            timeout=10,
+        ).json()
+        for _ in range(2)
+    )
     tokens = {
         role: requests.post(
             f"{server.url}/api/hearings/{hearing['id']}/tokens",
@@ -70,6 +75,7 @@ def real_ids(server) -> dict[str, str]:
     }
     return {
         "hearing_id": hearing["id"],
+        "hearing_to_end": to_end["id"],
         "participant_id": tokens["party"]["participant_id"],
         "judge": tokens["judge"]["token"],
         "party": tokens["party"]["token"],
@@ -89,11 +95,13 @@ schemathesis.serializer.alias("application/sdp", "text/plain")
 
 
 def use_real_ids(case: Any, real_ids: dict[str, str]) -> None:
+    ending = case.operation.path.endswith("/end")
     for name in ("hearing_id", "participant_id"):
         value = (case.path_parameters or {}).get(name)
         # Deterministic in the generated value, so that hypothesis can shrink a failure.
         if isinstance(value, str) and len(value) % 3 != 0:
-            case.path_parameters[name] = real_ids[name]
+            real = "hearing_to_end" if ending and name == "hearing_id" else name
+            case.path_parameters[name] = real_ids[real]
 
 
 # What a client may put in the header: the admin key, a judge's or a party's token of the real
@@ -110,20 +118,34 @@ CREDENTIALS = st.one_of(
 )
 
 
-@schema.parametrize()
-@schema.given(credential=CREDENTIALS)
-@FUZZ
-def test_every_answer_keeps_the_contract(case, credential, server, real_ids):
-    use_real_ids(case, real_ids)
+def call_and_check(case: Any, credential: str | bytes | None, server: Any, ids: dict[str, str]):
+    use_real_ids(case, ids)
     if credential is None:
         headers = {}
     elif isinstance(credential, bytes):
         headers = {"Authorization": b"Bearer " + credential}
     else:
-        secret = server.admin_key if credential == "admin" else real_ids[credential]
+        secret = server.admin_key if credential == "admin" else ids[credential]
         headers = {"Authorization": f"Bearer {secret}"}
     response = case.call(headers=headers, timeout=15)
     case.validate_response(response, checks=CHECKS)
+
+
+@schema.parametrize()
+@schema.given(credential=CREDENTIALS)
+@FUZZ
+def test_every_answer_keeps_the_contract(case, credential, server, real_ids):
+    call_and_check(case, credential, server, real_ids)
+
+
+@schema.parametrize()
+@settings(FUZZ, max_examples=1)
+def test_every_boundary_keeps_the_contract(case, server, real_ids):
+    """schemathesis's coverage phase: for each field the values at and just past its limits,
+    each wrong type (null for a boolean, a number for a string), each missing required field.
+    It runs only without ``given``: the credential is chosen from the request itself."""
+    credential = ["admin", "judge", "party", None][zlib.crc32(repr(case).encode()) % 4]
+    call_and_check(case, credential, server, real_ids)
 
 
 def test_no_traceback_in_the_log(server):
