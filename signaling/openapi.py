@@ -65,8 +65,8 @@ OPERATIONS: dict[Callable[..., Any], Operation] = {}
 def operation(
     summary: str, responses: dict[int, Response | str | type[BaseModel]], **details: Any
 ) -> Callable[[HandlerT], HandlerT]:
-    """Describe the handler below (under its ``@routes`` decorator). A response may be given as
-    its description alone or as its model (whose docstring-free name describes it)."""
+    """Describe the handler below (under its ``@routes`` decorator). A response may be given in
+    full, as its description alone (no body), or as its model (described by the model's name)."""
 
     def as_response(value: Response | str | type[BaseModel]) -> Response:
         if isinstance(value, Response):
@@ -86,8 +86,8 @@ def operation(
     return register
 
 
-# Routes whose handlers are not this package's to decorate (signaling/metrics.py), by method and
-# path: the Prometheus text format is part of the contract too.
+# Routes whose handlers are another module's (signaling/metrics.py, which knows nothing of this
+# document), by method and path: the Prometheus text format is part of the contract too.
 ROUTE_OPERATIONS: dict[tuple[str, str], Operation] = {
     ("GET", "/metrics"): Operation(
         "Prometheus metrics: SFU counters and gauges, live hearings, sockets (docs/API.md)",
