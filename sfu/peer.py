@@ -220,9 +220,6 @@ class Peer:
         `pause_subscription`); False when no such publication is offered to this peer."""
         return self.can_subscribe and self.placement.pause_subscription(publication_id, paused)
 
-    # Until signaling calls `pause_subscription` (the lead applies that edit): the old name.
-    set_off = pause_subscription
-
     async def _negotiate(self) -> None:
         if self._negotiating:
             self._renegotiate = True

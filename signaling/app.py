@@ -15,14 +15,18 @@ from signaling import http_api, metrics, pages, recording_api, stream_api, whip
 from signaling.config import Settings
 from signaling.context import SERVICES, Services
 from signaling.errors import error_middleware
-from signaling.expiry import expire_tokens
+from signaling.expiry import TokenExpiry
 from signaling.hearings import HearingService
-from signaling.live import LiveHearings
+from signaling.moderation import Moderation
+from signaling.negotiation import Negotiation
 from signaling.outbox import Outbox
+from signaling.presence import Presence
+from signaling.registry import SessionRegistry
 from signaling.sidecars import alarms_from
 from signaling.socket_events import SocketEvents, create_server
 from signaling.store import SqliteStore
 from signaling.tokens import TokenService
+from signaling.whip_sessions import WhipWhepSessions
 
 log = logging.getLogger("cloudcourt")
 
@@ -45,19 +49,21 @@ async def build_app(settings: Settings) -> web.Application:
     worker = Worker(sfu_config(settings))
     sio = create_server(settings.public_url)
     outbox = Outbox(sio)
-    live = LiveHearings(hearings, worker, outbox, [s.to_json() for s in settings.ice_servers])
+    sessions = SessionRegistry(hearings, worker, outbox)
+    presence = Presence(sessions, [s.to_json() for s in settings.ice_servers])
+    moderation = Moderation(sessions, presence)
     clock = CourtClock.named(settings.timezone)
     recorder = Recorder(
-        settings.data_dir, recording_api.alarm_sink(live), store.get_hearing, clock=clock
+        settings.data_dir, recording_api.alarm_sink(moderation), store.get_hearing, clock=clock
     )
-    live.sidecars.add(recorder)
+    sessions.sidecars.add(recorder)
     livestream = Livestream(
         settings.data_dir / "streams",
         settings.broadcast_delay,
-        alarms_from("livestream", live.alarm),
+        alarms_from("livestream", moderation.alarm),
         clock=clock,
     )
-    live.sidecars.add(livestream)
+    sessions.sidecars.add(livestream)
 
     # Timing outermost: it also sees the time the error middleware takes to answer.
     app = web.Application(
@@ -69,15 +75,27 @@ async def build_app(settings: Settings) -> web.Application:
         store=store,
         tokens=tokens,
         hearings=hearings,
-        live=live,
+        sessions=sessions,
+        presence=presence,
+        moderation=moderation,
+        whip_whep=WhipWhepSessions(sessions, presence),
         worker=worker,
         livestream=livestream,
     )
     sio.attach(app)
-    SocketEvents(sio, live, outbox, settings.max_event_bytes, settings.join_timeout).register()
+    SocketEvents(
+        sio,
+        sessions,
+        presence,
+        Negotiation(sessions),
+        moderation,
+        outbox,
+        settings.max_event_bytes,
+        settings.join_timeout,
+    ).register()
     http_api.add_routes(app)
     whip.add_routes(app)
-    metrics.add_routes(app, metrics.Metrics(worker.stats, live.stats))
+    metrics.add_routes(app, metrics.Metrics(worker.stats, sessions.stats))
     recording_api.add_routes(app, recorder)
     stream_api.add_routes(app)
     pages.add_routes(app)
@@ -85,13 +103,13 @@ async def build_app(settings: Settings) -> web.Application:
     async def start(app: web.Application) -> None:
         outbox.start()
         livestream.recover(await store.list_hearings())
-        live.spawn(expire_tokens(live))
+        sessions.spawn(TokenExpiry(sessions, presence).run())
 
     async def shutdown(app: web.Application) -> None:
         # Disconnect sockets first so that aiohttp's shutdown does not wait on open websockets.
-        await live.close()
+        await sessions.close()
         await outbox.close()
-        await live.sidecars.close()
+        await sessions.sidecars.close()
 
     async def cleanup(app: web.Application) -> None:
         try:

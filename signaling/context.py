@@ -11,9 +11,12 @@ from livestream.sidecar import Livestream
 from sfu import Worker
 from signaling.config import Settings
 from signaling.hearings import HearingService
-from signaling.live import LiveHearings
+from signaling.moderation import Moderation
+from signaling.presence import Presence
+from signaling.registry import SessionRegistry
 from signaling.store import Store
 from signaling.tokens import TokenService
+from signaling.whip_sessions import WhipWhepSessions
 
 
 @dataclass
@@ -22,7 +25,10 @@ class Services:
     store: Store
     tokens: TokenService
     hearings: HearingService
-    live: LiveHearings
+    sessions: SessionRegistry
+    presence: Presence
+    moderation: Moderation
+    whip_whep: WhipWhepSessions
     worker: Worker
     livestream: Livestream
     started_at: float = field(default_factory=time.monotonic)

@@ -10,14 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import TYPE_CHECKING
 
 from signaling.live_state import LeftReason
 from signaling.presence import Presence
 from signaling.registry import SessionRegistry
-
-if TYPE_CHECKING:
-    from signaling.live import LiveHearings
 
 log = logging.getLogger("cloudcourt.live")
 
@@ -67,8 +63,3 @@ class TokenExpiry:
                         "WHEP playback %s in hearing %s expired", playback.resource_id, session.id
                     )
                 await self.sessions.close_idle_room(session)
-
-
-async def expire_tokens(live: LiveHearings) -> None:
-    """Until app.py runs ``TokenExpiry.run`` itself (issue 11's split of live.py)."""
-    await live.expiry.run()

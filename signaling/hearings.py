@@ -1,7 +1,8 @@
 """Hearing service: the durable rules for hearings and their participants.
 
 Everything here is about records (what state a hearing or participant is in, who may be issued
-what); live connections and media are ``live.py``'s business.
+what); live connections and media are the business of ``presence.py`` and its neighbours
+(see ``registry.py``).
 """
 
 from __future__ import annotations
@@ -68,7 +69,7 @@ class HearingService:
             raise not_found(f"no hearing with id {hearing_id!r}")
         return hearing
 
-    async def get_open(self, hearing_id: str) -> Hearing:
+    async def get_unended(self, hearing_id: str) -> Hearing:
         """The hearing, refusing one that has ended (nothing happens in an ended hearing)."""
         hearing = await self.get(hearing_id)
         if hearing.state is HearingState.ENDED:
@@ -112,7 +113,7 @@ class HearingService:
     ) -> IssuedToken:
         """Create a participant and its token from a request body (``schemas.TokenRequest``).
         ``issuer`` None means the administrator."""
-        hearing = await self.get_open(hearing_id)
+        hearing = await self.get_unended(hearing_id)
         wanted = body(TokenRequest, data)
         role = wanted.role
         if not outranks(issuer, role):

@@ -73,7 +73,7 @@ async def health(request: web.Request) -> web.Response:
             "version": __version__,
             "uptime_seconds": round(time.monotonic() - s.started_at, 1),
             # What is live now; the counters are for /metrics.
-            **{k: v for k, v in s.live.stats().items() if k in ("live_hearings", "sockets")},
+            **{k: v for k, v in s.sessions.stats().items() if k in ("live_hearings", "sockets")},
         }
     )
 
@@ -193,7 +193,7 @@ async def no_body(request: web.Request) -> None:
 async def admit(request: web.Request) -> web.Response:
     s, hearing_id, actor = await _moderated(request)
     await no_body(request)
-    participant = await s.live.admit(hearing_id, request.match_info["participant_id"], actor)
+    participant = await s.moderation.admit(hearing_id, request.match_info["participant_id"], actor)
     return reply({"participant": participant})
 
 
@@ -209,7 +209,7 @@ async def admit(request: web.Request) -> web.Response:
 async def remove(request: web.Request) -> web.Response:
     s, hearing_id, actor = await _moderated(request)
     reason = body(RemoveBody, await read_json(request, required=False)).reason
-    participant = await s.live.remove(
+    participant = await s.moderation.remove(
         hearing_id, request.match_info["participant_id"], actor, reason
     )
     return reply({"participant": participant})
@@ -227,7 +227,7 @@ async def remove(request: web.Request) -> web.Response:
 async def end(request: web.Request) -> web.Response:
     s, hearing_id, actor = await _moderated(request)
     await no_body(request)
-    hearing = await s.live.end(hearing_id, actor)
+    hearing = await s.moderation.end(hearing_id, actor)
     return reply(hearing.to_json())
 
 

@@ -113,9 +113,7 @@ class HearingSession:
         return self.mutes.setdefault(participant_id, MuteState())
 
     def participant_json(self, participant: Participant) -> dict[str, Any]:
-        json = participant.to_json(muted=self.mute_state(participant.id).to_json())
-        # Shown in the judge console (and to the participant): kept out of the public stream.
-        return {**json, "masked": participant.masked}
+        return participant.to_json(muted=self.mute_state(participant.id).to_json())
 
     def present(self) -> list[dict[str, Any]]:
         return [

@@ -56,5 +56,5 @@ class Negotiation:
     async def pause_subscription(self, sid: str, publication_id: str, paused: bool) -> None:
         """A subscriber switches one publication off (or on again) for itself only."""
         peer = self._media_peer(sid, "subscribe")
-        if not peer.set_off(publication_id, paused):
+        if not peer.pause_subscription(publication_id, paused):
             raise not_found("no such publication in this hearing")

@@ -17,7 +17,7 @@ from signaling.auth import admin_or_moderator
 from signaling.context import SERVICES, services
 from signaling.errors import Code, CourtError
 from signaling.http_api import read_json, reply
-from signaling.live import LiveHearings
+from signaling.moderation import Moderation
 from signaling.openapi import HandlerT, Response, operation
 from signaling.roles import Actor
 from signaling.schemas import ReasonBody, SegmentsQuery
@@ -30,11 +30,11 @@ RECORDER: web.AppKey[Recorder] = web.AppKey("recorder", Recorder)
 routes = web.RouteTableDef()
 
 
-def alarm_sink(live: LiveHearings) -> Alarm:
+def alarm_sink(moderation: Moderation) -> Alarm:
     """The recorder's alarms, as `alarm` events to the judge console and the log."""
 
     def alarm(hearing_id: str, code: str, message: str, detail: dict[str, Any]) -> None:
-        live.alarm(hearing_id, alarm_json(SOURCE, code, message, **detail))
+        moderation.alarm(hearing_id, alarm_json(SOURCE, code, message, **detail))
 
     return alarm
 

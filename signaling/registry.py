@@ -123,7 +123,7 @@ class SessionRegistry:
         async with self.locked_session(hearing_id) as session:
             if session.closed:
                 raise conflict(HEARING_ENDED)
-            hearing = await self.service.get_open(hearing_id)
+            hearing = await self.service.get_unended(hearing_id)
             yield session, hearing
 
     async def discard_ended(self, session: HearingSession) -> None:

@@ -1,6 +1,7 @@
 """Socket.IO events of docs/PROTOCOL.md: payload checks, acks and error events.
 
-What the events *do* lives in ``live.py``; this module makes sure that whatever a client sends
+What the events *do* lives in ``presence.py``, ``negotiation.py`` and ``moderation.py``; this
+module makes sure that whatever a client sends
 (wrong types, huge payloads, unknown events, events out of order, JSON that cannot be decoded) ends
 in an ``ok: false`` ack and an ``error`` event, never in an exception inside python-socketio.
 """
@@ -17,9 +18,12 @@ import socketio
 from pydantic import BaseModel
 
 from signaling.errors import Code, CourtError, bad_request, unauthorized
-from signaling.live import LiveHearings
 from signaling.live_state import LeftReason
+from signaling.moderation import Moderation
+from signaling.negotiation import Negotiation
 from signaling.outbox import Outbox
+from signaling.presence import Presence
+from signaling.registry import SessionRegistry
 from signaling.roles import Actor
 from signaling.schemas import NoFields
 from signaling.schemas_parse import body
@@ -82,13 +86,19 @@ class SocketEvents:
     def __init__(
         self,
         sio: socketio.AsyncServer,
-        live: LiveHearings,
+        sessions: SessionRegistry,
+        presence: Presence,
+        negotiation: Negotiation,
+        moderation: Moderation,
         outbox: Outbox,
         max_event_bytes: int,
         join_timeout: float,
     ) -> None:
         self.sio = sio
-        self.live = live
+        self.sessions = sessions
+        self.presence = presence
+        self.negotiation = negotiation
+        self.moderation = moderation
         self.outbox = outbox
         self.max_event_bytes = max_event_bytes
         self.join_timeout = join_timeout
@@ -134,7 +144,7 @@ class SocketEvents:
             deadline.cancel()
         # A task, not an await: a server-side disconnect runs this inside the outbox's pump,
         # which must not wait for a hearing lock.
-        self.live.spawn(self.live.leave(sid, LeftReason.DISCONNECTED))
+        self.sessions.spawn(self.presence.leave(sid, LeftReason.DISCONNECTED))
 
     def _await_join(self, sid: str, delay: float) -> None:
         """Close the socket in ``delay`` seconds unless it has a joined participant by then."""
@@ -146,7 +156,7 @@ class SocketEvents:
     def _join_deadline(self, sid: str) -> None:
         self._join_deadlines.pop(sid, None)
         lock = self._locks.get(sid)
-        if lock is None or self.live.is_joined(sid):
+        if lock is None or self.sessions.is_joined(sid):
             return
         if lock.locked():
             # An event of the socket (perhaps its join) is being handled: judge after it.
@@ -182,7 +192,7 @@ class SocketEvents:
                 self.outbox.hold(sid)
                 try:
                     try:
-                        if name != "join" and not self.live.is_joined(sid):
+                        if name != "join" and not self.sessions.is_joined(sid):
                             raise _not_joined()
                         payload = self._payload(args, model)
                         result = await handler(sid, payload)
@@ -219,19 +229,19 @@ class SocketEvents:
             error = bad_request(f"unknown event {event!r}")
         # In turn with the socket's other events, so that "before join" means before it in order.
         async with self._locks.get(sid) or asyncio.Lock():
-            if event != "join" and not self.live.is_joined(sid):
+            if event != "join" and not self.sessions.is_joined(sid):
                 error = _not_joined()
             return self._failure(sid, event, error)
 
     def _actor(self, sid: str) -> tuple[str, Actor]:
-        live, conn = self.live.socket_actor(sid)
+        live, conn = self.sessions.socket_actor(sid)
         return live.id, Actor(role=conn.participant.role, participant_id=conn.participant.id)
 
     # ------------------------------------------------------------------ events
     async def join(self, sid: str, payload: Join) -> dict[str, Any]:
         # The socket may disconnect while the join waits for the hearing's lock; its disconnect
         # handler then finds nothing to clean up, so the join must not register it.
-        ack = await self.live.join(
+        ack = await self.presence.join(
             sid,
             payload.token,
             connected=lambda: sid in self._locks,
@@ -241,66 +251,66 @@ class SocketEvents:
         return ack
 
     async def publish(self, sid: str, payload: Offer) -> dict[str, Any]:
-        answer = await self.live.publish(sid, payload.sdp, dict(payload.sources))
+        answer = await self.negotiation.publish(sid, payload.sdp, dict(payload.sources))
         return {"sdp": answer, "type": "answer"}
 
     async def subscriber_answer(self, sid: str, payload: Answer) -> None:
-        await self.live.subscriber_answer(sid, payload.sdp)
+        await self.negotiation.subscriber_answer(sid, payload.sdp)
 
     async def ice_candidate(self, sid: str, payload: IceCandidate) -> None:
         # No candidate: the end of candidates; still only for an admitted participant (live).
         c = payload.candidate
         if c is None:
-            await self.live.ice_candidate(sid, payload.target, None, None, None)
+            await self.negotiation.ice_candidate(sid, payload.target, None, None, None)
         else:
-            await self.live.ice_candidate(
+            await self.negotiation.ice_candidate(
                 sid, payload.target, c.candidate, c.sdpMid, c.sdpMLineIndex
             )
 
     async def admit(self, sid: str, payload: ParticipantRef) -> dict[str, Any]:
         hearing_id, actor = self._actor(sid)
-        participant = await self.live.admit(hearing_id, payload.participant_id, actor)
+        participant = await self.moderation.admit(hearing_id, payload.participant_id, actor)
         return {"participant": participant}
 
     async def deny(self, sid: str, payload: Deny) -> dict[str, Any]:
         hearing_id, actor = self._actor(sid)
-        participant = await self.live.deny(
+        participant = await self.moderation.deny(
             hearing_id, payload.participant_id, actor, payload.reason
         )
         return {"participant": participant}
 
     async def mute(self, sid: str, payload: Mute) -> dict[str, Any]:
         hearing_id, actor = self._actor(sid)
-        participant = await self.live.mute(
+        participant = await self.moderation.mute(
             hearing_id, actor, payload.participant_id, payload.kind, payload.muted
         )
         return {"participant": participant}
 
     async def remove(self, sid: str, payload: Remove) -> dict[str, Any]:
         hearing_id, actor = self._actor(sid)
-        participant = await self.live.remove(
+        participant = await self.moderation.remove(
             hearing_id, payload.participant_id, actor, payload.reason
         )
         return {"participant": participant}
 
     async def end_hearing(self, sid: str, payload: NoFields) -> dict[str, Any]:
         hearing_id, actor = self._actor(sid)
-        hearing = await self.live.end(hearing_id, actor)
+        hearing = await self.moderation.end(hearing_id, actor)
         return {"hearing": hearing.to_json()}
 
     async def leave(self, sid: str, payload: NoFields) -> None:
-        await self.live.leave(sid, LeftReason.LEFT)
+        await self.presence.leave(sid, LeftReason.LEFT)
         # The socket may join again, but a socket left without a participant is an idle one.
         self._await_join(sid, self.join_timeout)
 
     async def pause_subscription(self, sid: str, payload: PauseSubscription) -> None:
-        await self.live.pause_subscription(sid, payload.publication_id, payload.paused)
+        await self.negotiation.pause_subscription(sid, payload.publication_id, payload.paused)
 
     async def media_status(self, sid: str, payload: MediaStatus) -> None:
-        await self.live.media_status(sid, payload.target, payload.connected, payload.state)
+        await self.moderation.media_status(sid, payload.target, payload.connected, payload.state)
 
     async def raise_hand(self, sid: str, payload: NoFields) -> None:
-        await self.live.raise_hand(sid)
+        await self.moderation.raise_hand(sid)
 
     async def lower_hand(self, sid: str, payload: ParticipantRef) -> None:
-        await self.live.lower_hand(sid, payload.participant_id)
+        await self.moderation.lower_hand(sid, payload.participant_id)

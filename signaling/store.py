@@ -264,7 +264,7 @@ def _read_only(path: Path) -> sqlite3.Connection:
 def _record_counts(path: Path) -> tuple[int, int]:
     conn = _read_only(path)
     try:
-        return tuple(  # type: ignore[return-value]
+        return tuple(
             conn.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]
             for table in ("hearings", "participants")
         )

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from pathlib import Path
 
 from aiohttp import web
 
@@ -30,11 +29,11 @@ from signaling.openapi import HandlerT, Response, operation
 from signaling.schemas import CatalogQuery, MaskBody, NoFields
 from signaling.schemas_parse import body, query
 from signaling.schemas_replies import Catalog, LiveState, MaskReply
+from web import PORTAL_DIR
 from web import routes as web_routes
 
 routes = web.RouteTableDef()
 
-PORTAL_DIR = Path(__file__).resolve().parent.parent / "web" / "portal"
 _SEGMENT = re.compile(r"^seg[0-9]{6}(-low)?\.ts$")
 # Live playlists change every segment; a segment or a closed playlist never changes.
 _LIVE_PLAYLIST_CACHE = "no-cache, max-age=0"
@@ -137,11 +136,11 @@ async def mask(request: web.Request) -> web.Response:
     s = services(request)
     hearing_id = request.match_info["hearing_id"]
     await admin_or_moderator(request, hearing_id, s.tokens, s.settings.admin_key)
-    await s.hearings.get_open(hearing_id)
+    await s.hearings.get_unended(hearing_id)
     masked = body(MaskBody, await read_json(request, required=False)).masked
     participant = await s.hearings.participant(hearing_id, request.match_info["participant_id"])
     participant = await s.hearings.set_masked(participant, masked)
-    await s.live.participant_changed(participant)
+    await s.presence.participant_changed(participant)
     s.livestream.set_masked(hearing_id, participant.id, masked)
     return reply({"participant_id": participant.id, "masked": participant.masked})
 

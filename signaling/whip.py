@@ -82,7 +82,7 @@ async def _offer(request: web.Request) -> tuple[Services, str, str, str | None]:
 )
 async def whip_post(request: web.Request) -> web.Response:
     s, hearing_id, sdp, token = await _offer(request)
-    resource_id, answer = await s.live.whip_publish(hearing_id, token, sdp)
+    resource_id, answer = await s.whip_whep.whip_publish(hearing_id, token, sdp)
     return _answer("whip", hearing_id, resource_id, answer)
 
 
@@ -101,13 +101,13 @@ async def whip_post(request: web.Request) -> web.Response:
 async def whep_post(request: web.Request) -> web.Response:
     source = query(WhepQuery, request.query).participant
     s, hearing_id, sdp, token = await _offer(request)
-    resource_id, answer = await s.live.whep_play(hearing_id, token, sdp, source)
+    resource_id, answer = await s.whip_whep.whep_play(hearing_id, token, sdp, source)
     return _answer("whep", hearing_id, resource_id, answer)
 
 
 async def _delete(request: web.Request, kind: str) -> web.Response:
     s = services(request)
-    await s.live.delete_resource(
+    await s.whip_whep.delete_resource(
         request.match_info["hearing_id"], request.match_info["resource_id"], kind
     )
     return web.Response(status=200)

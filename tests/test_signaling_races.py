@@ -223,8 +223,8 @@ async def test_a_socket_that_disconnects_while_joining_leaves_no_ghost(tmp_path)
             hearing.id, {"role": "party", "name": "甲", "admitted": True}, issuer=None
         )
         with pytest.raises(CourtError, match="disconnected while joining"):
-            await services.live.join("sid-gone", issued.token, connected=lambda: False)
-        stats = services.live.stats()
+            await services.presence.join("sid-gone", issued.token, connected=lambda: False)
+        stats = services.sessions.stats()
         assert (stats["live_hearings"], stats["sockets"]) == (0, 0), stats
         assert services.worker.stats()["peers"] == 0
     finally:

@@ -528,7 +528,7 @@ def test_the_protocol_table_is_the_registered_events_and_their_models():
     """Every event the server handles is in the table and nothing else is, and each row names
     its payload model's fields, the optional ones with ``?``."""
     sio = socketio.AsyncServer(async_mode="aiohttp")
-    SocketEvents(sio, None, None, max_event_bytes=1, join_timeout=1).register()  # type: ignore[arg-type]
+    SocketEvents(sio, *(None,) * 5, max_event_bytes=1, join_timeout=1).register()  # type: ignore[arg-type]
     handled = set(sio.handlers["/"]) - {"connect", "disconnect", "*"}
     table = client_event_table()
     assert set(table) == handled == set(EVENT_PAYLOADS)

@@ -173,7 +173,7 @@ def test_admin_key_is_generated_and_shown_once(tmp_path):
 
 def payload_refusal(payload: object) -> str:
     """Why an event with this payload is refused; the payload checks need nothing else."""
-    events = SocketEvents(None, None, None, max_event_bytes=64 * 1024, join_timeout=30)  # type: ignore[arg-type]
+    events = SocketEvents(*(None,) * 6, max_event_bytes=64 * 1024, join_timeout=30)  # type: ignore[arg-type]
     with pytest.raises(CourtError) as refusal:
         events._payload((payload,), Join)
     return refusal.value.message
@@ -231,7 +231,7 @@ def test_an_oversized_event_payload_is_refused_for_its_size_before_its_text_is_r
 )
 def test_a_refused_payload_is_told_which_field_and_why(event, payload, sentence):
     """Each event's model refuses with a sentence naming the field, as the API always has."""
-    events = SocketEvents(None, None, None, max_event_bytes=64 * 1024, join_timeout=30)  # type: ignore[arg-type]
+    events = SocketEvents(*(None,) * 6, max_event_bytes=64 * 1024, join_timeout=30)  # type: ignore[arg-type]
     with pytest.raises(CourtError) as refusal:
         events._payload((payload,), EVENT_PAYLOADS[event])
     assert sentence in refusal.value.message, refusal.value.message
