@@ -1,4 +1,5 @@
-"""The tree stays `ruff` clean (lint and format), so CI fails on what review would reject."""
+"""The tree stays `ruff` clean (lint and format) and type-checks, so CI fails on what review
+would reject."""
 
 from __future__ import annotations
 
@@ -22,4 +23,15 @@ def test_ruff_lint_is_clean():
 
 def test_ruff_format_is_clean():
     result = ruff("format", "--check")
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_mypy_is_clean():
+    """The configuration is pyproject.toml's [tool.mypy]: strict on sfu and signaling."""
+    result = subprocess.run(
+        [sys.executable, "-m", "mypy", "--no-error-summary"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
