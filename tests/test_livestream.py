@@ -735,16 +735,3 @@ async def test_segments_stay_a_second_long_when_a_busy_machine_skips_frames(tmp_
     assert all(s.duration <= 1.2 for s in segments), segments
     for s in segments:
         assert decode_segment((tmp_path / segment_name(s.index)).read_bytes()).video
-
-
-def test_captions_are_drawn_in_process(monkeypatch):
-    """FreeType in this process draws a caption: no program is started per caption."""
-
-    def no_program(*args, **kwargs):
-        raise AssertionError(f"a caption started a program: {args[:1]}")
-
-    raster = Rasterizer()
-    raster.mask("法官", 28)  # finding the font may ask fc-match, once per process
-    monkeypatch.setattr(subprocess, "Popen", no_program)
-    mask = raster.mask("张三（当事人）", 28)
-    assert mask.shape[0] == int(28 * 1.4) // 2 * 2 and mask.max() == 255, mask.shape

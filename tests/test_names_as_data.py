@@ -11,6 +11,7 @@ decoded; the archive (ffmpeg's drawtext) decoded frame by frame.
 from __future__ import annotations
 
 import asyncio
+import subprocess
 from pathlib import Path
 
 import av
@@ -79,6 +80,19 @@ def test_a_caption_shows_exactly_the_name(key):
     expected = caption(SHOWN_AS.get(key, NAMES[key]), "party")
     assert np.array_equal(ink(shown), reference(expected))
     assert np.array_equal(ink(neighbour), reference(NEIGHBOUR))
+
+
+def test_captions_are_drawn_in_process(monkeypatch):
+    """FreeType in this process draws a caption: no program is started per caption."""
+
+    def no_program(*args, **kwargs):
+        raise AssertionError(f"a caption started a program: {args[:1]}")
+
+    raster = Rasterizer()
+    raster.mask("法官", 28)  # finding the font may ask fc-match, once per process
+    monkeypatch.setattr(subprocess, "Popen", no_program)
+    mask = raster.mask("张三（当事人）", 28)
+    assert mask.shape[0] == int(28 * 1.4) // 2 * 2 and mask.max() == 255, mask.shape
 
 
 # ---------------------------------------------------------------- on air, and the archive

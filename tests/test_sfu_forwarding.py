@@ -38,7 +38,8 @@ async def test_two_publishers_reach_each_other_and_a_third_without_decoding(sfu_
     assert stats["packets_out"] > stats["packets_in"] > 0
 
 
-async def test_mute_stops_forwarding_and_unmute_resumes_with_continuous_sequence(sfu_room):
+async def judge_and_party_publish_to_an_observer(sfu_room):
+    """Three peers that publish and subscribe; the judge (media id 8) and the party (7) send."""
     _, room, events, subscribers, pcs = sfu_room
     peers = {
         name: room.add_peer(name, publish=True, subscribe=True, listener=events)
@@ -48,6 +49,12 @@ async def test_mute_stops_forwarding_and_unmute_resumes_with_continuous_sequence
         subscribers[name] = Subscriber(peer, name)
     pcs.append(await publish(peers["judge"], 8))
     pcs.append(await publish(peers["party"], 7))
+    return peers, subscribers
+
+
+async def test_mute_stops_forwarding_and_unmute_resumes_with_continuous_sequence(sfu_room):
+    room = sfu_room[1]
+    peers, subscribers = await judge_and_party_publish_to_an_observer(sfu_room)
     sink = subscribers["observer"].sink
     await sink.wait_audio_from(7)
     await sink.wait_video_from(7, min_frames=10)
@@ -115,15 +122,7 @@ async def test_a_late_subscriber_gets_every_existing_publication_in_one_offer(sf
 
 
 async def test_a_subscriber_that_pauses_one_video_gets_none_of_it_and_the_rest_as_before(sfu_room):
-    _, room, events, subscribers, pcs = sfu_room
-    peers = {
-        name: room.add_peer(name, publish=True, subscribe=True, listener=events)
-        for name in ("judge", "party", "observer")
-    }
-    for name, peer in peers.items():
-        subscribers[name] = Subscriber(peer, name)
-    pcs.append(await publish(peers["judge"], 8))
-    pcs.append(await publish(peers["party"], 7))
+    peers, subscribers = await judge_and_party_publish_to_an_observer(sfu_room)
     observer, sink = peers["observer"], subscribers["observer"].sink
     await sink.wait_video_from(7, min_frames=10)
     video = next(p for p in peers["party"].publications.values() if p.kind == "video")
