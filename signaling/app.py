@@ -51,7 +51,8 @@ async def build_app(settings: Settings) -> web.Application:
     outbox = Outbox(sio)
     sessions = SessionRegistry(hearings, worker, outbox)
     presence = Presence(sessions, [s.to_json() for s in settings.ice_servers])
-    moderation = Moderation(sessions, presence)
+    server_metrics = metrics.Metrics(worker.stats, sessions.stats)
+    moderation = Moderation(sessions, presence, server_metrics.lobby_wait_seconds.observe)
     clock = CourtClock.named(settings.timezone)
     recorder = Recorder(
         settings.data_dir, recording_api.alarm_sink(moderation), store.get_hearing, clock=clock
@@ -95,7 +96,7 @@ async def build_app(settings: Settings) -> web.Application:
     ).register()
     http_api.add_routes(app)
     whip.add_routes(app)
-    metrics.add_routes(app, metrics.Metrics(worker.stats, sessions.stats))
+    metrics.add_routes(app, server_metrics)
     recording_api.add_routes(app, recorder)
     stream_api.add_routes(app)
     pages.add_routes(app)

@@ -2,7 +2,8 @@
 
 The SFU worker's and the live hearings' figures are read when /metrics is scraped (a collector),
 not copied into client-library counters on every change: the hot path keeps its plain integers.
-What this module measures itself is the HTTP request latency, as a histogram per route.
+What this module measures itself is the HTTP request latency, as a histogram per route, and the
+lobby wait (observed by moderation when someone waiting is admitted).
 """
 
 from __future__ import annotations
@@ -50,6 +51,8 @@ CONTROL_GAUGES = {
     "sockets": "Socket.IO connections",
 }
 
+# From a party the judge admits at once to one kept waiting through a long preceding hearing.
+_LOBBY_BUCKETS = (1.0, 5.0, 15.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0)
 # Buckets from a fast JSON answer to a slow WHIP negotiation (ICE gathering takes seconds).
 _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
@@ -100,6 +103,12 @@ class Metrics:
             "time from an HTTP request's arrival to its response, by route and method",
             ["route", "method"],
             buckets=_LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.lobby_wait_seconds = Histogram(
+            "cloudcourt_lobby_wait_seconds",
+            "time from a participant's arrival in the lobby to a moderator admitting them",
+            buckets=_LOBBY_BUCKETS,
             registry=self.registry,
         )
 

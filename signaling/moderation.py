@@ -4,6 +4,8 @@ media reports and alarms for the moderators, and ending the hearing."""
 from __future__ import annotations
 
 import logging
+import time
+from collections.abc import Callable
 from typing import Any
 
 from signaling.errors import conflict, forbidden, not_admitted, not_found
@@ -17,11 +19,17 @@ log = logging.getLogger("cloudcourt.live")
 
 
 class Moderation:
-    def __init__(self, sessions: SessionRegistry, presence: Presence) -> None:
+    def __init__(
+        self,
+        sessions: SessionRegistry,
+        presence: Presence,
+        lobby_waited: Callable[[float], None],
+    ) -> None:
         self.sessions = sessions
         self.service = sessions.service
         self.outbox = sessions.outbox
         self.presence = presence
+        self.lobby_waited = lobby_waited  # seconds someone waited, at their admission
 
     # ------------------------------------------------------------------ lobby and removal
     async def admit(self, hearing_id: str, participant_id: str, actor: Actor) -> dict[str, Any]:
@@ -33,6 +41,7 @@ class Moderation:
             conn = session.connections.get(target.id)
             if conn is not None and not conn.in_room:
                 conn.participant = target
+                self.lobby_waited(time.monotonic() - conn.since)
                 await self.presence.bring_in(session, conn, tell_admitted=True)
                 self.presence.lobby_changed(session)
                 target = conn.participant

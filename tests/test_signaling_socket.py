@@ -81,6 +81,34 @@ async def test_lobby_then_admission_by_the_judge(api, clients):
     await judge.wait("lobby", lambda d: d["waiting"] == [])
 
 
+async def test_the_lobby_wait_is_measured_at_admission(api, clients):
+    """/metrics' lobby histogram gains the admitted party's wait; a pre-admitted join adds none."""
+    hearing, (judge_tok, party_tok) = await hearing_and_tokens(api, "judge", "party")
+    ready_tok = await api.token(hearing["id"], "party", "ready", admitted=True)
+
+    async def lobby_waits() -> tuple[float, float]:
+        _, text, _ = await api.request("GET", "/metrics", auth=None)
+        count = metric_value(text, "cloudcourt_lobby_wait_seconds_count")
+        total = metric_value(text, "cloudcourt_lobby_wait_seconds_sum")
+        assert count is not None and total is not None, "no lobby histogram in /metrics"
+        return count, total
+
+    judge = await clients("judge", judge_tok)
+    count, total = await lobby_waits()
+    party = await clients("party")
+    sent_join = time.monotonic()
+    assert (await party.join(party_tok["token"]))["state"] == "lobby"
+    in_lobby = time.monotonic()  # the server took the party in before this
+    await judge.wait("lobby", lambda d: [p["id"] for p in d["waiting"]] == [party.participant_id])
+    sending_admit = time.monotonic()  # and admits after this
+    assert (await judge.call("admit", {"participant_id": party.participant_id}))["ok"]
+    admitted = time.monotonic()
+    await clients("ready", ready_tok)  # admitted before arriving: never waits
+    new_count, new_total = await lobby_waits()
+    assert new_count == count + 1
+    assert sending_admit - in_lobby <= new_total - total <= admitted - sent_join
+
+
 async def test_admission_over_http_and_pre_admitted_tokens(api, clients):
     hearing, (judge_tok, party_tok, site_tok) = await hearing_and_tokens(
         api, "judge", "party", "site"
