@@ -206,6 +206,21 @@ class Cast:
             await p.publish()
         return p
 
+    async def on_air(self, judge_media_id: int, **fields) -> tuple[dict, Participant]:
+        """A public hearing whose judge publishes ``judge_media_id``, its live stream started."""
+        hearing = await self.api.create_hearing(public=True, **fields)
+        judge = await self.join(hearing, "judge", judge_media_id)
+        await eventually(
+            lambda: judge.pub_pc is not None and judge.pub_pc.connectionState == "connected",
+            15,
+            "published",
+        )
+        status, body, _ = await self.api.request(
+            "POST", f"/api/hearings/{hearing['id']}/live/start"
+        )
+        assert status == 200, body
+        return hearing, judge
+
     async def offering_peer(self, media_id: int) -> RTCPeerConnection:
         """A peer connection that sends ``media_id``'s tone and pattern, with its offer set as the
         local description (closed at the end of the test)."""

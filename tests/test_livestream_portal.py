@@ -31,18 +31,10 @@ async def test_the_portal_lists_and_plays_live_then_on_demand(
 ) -> None:
     api, cast = Api(server), Cast(server)
     try:
-        hearing = await api.create_hearing(
-            public=True, title="公开庭审播放测试", court="北京市海淀区人民法院"
+        hearing, judge = await cast.on_air(
+            21, title="公开庭审播放测试", court="北京市海淀区人民法院"
         )
         hid = hearing["id"]
-        judge = await cast.join(hearing, "judge", 21)
-        await wait_for(
-            lambda: judge.pub_pc is not None and judge.pub_pc.connectionState == "connected",
-            15,
-            "published",
-        )
-        status, _, _ = await api.request("POST", f"/api/hearings/{hid}/live/start")
-        assert status == 200
 
         async def on_air() -> Any:
             _, body, _ = await api.request("GET", "/api/catalog?status=live", auth=None)

@@ -19,7 +19,6 @@ from playwright.async_api import Page
 
 from tests.browser import Browser, eventually, screenshot
 from tests.e2e import Api, Cast
-from tests.e2e import eventually as wait_for
 from tests.signaling_server import ServerProcess, start_server
 from tests.test_web_room import open_tile_menu
 
@@ -217,19 +216,9 @@ async def test_the_kiosk_fits_every_screen(court: dict[str, Any]) -> None:
 async def test_the_portal_and_the_player_fit_every_screen(
     server: ServerProcess, browser: Browser
 ) -> None:
-    api, cast = Api(server), Cast(server)
+    cast = Cast(server)
     try:
-        h = await api.create_hearing(
-            public=True, title="公开审理的买卖合同纠纷", court="北京市海淀区人民法院"
-        )
-        judge = await cast.join(h, "judge", 31)
-        await wait_for(
-            lambda: judge.pub_pc is not None and judge.pub_pc.connectionState == "connected",
-            15,
-            "published",
-        )
-        status, _, _ = await api.request("POST", f"/api/hearings/{h['id']}/live/start")
-        assert status == 200
+        h, _ = await cast.on_air(31, title="公开审理的买卖合同纠纷", court="北京市海淀区人民法院")
         portal = await browser.page("portal", media=False)
         await portal.goto(f"{server.url}/portal/")
         await portal.locator(f'#live li[data-id="{h["id"]}"]').wait_for(timeout=20000)
