@@ -20,7 +20,7 @@ from pydantic import BaseModel
 from signaling import __version__
 from signaling.schemas_replies import Error
 
-Security = Literal["none", "optional", "admin", "moderator", "participant"]
+Security = Literal["none", "optional", "admin", "moderator", "participant", "account"]
 # A response's content: a model (JSON), the media type(s) of a body that is text or bytes, or
 # nothing.
 Content = type[BaseModel] | str | tuple[str, ...] | None
@@ -31,6 +31,9 @@ _SECURITY: dict[Security, list[dict[str, list[str]]]] = {
     "admin": [{"adminKey": []}],
     "moderator": [{"adminKey": []}, {"participantToken": []}],
     "participant": [{"participantToken": []}],
+    # The court network's routes (sites, people, disputes): a signed-in account, or the admin
+    # key; what each account may do there is the route's own 403.
+    "account": [{"adminKey": []}, {"accountSession": []}],
 }
 SDP = "application/sdp"
 
@@ -238,6 +241,11 @@ def openapi_document(app: web.Application, server_url: str) -> dict[str, Any]:
                     "scheme": "bearer",
                     "bearerFormat": "JWT",
                     "description": "a participant token of the hearing",
+                },
+                "accountSession": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": "a session token from POST /api/login (a person's account)",
                 },
             },
             "schemas": dict(sorted(components.schemas.items())),

@@ -23,6 +23,8 @@ VENDOR_FILES = {
     "socket.io.min.js.map": "socket.io-client/dist/socket.io.min.js.map",
     "hls.min.js": "hls.js/dist/hls.min.js",
     "hls.min.js.map": "hls.js/dist/hls.min.js.map",
+    "signature_pad.min.js": "signature_pad/dist/signature_pad.umd.min.js",
+    "signature_pad.min.js.map": "signature_pad/dist/signature_pad.umd.min.js.map",
 }
 
 

@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Protocol, TypeVar
 
+from signaling.migrations import MIGRATIONS, SCHEMA_VERSION
 from signaling.models import Hearing, HearingState, Participant, ParticipantState, utc_now
 from signaling.roles import Role
 
@@ -69,47 +70,6 @@ class Store(Protocol):
 
     async def close(self) -> None: ...
 
-
-# Each entry moves the schema one version up; the index + 1 is the version it produces.
-MIGRATIONS: tuple[str, ...] = (
-    """
-    CREATE TABLE hearings (
-        id           TEXT PRIMARY KEY,
-        case_number  TEXT NOT NULL,
-        title        TEXT NOT NULL,
-        court        TEXT NOT NULL,
-        case_type    TEXT NOT NULL,
-        public       INTEGER NOT NULL,
-        scheduled_at TEXT NOT NULL,
-        state        TEXT NOT NULL,
-        created_at   TEXT NOT NULL,
-        updated_at   TEXT NOT NULL
-    );
-    CREATE TABLE participants (
-        id          TEXT PRIMARY KEY,
-        hearing_id  TEXT NOT NULL REFERENCES hearings(id),
-        name        TEXT NOT NULL,
-        role        TEXT NOT NULL,
-        state       TEXT NOT NULL,
-        admitted    INTEGER NOT NULL,
-        revoked     INTEGER NOT NULL,
-        created_at  TEXT NOT NULL
-    );
-    CREATE INDEX participants_by_hearing ON participants(hearing_id);
-    """,
-    # 2: when a session started and ended (the public catalog); masked participants.
-    """
-    ALTER TABLE hearings ADD COLUMN started_at TEXT;
-    ALTER TABLE hearings ADD COLUMN ended_at TEXT;
-    UPDATE hearings SET ended_at = updated_at WHERE state = 'ended';
-    ALTER TABLE participants ADD COLUMN masked INTEGER NOT NULL DEFAULT 0;
-    """,
-    # 3: the site a participant takes part from (shown in the judge's lobby list).
-    """
-    ALTER TABLE participants ADD COLUMN site TEXT;
-    """,
-)
-SCHEMA_VERSION = len(MIGRATIONS)
 
 # PRAGMA application_id of databases this server creates ("CCRT"); older ones have 0.
 APPLICATION_ID = 0x43435254
@@ -368,6 +328,11 @@ class SqliteStore:
     # ------------------------------------------------------------------ plumbing
     async def _run(self, fn: Callable[[], T]) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._executor, fn)
+
+    async def run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """``fn(connection)`` on the store's thread: how the other records' stores (sites,
+        disputes, signatures) share this one database, its thread and its transactions."""
+        return await self._run(lambda: fn(self._db()))
 
     def _db(self) -> sqlite3.Connection:
         if self._conn is None:
