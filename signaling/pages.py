@@ -9,6 +9,8 @@ page picks the judge console, the participant room or the site kiosk from the to
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 from aiohttp import web
 
 from signaling.context import services
@@ -62,7 +64,24 @@ async def join_page(request: web.Request) -> web.StreamResponse:
     return page(STATIC_DIR / "join.html", status)
 
 
+# The court network's pages (docs/NETWORK.md), each one HTML file under web/static/; who may
+# see what on them is the API's to decide, so the pages themselves carry nothing secret.
+NETWORK_PAGES = ("login", "admin", "kiosk", "officer", "liaison", "sign")
+
+
+def _network_page(name: str) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+    async def serve(request: web.Request) -> web.StreamResponse:
+        path = STATIC_DIR / f"{name}.html"
+        if not path.is_file():
+            raise not_found(f"no such page: {request.path}")
+        return page(path)
+
+    return serve
+
+
 def add_routes(app: web.Application) -> None:
     app.router.add_get("/join/{hearing_id}", join_page)
+    for name in NETWORK_PAGES:
+        app.router.add_get(f"/{name}", _network_page(name))
     app.router.add_get("/vendor/{name}", vendor)
     add_files(app, "/static/", STATIC_DIR)

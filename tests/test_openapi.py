@@ -14,6 +14,7 @@ from openapi_spec_validator import validate
 
 from signaling.app import build_app
 from signaling.config import Settings
+from signaling.pages import NETWORK_PAGES
 
 # Routes that are not API, and why; everything else the router has must be in the document.
 NOT_API = {
@@ -24,6 +25,7 @@ NOT_API = {
     "/portal/": "the public portal page (HTML)",
     "/portal/{path}": "the portal page's scripts and styles",
     "/join/{hearing_id}": "the page a token's join_url opens (HTML)",
+    **{f"/{name}": "a court-network page (HTML)" for name in NETWORK_PAGES},
     "/static/{path}": "the pages' scripts, styles and translations",
     "/vendor/{name}": "the npm libraries the pages load",
     # Engine.IO's transport: its events are the contract, in docs/PROTOCOL.md.

@@ -5,7 +5,13 @@ signatures is written beside nothing else; the order here is the order databases
 and never changes (a step once released is only ever followed, not edited).
 """
 
-from signaling.migrations import disputes, hearings, signatures, sites
+from signaling.migrations import disputes, hearing_kinds, hearings, signatures, sites
 
-MIGRATIONS: tuple[str, ...] = (*hearings.STEPS, sites.STEP, disputes.STEP, signatures.STEP)
+MIGRATIONS: tuple[str, ...] = (
+    *hearings.STEPS,
+    sites.STEP,
+    disputes.STEP,
+    signatures.STEP,
+    hearing_kinds.STEP,
+)
 SCHEMA_VERSION = len(MIGRATIONS)
