@@ -8,7 +8,7 @@ from aiohttp import web
 
 from signaling.errors import CourtError, forbidden, unauthorized
 from signaling.models import Participant
-from signaling.roles import ADMIN, Actor
+from signaling.roles import ADMIN, Actor, HearingKind
 from signaling.tokens import TokenClaims, TokenInvalid, TokenService
 
 # One answer to a wrong admin key, whichever route it was sent to: a caller who mistyped the
@@ -41,15 +41,19 @@ def is_admin_key(credential: str, admin_key: str) -> bool:
 async def admin_or_moderator(
     request: web.Request, hearing_id: str, tokens: TokenService, admin_key: str
 ) -> Actor:
-    """The admin key, or a judge/clerk token of this hearing."""
+    """The admin key, or a token of this hearing with the moderate grant (a judge or clerk; in
+    a mediation, also the mediator)."""
     credential = bearer(request)
     assert credential is not None
     if is_admin_key(credential, admin_key):
         return ADMIN
     _, participant = await _authenticate(tokens, credential, hearing_id)
-    actor = Actor(role=participant.role, participant_id=participant.id)
+    actor = Actor(
+        role=participant.role, participant_id=participant.id, kind=participant.hearing_kind
+    )
     if not actor.may_moderate:
-        raise forbidden(f"a {participant.role} token may not do this; a judge or clerk token may")
+        leads = "the mediator's" if actor.kind is HearingKind.MEDIATION else "a judge or clerk"
+        raise forbidden(f"a {participant.role} token may not do this; {leads} token may")
     return actor
 
 

@@ -44,8 +44,9 @@ class HearingService:
         self.tokens = tokens
 
     # ------------------------------------------------------------------ hearings
-    async def create(self, data: object) -> Hearing:
-        """A new hearing from a request body (``schemas.NewHearing``)."""
+    async def create(self, data: object, *, dispute_id: str | None = None) -> Hearing:
+        """A new hearing from a request body (``schemas.NewHearing``); ``dispute_id``: the
+        dispute it is held for (a mediation session, or the hearing of a filed dispute)."""
         new = body(NewHearing, data)
         now = utc_now()
         hearing = Hearing(
@@ -59,6 +60,8 @@ class HearingService:
             state=HearingState.SCHEDULED,
             created_at=now,
             updated_at=now,
+            kind=new.kind,
+            dispute_id=dispute_id,
         )
         await self.store.create_hearing(hearing)
         return hearing
@@ -116,10 +119,10 @@ class HearingService:
         hearing = await self.get_unended(hearing_id)
         wanted = body(TokenRequest, data)
         role = wanted.role
-        if not outranks(issuer, role):
+        if not outranks(issuer, role, hearing.kind):
             raise forbidden(f"a {issuer} token may not issue a {role} token")
         # Moderators never wait in the lobby, so their record says admitted from the start.
-        admitted = wanted.admitted or grants_for(role).moderate
+        admitted = wanted.admitted or grants_for(role, hearing.kind).moderate
         participant = Participant(
             id=new_participant_id(),
             hearing_id=hearing.id,
@@ -131,6 +134,7 @@ class HearingService:
             created_at=utc_now(),
             masked=wanted.masked,
             site=wanted.site,
+            hearing_kind=hearing.kind,
         )
         await self.store.create_participant(participant)
         token, claims = self.tokens.issue(hearing.id, participant.id, role)

@@ -17,7 +17,7 @@ from typing import Any
 from sfu import Peer, Room
 from signaling.models import Participant
 from signaling.mutes import MuteState
-from signaling.roles import Grants, grants_for
+from signaling.roles import Grants
 from signaling.sfu_listeners import publication_json
 
 # WHEP playbacks one participant may have at a time. Each is an SFU peer with its own ICE/DTLS
@@ -68,7 +68,8 @@ class Connection:
 
     @property
     def grants(self) -> Grants:
-        return grants_for(self.participant.role)
+        # The participant's own: its role in this kind of hearing (a mediator leads a mediation).
+        return self.participant.grants
 
 
 @dataclass(eq=False)

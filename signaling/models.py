@@ -8,7 +8,9 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-from signaling.roles import Role
+# HearingKind is defined beside the grants it decides and re-exported as a hearing's field.
+from signaling.roles import Grants, Role, grants_for
+from signaling.roles import HearingKind as HearingKind
 
 
 class HearingState(StrEnum):
@@ -92,6 +94,10 @@ class Hearing:
     # then, and for hearings ended before these were recorded (schema version 1).
     started_at: str | None = None
     ended_at: str | None = None
+    # A court hearing or a mediation session (led by the mediator); schema step 7.
+    kind: HearingKind = HearingKind.HEARING
+    # The dispute the session or hearing is held for (signaling/dispute_sessions.py), if any.
+    dispute_id: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -107,6 +113,8 @@ class Hearing:
             "updated_at": self.updated_at,
             "started_at": self.started_at,
             "ended_at": self.ended_at,
+            "kind": self.kind.value,
+            "dispute_id": self.dispute_id,
         }
 
 
@@ -127,6 +135,13 @@ class Participant:
     # Where they take part from (a township tribunal, a police station): the judge sees who
     # waits from which site.
     site: str | None = None
+    # The kind of its hearing, read with it (not a column of its own): what its role may do
+    # depends on it (a mediator moderates a mediation), and every check has the participant.
+    hearing_kind: HearingKind = HearingKind.HEARING
+
+    @property
+    def grants(self) -> Grants:
+        return grants_for(self.role, self.hearing_kind)
 
     def to_json(self, muted: dict[str, bool] | None = None) -> dict[str, Any]:
         """The PROTOCOL.md Participant object; ``muted`` comes from the live session."""

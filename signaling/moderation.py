@@ -13,9 +13,12 @@ from signaling.live_state import HearingSession, LeftReason, moderators_room
 from signaling.models import Hearing, ParticipantState
 from signaling.presence import Presence
 from signaling.registry import SessionRegistry
-from signaling.roles import Actor, outranks
+from signaling.roles import Actor
 
 log = logging.getLogger("cloudcourt.live")
+
+# Who holds the moderate grant (signaling/roles.py), as refusals name them.
+LEADERS = "judge or clerk; in a mediation, the mediator"
 
 
 class Moderation:
@@ -34,7 +37,7 @@ class Moderation:
     # ------------------------------------------------------------------ lobby and removal
     async def admit(self, hearing_id: str, participant_id: str, actor: Actor) -> dict[str, Any]:
         if not actor.may_moderate:
-            raise forbidden("admitting needs the moderate grant (judge or clerk)")
+            raise forbidden(f"admitting needs the moderate grant ({LEADERS})")
         async with self.sessions.locked_unended(hearing_id) as (session, _):
             target = await self.service.participant(hearing_id, participant_id)
             target = await self.service.admit(target)
@@ -54,7 +57,7 @@ class Moderation:
         self, hearing_id: str, participant_id: str, actor: Actor, reason: str | None
     ) -> dict[str, Any]:
         if not actor.may_moderate:
-            raise forbidden("denying needs the moderate grant (judge or clerk)")
+            raise forbidden(f"denying needs the moderate grant ({LEADERS})")
         async with self.sessions.locked_unended(hearing_id) as (session, _):
             target = await self.service.participant(hearing_id, participant_id)
             target = await self.service.deny(target)
@@ -71,10 +74,10 @@ class Moderation:
         self, hearing_id: str, participant_id: str, actor: Actor, reason: str | None
     ) -> dict[str, Any]:
         if not actor.may_moderate:
-            raise forbidden("removing needs the moderate grant (judge or clerk)")
+            raise forbidden(f"removing needs the moderate grant ({LEADERS})")
         async with self.sessions.locked_unended(hearing_id) as (session, _):
             target = await self.service.participant(hearing_id, participant_id)
-            if not outranks(actor.role, target.role):
+            if not actor.outranks(target.role):
                 raise forbidden(f"a {actor.role} may not remove the {target.role}")
             target = await self.service.remove(target)
             conn = session.connections.get(target.id)
@@ -96,7 +99,7 @@ class Moderation:
         async with self.sessions.locked_unended(hearing_id) as (session, _):
             target = await self.service.participant(hearing_id, participant_id)
             is_self = actor.participant_id == target.id
-            as_moderator = actor.may_moderate and outranks(actor.role, target.role)
+            as_moderator = actor.may_moderate and actor.outranks(target.role)
             if not as_moderator and not is_self:
                 if actor.may_moderate:
                     raise forbidden(f"a {actor.role} may not mute the {target.role}")
@@ -216,7 +219,7 @@ class Moderation:
     # ------------------------------------------------------------------ the end
     async def end(self, hearing_id: str, actor: Actor) -> Hearing:
         if not actor.may_moderate:
-            raise forbidden("ending the hearing needs the moderate grant (judge or clerk)")
+            raise forbidden(f"ending the hearing needs the moderate grant ({LEADERS})")
         async with self.sessions.locked_session(hearing_id) as session:
             if session.closed:
                 raise conflict(f"hearing {hearing_id} has already ended")

@@ -16,7 +16,6 @@ from signaling.errors import CourtError, conflict, forbidden
 from signaling.live_state import Connection, HearingSession, LeftReason, Via
 from signaling.models import Hearing, Participant, ParticipantState
 from signaling.registry import SessionRegistry
-from signaling.roles import grants_for
 from signaling.sfu_listeners import PeerEvents
 from signaling.tokens import TokenRevoked
 
@@ -43,7 +42,7 @@ class Presence:
         if self.sessions.is_joined(sid):
             raise conflict("this socket has already joined; leave first or open a new socket")
         claims, participant = await self.service.tokens.authenticate(token, hearing_id=hearing_id)
-        grants = grants_for(claims.role)
+        grants = participant.grants
         if not grants.webrtc:
             raise forbidden("a viewer token is for the public stream and cannot join the hearing")
         async with self.sessions.locked_unended(claims.hearing_id) as (session, hearing):
@@ -68,6 +67,9 @@ class Presence:
                     await self.bring_in(session, conn, tell_admitted=False)
                     ack = {"ok": True, "state": "admitted", "hearing": hearing.to_json()}
                     ack.update(self._admission_payload(session, conn))
+                    # What this token may do here: a page must not guess it from the role
+                    # (a mediator moderates a mediation but not a court hearing).
+                    ack["grants"] = grants.to_json()
                 else:
                     self.lobby_changed(session)
                     ack = {
@@ -78,6 +80,7 @@ class Presence:
                         "participants": [],
                         "publications": [],
                         "ice_servers": [],
+                        "grants": grants.to_json(),
                     }
             except Exception:
                 # Half a join is worse than none: the client is told it failed, so undo it.

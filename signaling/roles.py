@@ -10,6 +10,18 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 
+class HearingKind(StrEnum):
+    """What a hearing is for: it decides who leads it (``grants_for``, ``outranks``).
+
+    Kept here rather than in ``models``: the grants depend on it, and ``models`` imports this.
+    """
+
+    HEARING = "hearing"  # a court hearing, led by the judge (and the clerk for them)
+    # A mediation session of a dispute, led by the mediator (SPC online mediation rules,
+    # Arts. 10-17: the mediator conducts the mediation); a judge called in still outranks them.
+    MEDIATION = "mediation"
+
+
 class Role(StrEnum):
     JUDGE = "judge"
     CLERK = "clerk"
@@ -59,11 +71,16 @@ GRANTS: dict[Role, Grants] = {
     Role.VIEWER: Grants(),
 }
 
+# What changes in a mediation: the mediator leads it. Nothing else differs from GRANTS.
+MEDIATION_GRANTS: dict[Role, Grants] = {**GRANTS, Role.MEDIATOR: _MODERATOR}
+
 ROLE_NAMES: tuple[str, ...] = tuple(r.value for r in Role)
 
 
-def grants_for(role: Role | str) -> Grants:
-    return GRANTS[Role(role)]
+def grants_for(role: Role | str, kind: HearingKind = HearingKind.HEARING) -> Grants:
+    """The grants of ``role`` in a hearing of ``kind``."""
+    table = MEDIATION_GRANTS if kind is HearingKind.MEDIATION else GRANTS
+    return table[Role(role)]
 
 
 def parse_role(value: object) -> Role | None:
@@ -73,16 +90,22 @@ def parse_role(value: object) -> Role | None:
     return None
 
 
-def outranks(actor: Role | None, target: Role) -> bool:
-    """Whether ``actor`` may issue tokens for, or moderate, ``target``.
+def outranks(actor: Role | None, target: Role, kind: HearingKind = HearingKind.HEARING) -> bool:
+    """Whether ``actor`` may issue tokens for, or moderate, ``target`` in a hearing of ``kind``.
 
     ``None`` is the administrator. A clerk runs the session for the judge, so a clerk may neither
     mint a judge token nor mute or remove the judge; the judge and the administrator may do both.
+    In a mediation the mediator leads, over everyone but the judge called in (who guides the
+    mediation, Art. 12 of the SPC online mediation rules, and may not be muted by the mediator),
+    the clerk and fellow mediators; a clerk there may not act on the mediator either.
     """
     if actor is None or actor is Role.JUDGE:
         return True
+    mediation = kind is HearingKind.MEDIATION
     if actor is Role.CLERK:
-        return target is not Role.JUDGE
+        return target is not Role.JUDGE and not (mediation and target is Role.MEDIATOR)
+    if actor is Role.MEDIATOR and mediation:
+        return target not in (Role.JUDGE, Role.CLERK, Role.MEDIATOR)
     return False
 
 
@@ -92,6 +115,8 @@ class Actor:
 
     role: Role | None
     participant_id: str | None = None
+    # The kind of the hearing the participant's token is for: it decides what the role may do.
+    kind: HearingKind = HearingKind.HEARING
 
     @property
     def is_admin(self) -> bool:
@@ -99,7 +124,10 @@ class Actor:
 
     @property
     def may_moderate(self) -> bool:
-        return self.role is None or grants_for(self.role).moderate
+        return self.role is None or grants_for(self.role, self.kind).moderate
+
+    def outranks(self, target: Role) -> bool:
+        return outranks(self.role, target, self.kind)
 
     @property
     def label(self) -> str:

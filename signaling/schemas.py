@@ -25,7 +25,7 @@ from pydantic_core import PydanticCustomError
 from livestream.catalog import MAX_LIMIT, parse_day
 from recorder.manifest import unrecordable
 from signaling.models import utc_iso
-from signaling.roles import Role
+from signaling.roles import HearingKind, Role
 
 # A lone surrogate (what JSON's "\ud800" decodes to) is no Unicode text: it can be neither stored
 # (UTF-8) nor sent back in a reply. A regex, not a loop over characters: text may be 1 MiB long.
@@ -148,6 +148,8 @@ class NewHearing(Strict):
     case_type: Text200
     public: bool
     scheduled_at: Moment
+    # Lax for this field only (a kind arrives as its name). A mediation is led by its mediator.
+    kind: HearingKind = Field(HearingKind.HEARING, strict=False)
 
 
 class TokenRequest(Strict):

@@ -8,7 +8,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from signaling.models import HearingState, ParticipantState
-from signaling.roles import Role
+from signaling.roles import HearingKind, Role
 
 
 class Reply(BaseModel):
@@ -50,6 +50,8 @@ class Hearing(Reply):
     updated_at: str
     started_at: str | None = Field(description="when the judge first joined")
     ended_at: str | None
+    kind: HearingKind = Field(description="hearing (led by the judge) or mediation (the mediator)")
+    dispute_id: str | None = Field(description="the dispute it is held for, if any")
 
 
 class HearingList(Reply):

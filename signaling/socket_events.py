@@ -235,7 +235,8 @@ class SocketEvents:
 
     def _actor(self, sid: str) -> tuple[str, Actor]:
         live, conn = self.sessions.socket_actor(sid)
-        return live.id, Actor(role=conn.participant.role, participant_id=conn.participant.id)
+        p = conn.participant
+        return live.id, Actor(role=p.role, participant_id=p.id, kind=p.hearing_kind)
 
     # ------------------------------------------------------------------ events
     async def join(self, sid: str, payload: Join) -> dict[str, Any]:

@@ -16,7 +16,14 @@ from pathlib import Path
 from typing import Protocol, TypeVar
 
 from signaling.migrations import MIGRATIONS, SCHEMA_VERSION
-from signaling.models import Hearing, HearingState, Participant, ParticipantState, utc_now
+from signaling.models import (
+    Hearing,
+    HearingKind,
+    HearingState,
+    Participant,
+    ParticipantState,
+    utc_now,
+)
 from signaling.roles import Role
 
 T = TypeVar("T")
@@ -42,6 +49,10 @@ class Store(Protocol):
     async def get_hearing(self, hearing_id: str) -> Hearing | None: ...
 
     async def list_hearings(self) -> list[Hearing]: ...
+
+    async def hearings_of_dispute(self, dispute_id: str) -> list[Hearing]:
+        """The sessions and hearings held for one dispute, oldest first."""
+        ...
 
     async def set_hearing_state(
         self, hearing_id: str, state: HearingState, *, only_from: Collection[HearingState]
@@ -289,6 +300,8 @@ def _hearing(row: sqlite3.Row) -> Hearing:
         updated_at=row["updated_at"],
         started_at=row["started_at"],
         ended_at=row["ended_at"],
+        kind=HearingKind(row["kind"]),
+        dispute_id=row["dispute_id"],
     )
 
 
@@ -304,7 +317,15 @@ def _participant(row: sqlite3.Row) -> Participant:
         created_at=row["created_at"],
         masked=bool(row["masked"]),
         site=row["site"],
+        hearing_kind=HearingKind(row["hearing_kind"]),
     )
+
+
+# A participant is read with its hearing's kind (_participant), which decides its grants.
+_PARTICIPANTS = (
+    "SELECT p.*, h.kind AS hearing_kind FROM participants AS p"
+    " JOIN hearings AS h ON h.id = p.hearing_id"
+)
 
 
 class SqliteStore:
@@ -371,8 +392,8 @@ class SqliteStore:
         def _insert() -> None:
             self._db().execute(
                 "INSERT INTO hearings (id, case_number, title, court, case_type, public,"
-                " scheduled_at, state, created_at, updated_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " scheduled_at, state, created_at, updated_at, kind, dispute_id)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     hearing.id,
                     hearing.case_number,
@@ -384,6 +405,8 @@ class SqliteStore:
                     hearing.state.value,
                     hearing.created_at,
                     hearing.updated_at,
+                    hearing.kind.value,
+                    hearing.dispute_id,
                 ),
             )
 
@@ -403,6 +426,20 @@ class SqliteStore:
             rows = (
                 self._db()
                 .execute("SELECT * FROM hearings ORDER BY scheduled_at, created_at, id")
+                .fetchall()
+            )
+            return [_hearing(r) for r in rows]
+
+        return await self._run(_list)
+
+    async def hearings_of_dispute(self, dispute_id: str) -> list[Hearing]:
+        def _list() -> list[Hearing]:
+            rows = (
+                self._db()
+                .execute(
+                    "SELECT * FROM hearings WHERE dispute_id = ? ORDER BY created_at, id",
+                    (dispute_id,),
+                )
                 .fetchall()
             )
             return [_hearing(r) for r in rows]
@@ -459,9 +496,7 @@ class SqliteStore:
     async def get_participant(self, participant_id: str) -> Participant | None:
         def _get() -> Participant | None:
             row = (
-                self._db()
-                .execute("SELECT * FROM participants WHERE id = ?", (participant_id,))
-                .fetchone()
+                self._db().execute(f"{_PARTICIPANTS} WHERE p.id = ?", (participant_id,)).fetchone()
             )
             return _participant(row) if row else None
 
@@ -472,7 +507,7 @@ class SqliteStore:
             rows = (
                 self._db()
                 .execute(
-                    "SELECT * FROM participants WHERE hearing_id = ? ORDER BY created_at, id",
+                    f"{_PARTICIPANTS} WHERE p.hearing_id = ? ORDER BY p.created_at, p.id",
                     (hearing_id,),
                 )
                 .fetchall()
@@ -509,9 +544,7 @@ class SqliteStore:
                     f"UPDATE participants SET {sets} WHERE id = ?",
                     (*changes.values(), participant_id),
                 )
-            row = db.execute(
-                "SELECT * FROM participants WHERE id = ?", (participant_id,)
-            ).fetchone()
+            row = db.execute(f"{_PARTICIPANTS} WHERE p.id = ?", (participant_id,)).fetchone()
             return _participant(row) if row else None
 
         return await self._run(_update)

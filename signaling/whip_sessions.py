@@ -22,7 +22,7 @@ from signaling.live_state import (
 from signaling.models import HearingState, Participant, ParticipantState
 from signaling.presence import Presence
 from signaling.registry import HEARING_ENDED, SessionRegistry
-from signaling.roles import Role, grants_for
+from signaling.roles import Role
 from signaling.sfu_listeners import WhepEvents
 from signaling.tokens import TokenClaims
 
@@ -42,7 +42,7 @@ class WhipWhepSessions:
         # Credentials before the hearing: without a valid token of this hearing, an unknown id and
         # somebody else's hearing must look alike (401), or hearing ids could be probed.
         claims, participant = await self.service.tokens.authenticate(token, hearing_id=hearing_id)
-        grants = grants_for(participant.role)
+        grants = participant.grants
         if not grants.webrtc:
             raise forbidden("a viewer token is for the public stream and cannot use WHIP or WHEP")
         if not getattr(grants, grant):
