@@ -23,7 +23,7 @@ import subprocess
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import av
 import ffmpeg
@@ -311,6 +311,37 @@ def build(
             (directory / f".{out_name}.part").unlink()
 
 
+def _spawn_idle(command: list[str], errors: BinaryIO) -> subprocess.Popen[bytes]:
+    """ffmpeg under SCHED_IDLE: it gets only the CPU time that live hearings leave, however long
+    the hearing it composes (docs/OPERATIONS.md). The policy is set on a thread of its own that
+    then forks: fork and exec keep a thread's policy, so ffmpeg and every thread it starts have
+    it from their first instruction, and no thread of the server is lowered (an unprivileged
+    thread could not climb back out of SCHED_IDLE)."""
+    started: list[subprocess.Popen[bytes]] = []
+    failed: list[BaseException] = []
+
+    def spawn() -> None:
+        try:
+            os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
+        except OSError as exc:  # a sandbox that forbids it: the archive still gets built
+            log.warning("the archive build runs at normal priority: no SCHED_IDLE (%s)", exc)
+        try:
+            started.append(
+                subprocess.Popen(
+                    command, stdout=subprocess.PIPE, stderr=errors, stdin=subprocess.DEVNULL
+                )
+            )
+        except BaseException as exc:
+            failed.append(exc)
+
+    spawner = threading.Thread(target=spawn, name="archive-spawn")
+    spawner.start()
+    spawner.join()
+    if failed:
+        raise failed[0]
+    return started[0]
+
+
 def _run(
     command: list[str],
     duration: float,
@@ -319,9 +350,7 @@ def _run(
     abort: Abort,
 ) -> None:
     with open(log_path, "wb") as errors:
-        proc = subprocess.Popen(
-            command, stdout=subprocess.PIPE, stderr=errors, stdin=subprocess.DEVNULL
-        )
+        proc = _spawn_idle(command, errors)
         abort.attach(proc)
         try:
             assert proc.stdout is not None

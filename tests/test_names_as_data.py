@@ -11,11 +11,14 @@ decoded; the archive (ffmpeg's drawtext) decoded frame by frame.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
 import subprocess
 from pathlib import Path
 
 import av
 import numpy as np
+import psutil
 import pytest
 import pytest_asyncio
 from PIL import Image, ImageDraw, ImageFont
@@ -174,7 +177,17 @@ async def test_the_archive_of_the_same_hearing_builds_and_plays(on_air, server):
     summary = summarize(Manifest(directory).load())
     for track in summary["tracks"].values():
         track["participant"]["name"] += "\n第二行\x00"
-    await asyncio.to_thread(build, directory, summary, lambda _: None, out_name="again.mp4")
+    # While it builds, ffmpeg and each of its threads run under SCHED_IDLE: live hearings first.
+    policies: set[int] = set()
+
+    def watch(_: float) -> None:
+        for child in psutil.Process().children():
+            with contextlib.suppress(psutil.NoSuchProcess, OSError):
+                if "ffmpeg" in child.name():
+                    policies.update(os.sched_getscheduler(t.id) for t in child.threads())
+
+    await asyncio.to_thread(build, directory, summary, watch, out_name="again.mp4")
+    assert policies == {os.SCHED_IDLE}, policies
     pictures, sound = plays(directory / "again.mp4")
     assert abs(pictures - duration) < 0.2 and abs(sound - duration) < 0.2
 
