@@ -1,0 +1,495 @@
+// /officer — the site officer's desk (a mediator of the site uses it too): my site and its
+// kiosk's state, intake on the parties' behalf with the evidence hashed here and by the server,
+// my site's disputes with where the ladder sent each and why, their time limits, and the
+// actions the API allows on each (docs/PAGES.md). window.cc exposes the state for the tests.
+
+import * as i18n from "./i18n.js";
+import * as desk from "./desk.js";
+import * as view from "./disputes_view.js";
+
+const { el } = view;
+const t = i18n.t;
+const $ = (id) => document.getElementById(id);
+
+const TYPES = ["neighbour", "family", "sale", "finance", "property", "traffic", "construction", "tourism", "labour", "other"];
+
+const cc = (window.cc = {
+  me: null,
+  site: null,
+  sites: [],
+  disputes: [],
+  opened: null,
+  lastIntake: null,
+  ready: false,
+});
+
+const ctx = { sites: new Map(), people: new Map(), download: (path, name) => desk.download(path, name) };
+
+// ------------------------------------------------------------------ my site
+function mySites(sites, me) {
+  if (!me) return sites;
+  if (me.role === "officer") return sites.filter((s) => s.officer_id === me.id);
+  if (me.role === "mediator") return sites.filter((s) => (s.mediator_ids || []).includes(me.id));
+  return sites;
+}
+
+function renderSite() {
+  const site = cc.site;
+  $("site-none").hidden = Boolean(site);
+  $("site-info").hidden = !site;
+  const pick = $("site-pick");
+  pick.hidden = cc.sites.length < 2;
+  pick.replaceChildren(...cc.sites.map((s) => el("option", { value: s.id, text: s.name, selected: s === site })));
+  if (!site) return;
+  $("site-name").textContent = site.name;
+  $("site-kind").textContent = t(`site.kind.${site.kind}`);
+  const online = $("site-online");
+  online.dataset.online = site.online === undefined || site.online === null ? "unknown" : String(Boolean(site.online));
+  online.textContent =
+    site.online === true ? t("site.online") : site.online === false ? t("site.offline") : t("site.online_unknown");
+  online.title = site.last_heartbeat_at ? t("site.last_seen", { at: view.fmtTime(site.last_heartbeat_at) }) : "";
+  $("site-place").textContent = [site.county, site.township, site.village, site.address].filter(Boolean).join(" ");
+}
+
+async function loadSites() {
+  const reply = await desk.api("GET", "/api/sites");
+  const all = Array.isArray(reply) ? reply : reply.sites || [];
+  for (const s of all) ctx.sites.set(s.id, s);
+  cc.sites = mySites(all, cc.me).filter((s) => !s.retired);
+  const keep = cc.site && cc.sites.find((s) => s.id === cc.site.id);
+  cc.site = keep || cc.sites[0] || null;
+  renderSite();
+  if (cc.site) await desk.loadPeople(ctx.people, [cc.site.officer_id, cc.site.liaison_judge_id, ...(cc.site.mediator_ids || [])]);
+}
+
+// ------------------------------------------------------------------ my site's disputes
+async function loadDisputes() {
+  if (!cc.site) {
+    cc.disputes = [];
+  } else {
+    const reply = await desk.api("GET", `/api/disputes?site_id=${encodeURIComponent(cc.site.id)}`);
+    cc.disputes = Array.isArray(reply) ? reply : reply.disputes || [];
+  }
+  renderList();
+}
+
+function renderList() {
+  const list = $("disputes");
+  list.replaceChildren(...cc.disputes.map((d) => view.listItem(d, ctx, (x) => openDispute(x.id))));
+  $("disputes-empty").hidden = cc.disputes.length > 0;
+  markOpened();
+}
+
+function markOpened() {
+  for (const b of $("disputes").querySelectorAll("button[data-dispute]")) {
+    b.setAttribute("aria-current", String(cc.opened !== null && b.dataset.dispute === cc.opened.dispute.id));
+  }
+}
+
+async function openDispute(id) {
+  const [dispute, events, evidence] = await Promise.all([
+    desk.api("GET", `/api/disputes/${id}`),
+    desk.api("GET", `/api/disputes/${id}/events`).catch(() => []),
+    desk.api("GET", `/api/disputes/${id}/evidence`).catch(() => []),
+  ]);
+  const d = dispute.dispute || dispute;
+  cc.opened = { dispute: d, events: listOf(events, "events"), evidence: listOf(evidence, "evidence") };
+  await desk.loadPeople(ctx.people, [d.mediator_id, d.judge_id]);
+  renderOpened();
+  showTab("list");
+}
+
+function listOf(reply, key) {
+  if (Array.isArray(reply)) return reply;
+  return (reply && reply[key]) || [];
+}
+
+function renderOpened() {
+  const box = $("dispute-detail");
+  if (!cc.opened) {
+    box.hidden = true;
+    return;
+  }
+  const { dispute, events, evidence } = cc.opened;
+  box.replaceChildren(
+    view.detail(dispute, ctx, { events, evidence }),
+    actions(dispute),
+    el("div", { class: "actions" }, el("button", { type: "button", text: t("desk.close"), onclick: closeDispute })),
+  );
+  box.hidden = false;
+  markOpened();
+}
+
+function closeDispute() {
+  cc.opened = null;
+  renderOpened();
+  markOpened();
+}
+
+// ------------------------------------------------------------------ actions
+// Only what the API would allow the caller on this dispute now; the server decides again.
+function actions(d) {
+  const me = cc.me;
+  const mediating = d.state === "site_mediation" || d.state === "judge_mediation";
+  const isAdmin = !me || me.role === "admin";
+  const officerHere = isAdmin || (me.role === "officer" && cc.site && cc.site.officer_id === me.id);
+  const mediatorHere = me && me.role === "mediator" && d.mediator_id === me.id;
+  const box = el("section", { class: "acts" }, el("h3", { text: t("act.title") }));
+  const row = el("div", { class: "actions" });
+  const forms = el("div");
+  box.append(row, forms);
+
+  const act = (key, fn, cls) =>
+    row.append(el("button", { type: "button", class: cls, dataset: { act: key }, text: t(`act.${key}`), onclick: fn }));
+  const ask = (key, labelKey, onReason, opts) => {
+    forms.replaceChildren(view.reasonForm(labelKey, `act.${key}`, onReason, opts));
+    forms.querySelector("input").focus();
+  };
+
+  if (mediating && officerHere && d.mediator_status !== "accepted") {
+    act("appoint", () => forms.replaceChildren(appointForm(d)));
+  }
+  if (mediating && (mediatorHere || isAdmin) && d.mediator_status === "appointed") {
+    act("accept", () => run(() => desk.api("POST", `/api/disputes/${d.id}/mediator/accept`, {}), d.id));
+    act("decline", () =>
+      ask("decline", "act.reason.decline", (reason) =>
+        run(() => desk.api("POST", `/api/disputes/${d.id}/mediator/decline`, { reason }), d.id),
+      ),
+    );
+  }
+  if (mediating && (officerHere || mediatorHere)) {
+    if (d.state === "site_mediation") {
+      act("escalate", () =>
+        ask("escalate", "act.reason.escalate", (reason) => transition(d, "judge_mediation", reason)),
+      );
+    }
+    act("session", () => startSession(d), "primary");
+    act("failed", () => ask("failed", "act.reason.failed", (reason) => transition(d, "failed", reason), { danger: true }), "danger");
+  }
+  if (mediating || d.state === "mediated") {
+    act("agreement", () => openAgreement(d));
+  }
+  if (!row.children.length) box.hidden = true;
+  return box;
+}
+
+function appointForm(d) {
+  const ids = (cc.site && cc.site.mediator_ids) || [];
+  if (!ids.length) return el("p", { class: "detail", text: t("act.appoint_none") });
+  const select = el(
+    "select",
+    { id: "appoint-pick", "aria-label": t("act.appoint_pick") },
+    ...ids.map((id) => el("option", { value: id, text: ctx.people.get(id)?.name || id })),
+  );
+  const form = el(
+    "form",
+    { class: "reason-form" },
+    el("label", { for: "appoint-pick", text: t("act.appoint_pick") }),
+    select,
+    el("button", { type: "submit", class: "primary", text: t("act.appoint") }),
+  );
+  form.addEventListener("submit", (e) => {
+    e.preventDefault();
+    run(() => desk.api("POST", `/api/disputes/${d.id}/mediator`, { mediator_id: select.value }), d.id);
+  });
+  return form;
+}
+
+function transition(d, to, reason) {
+  return run(() => desk.api("POST", `/api/disputes/${d.id}/transitions`, { to, reason }), d.id);
+}
+
+async function run(fn, disputeId) {
+  try {
+    await fn();
+    desk.clearError();
+  } catch (err) {
+    desk.showError(err);
+    return;
+  }
+  await Promise.all([loadDisputes(), openDispute(disputeId)]);
+}
+
+// A mediation session is a hearing of kind mediation (docs/MEDIATION.md): the reply carries the
+// tokens; the mediator's (or, for the officer, the site's) join link opens in a new tab.
+async function startSession(d) {
+  let reply;
+  try {
+    reply = await desk.api("POST", `/api/disputes/${d.id}/sessions`, {});
+  } catch (err) {
+    desk.showError(err);
+    return;
+  }
+  const url = desk.joinUrlFor(reply, cc.me);
+  if (url) window.open(url, "_blank", "noopener");
+  await openDispute(d.id);
+}
+
+async function openAgreement(d) {
+  try {
+    const doc = await desk.agreementOf(d.id);
+    if (doc) window.open(`/sign?document=${encodeURIComponent(doc.id)}`, "_blank", "noopener");
+    else desk.showError(new Error(t("liaison.no_agreement")));
+  } catch (err) {
+    desk.showError(err);
+  }
+}
+
+// ------------------------------------------------------------------ intake
+function addParty(side) {
+  const node = $("party-template").content.firstElementChild.cloneNode(true);
+  i18n.apply(node);
+  if (side) node.querySelector('[name="side"]').value = side;
+  if (cc.site) {
+    node.querySelector('[name="township"]').value = cc.site.township || "";
+    node.querySelector('[name="village"]').value = cc.site.village || "";
+  }
+  node.querySelector(".remove-party").addEventListener("click", () => {
+    node.remove();
+    numberParties();
+  });
+  $("parties").append(node);
+  numberParties();
+}
+
+function numberParties() {
+  const all = $("parties").querySelectorAll(".party");
+  all.forEach((p, i) => {
+    p.querySelector(".party-no").textContent = t("officer.party_no", { n: i + 1 });
+    p.querySelector(".remove-party").hidden = all.length <= 2;
+  });
+}
+
+function fieldError(fs, message, input) {
+  const p = fs.querySelector(".field-error");
+  p.textContent = message;
+  p.hidden = !message;
+  if (input) input.setAttribute("aria-invalid", "true");
+}
+
+// The same checks as the server's (signaling/schemas_disputes.py), so a typo shows at once.
+function readParties() {
+  const out = [];
+  let ok = true;
+  for (const fs of $("parties").querySelectorAll(".party")) {
+    for (const i of fs.querySelectorAll("input")) i.removeAttribute("aria-invalid");
+    fieldError(fs, "");
+    const v = (name) => fs.querySelector(`[name="${name}"]`);
+    const party = {
+      side: v("side").value,
+      name: v("name").value.trim(),
+      id_number: v("id_number").value.trim().toUpperCase(),
+      phone: v("phone").value.trim(),
+      address: v("address").value.trim(),
+      village: v("village").value.trim(),
+      township: v("township").value.trim(),
+      consents: { online_mediation: v("online_mediation").checked, electronic_service: v("electronic_service").checked },
+    };
+    for (const name of ["name", "id_number", "phone", "address"]) {
+      if (!party[name]) {
+        fieldError(fs, t("officer.err.required", { field: t(`party.${name}`) }), v(name));
+        ok = false;
+        break;
+      }
+    }
+    if (ok && !view.validIdNumber(party.id_number)) {
+      fieldError(fs, t("officer.err.id_number"), v("id_number"));
+      ok = false;
+    }
+    if (ok && !view.validPhone(party.phone)) {
+      fieldError(fs, t("officer.err.phone"), v("phone"));
+      ok = false;
+    }
+    out.push(party);
+  }
+  return ok ? out : null;
+}
+
+function intakeError(message) {
+  $("intake-error").textContent = message || "";
+  $("intake-error").hidden = !message;
+}
+
+// Each chosen file is hashed here as soon as it is chosen; the server's hash is set beside it
+// after the upload, and the two must agree.
+const localHashes = new Map(); // File → Promise<hex>
+
+function hashRow(file) {
+  return el(
+    "li",
+    { dataset: { file: file.name, match: "pending" } },
+    el("strong", { class: "wrap", text: file.name }),
+    " ",
+    el("span", { class: "detail", text: view.fmtSize(file.size) }),
+    el("div", { class: "hash" }, `${t("officer.local_hash")}: `, el("span", { class: "local", text: t("officer.hashing") })),
+    el("div", { class: "hash" }, `${t("officer.server_hash")}: `, el("span", { class: "server", text: "—" })),
+    el("div", { class: "verdict" }),
+  );
+}
+
+function onFiles() {
+  const list = $("intake-hashes");
+  list.replaceChildren();
+  localHashes.clear();
+  for (const file of $("intake-files").files) {
+    const row = hashRow(file);
+    list.append(row);
+    const p = file.arrayBuffer().then((buf) => view.sha256Hex(buf));
+    localHashes.set(file, p);
+    p.then((h) => (row.querySelector(".local").textContent = h));
+  }
+}
+
+function showServerHash(row, local, stored) {
+  row.querySelector(".server").textContent = stored;
+  const match = local === stored;
+  row.dataset.match = String(match);
+  row.querySelector(".verdict").textContent = t(match ? "officer.hash_match" : "officer.hash_mismatch");
+}
+
+async function submitIntake(event) {
+  event.preventDefault();
+  intakeError("");
+  if (!cc.site) return intakeError(t("officer.no_site"));
+  const type = $("intake-type").value;
+  const summary = $("intake-summary").value.trim();
+  if (!type) return intakeError(t("officer.err.type"));
+  if (!summary) return intakeError(t("officer.err.summary"));
+  const parties = readParties();
+  if (!parties) return;
+  if (parties.length < 2) return intakeError(t("officer.err.min_parties"));
+  const sides = new Set(parties.map((p) => p.side));
+  if (!sides.has("applicant") || !sides.has("respondent")) return intakeError(t("officer.err.sides"));
+  const body = { intake_site_id: cc.site.id, type, summary, parties };
+  const received = $("intake-received").value;
+  if (received) {
+    const at = new Date(received);
+    if (at.getTime() > Date.now()) return intakeError(t("officer.err.future"));
+    body.received_at = at.toISOString();
+  }
+  const submit = $("intake-submit");
+  submit.disabled = true;
+  submit.textContent = t("officer.submitting");
+  try {
+    const created = await desk.api("POST", "/api/disputes", body);
+    const dispute = created.dispute || created;
+    const stored = await uploadEvidence(dispute.id);
+    cc.lastIntake = { dispute, evidence: stored };
+    renderIntakeResult(dispute);
+    resetIntake();
+    await loadDisputes();
+  } catch (err) {
+    intakeError(desk.errorText(err));
+  } finally {
+    submit.disabled = false;
+    submit.textContent = t("officer.submit");
+  }
+}
+
+async function uploadEvidence(disputeId) {
+  const files = [...$("intake-files").files];
+  if (!files.length) return [];
+  const form = new FormData();
+  for (const f of files) form.append("file", f, f.name);
+  const reply = await desk.upload(`/api/disputes/${disputeId}/evidence`, form);
+  const stored = listOf(reply, "evidence");
+  const rows = [...$("intake-hashes").children];
+  for (const [i, file] of files.entries()) {
+    const item = stored.find((e) => e.filename === file.name) || stored[i];
+    if (!item) continue;
+    const local = await localHashes.get(file);
+    showServerHash(rows[i], local, item.sha256);
+  }
+  return stored;
+}
+
+function renderIntakeResult(dispute) {
+  const box = $("intake-result");
+  box.replaceChildren(
+    el("h2", { text: t("officer.result_title", { number: dispute.number || dispute.id }) }),
+    el(
+      "p",
+      { class: "result-route", dataset: { level: dispute.handler?.level || "" } },
+      t("officer.result_route", { where: view.whereText(dispute, ctx) }),
+      " ",
+      view.stateBadge(dispute.state),
+    ),
+    el("div", { class: "actions" }, el("button", { type: "button", text: t("officer.result_open"), onclick: () => openDispute(dispute.id) })),
+  );
+  box.hidden = false;
+}
+
+// The hashes of the last intake stay shown (with the result) until another file is chosen.
+function resetIntake() {
+  $("intake-summary").value = "";
+  $("intake-received").value = "";
+  $("parties").replaceChildren();
+  addParty("applicant");
+  addParty("respondent");
+  const files = $("intake-files");
+  files.value = "";
+}
+
+function fillTypes() {
+  const select = $("intake-type");
+  const current = select.value;
+  select.replaceChildren(
+    el("option", { value: "", text: "—" }),
+    ...TYPES.map((type) => el("option", { value: type, text: view.typeLabel(type), selected: type === current })),
+  );
+}
+
+// ------------------------------------------------------------------ tabs
+function showTab(name) {
+  for (const b of document.querySelectorAll(".tabs [data-tab]")) b.setAttribute("aria-selected", String(b.dataset.tab === name));
+  for (const p of document.querySelectorAll(".pane")) p.hidden = p.dataset.pane !== name;
+}
+
+function rerender() {
+  fillTypes();
+  renderSite();
+  renderList();
+  renderOpened();
+  numberParties();
+  if (cc.lastIntake) renderIntakeResult(cc.lastIntake.dispute);
+}
+
+async function main() {
+  const me = await desk.start({ tables: ["officer", "disputes"], roles: ["officer", "mediator", "admin"] });
+  if (me === undefined) return; // sent to /login
+  cc.me = me;
+  for (const b of document.querySelectorAll(".tabs [data-tab]")) b.addEventListener("click", () => showTab(b.dataset.tab));
+  $("add-party").addEventListener("click", () => addParty("respondent"));
+  $("intake").addEventListener("submit", submitIntake);
+  $("intake-files").addEventListener("change", onFiles);
+  $("refresh").addEventListener("click", () => refresh());
+  $("site-pick").addEventListener("change", async () => {
+    cc.site = cc.sites.find((s) => s.id === $("site-pick").value) || null;
+    cc.opened = null;
+    renderSite();
+    renderOpened();
+    await loadDisputes();
+  });
+  i18n.onChange(rerender);
+  fillTypes();
+  await refresh();
+  addParty("applicant");
+  addParty("respondent");
+  cc.ready = true;
+  document.body.dataset.ready = "1";
+  // The kiosk's heartbeat moves the site's online state; the desk follows it without a click.
+  setInterval(() => loadSites().catch(() => {}), 20000);
+}
+
+async function refresh() {
+  try {
+    await loadSites();
+    await loadDisputes();
+    if (cc.opened) await openDispute(cc.opened.dispute.id);
+    desk.clearError();
+  } catch (err) {
+    desk.showError(err);
+  }
+}
+
+main();
