@@ -11,7 +11,16 @@ from livestream.clock import CourtClock
 from livestream.sidecar import Livestream
 from recorder.service import Recorder
 from sfu import SfuConfig, Worker
-from signaling import http_api, metrics, pages, recording_api, stream_api, whip
+from signaling import (
+    accounts_api,
+    http_api,
+    metrics,
+    pages,
+    recording_api,
+    sites_api,
+    stream_api,
+    whip,
+)
 from signaling.config import Settings
 from signaling.context import SERVICES, Services
 from signaling.errors import error_middleware
@@ -100,6 +109,9 @@ async def build_app(settings: Settings) -> web.Application:
     recording_api.add_routes(app, recorder)
     stream_api.add_routes(app)
     pages.add_routes(app)
+    # The court network's people, sites and kiosks (docs/NETWORK.md).
+    accounts_api.install(app, store, settings.session_ttl_seconds)
+    sites_api.install(app, store, settings.site_offline_after)
 
     async def start(app: web.Application) -> None:
         outbox.start()

@@ -29,6 +29,13 @@ MAX_BROADCAST_DELAY = 600.0
 # before the server closes it: an idle socket costs memory and a file descriptor, and has no use.
 DEFAULT_JOIN_TIMEOUT = 30.0
 MAX_JOIN_TIMEOUT = 3600.0
+# How long a person's login session lasts (docs/NETWORK.md): a working day at a site.
+DEFAULT_SESSION_TTL = 12 * 3600
+MAX_SESSION_TTL = 7 * 24 * 3600
+# Seconds without a heartbeat from any of a site's kiosks before the site shows offline; the
+# kiosk beats every 15 s, so the default tolerates two lost beats on a poor rural uplink.
+DEFAULT_SITE_OFFLINE_AFTER = 45.0
+MAX_SITE_OFFLINE_AFTER = 3600.0
 
 ADMIN_KEY_FILE = "admin.key"
 JWT_KEY_FILE = "jwt.key"
@@ -77,6 +84,8 @@ class Settings:
     join_timeout: float = DEFAULT_JOIN_TIMEOUT
     # The court's IANA time zone: the clock of the public stream and of the composite archive.
     timezone: str = DEFAULT_TIMEZONE
+    session_ttl_seconds: int = DEFAULT_SESSION_TTL
+    site_offline_after: float = DEFAULT_SITE_OFFLINE_AFTER
 
     @property
     def db_path(self) -> Path:
@@ -132,6 +141,8 @@ class Settings:
             ),
             join_timeout=_join_timeout(env.get("CLOUDCOURT_JOIN_TIMEOUT")),
             timezone=_timezone(env.get("CLOUDCOURT_TIMEZONE")),
+            session_ttl_seconds=_session_ttl(env.get("CLOUDCOURT_SESSION_TTL")),
+            site_offline_after=_site_offline_after(env.get("CLOUDCOURT_SITE_OFFLINE_AFTER")),
         )
 
 
@@ -223,6 +234,33 @@ def _join_timeout(value: str | None) -> float:
         raise ConfigError(
             f"CLOUDCOURT_JOIN_TIMEOUT must be a number of seconds from 1 to "
             f"{MAX_JOIN_TIMEOUT:g}, not {value!r}"
+        )
+    return seconds
+
+
+def _session_ttl(value: str | None) -> int:
+    if value is None or value.strip() == "":
+        return DEFAULT_SESSION_TTL
+    ttl = int(value) if value.strip().isascii() and value.strip().isdigit() else 0
+    if not 60 <= ttl <= MAX_SESSION_TTL:
+        raise ConfigError(
+            f"CLOUDCOURT_SESSION_TTL must be a whole number of seconds from 60 to "
+            f"{MAX_SESSION_TTL}, not {value!r}"
+        )
+    return ttl
+
+
+def _site_offline_after(value: str | None) -> float:
+    if value is None or value.strip() == "":
+        return DEFAULT_SITE_OFFLINE_AFTER
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = float("nan")
+    if not 1 <= seconds <= MAX_SITE_OFFLINE_AFTER:  # also rejects NaN
+        raise ConfigError(
+            f"CLOUDCOURT_SITE_OFFLINE_AFTER must be a number of seconds from 1 to "
+            f"{MAX_SITE_OFFLINE_AFTER:g}, not {value!r}"
         )
     return seconds
 
