@@ -13,13 +13,13 @@ import io
 from functools import cache
 from xml.sax.saxutils import escape
 
-from reportlab.lib import colors
-from reportlab.lib.pagesizes import A4
-from reportlab.lib.styles import ParagraphStyle
-from reportlab.lib.units import mm
-from reportlab.pdfbase import pdfmetrics
-from reportlab.pdfbase.ttfonts import TTFont
-from reportlab.platypus import (
+from reportlab.lib import colors  # type: ignore[import-untyped]
+from reportlab.lib.pagesizes import A4  # type: ignore[import-untyped]
+from reportlab.lib.styles import ParagraphStyle  # type: ignore[import-untyped]
+from reportlab.lib.units import mm  # type: ignore[import-untyped]
+from reportlab.pdfbase import pdfmetrics  # type: ignore[import-untyped]
+from reportlab.pdfbase.ttfonts import TTFont  # type: ignore[import-untyped]
+from reportlab.platypus import (  # type: ignore[import-untyped]
     Flowable,
     Image,
     KeepTogether,
@@ -156,12 +156,9 @@ def _signer_block(
     lines.append(_paragraph(f"{_TYPE_WORDS[entry.type]}  {entry.at}", st["small"]))
     actor = body.get("actor") or {}
     channel = {"link": "签名链接 signing link", "account": "账号 account", "admin": "管理员 admin"}
-    lines.append(
-        _paragraph(
-            f"经由 Via: {channel.get(actor.get('kind'), actor.get('kind'))} {actor.get('name', '')}",
-            st["small"],
-        )
-    )
+    kind = str(actor.get("kind"))
+    via = channel.get(kind, kind)
+    lines.append(_paragraph(f"经由 Via: {via} {actor.get('name', '')}", st["small"]))
     if (attestation := body.get("attestation")) is not None:
         lines.append(
             _paragraph(

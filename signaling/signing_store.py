@@ -115,6 +115,11 @@ def _append(
     return Entry(seq, document_id, entry_type, body, digest)
 
 
+def get_in(conn: sqlite3.Connection, document_id: str) -> Document | None:
+    """The document, read inside the caller's transaction."""
+    return _get(conn, document_id)
+
+
 def _acts(conn: sqlite3.Connection, document_id: str) -> dict[str, EntryType]:
     """Each signer's signature or refusal on the document so far."""
     rows = conn.execute(
@@ -125,84 +130,185 @@ def _acts(conn: sqlite3.Connection, document_id: str) -> dict[str, EntryType]:
     return {json.loads(r["body"])["signer"]: EntryType(r["type"]) for r in rows}
 
 
+def new_document(
+    *,
+    kind: str,
+    subject: str,
+    title: str,
+    text: str,
+    signers: tuple[Signer, ...],
+    actor: Actor,
+    prefix: str = "doc_",
+) -> Document:
+    text = normalise_text(text)
+    now = utc_now()
+    return Document(
+        id=prefix + secrets.token_hex(8),
+        kind=kind,
+        subject=subject,
+        title=title,
+        text=text,
+        text_sha256=text_sha256(text),
+        signers=signers,
+        state=DocumentState.open,
+        created_by=actor.label,
+        created_at=now,
+        updated_at=now,
+        effective_at=None,
+    )
+
+
+def create_in(
+    conn: sqlite3.Connection, document: Document, actor: Actor, detail: dict[str, Any] | None
+) -> Entry:
+    """Issue ``document`` inside the caller's transaction: its row and the chain's
+    ``document`` entry, which binds the text's hash and the signers."""
+    conn.execute(
+        "INSERT INTO signed_documents (id, kind, subject, title, text, text_sha256,"
+        " signers, state, created_by, created_at, updated_at)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            document.id,
+            document.kind,
+            document.subject,
+            document.title,
+            document.text,
+            document.text_sha256,
+            json.dumps([s.to_json() for s in document.signers], ensure_ascii=False),
+            document.state,
+            document.created_by,
+            document.created_at,
+            document.updated_at,
+        ),
+    )
+    return _append(
+        conn,
+        document.id,
+        EntryType.document,
+        {
+            "kind": document.kind,
+            "subject": document.subject,
+            "title": document.title,
+            "text_sha256": document.text_sha256,
+            "signers": [s.key for s in document.signers],
+            "actor": actor.to_json(),
+            "detail": detail or {},
+        },
+    )
+
+
+def act_in(
+    conn: sqlite3.Connection,
+    document_id: str,
+    signer_key: str,
+    entry_type: EntryType,
+    *,
+    text_hash: str,
+    actor: Actor,
+    png: bytes | None = None,
+    attestation: Attestation | None = None,
+    reason: str | None = None,
+    detail: dict[str, Any] | None = None,
+) -> tuple[Entry, Document]:
+    """A signer's signature, refusal or decision, inside the caller's transaction.
+
+    403 for one not on the document; 409 for a document not open, for a text hash other than
+    the document's (they read another text), and for a signer who already acted. The document
+    is effective at the last required signature, refused at any refusal.
+    """
+    document = _get(conn, document_id)
+    if document is None:
+        raise not_found(f"no such document: {document_id}")
+    signer = document.signer(signer_key)
+    if signer is None:
+        raise forbidden(f"{signer_key} is not a signer of document {document_id}")
+    acts = _acts(conn, document_id)
+    if signer_key in acts:
+        raise conflict(f"{signer.name} has already {_DONE[acts[signer_key]]} it")
+    if document.state is not DocumentState.open:
+        raise conflict(f"document {document_id} is {document.state}, not open")
+    if text_hash != document.text_sha256:
+        raise conflict(
+            f"text_sha256 {text_hash} is not the hash of the document's text "
+            f"({document.text_sha256}); reload it and read it again"
+        )
+    fields: dict[str, Any] = {
+        "signer": signer_key,
+        "signer_name": signer.name,
+        "signer_role": signer.role,
+        "text_sha256": text_hash,
+        "actor": actor.to_json(),
+        "attestation": attestation.to_json() if attestation else None,
+    }
+    if png is not None:
+        fields["image_sha256"] = hashlib.sha256(png).hexdigest()
+    if reason is not None:
+        fields["reason"] = reason
+    if detail is not None:
+        fields["detail"] = detail
+    entry = _append(conn, document_id, entry_type, fields, png)
+    acts[signer_key] = entry_type
+    state: DocumentState = document.state
+    effective_at: str | None = None
+    if entry_type is EntryType.refusal:
+        state = DocumentState.refused
+    elif all(acts.get(s.key) is not None for s in document.signers):
+        state, effective_at = DocumentState.effective, entry.at
+    conn.execute(
+        "UPDATE signed_documents SET state = ?, updated_at = ?, effective_at = ? WHERE id = ?",
+        (state, entry.at, effective_at, document_id),
+    )
+    updated = _get(conn, document_id)
+    assert updated is not None
+    return entry, updated
+
+
+def note_in(
+    conn: sqlite3.Connection,
+    document_id: str,
+    entry_type: EntryType,
+    *,
+    actor: Actor,
+    fields: dict[str, Any],
+    withdraw: bool = False,
+) -> Entry:
+    """An entry that is no signer's act (an application, a withdrawal), inside the caller's
+    transaction; ``withdraw`` also withdraws the document, which must be open."""
+    document = _get(conn, document_id)
+    if document is None:
+        raise not_found(f"no such document: {document_id}")
+    if withdraw:
+        if document.state is not DocumentState.open:
+            raise conflict(f"document {document_id} is {document.state}, not open")
+        conn.execute(
+            "UPDATE signed_documents SET state = ?, updated_at = ? WHERE id = ?",
+            (DocumentState.withdrawn, utc_now(), document_id),
+        )
+    return _append(conn, document_id, entry_type, {"actor": actor.to_json(), **fields})
+
+
+def transaction(conn: sqlite3.Connection, fn: Callable[[], T]) -> T:
+    """``fn()`` in one ``BEGIN IMMEDIATE`` transaction: all of it or nothing."""
+    return _transaction(conn, fn)
+
+
 class SigningStore:
-    """The documents, the chain and the signing links, over the shared ``SqliteStore``."""
+    """The documents, the chain and the signing links, over the shared ``SqliteStore``. Other
+    records' stores compose the ``*_in`` functions with their own rows in one transaction
+    (``run`` + ``transaction``)."""
 
     def __init__(self, store: SqliteStore) -> None:
         self.store = store
 
+    async def run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        return await self.store.run(fn)
+
     async def create(
-        self,
-        *,
-        kind: str,
-        subject: str,
-        title: str,
-        text: str,
-        signers: tuple[Signer, ...],
-        actor: Actor,
-        detail: dict[str, Any] | None = None,
-        prefix: str = "doc_",
-        extra: Callable[[sqlite3.Connection, Document], None] | None = None,
-    ) -> tuple[Document, Entry]:
-        """Issue a document: its row and the chain's ``document`` entry (which binds the text's
-        hash and the signers), and ``extra``'s rows of the caller, in one transaction."""
-        text = normalise_text(text)
-        now = utc_now()
-        document = Document(
-            id=prefix + secrets.token_hex(8),
-            kind=kind,
-            subject=subject,
-            title=title,
-            text=text,
-            text_sha256=text_sha256(text),
-            signers=signers,
-            state=DocumentState.open,
-            created_by=actor.label,
-            created_at=now,
-            updated_at=now,
-            effective_at=None,
+        self, document: Document, actor: Actor, detail: dict[str, Any] | None = None
+    ) -> Entry:
+        return await self.store.run(
+            lambda conn: _transaction(conn, lambda: create_in(conn, document, actor, detail))
         )
-
-        def work(conn: sqlite3.Connection) -> tuple[Document, Entry]:
-            def body() -> Entry:
-                conn.execute(
-                    "INSERT INTO signed_documents (id, kind, subject, title, text, text_sha256,"
-                    " signers, state, created_by, created_at, updated_at)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (
-                        document.id,
-                        kind,
-                        subject,
-                        title,
-                        text,
-                        document.text_sha256,
-                        json.dumps([s.to_json() for s in signers], ensure_ascii=False),
-                        document.state,
-                        document.created_by,
-                        now,
-                        now,
-                    ),
-                )
-                if extra is not None:
-                    extra(conn, document)
-                return _append(
-                    conn,
-                    document.id,
-                    EntryType.document,
-                    {
-                        "kind": kind,
-                        "subject": subject,
-                        "title": title,
-                        "text_sha256": document.text_sha256,
-                        "signers": [s.key for s in signers],
-                        "actor": actor.to_json(),
-                        "detail": detail or {},
-                    },
-                )
-
-            return document, _transaction(conn, body)
-
-        return await self.store.run(work)
 
     async def get(self, document_id: str) -> Document | None:
         return await self.store.run(lambda conn: _get(conn, document_id))
@@ -246,110 +352,14 @@ class SigningStore:
         return await self.store.run(work)
 
     async def act(
-        self,
-        document_id: str,
-        signer_key: str,
-        entry_type: EntryType,
-        *,
-        text_hash: str,
-        actor: Actor,
-        png: bytes | None = None,
-        attestation: Attestation | None = None,
-        reason: str | None = None,
-        detail: dict[str, Any] | None = None,
+        self, document_id: str, signer_key: str, entry_type: EntryType, **fields: Any
     ) -> tuple[Entry, Document]:
-        """A signer's signature, refusal or decision: checked and chained in one transaction.
-
-        403 for one not on the document; 409 for a document not open, for a text hash other
-        than the document's (they read another text), and for a signer who already acted. The
-        document is effective at the last required signature, refused at any refusal.
-        """
-
-        def work(conn: sqlite3.Connection) -> tuple[Entry, Document]:
-            def body() -> tuple[Entry, Document]:
-                document = _get(conn, document_id)
-                if document is None:
-                    raise not_found(f"no such document: {document_id}")
-                signer = document.signer(signer_key)
-                if signer is None:
-                    raise forbidden(f"{signer_key} is not a signer of document {document_id}")
-                if document.state is not DocumentState.open:
-                    raise conflict(f"document {document_id} is {document.state}, not open")
-                if text_hash != document.text_sha256:
-                    raise conflict(
-                        f"text_sha256 {text_hash} is not the hash of the document's text "
-                        f"({document.text_sha256}); reload it and read it again"
-                    )
-                acts = _acts(conn, document_id)
-                if signer_key in acts:
-                    raise conflict(f"{signer.name} has already {_DONE[acts[signer_key]]} it")
-                fields: dict[str, Any] = {
-                    "signer": signer_key,
-                    "signer_name": signer.name,
-                    "signer_role": signer.role,
-                    "text_sha256": text_hash,
-                    "actor": actor.to_json(),
-                    "attestation": attestation.to_json() if attestation else None,
-                }
-                if png is not None:
-                    fields["image_sha256"] = hashlib.sha256(png).hexdigest()
-                if reason is not None:
-                    fields["reason"] = reason
-                if detail is not None:
-                    fields["detail"] = detail
-                entry = _append(conn, document_id, entry_type, fields, png)
-                acts[signer_key] = entry_type
-                state, effective_at = document.state, None
-                if entry_type is EntryType.refusal:
-                    state = DocumentState.refused
-                elif all(acts.get(s.key) is not None for s in document.signers):
-                    state, effective_at = DocumentState.effective, entry.at
-                conn.execute(
-                    "UPDATE signed_documents SET state = ?, updated_at = ?, effective_at = ?"
-                    " WHERE id = ?",
-                    (state, entry.at, effective_at, document_id),
-                )
-                updated = _get(conn, document_id)
-                assert updated is not None
-                return entry, updated
-
-            return _transaction(conn, body)
-
-        return await self.store.run(work)
-
-    async def note(
-        self,
-        document_id: str,
-        entry_type: EntryType,
-        *,
-        actor: Actor,
-        fields: dict[str, Any],
-        withdraw: bool = False,
-        extra: Callable[[sqlite3.Connection, Entry], None] | None = None,
-    ) -> Entry:
-        """An entry that is no signer's act (an application, a withdrawal), with ``extra``'s
-        rows in the same transaction; ``withdraw`` also withdraws the open document."""
-
-        def work(conn: sqlite3.Connection) -> Entry:
-            def body() -> Entry:
-                document = _get(conn, document_id)
-                if document is None:
-                    raise not_found(f"no such document: {document_id}")
-                if withdraw:
-                    if document.state is not DocumentState.open:
-                        raise conflict(f"document {document_id} is {document.state}, not open")
-                    conn.execute(
-                        "UPDATE signed_documents SET state = ?, updated_at = ? WHERE id = ?",
-                        (DocumentState.withdrawn, utc_now(), document_id),
-                    )
-                entry = _append(conn, document_id, entry_type, {"actor": actor.to_json(), **fields})
-                if extra is not None:
-                    extra(conn, entry)
-                return entry
-
-            return _transaction(conn, body)
-
-        return await self.store.run(work)
+        """:func:`act_in` in a transaction of its own."""
+        return await self.store.run(
+            lambda conn: _transaction(
+                conn, lambda: act_in(conn, document_id, signer_key, entry_type, **fields)
+            )
+        )
 
     # ------------------------------------------------------------------ signing links
     async def mint_link(
