@@ -109,6 +109,10 @@ async def build_app(settings: Settings) -> web.Application:
     recording_api.add_routes(app, recorder)
     stream_api.add_routes(app)
     pages.add_routes(app)
+    # Signed documents: agreements, judicial confirmation, the signature chain (docs/SIGNING.md).
+    from signaling import signing_api
+
+    signing_api.add_routes(app, store)
     # The court network's people, sites and kiosks (docs/NETWORK.md).
     accounts_api.install(app, store, settings.session_ttl_seconds)
     sites_api.install(app, store, settings.site_offline_after)
