@@ -14,6 +14,7 @@ from typing import Any
 from signaling.errors import conflict, forbidden, not_found
 from signaling.models import (
     Hearing,
+    HearingKind,
     HearingState,
     Participant,
     ParticipantState,
@@ -86,12 +87,16 @@ class HearingService:
         hearings.sort(key=lambda h: (schedule_order(h.scheduled_at), h.created_at, h.id))
         return hearings if include_private else [h for h in hearings if h.public]
 
-    async def note_joined(self, hearing_id: str, role: Role) -> Hearing | None:
+    async def note_joined(
+        self, hearing_id: str, role: Role, kind: HearingKind = HearingKind.HEARING
+    ) -> Hearing | None:
         """Advance the hearing's state because someone joined; the new hearing if it changed.
 
-        The judge's arrival opens the session; anyone else's arrival only opens the hearing.
+        The judge's arrival opens the session (and so its recording); in a mediation, the
+        mediator's too, who leads it. Anyone else's arrival only opens the hearing.
         """
-        if role is Role.JUDGE:
+        leads = role is Role.JUDGE or (kind is HearingKind.MEDIATION and role is Role.MEDIATOR)
+        if leads:
             return await self.store.set_hearing_state(
                 hearing_id,
                 HearingState.IN_SESSION,

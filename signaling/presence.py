@@ -57,7 +57,7 @@ class Presence:
             self.sessions.add_socket(sid, hearing.id, participant.id)
             await self._reread_present(session)
             try:
-                changed = await self.service.note_joined(hearing.id, claims.role)
+                changed = await self.service.note_joined(hearing.id, claims.role, hearing.kind)
                 if changed is not None:
                     hearing = changed
                     self.hearing_changed(session, changed)

@@ -54,6 +54,8 @@ class Store(Protocol):
         """The sessions and hearings held for one dispute, oldest first."""
         ...
 
+    async def link_hearing(self, hearing_id: str, dispute_id: str) -> Hearing | None: ...
+
     async def set_hearing_state(
         self, hearing_id: str, state: HearingState, *, only_from: Collection[HearingState]
     ) -> Hearing | None:
@@ -445,6 +447,32 @@ class SqliteStore:
             return [_hearing(r) for r in rows]
 
         return await self._run(_list)
+
+    async def link_hearing(self, hearing_id: str, dispute_id: str) -> Hearing | None:
+        """Record that a court hearing is held for ``dispute_id``: only a court hearing (not a
+        mediation) that has not ended and is held for no dispute yet, or already for this one
+        (atomically). The linked hearing, or None if it is no such hearing."""
+
+        def _link() -> Hearing | None:
+            db = self._db()
+            cur = db.execute(
+                "UPDATE hearings SET dispute_id = ?, updated_at = ? WHERE id = ? AND kind = ?"
+                " AND state != ? AND (dispute_id IS NULL OR dispute_id = ?)",
+                (
+                    dispute_id,
+                    utc_now(),
+                    hearing_id,
+                    HearingKind.HEARING.value,
+                    HearingState.ENDED.value,
+                    dispute_id,
+                ),
+            )
+            if cur.rowcount != 1:
+                return None
+            row = db.execute("SELECT * FROM hearings WHERE id = ?", (hearing_id,)).fetchone()
+            return _hearing(row)
+
+        return await self._run(_link)
 
     async def set_hearing_state(
         self, hearing_id: str, state: HearingState, *, only_from: Collection[HearingState]

@@ -99,7 +99,7 @@ class WhipWhepSessions:
                 conn.participant, ParticipantState.ADMITTED
             )
             self.presence.hearing_changed(
-                session, await self.service.note_joined(hearing.id, participant.role)
+                session, await self.service.note_joined(hearing.id, participant.role, hearing.kind)
             )
             if not conn.grants.hidden:
                 self.outbox.emit(

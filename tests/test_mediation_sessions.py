@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.e2e import Api
+from tests.e2e import Api, eventually
 from tests.socket_client import client_factory, refused
 
 pytestmark = pytest.mark.timeout(90)
@@ -59,6 +59,17 @@ async def test_the_mediator_leads_a_mediation(api: Api, clients):
     mediator = await clients("mediator")
     ack = await mediator.join(mediator_tok["token"])
     assert ack["state"] == "admitted" and ack["grants"]["moderate"] is True, ack
+    # the mediator's arrival opens the session, and so its recording, as a judge's does
+    assert ack["hearing"]["state"] == "in_session", ack
+
+    async def recording() -> bool:
+        status, body, _ = await api.request(
+            "GET", f"/api/hearings/{hid}/recordings/state", auth=mediator_tok["token"]
+        )
+        assert status == 200, body
+        return body["state"] == "recording"
+
+    await eventually(recording, 10, "the mediation session is recorded")
     party = await clients("party")
     ack = await party.join(party_tok["token"])
     assert ack["state"] == "lobby" and ack["grants"]["moderate"] is False, ack
