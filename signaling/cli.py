@@ -1,5 +1,5 @@
 """``cloudcourt`` command line: ``cloudcourt serve [--host H] [--port P] [--data-dir D] [--init]``,
-``cloudcourt verify <hearing-id> [--data-dir D]``."""
+``cloudcourt verify [<hearing-id>] [--signatures] [--data-dir D]``."""
 
 from __future__ import annotations
 
@@ -71,11 +71,19 @@ def parser() -> argparse.ArgumentParser:
     )
     verify = sub.add_parser(
         "verify",
-        help="check a hearing's recording against its hash-chained manifest",
+        help="check a hearing's recording against its hash-chained manifest, or the signature "
+        "chain of the signed documents (--signatures)",
         description="Check every sealed segment of a hearing's recording and the manifest's hash "
-        "chain. Exit 0 with a summary, 1 naming the first bad or missing file.",
+        "chain; with --signatures, every entry of the signature chain (hash and link), each "
+        "signed document's text against its SHA-256 and each signature image. Exit 0 with a "
+        "summary, 1 naming the first bad or missing file or entry.",
     )
-    verify.add_argument("hearing_id", help="the hearing's id (h_…)")
+    verify.add_argument("hearing_id", nargs="?", help="the hearing's id (h_…)")
+    verify.add_argument(
+        "--signatures",
+        action="store_true",
+        help="check the signature chain of agreements and confirmations (docs/SIGNING.md)",
+    )
     verify.add_argument(
         "--data-dir",
         default=str(DEFAULT_DATA_DIR),
@@ -162,11 +170,55 @@ def serve(args: argparse.Namespace) -> int:
 
 
 def verify(args: argparse.Namespace) -> int:
-    from recorder.verify import verify as check
+    if args.hearing_id is None and not args.signatures:
+        print(
+            "cloudcourt: verify needs a hearing id, --signatures, or both; see "
+            "'cloudcourt verify --help'",
+            file=sys.stderr,
+        )
+        return 2
+    ok = True
+    if args.hearing_id is not None:
+        from recorder.verify import verify as check
 
-    verdict = check(Path(args.data_dir), args.hearing_id)
-    print("\n".join(verdict.lines), file=sys.stdout if verdict.ok else sys.stderr)
-    return 0 if verdict.ok else 1
+        verdict = check(Path(args.data_dir), args.hearing_id)
+        print("\n".join(verdict.lines), file=sys.stdout if verdict.ok else sys.stderr)
+        ok = verdict.ok
+    if args.signatures:
+        ok = verify_signatures(Path(args.data_dir)) and ok
+    return 0 if ok else 1
+
+
+def verify_signatures(data_dir: Path) -> bool:
+    """The signature chain of the database in ``data_dir``, read only (the server may run)."""
+    import sqlite3
+
+    from signaling.config import DB_FILE
+    from signaling.signing_store import verify_chain
+
+    path = data_dir / DB_FILE
+    if not path.is_file():
+        print(f"signatures: no database at {path}", file=sys.stderr)
+        return False
+    try:
+        conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+        try:
+            report = verify_chain(conn)
+        finally:
+            conn.close()
+    except sqlite3.Error as exc:
+        print(f"signatures: cannot read {path}: {exc}", file=sys.stderr)
+        return False
+    if report.error is not None:
+        lines = [f"signatures: BROKEN: {report.error}"]
+        lines += [f"  also: {p}" for p in report.problems[1:]]
+        print("\n".join(lines), file=sys.stderr)
+        return False
+    print(
+        f"signatures: ok: {report.entries} entries, {report.documents} documents, "
+        f"chain head {report.head}"
+    )
+    return True
 
 
 def loadtest(argv: list[str]) -> int:
