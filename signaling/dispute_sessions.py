@@ -183,6 +183,12 @@ class DisputeSessions:
             return True
         return await self._is_liaison_judge(caller, dispute)
 
+    async def is_intake_officer(self, caller: Account | None, dispute: Dispute) -> bool:
+        if caller is None or caller.role is not AccountRole.OFFICER:
+            return False
+        site = await self.sites.get(dispute.intake_site_id)
+        return site is not None and site.officer_id == caller.id
+
     async def dispute_for(self, caller: Account | None, dispute_id: str) -> Dispute:
         """The dispute (404), if the caller may see it (403)."""
         dispute = await self.disputes.get(dispute_id)
@@ -289,10 +295,10 @@ class DisputeSessions:
                 f"dispute {dispute.id} is {dispute.state.value}: mediation sessions are held "
                 "while it is in site or judge-guided mediation"
             )
-        if dispute.mediator_id is None or dispute.mediator_status is MediatorStatus.DECLINED:
+        if dispute.mediator_id is None or dispute.mediator_status is not MediatorStatus.ACCEPTED:
             raise conflict(
-                f"dispute {dispute.id} has no mediator to lead a session: appoint one first "
-                "(SPC online mediation rules, Arts. 10-15)"
+                f"dispute {dispute.id} has no mediator who accepted it to lead a session: a "
+                "mediator is appointed and accepts first (SPC online mediation rules, Arts. 10-15)"
             )
         mediator = await self.accounts.get(dispute.mediator_id)
         if mediator is None or not mediator.active:

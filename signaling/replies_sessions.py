@@ -82,5 +82,6 @@ class FilingExport(Reply):
 class FilingFiled(Reply):
     dispute_id: str
     dispute_state: Literal["filed"]
-    export_sha256: str = Field(description="SHA-256 of the export as sent (the event records it)")
-    export: FilingExport
+    export_sha256: str = Field(
+        description="SHA-256 of the package's export.json as filed (the event records it)"
+    )

@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 
 from tests.e2e import Api, eventually
+from tests.sessions_network import fail, mediation_dispute
 from tests.socket_client import client_factory, refused
 
 pytestmark = pytest.mark.timeout(90)
@@ -191,3 +192,158 @@ async def test_the_judge_called_in_outranks_the_mediator(api: Api, clients):
     ack = await judge.call("remove", {"participant_id": mediator.participant_id})
     assert ack["ok"] and ack["participant"]["state"] == "removed", ack
     await mediator.wait("removed")
+
+
+# ---------------------------------------------------------------------------------- a dispute's
+
+
+async def test_a_disputes_session_seats_the_mediator_the_parties_and_the_kiosk(api: Api, clients):
+    net = await mediation_dispute(api)
+    did = net["dispute"]["id"]
+    applicant, respondent = net["dispute"]["parties"]
+    status, body, _ = await api.request(
+        "POST",
+        f"/api/disputes/{did}/sessions",
+        json={"kiosk": True, "remote_parties": [respondent["id"]]},
+        auth=net["officer"]["session"],
+    )
+    assert status == 201, body
+    session = body["session"]
+    hearing = session["hearing"]
+    hid = hearing["id"]
+    assert hearing["kind"] == "mediation" and hearing["dispute_id"] == did, hearing
+    assert hearing["public"] is False and hearing["case_number"] == net["dispute"]["number"]
+    assert "邻里纠纷调解" in hearing["title"], hearing
+    seats = {(s["seat"], s["party_id"]): s for s in session["seats"]}
+    assert set(seats) == {
+        ("mediator", None),
+        ("party", applicant["id"]),
+        ("party", respondent["id"]),
+        ("kiosk", None),
+    }, session["seats"]
+    assert seats[("mediator", None)]["account_id"] == net["mediator"]["id"]
+    assert seats[("mediator", None)]["state"] == "admitted"  # a moderator never waits
+    # the applicant attends at the intake site, the respondent from home
+    assert seats[("party", applicant["id"])]["site"] == net["site"]["name"]
+    assert seats[("party", respondent["id"])]["site"] is None
+    assert (
+        seats[("kiosk", None)]["role"] == "site"
+        and seats[("kiosk", None)]["site_id"] == (net["site"]["id"])
+    )
+    assert session["judge_called"] is False
+    # the officer gets the parties' and the kiosk's tokens to hand out, not the mediator's
+    tokens = {t["participant_id"]: t for t in body["tokens"]}
+    assert {t["seat"] for t in tokens.values()} == {"party", "kiosk"}, body["tokens"]
+    assert all(f"/join/{hid}?token=" in t["join_url"] for t in body["tokens"])
+
+    # the mediator takes theirs, and leads the session
+    status, mine, _ = await api.request(
+        "POST", f"/api/disputes/{did}/sessions/{hid}/token", auth=net["mediator"]["session"]
+    )
+    assert status == 200 and mine["seat"] == "mediator" and mine["role"] == "mediator", mine
+    mediator = await clients("mediator")
+    ack = await mediator.join(mine["token"])
+    assert ack["state"] == "admitted" and ack["grants"]["moderate"] is True, ack
+    party_token = tokens[seats[("party", applicant["id"])]["participant_id"]]
+    party = await clients("applicant")
+    ack = await party.join(party_token["token"])
+    assert ack["state"] == "lobby" and ack["participant"]["site"] == net["site"]["name"], ack
+    assert (await mediator.call("admit", {"participant_id": party.participant_id}))["ok"]
+    await party.wait("admitted")
+
+    # listed for whoever may see the dispute, without tokens
+    status, listed, _ = await api.request(
+        "GET", f"/api/disputes/{did}/sessions", auth=net["judge"]["session"]
+    )
+    assert status == 200 and [s["hearing"]["id"] for s in listed["sessions"]] == [hid], listed
+    assert "token" not in str(listed["sessions"][0]["seats"])
+
+    # the officer has no seat of their own to take a token for
+    status, body, _ = await api.request(
+        "POST", f"/api/disputes/{did}/sessions/{hid}/token", auth=net["officer"]["session"]
+    )
+    assert status == 403, body
+
+
+async def test_the_liaison_judge_is_called_in_and_takes_their_own_token(api: Api, clients):
+    net = await mediation_dispute(api)
+    did = net["dispute"]["id"]
+    status, body, _ = await api.request(
+        "POST", f"/api/disputes/{did}/sessions", auth=net["mediator"]["session"]
+    )
+    assert status == 201, body
+    hid = body["session"]["hearing"]["id"]
+    # the mediator asked for the session: their own token comes with it
+    mine = next(t for t in body["tokens"] if t["seat"] == "mediator")
+    mediator = await clients("mediator", mine)
+
+    # the mediator calls the judge in, but is not given the judge's token
+    status, called, _ = await api.request(
+        "POST", f"/api/disputes/{did}/sessions/{hid}/call-judge", auth=net["mediator"]["session"]
+    )
+    assert status == 200 and called["token"] is None, called
+    assert called["session"]["judge_called"] is True
+    seat = next(s for s in called["session"]["seats"] if s["seat"] == "judge")
+    assert seat["account_id"] == net["judge"]["id"] and seat["role"] == "judge"
+    # the judge takes it; calling again gives the same seat
+    status, again, _ = await api.request(
+        "POST", f"/api/disputes/{did}/sessions/{hid}/call-judge", auth=net["judge"]["session"]
+    )
+    assert status == 200 and again["token"]["participant_id"] == seat["participant_id"], again
+    judge = await clients("judge", again["token"])
+    assert judge.participant_id == seat["participant_id"]
+    refused(await mediator.call("mute", mute(judge.participant_id)), "forbidden")
+    ack = await judge.call("mute", mute(mediator.participant_id))
+    assert ack["ok"], ack
+
+
+async def test_sessions_only_for_those_allowed_and_while_mediating(api: Api):
+    net = await mediation_dispute(api)
+    other = await mediation_dispute(api)
+    did = net["dispute"]["id"]
+    path = f"/api/disputes/{did}/sessions"
+    # another site's officer, judge and mediator: 403 on everything of this dispute
+    for who in ("officer", "judge", "mediator"):
+        status, body, _ = await api.request("POST", path, auth=other[who]["session"])
+        assert status == 403, (who, body)
+        status, body, _ = await api.request("GET", path, auth=other[who]["session"])
+        assert status == 403, (who, body)
+    status, body, _ = await api.request("POST", path, auth=None)
+    assert status == 401, body
+    status, created, _ = await api.request("POST", path, auth=net["officer"]["session"])
+    assert status == 201, created
+    hid = created["session"]["hearing"]["id"]
+    # a participant token is no account: 401
+    party = next(t for t in created["tokens"] if t["seat"] == "party")
+    status, body, _ = await api.request("GET", path, auth=party["token"])
+    assert status == 401, body
+    for who in ("officer", "mediator"):
+        status, body, _ = await api.request(
+            "POST", f"{path}/{hid}/call-judge", auth=other[who]["session"]
+        )
+        assert status == 403, (who, body)
+        status, body, _ = await api.request(
+            "POST", f"{path}/{hid}/token", auth=other[who]["session"]
+        )
+        assert status == 403, (who, body)
+    # another dispute's session is not one of this dispute's
+    status, theirs, _ = await api.request(
+        "POST", f"/api/disputes/{other['dispute']['id']}/sessions", auth="admin"
+    )
+    assert status == 201, theirs
+    status, body, _ = await api.request(
+        "POST",
+        f"{path}/{theirs['session']['hearing']['id']}/token",
+        auth=net["mediator"]["session"],
+    )
+    assert status == 404, body
+
+    # a mediator not yet accepted leads nothing; a failed dispute has no more sessions
+    pending = await mediation_dispute(api, accepted=False)
+    status, body, _ = await api.request(
+        "POST", f"/api/disputes/{pending['dispute']['id']}/sessions", auth="admin"
+    )
+    assert status == 409 and "accept" in body["error"], body
+    await fail(api, net)
+    status, body, _ = await api.request("POST", path, auth=net["officer"]["session"])
+    assert status == 409, body
