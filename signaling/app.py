@@ -109,6 +109,10 @@ async def build_app(settings: Settings) -> web.Application:
     recording_api.add_routes(app, recorder)
     stream_api.add_routes(app)
     pages.add_routes(app)
+    # Disputes, their evidence and time limits, the routing ladder (docs/DISPUTES.md).
+    from signaling import disputes_api
+
+    disputes_api.add_routes(app, store, settings)
     # Signed documents: agreements, judicial confirmation, the signature chain (docs/SIGNING.md).
     from signaling import signing_api
 

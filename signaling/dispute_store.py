@@ -302,7 +302,7 @@ class DisputeStore:
         sql = "SELECT id FROM disputes"
         if where:
             sql += " WHERE " + " AND ".join(where)
-        sql += " ORDER BY received_at DESC, created_at DESC, id"
+        sql += " ORDER BY received_at DESC, rowid DESC"
 
         def work(conn: sqlite3.Connection) -> list[Dispute]:
             found = []
@@ -421,7 +421,7 @@ class DisputeStore:
     async def evidence(self, dispute_id: str) -> list[Evidence]:
         def work(conn: sqlite3.Connection) -> list[Evidence]:
             rows = conn.execute(
-                "SELECT * FROM evidence WHERE dispute_id = ? ORDER BY uploaded_at, id",
+                "SELECT * FROM evidence WHERE dispute_id = ? ORDER BY uploaded_at, rowid",
                 (dispute_id,),
             ).fetchall()
             return [_evidence(r) for r in rows]

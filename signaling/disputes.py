@@ -464,15 +464,7 @@ class DisputeService:
         ladder) goes on to judge mediation instead of ending, recorded as such."""
         dispute = await self.get(dispute_id)
         reason = reason.strip()
-        allowed = TRANSITIONS[dispute.state]
-        if to not in allowed:
-            nexts = ", ".join(sorted(s.value for s in allowed)) or "none (it is closed)"
-            raise conflict(
-                f"dispute {dispute.id} is {dispute.state.value}; it cannot move to "
-                f"{to.value} (from {dispute.state.value}: {nexts})"
-            )
-        if to in REASON_REQUIRED and not reason:
-            raise bad_request(f"a move to {to.value} needs a reason: the record says why")
+        self.check_move(dispute, to, reason)
         detail = dict(detail or {})
         changes: dict[str, Any] = {}
         target = to
@@ -500,6 +492,20 @@ class DisputeService:
             reason or "no reason given",
         )
         return moved
+
+    @staticmethod
+    def check_move(dispute: Dispute, to: DisputeState, reason: str | None = None) -> None:
+        """409 if the machine does not allow ``to`` from the dispute's state; 400 if the move
+        needs a reason and ``reason`` (when given) is empty."""
+        allowed = TRANSITIONS[dispute.state]
+        if to not in allowed:
+            nexts = ", ".join(sorted(s.value for s in allowed)) or "none (it is closed)"
+            raise conflict(
+                f"dispute {dispute.id} is {dispute.state.value}; it cannot move to "
+                f"{to.value} (from {dispute.state.value}: {nexts})"
+            )
+        if reason is not None and to in REASON_REQUIRED and not reason.strip():
+            raise bad_request(f"a move to {to.value} needs a reason: the record says why")
 
     async def _to_judge(self, dispute: Dispute, detail: dict[str, Any]) -> dict[str, Any]:
         judge_id = detail.get("judge_id")
