@@ -118,25 +118,26 @@ export async function loadPeople(people, ids) {
   );
 }
 
-// The join link of a mediation session's reply that is the caller's to open: the mediator's
-// for a mediator, the judge's for a judge, else the site's (the officer at the site machine).
+// The join link of a new mediation session that is the caller's to open (docs/MEDIATION.md):
+// a mediator their own seat; the site officer the site's kiosk seat (the parties sit at the
+// site's machine beside them); the admin key whatever seat comes first.
 export function joinUrlFor(reply, me) {
   const tokens = reply.tokens || [];
-  const pick = (role) => tokens.find((x) => x.role === role && (!me || !x.account_id || x.account_id === me.id));
+  const seat = (name) => tokens.find((x) => x.seat === name);
   const mine =
-    (me && me.role === "judge" && pick("judge")) ||
-    (me && me.role === "mediator" && pick("mediator")) ||
-    pick("site") ||
-    pick("mediator") ||
+    (me && me.role === "mediator" && seat("mediator")) ||
+    (me && me.role === "officer" && (seat("kiosk") || seat("mediator"))) ||
+    seat("mediator") ||
+    seat("kiosk") ||
     tokens[0];
-  return mine ? mine.join_url : reply.join_url || null;
+  return mine ? mine.join_url : null;
 }
 
-// The dispute's newest agreement (H3's documents), or null.
+// The dispute's agreement that counts (docs/SIGNING.md): the effective one, else the newest.
 export async function agreementOf(disputeId) {
   const reply = await api("GET", `/api/disputes/${disputeId}/agreements`);
   const list = Array.isArray(reply) ? reply : reply.agreements || [];
-  return list.length ? list[list.length - 1] : null;
+  return list.find((a) => a.state === "effective") || list[list.length - 1] || null;
 }
 
 // The frame of a desk page: the tables, the switch, who is signed in, logging out. Resolves

@@ -71,13 +71,17 @@ export function whereText(dispute, ctx) {
   return t(`handler.${level}`, { site: siteName(ctx, handler.site_id || dispute.intake_site_id) });
 }
 
-// The rule that routed it: the ladder names each rule (docs/DISPUTES.md); a dispute carries the
-// one that matched at intake.
-function ruleText(dispute) {
-  const rule = dispute.rule || dispute.route || null;
-  if (!rule) return "";
-  if (typeof rule === "string") return rule;
-  return [rule.id, rule.description || rule.name || rule.label].filter(Boolean).join(" · ");
+// The rule that routed it: the ladder (docs/DISPUTES.md) names each rule, the dispute keeps
+// the one that matched at intake (rule_id, ladder_version), and the routing event's reason
+// says it in words ("路由规则 same-village: 当事人同住一村（社区）的……").
+function ruleText(dispute, events) {
+  const routed = (events || []).find((e) => e.from_state === "intake");
+  if (routed && routed.reason) return routed.reason;
+  const rule = dispute.rule || dispute.rule_label || null;
+  if (rule && typeof rule === "object") return [rule.id, rule.label].filter(Boolean).join(": ");
+  if (rule) return rule;
+  if (!dispute.rule_id) return "";
+  return dispute.ladder_version ? `${dispute.rule_id} (v${dispute.ladder_version})` : dispute.rule_id;
 }
 
 export function isOverdue(dispute) {
@@ -112,44 +116,37 @@ function facts(pairs) {
 function mediatorText(dispute, ctx) {
   if (!dispute.mediator_id) return t("dispute.mediator_none");
   const name = personName(ctx, dispute.mediator_id);
-  if (dispute.mediator_accepted === true || dispute.mediator_state === "accepted") {
-    return t("dispute.mediator_accepted", { name });
-  }
-  if (dispute.mediator_accepted === false || dispute.mediator_state === "appointed") {
-    return t("dispute.mediator_pending", { name });
-  }
-  return name;
+  const key = { appointed: "dispute.mediator_pending", accepted: "dispute.mediator_accepted", declined: "dispute.mediator_declined" }[dispute.mediator_status];
+  return key ? t(key, { name }) : name;
 }
 
-function limitLabel(limit) {
+// The page's own words for a limit; the server's label (zh-CN) for one the page does not know.
+function limitLabel(limit, label) {
   const key = `limit.${limit}`;
   const text = t(key);
-  return text === key ? limit : text;
+  return text === key ? label || limit : text;
 }
 
-// The time limits that run now, and those already passed (SPC online mediation rules 2021:
-// a mediator within 3 working days, their answer within 3, mediation within 30 days).
+// The time limits (signaling/time_limits.py; SPC online mediation rules 2021: a mediator within
+// 3 working days, their answer within 3, mediation concluded within 30 days): each with its due
+// moment and its status — running, met (late or in time), overdue (red), or ended unmet.
 function deadlines(dispute) {
   const list = el("ul", { class: "deadlines" });
   const overdue = new Map((dispute.overdue || []).map((o) => [o.limit, o]));
-  const running = normaliseDeadlines(dispute.deadlines);
-  for (const item of running) {
-    const late = overdue.has(item.limit);
+  for (const item of dispute.deadlines || []) {
+    const status = overdue.has(item.limit) ? "overdue" : item.status || "running";
+    const params = { limit: limitLabel(item.limit, item.label), due: fmtTime(item.due_at), met: fmtTime(item.met_at) };
+    const key = status === "met" && item.late ? "dispute.deadline.met_late" : `dispute.deadline.${status}`;
     list.append(
-      el("li", {
-        dataset: { limit: item.limit, overdue: String(late) },
-        text: late
-          ? t("dispute.overdue_item", { limit: limitLabel(item.limit), due: fmtTime(item.due_at) })
-          : t("dispute.due", { limit: limitLabel(item.limit), due: fmtTime(item.due_at) }),
-      }),
+      el("li", { dataset: { limit: item.limit, status, overdue: String(status === "overdue") }, title: item.rule || null, text: t(key, params) }),
     );
     overdue.delete(item.limit);
   }
   for (const item of overdue.values()) {
     list.append(
       el("li", {
-        dataset: { limit: item.limit, overdue: "true" },
-        text: t("dispute.overdue_item", { limit: limitLabel(item.limit), due: fmtTime(item.due_at) }),
+        dataset: { limit: item.limit, status: "overdue", overdue: "true" },
+        text: t("dispute.deadline.overdue", { limit: limitLabel(item.limit), due: fmtTime(item.due_at) }),
       }),
     );
   }
@@ -157,20 +154,12 @@ function deadlines(dispute) {
   return list;
 }
 
-// Deadlines come as a list of {limit, due_at} or as an object {limit: due_at}.
-function normaliseDeadlines(deadlines) {
-  if (!deadlines) return [];
-  if (Array.isArray(deadlines)) return deadlines.filter((d) => d && d.limit);
-  return Object.entries(deadlines)
-    .filter(([, v]) => v)
-    .map(([limit, v]) => (typeof v === "string" ? { limit, due_at: v } : { limit, ...v }));
-}
-
+// Each consent ticked or crossed, compact: 在线调解 ✔ · 电子送达 ✔.
 function consentText(consents) {
   const c = consents || {};
   return ["online_mediation", "electronic_service"]
-    .map((k) => `${t(`party.consent.${k}`)}：${t(c[k] ? "party.consent.yes" : "party.consent.no")}`)
-    .join("；");
+    .map((k) => `${t(`party.consent_short.${k}`)} ${c[k] ? "✔" : "✖"}`)
+    .join(" · ");
 }
 
 function parties(dispute) {
@@ -185,7 +174,7 @@ function parties(dispute) {
     el(
       "tr",
       { dataset: { party: p.id || "" } },
-      el("td", { text: t(`party.side.${p.side}`) }),
+      el("td", { class: "side", text: t(`party.side.${p.side}`) }),
       el("td", { class: "name", text: p.name }),
       // Masked by the server (110101********1234, 138****5678): shown exactly as given.
       el("td", { class: "pid", text: p.id_number || "" }),
@@ -272,7 +261,7 @@ export function detail(dispute, ctx, { events = [], evidence = [] } = {}) {
     facts([
       ["dispute.summary", dispute.summary],
       ["dispute.handler", where],
-      ["dispute.route", ruleText(dispute)],
+      ["dispute.route", ruleText(dispute, events)],
       ["dispute.intake_site", siteName(ctx, dispute.intake_site_id)],
       ["dispute.received_at", fmtTime(dispute.received_at)],
       ["dispute.mediator", mediatorText(dispute, ctx)],
@@ -394,19 +383,27 @@ export function sha256Fallback(data) {
 }
 
 // ------------------------------------------------------------------ 身份证号 (GB 11643-1999)
-// 17 digits and a check character: the weighted sum of the 17 digits mod 11 picks it from
-// "10X98765432". Checked here so a typo is caught before the server refuses the intake.
+// 6 digits of region, the birth date (YYYYMMDD), 3 of order, and a check character: the
+// weighted sum of the 17 digits mod 11 picks it from "10X98765432". The server checks the same
+// (signaling/schemas_disputes.py); checked here too so a typo shows before anything is sent.
 const WEIGHTS = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
 const CHECK = "10X98765432";
 
 export function validIdNumber(value) {
   const v = (value || "").trim().toUpperCase();
   if (!/^[0-9]{17}[0-9X]$/.test(v)) return false;
+  const y = Number(v.slice(6, 10));
+  const m = Number(v.slice(10, 12));
+  const d = Number(v.slice(12, 14));
+  const born = new Date(Date.UTC(y, m - 1, d));
+  if (born.getUTCFullYear() !== y || born.getUTCMonth() !== m - 1 || born.getUTCDate() !== d) return false;
+  if (y < 1900 || born.getTime() > Date.now()) return false;
   let sum = 0;
   for (let i = 0; i < 17; i++) sum += Number(v[i]) * WEIGHTS[i];
   return CHECK[sum % 11] === v[17];
 }
 
+// A mobile number (11 digits from 1[3-9]) or a landline with its area code, as the server takes.
 export function validPhone(value) {
-  return /^1[0-9]{10}$/.test((value || "").trim());
+  return /^(1[3-9][0-9]{9}|0[0-9]{2,3}-?[0-9]{7,8})$/.test((value || "").replace(/\s/g, ""));
 }

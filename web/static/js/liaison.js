@@ -39,7 +39,10 @@ function listOf(reply, key) {
 // ------------------------------------------------------------------ my sites
 async function loadSites() {
   cc.sites = listOf(await desk.api("GET", "/api/sites"), "sites").filter((s) => !s.retired);
-  for (const s of cc.sites) ctx.sites.set(s.id, s);
+  for (const s of cc.sites) {
+    ctx.sites.set(s.id, s);
+    for (const person of [s.liaison_judge, s.officer, ...(s.mediators || [])]) if (person) ctx.people.set(person.id, person);
+  }
   renderSites();
 }
 
@@ -80,21 +83,17 @@ async function loadLists() {
     filing: all.filter((d) => d.state === "failed" || d.state === "filed"),
   };
   cc.confirmations = await loadConfirmations();
-  cc.lists.confirm = cc.confirmations.map((c) => all.find((d) => d.id === c.dispute_id)).filter(Boolean);
+  const pending = new Set(cc.confirmations.filter((c) => c.state === "pending").map((c) => c.dispute_id));
+  cc.lists.confirm = all.filter((d) => pending.has(d.id));
   renderSites();
   renderCounts();
   renderList();
 }
 
-// Applications for judicial confirmation waiting for a decision (H3's routes). A desk without
-// them still shows everything else.
+// Applications for judicial confirmation (docs/SIGNING.md): "pending" ones wait for my
+// decision; decided ones stay on their dispute.
 async function loadConfirmations() {
-  try {
-    return listOf(await desk.api("GET", "/api/confirmations?state=applied"), "confirmations");
-  } catch (err) {
-    if (err.status === 404 || err.status === 405) return [];
-    throw err;
-  }
+  return listOf(await desk.api("GET", "/api/confirmations"), "confirmations");
 }
 
 function renderCounts() {
@@ -123,16 +122,29 @@ function markOpened() {
 
 // ------------------------------------------------------------------ one dispute
 async function openDispute(id) {
-  const [dispute, events, evidence, agreement] = await Promise.all([
+  const [dispute, events, evidence, agreements] = await Promise.all([
     desk.api("GET", `/api/disputes/${id}`),
     desk.api("GET", `/api/disputes/${id}/events`).catch(() => []),
     desk.api("GET", `/api/disputes/${id}/evidence`).catch(() => []),
-    desk.agreementOf(id).catch(() => null),
+    desk.api("GET", `/api/disputes/${id}/agreements`).catch(() => []),
   ]);
   const d = dispute.dispute || dispute;
-  let doc = null;
-  if (agreement) doc = await desk.api("GET", `/api/documents/${agreement.id}`).catch(() => agreement);
-  cc.opened = { dispute: d, events: listOf(events, "events"), evidence: listOf(evidence, "evidence"), agreement: doc };
+  const docs = listOf(agreements, "agreements");
+  // The agreement that counts: the effective one, else the newest version.
+  const agreement = docs.find((a) => a.state === "effective") || docs[docs.length - 1] || null;
+  const confirmation = cc.confirmations.filter((c) => c.dispute_id === id).pop() || null;
+  let ruling = null;
+  if (confirmation && confirmation.decision_id) {
+    ruling = await desk.api("GET", `/api/documents/${confirmation.decision_id}`).catch(() => null);
+  }
+  cc.opened = {
+    dispute: d,
+    events: listOf(events, "events"),
+    evidence: listOf(evidence, "evidence"),
+    agreement,
+    confirmation,
+    ruling,
+  };
   await desk.loadPeople(ctx.people, [d.mediator_id, d.judge_id]);
   renderOpened();
 }
@@ -143,10 +155,11 @@ function renderOpened() {
     box.hidden = true;
     return;
   }
-  const { dispute, events, evidence, agreement } = cc.opened;
+  const { dispute, events, evidence, agreement, confirmation, ruling } = cc.opened;
   box.replaceChildren(
     view.detail(dispute, ctx, { events, evidence }),
-    agreementPart(dispute, agreement),
+    agreementPart(agreement),
+    confirmation ? confirmationPart(confirmation, ruling) : null,
     filingPart(dispute),
     actions(dispute),
     el("div", { class: "actions" }, el("button", { type: "button", text: t("desk.close"), onclick: closeDispute })),
@@ -160,66 +173,62 @@ function closeDispute() {
   renderOpened();
 }
 
-function entriesOf(doc) {
-  return doc.entries || doc.chain || [];
-}
-
-// The agreement as signed: its text, the text's SHA-256, every signature (or refusal) with its
-// chain hash, the PDF; then the application and the decision, if any.
-function agreementPart(dispute, doc) {
+// The agreement as signed: its text, the text's SHA-256, every signature (or refusal) with the
+// hash of its chain entry, who attested it at the site, and the PDF.
+function agreementPart(doc) {
   if (!doc) return null;
-  const entries = entriesOf(doc);
-  const signatures = entries.filter((e) => e.type === "signature" || e.type === "refusal");
-  const decision = entries.filter((e) => e.type === "decision").pop();
-  const signerName = (e) => {
-    const s = (doc.signers || []).find((x) => x.key === e.signer);
-    return s ? s.name : e.signer || "";
-  };
+  const acts = (doc.entries || []).filter((e) => e.type === "signature" || e.type === "refusal");
   return el(
     "section",
     { class: "agreement", dataset: { document: doc.id, state: doc.state || "" } },
-    el("h3", { text: t("liaison.agreement") }),
+    el("h3", { text: `${t("liaison.agreement")} · ${t(`liaison.doc_state.${doc.state}`)}` }),
     doc.text ? el("div", { class: "agreement-text", text: doc.text }) : null,
     el("p", { class: "hash" }, `${t("liaison.agreement_hash")}: `, el("span", { class: "text-sha256", text: doc.text_sha256 || "" })),
     el("h3", { text: t("liaison.signatures") }),
     el(
       "ul",
       { class: "signatures hash-list" },
-      ...signatures.map((e) =>
+      ...acts.map((e) =>
         el(
           "li",
-          { dataset: { type: e.type } },
+          { dataset: { type: e.type, signer: e.signer || "" } },
           el("div", {
             text:
               e.type === "refusal"
-                ? t("liaison.refused", { signer: signerName(e), at: view.fmtTime(e.at), reason: e.reason || "" })
-                : t("liaison.signed", { signer: signerName(e), at: view.fmtTime(e.at) }),
+                ? t("liaison.refused", { signer: `${e.signer_name || e.signer}（${e.signer_role || ""}）`, at: view.fmtTime(e.at), reason: e.reason || "" })
+                : t("liaison.signed", { signer: `${e.signer_name || e.signer}（${e.signer_role || ""}）`, at: view.fmtTime(e.at) }),
           }),
           e.attestation ? el("div", { class: "detail", text: t("liaison.attested", { officer: e.attestation.officer_name }) }) : null,
-          el("div", { class: "hash" }, `${t("liaison.entry_hash")}: ${e.hash}`),
+          el("div", { class: "hash" }, `${t("liaison.entry_hash")}: `, el("span", { class: "entry-hash", text: e.hash })),
         ),
       ),
     ),
     el(
       "div",
       { class: "actions" },
-      el("button", { type: "button", class: "link", dataset: { pdf: "agreement" }, text: t("liaison.pdf"), onclick: () => desk.openPdf(`/api/documents/${doc.id}/pdf`) }),
+      el("button", { type: "button", class: "link", dataset: { pdf: "agreement" }, text: t("liaison.pdf"), onclick: () => desk.openPdf(doc.pdf_url || `/api/documents/${doc.id}/pdf`) }),
     ),
-    decision ? decisionPart(doc, decision) : null,
   );
 }
 
-function decisionPart(doc, decision) {
-  const confirmed = decision.decision === "confirm" || decision.decision === "confirmed";
-  const pdfPath = decision.pdf_url || `/api/documents/${doc.id}/decision.pdf`;
+// The application and, once decided, the ruling (民事裁定书): confirmed or refused with its
+// ground and reason, the ruling's own chain entry hash, its PDF.
+function confirmationPart(c, ruling) {
+  const decided = c.state === "confirmed" || c.state === "refused";
+  const entry = ruling ? (ruling.entries || []).filter((e) => e.type === "decision").pop() : null;
   return el(
     "section",
-    { class: "decision", dataset: { decision: confirmed ? "confirmed" : "refused" } },
+    { class: "decision", dataset: { state: c.state, confirmation: c.id } },
     el("h3", { text: t("liaison.decision") }),
-    el("p", {}, el("strong", { text: t(confirmed ? "liaison.decision.confirmed" : "liaison.decision.refused") }), " ", el("span", { class: "detail", text: t("liaison.decision_by", { judge: decision.judge_name || decision.actor?.name || "", at: view.fmtTime(decision.at) }) })),
-    decision.reason ? el("p", { class: "wrap", text: decision.reason }) : null,
-    el("p", { class: "hash" }, `${t("liaison.decision_hash")}: `, el("span", { class: "decision-hash", text: decision.hash })),
-    el("div", { class: "actions" }, el("button", { type: "button", class: "link", dataset: { pdf: "decision" }, text: t("liaison.decision_pdf"), onclick: () => desk.openPdf(pdfPath) })),
+    el("p", {}, el("strong", { class: "confirmation-state", text: t(`liaison.confirmation.${c.state}`) }), " ",
+      el("span", { class: "detail", text: decided ? t("liaison.decided_at", { at: view.fmtTime(c.decided_at) }) : t("liaison.applied_at", { at: view.fmtTime(c.applied_at), deadline: view.fmtTime(c.deadline) }) })),
+    c.ground ? el("p", { class: "detail", text: t(`liaison.ground.${c.ground}`) }) : null,
+    c.reason ? el("p", { class: "wrap", text: c.reason }) : null,
+    ruling ? el("p", { class: "hash" }, `${t("liaison.ruling_hash")}: `, el("span", { class: "ruling-sha256", text: ruling.text_sha256 })) : null,
+    entry ? el("p", { class: "hash" }, `${t("liaison.decision_hash")}: `, el("span", { class: "decision-hash", text: entry.hash })) : null,
+    c.decision_pdf_url
+      ? el("div", { class: "actions" }, el("button", { type: "button", class: "link", dataset: { pdf: "decision" }, text: t("liaison.decision_pdf"), onclick: () => desk.openPdf(c.decision_pdf_url) }))
+      : null,
   );
 }
 
@@ -237,8 +246,36 @@ function filingPart(d) {
   );
 }
 
-function waitingConfirmation(d) {
-  return cc.confirmations.find((c) => c.dispute_id === d.id) || null;
+const GROUNDS = ["violates_law", "harms_others", "public_order", "not_voluntary", "unclear", "other"];
+
+// The refusal's ground (民诉法解释 Art. 358) and reason; a confirmation's reason is its opinion.
+function decisionForm(d, c, decision) {
+  const id = `decision-${decision}`;
+  const reason = el("input", { id, type: "text", maxlength: "500", autocomplete: "off", value: decision === "confirm" ? t("liaison.confirm_default") : "" });
+  const ground = el("select", { "aria-label": t("liaison.ground") }, ...GROUNDS.map((g) => el("option", { value: g, text: t(`liaison.ground.${g}`) })));
+  const error = el("span", { class: "error", hidden: true });
+  const form = el(
+    "form",
+    { class: "reason-form", dataset: { decision }, novalidate: true },
+    el("label", { for: id, text: t(decision === "confirm" ? "liaison.confirm_note" : "liaison.refuse_reason") }),
+    decision === "refuse" ? ground : null,
+    reason,
+    el("button", { type: "submit", class: decision === "confirm" ? "primary" : "danger", text: t(decision === "confirm" ? "liaison.confirm" : "liaison.refuse") }),
+    error,
+  );
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    const text = reason.value.trim();
+    if (!text) {
+      error.textContent = t("desk.reason_required");
+      error.hidden = false;
+      return;
+    }
+    const bodyOf = { decision, reason: text };
+    if (decision === "refuse") bodyOf.ground = ground.value;
+    run(() => desk.api("POST", `/api/confirmations/${c.id}/decision`, bodyOf), d.id);
+  });
+  return form;
 }
 
 function actions(d) {
@@ -251,11 +288,11 @@ function actions(d) {
     forms.replaceChildren(view.reasonForm(labelKey, buttonKey, onReason, opts));
     forms.querySelector("input").focus();
   };
-  const pending = waitingConfirmation(d);
-  if (pending && cc.opened?.agreement) {
-    const doc = cc.opened.agreement;
-    act("confirm", "liaison.confirm", () => ask("liaison.confirm_note", "liaison.confirm", (reason) => decide(d, doc, "confirm", reason)), "primary");
-    act("refuse", "liaison.refuse", () => ask("liaison.refuse_reason", "liaison.refuse", (reason) => decide(d, doc, "refuse", reason), { danger: true }), "danger");
+  const c = cc.opened?.confirmation;
+  const mine = cc.me && cc.me.role === "judge" && ctx.sites.get(c?.site_id)?.liaison_judge_id === cc.me.id;
+  if (c && c.state === "pending" && mine) {
+    act("confirm", "liaison.confirm", () => forms.replaceChildren(decisionForm(d, c, "confirm")), "primary");
+    act("refuse", "liaison.refuse", () => forms.replaceChildren(decisionForm(d, c, "refuse")), "danger");
   }
   if (d.state === "site_mediation") {
     act("take-up", "liaison.take_up", () => ask("liaison.reason.take_up", "liaison.take_up", (reason) => transition(d, "judge_mediation", reason)));
@@ -268,19 +305,20 @@ function actions(d) {
   return box;
 }
 
-async function decide(d, doc, decision, reason) {
-  await run(() => desk.api("POST", `/api/documents/${doc.id}/decision`, { decision, reason, ground: decision === "refuse" ? "other" : undefined }), d.id);
-}
-
 function transition(d, to, reason) {
   return run(() => desk.api("POST", `/api/disputes/${d.id}/transitions`, { to, reason }), d.id);
 }
 
+// A judge-guided session: the judge holds it, then takes the judge's seat (call-judge gives
+// the called-in judge their token) and enters it in a new tab.
 async function startSession(d) {
   try {
-    const reply = await desk.api("POST", `/api/disputes/${d.id}/sessions`, {});
-    const url = desk.joinUrlFor(reply, cc.me);
+    const created = await desk.api("POST", `/api/disputes/${d.id}/sessions`, {});
+    const hearingId = created.session.hearing.id;
+    const called = await desk.api("POST", `/api/disputes/${d.id}/sessions/${hearingId}/call-judge`, {});
+    const url = called.token ? called.token.join_url : desk.joinUrlFor(created, cc.me);
     if (url) window.open(url, "_blank", "noopener");
+    desk.clearError();
   } catch (err) {
     desk.showError(err);
   }

@@ -54,7 +54,11 @@ function renderSite() {
 async function loadSites() {
   const reply = await desk.api("GET", "/api/sites");
   const all = Array.isArray(reply) ? reply : reply.sites || [];
-  for (const s of all) ctx.sites.set(s.id, s);
+  for (const s of all) {
+    ctx.sites.set(s.id, s);
+    // The site names its people (liaison judge, officer, mediators): no account lookups needed.
+    for (const person of [s.liaison_judge, s.officer, ...(s.mediators || [])]) if (person) ctx.people.set(person.id, person);
+  }
   cc.sites = mySites(all, cc.me).filter((s) => !s.retired);
   const keep = cc.site && cc.sites.find((s) => s.id === cc.site.id);
   cc.site = keep || cc.sites[0] || null;
@@ -87,13 +91,22 @@ function markOpened() {
 }
 
 async function openDispute(id) {
-  const [dispute, events, evidence] = await Promise.all([
+  const [dispute, events, evidence, agreements, confirmations] = await Promise.all([
     desk.api("GET", `/api/disputes/${id}`),
     desk.api("GET", `/api/disputes/${id}/events`).catch(() => []),
     desk.api("GET", `/api/disputes/${id}/evidence`).catch(() => []),
+    desk.api("GET", `/api/disputes/${id}/agreements`).catch(() => []),
+    desk.api("GET", `/api/confirmations?dispute_id=${encodeURIComponent(id)}`).catch(() => []),
   ]);
   const d = dispute.dispute || dispute;
-  cc.opened = { dispute: d, events: listOf(events, "events"), evidence: listOf(evidence, "evidence") };
+  const docs = listOf(agreements, "agreements");
+  cc.opened = {
+    dispute: d,
+    events: listOf(events, "events"),
+    evidence: listOf(evidence, "evidence"),
+    agreement: docs.find((a) => a.state === "effective") || docs[docs.length - 1] || null,
+    confirmation: listOf(confirmations, "confirmations").pop() || null,
+  };
   await desk.loadPeople(ctx.people, [d.mediator_id, d.judge_id]);
   renderOpened();
   showTab("list");
@@ -134,6 +147,7 @@ function actions(d) {
   const isAdmin = !me || me.role === "admin";
   const officerHere = isAdmin || (me.role === "officer" && cc.site && cc.site.officer_id === me.id);
   const mediatorHere = me && me.role === "mediator" && d.mediator_id === me.id;
+  const agreement = cc.opened?.agreement || null;
   const box = el("section", { class: "acts" }, el("h3", { text: t("act.title") }));
   const row = el("div", { class: "actions" });
   const forms = el("div");
@@ -158,19 +172,59 @@ function actions(d) {
     );
   }
   if (mediating && (officerHere || mediatorHere)) {
+    if (d.mediator_id) act("session", () => startSession(d), "primary");
     if (d.state === "site_mediation") {
-      act("escalate", () =>
-        ask("escalate", "act.reason.escalate", (reason) => transition(d, "judge_mediation", reason)),
-      );
+      act("escalate", () => ask("escalate", "act.reason.escalate", (reason) => transition(d, "judge_mediation", reason)));
     }
-    act("session", () => startSession(d), "primary");
+    act("mediated", () => ask("mediated", "act.reason.mediated", (reason) => transition(d, "mediated", reason), { required: false }));
     act("failed", () => ask("failed", "act.reason.failed", (reason) => transition(d, "failed", reason), { danger: true }), "danger");
   }
-  if (mediating || d.state === "mediated") {
-    act("agreement", () => openAgreement(d));
+  // The agreement (docs/SIGNING.md): the mediator drafts it from the template with the terms,
+  // everyone signs it on /sign; once effective the officer applies for judicial confirmation
+  // on the parties' behalf (民事诉讼法 Art. 205: within 30 days).
+  if (mediating && (mediatorHere || isAdmin) && d.mediator_status === "accepted" && (!agreement || agreement.state !== "effective")) {
+    act("agreement_new", () => forms.replaceChildren(agreementForm(d)));
+  }
+  if (agreement) {
+    act("agreement", () => window.open(`/sign?document=${encodeURIComponent(agreement.id)}`, "_blank", "noopener"));
+  }
+  if (agreement && agreement.state === "effective" && officerHere && !cc.opened?.confirmation) {
+    act("apply_confirmation", () => run(() => desk.api("POST", `/api/agreements/${agreement.id}/confirmation`, { attest: true }), d.id));
   }
   if (!row.children.length) box.hidden = true;
   return box;
+}
+
+function agreementForm(d) {
+  const id = "agreement-terms";
+  const terms = el("textarea", { id, rows: "4", maxlength: "6000" });
+  const error = el("span", { class: "error", hidden: true });
+  const form = el(
+    "form",
+    { class: "reason-form", novalidate: true },
+    el("label", { for: id, text: t("act.agreement_terms") }),
+    terms,
+    el("button", { type: "submit", class: "primary", text: t("act.agreement_new") }),
+    error,
+  );
+  form.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    const lines = terms.value.split("\n").map((x) => x.trim()).filter(Boolean);
+    if (!lines.length) {
+      error.textContent = t("desk.reason_required");
+      error.hidden = false;
+      return;
+    }
+    try {
+      const doc = await desk.api("POST", `/api/disputes/${d.id}/agreements`, { terms: lines });
+      window.open(`/sign?document=${encodeURIComponent(doc.id)}`, "_blank", "noopener");
+    } catch (err) {
+      desk.showError(err);
+      return;
+    }
+    await openDispute(d.id);
+  });
+  return form;
 }
 
 function appointForm(d) {
@@ -215,7 +269,8 @@ async function run(fn, disputeId) {
 async function startSession(d) {
   let reply;
   try {
-    reply = await desk.api("POST", `/api/disputes/${d.id}/sessions`, {});
+    // The parties sit at the site's machine: the kiosk gets a seat of its own.
+    reply = await desk.api("POST", `/api/disputes/${d.id}/sessions`, { kiosk: true });
   } catch (err) {
     desk.showError(err);
     return;
@@ -223,16 +278,6 @@ async function startSession(d) {
   const url = desk.joinUrlFor(reply, cc.me);
   if (url) window.open(url, "_blank", "noopener");
   await openDispute(d.id);
-}
-
-async function openAgreement(d) {
-  try {
-    const doc = await desk.agreementOf(d.id);
-    if (doc) window.open(`/sign?document=${encodeURIComponent(doc.id)}`, "_blank", "noopener");
-    else desk.showError(new Error(t("liaison.no_agreement")));
-  } catch (err) {
-    desk.showError(err);
-  }
 }
 
 // ------------------------------------------------------------------ intake
@@ -279,13 +324,13 @@ function readParties() {
       side: v("side").value,
       name: v("name").value.trim(),
       id_number: v("id_number").value.trim().toUpperCase(),
-      phone: v("phone").value.trim(),
+      phone: v("phone").value.replace(/\s/g, ""),
       address: v("address").value.trim(),
       village: v("village").value.trim(),
       township: v("township").value.trim(),
       consents: { online_mediation: v("online_mediation").checked, electronic_service: v("electronic_service").checked },
     };
-    for (const name of ["name", "id_number", "phone", "address"]) {
+    for (const name of ["name", "id_number", "phone", "address", "township", "village"]) {
       if (!party[name]) {
         fieldError(fs, t("officer.err.required", { field: t(`party.${name}`) }), v(name));
         ok = false;

@@ -1,0 +1,390 @@
+"""The site officer's desk (/officer) in real headless Chromium against a real server.
+
+The officer of village site A signs in on /login and lands on their desk: their site with its
+kiosk's state; an intake of a neighbour dispute of two residents of A's village with an
+evidence file → the page shows it at site A's mediation (the ladder's same-village rule), with
+the evidence's SHA-256 computed in the browser equal to the server's and to the file's; a
+cross-village intake shows 指挥中心; a wrong 身份证号 is caught before anything is sent; a
+dispute received long ago shows 已超期; the officer escalates a dispute to the liaison judge
+with a reason and the history says why; only site A's disputes are listed; the page fits
+1366×768 and a tablet both ways without scrolling sideways; English on a click.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+import pytest_asyncio
+from playwright.async_api import Page
+
+from tests.browser import Browser, eventually, screenshot
+from tests.e2e import Api
+from tests.network import account, site
+from tests.signaling_server import ServerProcess
+
+pytestmark = pytest.mark.asyncio(loop_scope="module")
+
+_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
+_serial = itertools.count(101)
+
+
+def id_number(birth: str = "19800101", region: str = "330102") -> str:
+    """A valid 18-character ID number (GB 11643: the check character from the weighted sum)."""
+    body = f"{region}{birth}{next(_serial) % 1000:03d}"
+    return body + "10X98765432"[sum(int(d) * w for d, w in zip(body, _WEIGHTS)) % 11]
+
+
+def party(side: str, name: str, village: str, township: str = "青山镇") -> dict[str, Any]:
+    return {
+        "side": side,
+        "name": name,
+        "id_number": id_number(),
+        "phone": "13812345678",
+        "address": f"{township}{village}1组",
+        "village": village,
+        "township": township,
+        "consents": {"online_mediation": True, "electronic_service": True},
+    }
+
+
+async def intake(api: Api, session: str, site_id: str, **fields: Any) -> dict[str, Any]:
+    body = {
+        "intake_site_id": site_id,
+        "type": "neighbour",
+        "summary": "相邻通行纠纷",
+        **fields,
+    }
+    status, data, _ = await api.request("POST", "/api/disputes", json=body, auth=session)
+    assert status == 201, f"intake: {status} {data}"
+    return dict(data)
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def net(server: ServerProcess) -> dict[str, Any]:
+    """Site A (东山村, its judge, officer and mediator) and site B (西山村, another officer)."""
+    api = Api(server)
+    judge = await account(api, "judge", name="周法官")
+    officer = await account(api, "officer", name="李庭务")
+    mediator = await account(api, "mediator", name="王调解")
+    officer_b = await account(api, "officer", name="赵庭务")
+    a = await site(
+        api,
+        kind="village",
+        name="青山镇东山村云法庭",
+        township="青山镇",
+        village="东山村",
+        liaison_judge_id=judge["id"],
+        officer_id=officer["id"],
+        mediator_ids=[mediator["id"]],
+    )
+    b = await site(
+        api,
+        kind="village",
+        name="青山镇西山村云法庭",
+        township="青山镇",
+        village="西山村",
+        liaison_judge_id=judge["id"],
+        officer_id=officer_b["id"],
+    )
+    return {
+        "api": api,
+        "judge": judge,
+        "officer": officer,
+        "mediator": mediator,
+        "officer_b": officer_b,
+        "a": a,
+        "b": b,
+    }
+
+
+async def sign_in(browser: Browser, api: Api, who: dict[str, Any], label: str, **kw: Any) -> Page:
+    """The person's own login on /login, which sends them to their desk."""
+    page = await browser.page(label, media=False, **kw)
+    await page.goto(api.abs("/login"))
+    await page.fill("#username", who["username"])
+    await page.fill("#password", who["password"])
+    await page.click("#login-submit")
+    await page.wait_for_url("**/officer")
+    await page.wait_for_selector("body[data-ready='1']")
+    return page
+
+
+async def fill_party(page: Page, index: int, p: dict[str, Any]) -> None:
+    box = page.locator("#parties .party").nth(index)
+    await box.locator("[name=side]").select_option(p["side"])
+    for name in ("name", "id_number", "phone", "address", "township", "village"):
+        await box.locator(f"[name={name}]").fill(p[name])
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def desk(net: dict[str, Any], browser: Browser) -> Page:
+    return await sign_in(browser, net["api"], net["officer"], "officer A")
+
+
+async def test_my_site_is_shown_with_its_kiosk_state(desk: Page, net: dict[str, Any]) -> None:
+    assert await desk.inner_text("#site-name") == "青山镇东山村云法庭"
+    assert await desk.inner_text("#site-kind") == "社区(村)云法庭"
+    # No kiosk has sent a heartbeat: the site is offline.
+    assert await desk.get_attribute("#site-online", "data-online") == "false"
+    assert "李庭务" in await desk.inner_text("#who")
+    await screenshot(desk, "officer-desk")
+
+
+async def test_intake_of_two_residents_lands_at_my_sites_mediation_with_the_evidence_hash(
+    desk: Page, net: dict[str, Any]
+) -> None:
+    api: Api = net["api"]
+    content = "东山村张家院墙照片：院墙向李家通道侵占约半米。\n".encode() * 50
+    sha = hashlib.sha256(content).hexdigest()
+    await desk.click("#tab-intake")
+    await desk.select_option("#intake-type", "neighbour")
+    await desk.fill("#intake-summary", "张某与李某因院墙占用通道发生纠纷")
+    # The parties' village and township are filled with the site's: residents of A.
+    first = desk.locator("#parties .party").nth(0)
+    assert await first.locator("[name=village]").input_value() == "东山村"
+    await fill_party(desk, 0, party("applicant", "张三", "东山村"))
+    await fill_party(desk, 1, party("respondent", "李四", "东山村"))
+    await desk.set_input_files(
+        "#intake-files",
+        files=[{"name": "院墙照片.txt", "mimeType": "text/plain", "buffer": content}],
+    )
+    # Hashed in the browser as soon as the file is chosen.
+    row = desk.locator("#intake-hashes li").first
+    await eventually(
+        lambda: _text_is(row.locator(".local"), sha), "the browser's SHA-256 of the file"
+    )
+    await desk.click("#intake-submit")
+    result = desk.locator("#intake-result")
+    await result.wait_for(state="visible")
+    text = await result.inner_text()
+    assert "站点调解：青山镇东山村云法庭" in text, text
+    assert "站点调解中" in text, text
+    # The server's hash beside the browser's: equal, and equal to the file's.
+    await desk.wait_for_selector("#intake-hashes li[data-match='true']")
+    assert await row.locator(".server").inner_text() == sha
+    assert "一致" in await row.locator(".verdict").inner_text()
+    await screenshot(desk, "officer-intake-result")
+
+    # The API agrees: at site A's mediation, by the same-village rule, the file's hash stored.
+    status, listing, _ = await api.request(
+        "GET", f"/api/disputes?site_id={net['a']['id']}", auth=net["officer"]["session"]
+    )
+    assert status == 200
+    mine = [d for d in listing["disputes"] if d["summary"] == "张某与李某因院墙占用通道发生纠纷"]
+    assert len(mine) == 1, listing
+    dispute = mine[0]
+    assert dispute["state"] == "site_mediation"
+    assert dispute["handler"] == {"level": "site", "site_id": net["a"]["id"]}
+    assert dispute["rule_id"] == "same-village"
+    # Masked in what the page was given.
+    assert "*" in dispute["parties"][0]["id_number"]
+
+    # Opened: its routing rule, masked parties, the evidence with the hash.
+    await desk.click("#intake-result button")
+    detail = desk.locator("#dispute-detail")
+    await detail.wait_for(state="visible")
+    await desk.wait_for_selector(f"#dispute-detail [data-sha256='{sha}']")
+    assert await detail.locator(".sha256").inner_text() == sha
+    route = await detail.locator("[data-fact='dispute.route']").inner_text()
+    assert "same-village" in route, route
+    pid = await detail.locator("td.pid").first.inner_text()
+    assert "********" in pid and len(pid) == 18, pid
+    assert "****" in await detail.locator("td.phone").first.inner_text()
+    await screenshot(desk, "officer-dispute-opened")
+
+
+async def _text_is(locator: Any, expected: str) -> bool:
+    return bool(await locator.inner_text() == expected)
+
+
+async def test_a_cross_village_intake_goes_to_the_command_center(desk: Page) -> None:
+    await desk.click("#tab-intake")
+    await desk.select_option("#intake-type", "neighbour")
+    await desk.fill("#intake-summary", "东山村王某与南岭村陈某宅基地边界纠纷")
+    await fill_party(desk, 0, party("applicant", "王五", "东山村"))
+    await fill_party(desk, 1, party("respondent", "陈六", "南岭村"))
+    await desk.click("#intake-submit")
+    result = desk.locator("#intake-result")
+    await eventually(lambda: _contains(result, "指挥中心"), "the intake's result")
+    text = await result.inner_text()
+    assert "指挥中心" in text, text
+    assert await result.locator("[data-level]").get_attribute("data-level") == "command_center"
+
+
+async def _contains(locator: Any, text: str) -> bool:
+    return text in await locator.inner_text()
+
+
+async def test_a_wrong_id_number_is_caught_before_sending(
+    desk: Page, net: dict[str, Any]
+) -> None:
+    api: Api = net["api"]
+    before = await _count(api, net)
+    await desk.click("#tab-intake")
+    await desk.select_option("#intake-type", "family")
+    await desk.fill("#intake-summary", "赡养纠纷")
+    bad = party("applicant", "孙七", "东山村")
+    good = bad["id_number"]
+    # One digit changed: the check character no longer matches.
+    bad["id_number"] = good[:8] + str((int(good[8]) + 1) % 10) + good[9:]
+    await fill_party(desk, 0, bad)
+    await fill_party(desk, 1, party("respondent", "孙八", "东山村"))
+    await desk.click("#intake-submit")
+    error = desk.locator("#parties .party").nth(0).locator(".field-error")
+    await error.wait_for(state="visible")
+    assert "身份证号码有误" in await error.inner_text()
+    assert (
+        await desk.locator("#parties .party [name=id_number]").first.get_attribute(
+            "aria-invalid"
+        )
+        == "true"
+    )
+    assert await _count(api, net) == before
+
+
+async def _count(api: Api, net: dict[str, Any]) -> int:
+    status, listing, _ = await api.request(
+        "GET", "/api/disputes", auth=net["officer"]["session"]
+    )
+    assert status == 200, listing
+    return len(listing["disputes"])
+
+
+async def test_a_dispute_received_long_ago_shows_overdue_and_only_my_sites_are_listed(
+    desk: Page, net: dict[str, Any]
+) -> None:
+    api: Api = net["api"]
+    long_ago = (datetime.now(UTC) - timedelta(days=40)).isoformat()
+    late = await intake(
+        api,
+        net["officer"]["session"],
+        net["a"]["id"],
+        summary="买卖合同货款纠纷（纸质材料早已收到）",
+        type="sale",
+        received_at=long_ago,
+        parties=[party("applicant", "钱一", "东山村"), party("respondent", "钱二", "东山村")],
+    )
+    assert late["overdue"], late
+    other = await intake(
+        api,
+        net["officer_b"]["session"],
+        net["b"]["id"],
+        summary="西山村的纠纷",
+        parties=[party("applicant", "吴一", "西山村"), party("respondent", "吴二", "西山村")],
+    )
+    await desk.click("#tab-list")
+    await desk.click("#refresh")
+    item = desk.locator(f"#disputes li[data-dispute='{late['id']}']")
+    await item.wait_for()
+    assert "已超期" in await item.inner_text()
+    assert await item.get_attribute("data-overdue") == "true"
+    assert await desk.locator(f"#disputes li[data-dispute='{other['id']}']").count() == 0
+    await item.locator("button").click()
+    overdue = desk.locator("#dispute-detail .deadlines li[data-overdue='true']")
+    await overdue.first.wait_for()
+    assert "已超期" in await overdue.first.inner_text()
+    color = await overdue.first.evaluate("el => getComputedStyle(el).color")
+    assert color == "rgb(255, 123, 114)", color  # red
+    await screenshot(desk, "officer-overdue")
+
+
+async def test_the_officer_escalates_to_the_liaison_judge_with_a_reason(
+    desk: Page, net: dict[str, Any]
+) -> None:
+    api: Api = net["api"]
+    d = await intake(
+        api,
+        net["officer"]["session"],
+        net["a"]["id"],
+        summary="邻里噪音纠纷，多次调解未果",
+        parties=[party("applicant", "郑一", "东山村"), party("respondent", "郑二", "东山村")],
+    )
+    await desk.click("#tab-list")
+    await desk.click("#refresh")
+    await desk.locator(f"#disputes li[data-dispute='{d['id']}'] button").click()
+    detail = desk.locator("#dispute-detail")
+    await detail.locator(f"[data-dispute='{d['id']}']").wait_for()
+    # Appoint the site's mediator first: the appointment is logged, the state unchanged.
+    await detail.locator("[data-act='appoint']").click()
+    await detail.locator("#appoint-pick").select_option(net["mediator"]["id"])
+    await detail.locator("form.reason-form button[type=submit]").click()
+    await eventually(
+        lambda: _contains(detail.locator("[data-fact='dispute.mediator']"), "王调解"),
+        "the appointed mediator",
+    )
+    await detail.locator("[data-act='escalate']").click()
+    await detail.locator("form.reason-form input").fill("双方分歧较大，请法官指导调解")
+    await detail.locator("form.reason-form button[type=submit]").click()
+    await detail.locator(".dispute[data-state='judge_mediation']").wait_for()
+    history = await detail.locator(".events").inner_text()
+    assert "双方分歧较大，请法官指导调解" in history, history
+    assert "法官指导调解中" in history
+    status, got, _ = await api.request(
+        "GET", f"/api/disputes/{d['id']}", auth=net["officer"]["session"]
+    )
+    assert status == 200 and got["state"] == "judge_mediation", got
+    assert got["judge_id"] == net["judge"]["id"]
+
+
+# Nothing may push the page sideways: the document and every scrolling box fit their width,
+# and every shown control lies inside the viewport's width.
+SIDEWAYS_JS = """
+() => {
+  const out = [];
+  const W = innerWidth;
+  const page = document.scrollingElement;
+  if (page.scrollWidth > W + 1) out.push(`the page scrolls sideways: ${page.scrollWidth} > ${W}`);
+  for (const box of document.querySelectorAll('main, .card, .table-wrap, .split, .pane')) {
+    if (!box.checkVisibility()) continue;
+    if (box.scrollWidth > box.clientWidth + 1 && getComputedStyle(box).overflowX !== 'visible')
+      out.push(`${box.tagName}.${box.className} scrolls sideways: ${box.scrollWidth} > ${box.clientWidth}`);
+  }
+  for (const el of document.querySelectorAll('button, a[href], input, select, textarea')) {
+    if (!el.checkVisibility()) continue;
+    const r = el.getBoundingClientRect();
+    if (r.width === 0) continue;
+    if (r.left < -0.5 || r.right > W + 0.5)
+      out.push(`${el.tagName}#${el.id}.${el.className} "${(el.innerText || el.name || '').slice(0, 20)}" at ${Math.round(r.left)}-${Math.round(r.right)} of ${W}`);
+  }
+  return out;
+}
+"""
+
+SIZES = [(1366, 768), (1024, 768), (768, 1024)]
+
+
+async def no_sideways(page: Page, what: str) -> None:
+    problems: dict[str, list[str]] = {}
+    for width, height in SIZES:
+        await page.set_viewport_size({"width": width, "height": height})
+        await page.evaluate("() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))")
+        found: list[str] = await page.evaluate(SIDEWAYS_JS)
+        await screenshot(page, f"{what}-{width}x{height}")
+        if found:
+            problems[f"{width}x{height}"] = found
+    await page.set_viewport_size({"width": 1280, "height": 800})
+    assert not problems, f"{what}: " + "\n".join(f"{k}: {v}" for k, v in problems.items())
+
+
+async def test_the_desk_fits_a_laptop_and_a_tablet_both_ways(desk: Page) -> None:
+    await desk.click("#tab-list")
+    await desk.locator("#disputes li button").first.click()
+    await desk.locator("#dispute-detail .evidence").wait_for()
+    await no_sideways(desk, "officer-list")
+    await desk.click("#tab-intake")
+    await no_sideways(desk, "officer-intake")
+
+
+async def test_english_on_a_click(desk: Page) -> None:
+    await desk.click("#lang-switch")
+    await eventually(
+        lambda: _contains(desk.locator(".bar .brand"), "Site officer"), "the English title"
+    )
+    assert await desk.inner_text("#tab-intake") == "Take in a dispute"
+    assert await desk.inner_text("#site-kind") == "Village cloud court"
+    await desk.click("#lang-switch")
+    await eventually(lambda: _contains(desk.locator(".bar .brand"), "庭务主任"), "back to zh-CN")
