@@ -53,6 +53,9 @@ class DocumentReply(Reply):
     effective_at: str | None
     pdf_url: str
     agreement: AgreementInfo | None = None
+    link_signer: str | None = Field(
+        None, description="read with a party's signing link: that signer's key"
+    )
 
 
 class ActReply(Reply):

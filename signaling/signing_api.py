@@ -158,7 +158,9 @@ def _pdf_url(document_id: str) -> str:
     return f"/api/documents/{document_id}/pdf"
 
 
-async def document_json(request: web.Request, document: Document) -> dict[str, Any]:
+async def document_json(
+    request: web.Request, document: Document, who: Caller | None = None
+) -> dict[str, Any]:
     signing = signing_of(request)
     entries = await signing.store.entries(document.id)
     status = status_of(document, entries)
@@ -185,6 +187,8 @@ async def document_json(request: web.Request, document: Document) -> dict[str, A
             "mediator_id": agreement.mediator_id,
             "terms": list(agreement.terms),
         },
+        # Read with a signing link: whose link it is (the page signs as that party).
+        "link_signer": who.link_signer if who is not None else None,
     }
 
 
@@ -201,7 +205,7 @@ async def document_json(request: web.Request, document: Document) -> dict[str, A
 async def get_document(request: web.Request) -> web.Response:
     who = await caller_of(request)
     document, _ = await _readable(request, who, request.match_info["document_id"])
-    return reply(await document_json(request, document))
+    return reply(await document_json(request, document, who))
 
 
 async def _signer(
@@ -326,7 +330,7 @@ async def _act(request: web.Request, entry_type: EntryType) -> web.Response:
     return reply(
         {
             "entry": entry.to_json(),
-            "document": await document_json(request, document),
+            "document": await document_json(request, document, who),
             "dispute_state": state,
         },
         201,
