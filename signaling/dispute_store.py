@@ -181,9 +181,16 @@ class DisputeStore:
         self.store = store
 
     # ------------------------------------------------------------ disputes
-    async def create(self, dispute: Dispute, actor: str, number_prefix: str) -> Dispute:
-        """Insert the dispute, its parties and its first event (state ``intake``), numbering it
-        within its year of receipt."""
+    async def create(
+        self,
+        dispute: Dispute,
+        actor: str,
+        number_prefix: str,
+        routing_reason: str,
+        routing_detail: dict[str, Any],
+    ) -> Dispute:
+        """Insert the dispute (already routed: its state is its first rung's), its parties and
+        its first two events (taken in; routed), numbering it within its year of receipt."""
         year = year_of(dispute.received_at)
 
         def work(conn: sqlite3.Connection) -> Dispute:
@@ -252,6 +259,16 @@ class DisputeStore:
                     DisputeState.INTAKE,
                     None,
                     {"received_at": dispute.received_at, "intake_site_id": dispute.intake_site_id},
+                )
+                _log(
+                    conn,
+                    dispute.id,
+                    dispute.created_at,
+                    actor,
+                    DisputeState.INTAKE,
+                    dispute.state,
+                    routing_reason,
+                    routing_detail,
                 )
                 found = _read(conn, dispute.id)
                 assert found is not None

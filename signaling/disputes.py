@@ -29,7 +29,7 @@ from signaling.models import utc_now
 if TYPE_CHECKING:
     from signaling.accounts import Account
     from signaling.dispute_store import DisputeStore
-    from signaling.ladder import Ladder, LadderVersion, Route
+    from signaling.ladder import Ladder, LadderVersion
     from signaling.sites import Site
 
 log = logging.getLogger("cloudcourt.disputes")
@@ -330,16 +330,18 @@ class DisputeService:
         sites = await self.sites.list()
         route = evaluate(version.ladder, site, sites, intake.type, intake.parties)
         now = utc_now()
+        # Stored already routed, with both events (taken in; routed) in one transaction: no
+        # dispute is ever left in `intake` by a crash between the two.
         dispute = Dispute(
             id=new_dispute_id(),
             number="",  # given by the store, in the transaction that counts the year's disputes
             intake_site_id=site.id,
             type=intake.type,
             summary=intake.summary,
-            state=DisputeState.INTAKE,
-            handler=Handler(HandlerLevel.SITE, site.id),
+            state=route.state,
+            handler=route.handler,
             mediator_id=None,
-            judge_id=None,
+            judge_id=route.judge_id,
             parties=intake.parties,
             received_at=intake.received_at or now,
             created_at=now,
@@ -349,7 +351,18 @@ class DisputeService:
             on_failure=route.on_failure,
             intake_by=actor,
         )
-        created = await self.store.create(dispute, actor, _number_prefix(site))
+        routing = {
+            "ladder_version": version.version,
+            "rule_id": route.rule_id,
+            "handler": route.handler.to_json(),
+        }
+        created = await self.store.create(
+            dispute,
+            actor,
+            _number_prefix(site),
+            f"路由规则 {route.rule_id}：{route.label}",
+            routing,
+        )
         log.info(
             "dispute %s taken in at %s by %s: rule %s of ladder v%d → %s",
             created.id,
@@ -359,27 +372,7 @@ class DisputeService:
             version.version,
             route.describe(),
         )
-        return await self._route(created, route, actor)
-
-    async def _route(self, dispute: Dispute, route: Route, actor: str) -> Dispute:
-        detail = {
-            "ladder_version": dispute.ladder_version,
-            "rule_id": route.rule_id,
-            "handler": route.handler.to_json(),
-        }
-        return await self.store.move(
-            dispute.id,
-            DisputeState.INTAKE,
-            route.state,
-            actor,
-            f"路由规则 {route.rule_id}: {route.label}",
-            detail,
-            {
-                "handler_level": route.handler.level.value,
-                "handler_site_id": route.handler.site_id,
-                "judge_id": route.judge_id,
-            },
-        )
+        return created
 
     # ------------------------------------------------------------ reading
     async def get(self, dispute_id: str) -> Dispute:
