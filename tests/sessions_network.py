@@ -43,21 +43,38 @@ def party(side: str, name: str, village: str, township: str = "青山镇") -> di
     }
 
 
-async def mediation_dispute(api: Api, *, accepted: bool = True) -> dict[str, Any]:
-    n = next(_n)
-    judge = await account(api, "judge", f"联系法官{n}")
-    officer = await account(api, "officer", f"庭务主任{n}")
-    mediator = await account(api, "mediator", f"调解员{n}")
-    village = f"青山{n}村"
-    home = await site(
-        api,
-        kind="village",
-        name=f"青山{n}村云法庭",
-        village=village,
-        liaison_judge_id=judge["id"],
-        officer_id=officer["id"],
-        mediator_ids=[mediator["id"]],
-    )
+# Sites with their people, made once per server and key: each account costs two argon2 hashes
+# (creation, sign-in), seconds on a loaded machine; the disputes of a test are its own.
+_SITES: dict[tuple[str, str], dict[str, Any]] = {}
+
+
+async def site_people(api: Api, key: str = "A") -> dict[str, Any]:
+    """A village site (one per ``key``) with its liaison judge, officer and mediator."""
+    found = _SITES.get((str(api.server.data_dir), key))
+    if found is None:
+        n = next(_n)
+        judge = await account(api, "judge", f"联系法官{key}{n}")
+        officer = await account(api, "officer", f"庭务主任{key}{n}")
+        mediator = await account(api, "mediator", f"调解员{key}{n}")
+        home = await site(
+            api,
+            kind="village",
+            name=f"青山{key}{n}村云法庭",
+            village=f"青山{key}{n}村",
+            liaison_judge_id=judge["id"],
+            officer_id=officer["id"],
+            mediator_ids=[mediator["id"]],
+        )
+        found = {"judge": judge, "officer": officer, "mediator": mediator, "site": home}
+        _SITES[(str(api.server.data_dir), key)] = found
+    return found
+
+
+async def mediation_dispute(api: Api, key: str = "A", *, accepted: bool = True) -> dict[str, Any]:
+    """A new dispute of two residents of ``key``'s village, taken in at its site."""
+    people = await site_people(api, key)
+    judge, officer, mediator, home = (people[k] for k in ("judge", "officer", "mediator", "site"))
+    village = home["village"]
     status, dispute, _ = await api.request(
         "POST",
         "/api/disputes",

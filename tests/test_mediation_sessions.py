@@ -299,7 +299,7 @@ async def test_the_liaison_judge_is_called_in_and_takes_their_own_token(api: Api
 
 async def test_sessions_only_for_those_allowed_and_while_mediating(api: Api):
     net = await mediation_dispute(api)
-    other = await mediation_dispute(api)
+    other = await mediation_dispute(api, "B")
     did = net["dispute"]["id"]
     path = f"/api/disputes/{did}/sessions"
     # another site's officer, judge and mediator: 403 on everything of this dispute
