@@ -117,6 +117,12 @@ async def build_app(settings: Settings) -> web.Application:
     from signaling import signing_api
 
     signing_api.add_routes(app, store)
+    # A dispute's mediation sessions and hearing, the filing export (docs/MEDIATION.md,
+    # docs/FILING.md). Imported here so the wiring stays one block of its own.
+    from signaling import dispute_sessions, dispute_sessions_api, filing_api
+
+    dispute_sessions_api.add_routes(app, dispute_sessions.DisputeSessions(app, hearings, store))
+    filing_api.add_routes(app)
     # The court network's people, sites and kiosks (docs/NETWORK.md).
     accounts_api.install(app, store, settings.session_ttl_seconds)
     sites_api.install(app, store, settings.site_offline_after)
