@@ -35,7 +35,7 @@ _serial = itertools.count(101)
 def id_number(birth: str = "19800101", region: str = "330102") -> str:
     """A valid 18-character ID number (GB 11643: the check character from the weighted sum)."""
     body = f"{region}{birth}{next(_serial) % 1000:03d}"
-    return body + "10X98765432"[sum(int(d) * w for d, w in zip(body, _WEIGHTS)) % 11]
+    return body + "10X98765432"[sum(int(d) * w for d, w in zip(body, _WEIGHTS, strict=True)) % 11]
 
 
 def party(side: str, name: str, village: str, township: str = "青山镇") -> dict[str, Any]:
@@ -219,9 +219,7 @@ async def _contains(locator: Any, text: str) -> bool:
     return text in await locator.inner_text()
 
 
-async def test_a_wrong_id_number_is_caught_before_sending(
-    desk: Page, net: dict[str, Any]
-) -> None:
+async def test_a_wrong_id_number_is_caught_before_sending(desk: Page, net: dict[str, Any]) -> None:
     api: Api = net["api"]
     before = await _count(api, net)
     await desk.click("#tab-intake")
@@ -238,18 +236,14 @@ async def test_a_wrong_id_number_is_caught_before_sending(
     await error.wait_for(state="visible")
     assert "身份证号码有误" in await error.inner_text()
     assert (
-        await desk.locator("#parties .party [name=id_number]").first.get_attribute(
-            "aria-invalid"
-        )
+        await desk.locator("#parties .party [name=id_number]").first.get_attribute("aria-invalid")
         == "true"
     )
     assert await _count(api, net) == before
 
 
 async def _count(api: Api, net: dict[str, Any]) -> int:
-    status, listing, _ = await api.request(
-        "GET", "/api/disputes", auth=net["officer"]["session"]
-    )
+    status, listing, _ = await api.request("GET", "/api/disputes", auth=net["officer"]["session"])
     assert status == 200, listing
     return len(listing["disputes"])
 
@@ -336,19 +330,22 @@ SIDEWAYS_JS = """
 () => {
   const out = [];
   const W = innerWidth;
+  const what = (el) => `${el.tagName}#${el.id}.${el.className}`;
   const page = document.scrollingElement;
   if (page.scrollWidth > W + 1) out.push(`the page scrolls sideways: ${page.scrollWidth} > ${W}`);
   for (const box of document.querySelectorAll('main, .card, .table-wrap, .split, .pane')) {
     if (!box.checkVisibility()) continue;
-    if (box.scrollWidth > box.clientWidth + 1 && getComputedStyle(box).overflowX !== 'visible')
-      out.push(`${box.tagName}.${box.className} scrolls sideways: ${box.scrollWidth} > ${box.clientWidth}`);
+    const wide = box.scrollWidth > box.clientWidth + 1;
+    if (wide && getComputedStyle(box).overflowX !== 'visible')
+      out.push(`${what(box)} scrolls sideways: ${box.scrollWidth} > ${box.clientWidth}`);
   }
   for (const el of document.querySelectorAll('button, a[href], input, select, textarea')) {
     if (!el.checkVisibility()) continue;
     const r = el.getBoundingClientRect();
     if (r.width === 0) continue;
+    const label = (el.innerText || el.name || '').slice(0, 20);
     if (r.left < -0.5 || r.right > W + 0.5)
-      out.push(`${el.tagName}#${el.id}.${el.className} "${(el.innerText || el.name || '').slice(0, 20)}" at ${Math.round(r.left)}-${Math.round(r.right)} of ${W}`);
+      out.push(`${what(el)} "${label}" at ${Math.round(r.left)}-${Math.round(r.right)} of ${W}`);
   }
   return out;
 }
@@ -361,7 +358,9 @@ async def no_sideways(page: Page, what: str) -> None:
     problems: dict[str, list[str]] = {}
     for width, height in SIZES:
         await page.set_viewport_size({"width": width, "height": height})
-        await page.evaluate("() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))")
+        await page.evaluate(
+            "() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))"
+        )
         found: list[str] = await page.evaluate(SIDEWAYS_JS)
         await screenshot(page, f"{what}-{width}x{height}")
         if found:

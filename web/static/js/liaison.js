@@ -232,17 +232,30 @@ function confirmationPart(c, ruling) {
   );
 }
 
-// The filing package of a failed mediation (docs/FILING.md): what the court's own filing system
-// takes in; the national platforms stay the system of record.
+// The filing package of a failed mediation (docs/FILING.md): what the court's own filing
+// system takes in (the national platforms stay the system of record). Downloading changes
+// nothing; filing online is its own act (failed → filed, the package's SHA-256 logged).
 function filingPart(d) {
   if (d.state !== "failed" && d.state !== "filed") return null;
   const base = `/api/disputes/${d.id}/filing`;
   const name = d.number || d.id;
+  const filed = (cc.opened?.events || []).filter((e) => e.to_state === "filed").pop();
   return el(
-    "div",
-    { class: "actions filing" },
-    el("button", { type: "button", dataset: { filing: "json" }, text: t("liaison.filing_json"), onclick: () => desk.download(base, `${name}.json`) }),
-    el("button", { type: "button", dataset: { filing: "zip" }, text: t("liaison.filing_zip"), onclick: () => desk.download(`${base}?format=zip`, `${name}.zip`) }),
+    "section",
+    { class: "filing" },
+    el("h3", { text: t("liaison.filing") }),
+    filed && filed.detail && filed.detail.export_sha256
+      ? el("p", { class: "hash" }, `${t("liaison.filed_sha256")}: `, el("span", { class: "export-sha256", text: filed.detail.export_sha256 }))
+      : null,
+    el(
+      "div",
+      { class: "actions" },
+      el("button", { type: "button", dataset: { filing: "json" }, text: t("liaison.filing_json"), onclick: () => desk.download(base, `${name}.json`) }),
+      el("button", { type: "button", dataset: { filing: "zip" }, text: t("liaison.filing_zip"), onclick: () => desk.download(`${base}?format=zip`, `${name}.zip`) }),
+      d.state === "failed"
+        ? el("button", { type: "button", class: "primary", dataset: { act: "file" }, text: t("liaison.file_online"), onclick: () => run(() => desk.api("POST", base), d.id) })
+        : null,
+    ),
   );
 }
 
