@@ -1,0 +1,355 @@
+"""The liaison judge's desk (/liaison) in real headless Chromium against a real server.
+
+The liaison judge of sites A and A2 signs in on /login and lands on their desk: their sites
+only (not site B, another judge's), and only their sites' disputes; the overdue one is under
+已超期; an agreement signed by both parties and the mediator, applied for judicial confirmation
+by the site's officer (all set up through the API), waits under 待司法确认 with its text, the
+text's SHA-256 and each signature's chain hash; the judge confirms it and sees the ruling with
+its hash and its PDF; a failed mediation's filing package downloads and is filed online. A
+command-center account gets the command center's desk with every site. Fits a tablet.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+import pytest_asyncio
+from playwright.async_api import Page
+
+from tests.browser import Browser, eventually, screenshot
+from tests.e2e import Api
+from tests.network import account, site
+from tests.signaling_server import ServerProcess
+from tests.signing_network import signature_png
+from tests.test_web_officer import intake, no_sideways, party
+
+pytestmark = pytest.mark.asyncio(loop_scope="module")
+
+
+async def post(api: Api, path: str, auth: str, body: Any = None, expect: int = 200) -> Any:
+    status, data, _ = await api.request("POST", path, json=body, auth=auth)
+    assert status == expect, f"POST {path}: {status} {data}"
+    return data
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def net(server: ServerProcess) -> dict[str, Any]:
+    api = Api(server)
+    judge = await account(api, "judge", name="周法官")
+    judge_b = await account(api, "judge", name="吴法官")
+    officer = await account(api, "officer", name="李庭务")
+    officer_b = await account(api, "officer", name="赵庭务")
+    mediator = await account(api, "mediator", name="王调解")
+    command = await account(api, "command", name="指挥中心值班员")
+    a = await site(
+        api,
+        kind="village",
+        name="青山镇东山村云法庭",
+        township="青山镇",
+        village="东山村",
+        county="青山县",
+        liaison_judge_id=judge["id"],
+        officer_id=officer["id"],
+        mediator_ids=[mediator["id"]],
+    )
+    a2 = await site(
+        api, kind="township", name="青山镇云法庭", township="青山镇", liaison_judge_id=judge["id"]
+    )
+    b = await site(
+        api,
+        kind="village",
+        name="白水镇西山村云法庭",
+        township="白水镇",
+        village="西山村",
+        liaison_judge_id=judge_b["id"],
+        officer_id=officer_b["id"],
+    )
+    o = officer["session"]
+    residents = [party("applicant", "张三", "东山村"), party("respondent", "李四", "东山村")]
+    mine = await intake(api, o, a["id"], summary="东山村相邻通行纠纷", parties=residents)
+    theirs = await intake(
+        api,
+        officer_b["session"],
+        b["id"],
+        summary="西山村的纠纷（另一位法官的站点）",
+        parties=[
+            party("applicant", "吴一", "西山村", "白水镇"),
+            party("respondent", "吴二", "西山村", "白水镇"),
+        ],
+    )
+    late = await intake(
+        api,
+        o,
+        a["id"],
+        type="sale",
+        summary="货款纠纷，纸质材料四十天前已收到",
+        received_at=(datetime.now(UTC) - timedelta(days=40)).isoformat(),
+        parties=[party("applicant", "钱一", "东山村"), party("respondent", "钱二", "东山村")],
+    )
+    return {
+        "api": api,
+        "judge": judge,
+        "judge_b": judge_b,
+        "officer": officer,
+        "mediator": mediator,
+        "command": command,
+        "a": a,
+        "a2": a2,
+        "b": b,
+        "mine": mine,
+        "theirs": theirs,
+        "late": late,
+    }
+
+
+async def mediated_and_applied(
+    net: dict[str, Any],
+) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+    """A dispute of site A mediated: the agreement signed by both parties (in person at the
+    site, attested by the officer) and the mediator, then applied for judicial confirmation by
+    the officer on the parties' behalf. Returns (dispute, agreement, confirmation)."""
+    api: Api = net["api"]
+    o, m = net["officer"]["session"], net["mediator"]["session"]
+    d = await intake(
+        api,
+        o,
+        net["a"]["id"],
+        summary="宅基地围墙越界纠纷",
+        parties=[party("applicant", "赵大山", "东山村"), party("respondent", "钱小河", "东山村")],
+    )
+    await post(api, f"/api/disputes/{d['id']}/mediator", o, {"mediator_id": net["mediator"]["id"]})
+    await post(api, f"/api/disputes/{d['id']}/mediator/accept", m)
+    doc = await post(
+        api,
+        f"/api/disputes/{d['id']}/agreements",
+        m,
+        {"terms": ["钱小河于2027年1月31日前拆除越界围墙。", "双方共同疏通排水沟，费用各半。"]},
+        expect=201,
+    )
+    for p in d["parties"]:
+        await post(
+            api,
+            f"/api/documents/{doc['id']}/signatures",
+            o,
+            {
+                "text_sha256": doc["text_sha256"],
+                "image": signature_png(),
+                "party_id": p["id"],
+                "attest": True,
+            },
+            expect=201,
+        )
+    signed = await post(
+        api,
+        f"/api/documents/{doc['id']}/signatures",
+        m,
+        {"text_sha256": doc["text_sha256"], "image": signature_png()},
+        expect=201,
+    )
+    assert signed["document"]["state"] == "effective", signed
+    confirmation = await post(
+        api, f"/api/agreements/{doc['id']}/confirmation", o, {"attest": True}, expect=201
+    )
+    assert confirmation["state"] == "pending", confirmation
+    return d, signed["document"], confirmation
+
+
+async def sign_in(browser: Browser, api: Api, who: dict[str, Any], label: str) -> Page:
+    page = await browser.page(label, media=False)
+    await page.goto(api.abs("/login"))
+    await page.fill("#username", who["username"])
+    await page.fill("#password", who["password"])
+    await page.click("#login-submit")
+    await page.wait_for_url("**/liaison")
+    await page.wait_for_selector("body[data-ready='1']")
+    return page
+
+
+async def _contains(locator: Any, text: str) -> bool:
+    return text in await locator.inner_text()
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def desk(net: dict[str, Any], browser: Browser) -> Page:
+    return await sign_in(browser, net["api"], net["judge"], "judge A")
+
+
+async def open_tab(page: Page, tab: str) -> None:
+    await page.click("#refresh")
+    await page.click(f".tabs [data-tab='{tab}']")
+    await page.wait_for_selector(f".tabs [data-tab='{tab}'][aria-selected='true']")
+
+
+async def test_the_judge_sees_only_their_sites_and_their_sites_disputes(
+    desk: Page, net: dict[str, Any]
+) -> None:
+    assert "周法官" in await desk.inner_text("#who")
+    assert await desk.inner_text(".bar .brand") == "联系法官工作台"
+    sites = desk.locator("#sites li")
+    shown = {await sites.nth(i).get_attribute("data-site") for i in range(await sites.count())}
+    assert shown == {net["a"]["id"], net["a2"]["id"]}, shown
+    # Site A has no kiosk heartbeat: offline.
+    a = desk.locator(f"#sites li[data-site='{net['a']['id']}']")
+    assert await a.get_attribute("data-online") == "false"
+    assert "离线" in await a.inner_text()
+    await open_tab(desk, "all")
+    listed = desk.locator("#disputes li")
+    ids = {await listed.nth(i).get_attribute("data-dispute") for i in range(await listed.count())}
+    assert net["mine"]["id"] in ids and net["late"]["id"] in ids, ids
+    assert net["theirs"]["id"] not in ids, ids
+    await screenshot(desk, "liaison-desk")
+
+
+async def test_an_overdue_dispute_is_listed_as_overdue(desk: Page, net: dict[str, Any]) -> None:
+    await open_tab(desk, "overdue")
+    item = desk.locator(f"#disputes li[data-dispute='{net['late']['id']}']")
+    await item.wait_for()
+    assert "已超期" in await item.inner_text()
+    assert await desk.locator(f"#disputes li[data-dispute='{net['mine']['id']}']").count() == 0
+    await item.locator("button").click()
+    late = desk.locator("#dispute-detail .deadlines li[data-overdue='true']")
+    await late.first.wait_for()
+    assert "已超期" in await late.first.inner_text()
+
+
+async def test_the_judge_confirms_an_effective_agreement_and_sees_the_ruling_and_its_pdf(
+    desk: Page, net: dict[str, Any]
+) -> None:
+    api: Api = net["api"]
+    d, doc, confirmation = await mediated_and_applied(net)
+    await open_tab(desk, "confirm")
+    item = desk.locator(f"#disputes li[data-dispute='{d['id']}']")
+    await item.wait_for()
+    assert await desk.locator(".tabs [data-count='confirm']").inner_text() == "1"
+    await item.locator("button").click()
+    detail = desk.locator("#dispute-detail")
+    agreement = detail.locator(f".agreement[data-document='{doc['id']}']")
+    await agreement.wait_for()
+    # The text as signed, its hash, and each of the three signatures with its chain hash.
+    assert (
+        "钱小河于2027年1月31日前拆除越界围墙。"
+        in await agreement.locator(".agreement-text").inner_text()
+    )
+    assert await agreement.locator(".text-sha256").inner_text() == doc["text_sha256"]
+    signed = [e for e in doc["entries"] if e["type"] == "signature"]
+    assert len(signed) == 3
+    shown = agreement.locator(".signatures li .entry-hash")
+    assert [await shown.nth(i).inner_text() for i in range(await shown.count())] == [
+        e["hash"] for e in signed
+    ]
+    assert "李庭务" in await agreement.locator(".signatures").inner_text()  # the attestation
+    assert "待审查" in await detail.locator(".decision").inner_text()
+    await screenshot(desk, "liaison-confirmation")
+
+    await detail.locator("[data-act='confirm']").click()
+    form = detail.locator("form[data-decision='confirm']")
+    assert (await form.locator("input").input_value()).startswith("经审查")
+    await form.locator("button[type=submit]").click()
+    decided = detail.locator(".decision[data-state='confirmed']")
+    await decided.wait_for()
+    assert "已确认有效" in await decided.inner_text()
+
+    # The ruling's hash on the page is the chain's.
+    status, got, _ = await api.request(
+        "GET", f"/api/confirmations/{confirmation['id']}", auth=net["judge"]["session"]
+    )
+    assert status == 200 and got["state"] == "confirmed", got
+    status, ruling, _ = await api.request(
+        "GET", f"/api/documents/{got['decision_id']}", auth=net["judge"]["session"]
+    )
+    assert status == 200, ruling
+    entry = [e for e in ruling["entries"] if e["type"] == "decision"][-1]
+    await eventually(
+        lambda: _contains(decided.locator(".decision-hash"), entry["hash"]), "the ruling's hash"
+    )
+    assert await decided.locator(".ruling-sha256").inner_text() == ruling["text_sha256"]
+    # Its PDF: the button opens it in a new tab, from the API's PDF.
+    async with desk.context.expect_page() as opened:
+        await decided.locator("[data-pdf='decision']").click()
+    tab = await opened.value
+    await eventually(lambda: _starts(tab, "blob:"), "the PDF's tab")
+    await tab.close()
+    async with (
+        aiohttp.ClientSession() as http,
+        http.get(
+            api.abs(got["decision_pdf_url"]),
+            headers={"Authorization": f"Bearer {net['judge']['session']}"},
+        ) as r,
+    ):
+        assert r.status == 200 and r.content_type == "application/pdf", r.headers
+        assert (await r.read()).startswith(b"%PDF"), "not a PDF"
+    await screenshot(desk, "liaison-confirmed")
+
+
+async def _starts(page: Page, prefix: str) -> bool:
+    return page.url.startswith(prefix)
+
+
+async def test_a_failed_mediations_filing_package_downloads_and_is_filed(
+    desk: Page, net: dict[str, Any], tmp_path: Path
+) -> None:
+    api: Api = net["api"]
+    o = net["officer"]["session"]
+    d = await intake(
+        api,
+        o,
+        net["a"]["id"],
+        summary="劳务费纠纷，双方各执一词",
+        type="labour",
+        parties=[party("applicant", "孙一", "东山村"), party("respondent", "孙二", "东山村")],
+    )
+    await post(
+        api,
+        f"/api/disputes/{d['id']}/transitions",
+        o,
+        {"to": "failed", "reason": "被申请人拒绝调解"},
+    )
+    await open_tab(desk, "filing")
+    item = desk.locator(f"#disputes li[data-dispute='{d['id']}']")
+    await item.wait_for()
+    await item.locator("button").click()
+    detail = desk.locator("#dispute-detail")
+    await detail.locator(".filing").wait_for()
+    async with desk.expect_download() as got:
+        await detail.locator("[data-filing='json']").click()
+    saved = tmp_path / "filing.json"
+    await (await got.value).save_as(saved)
+    package = json.loads(saved.read_text())
+    assert package["format"] == "cloudcourt.filing/1", package
+    assert "被申请人拒绝调解" in json.dumps(package, ensure_ascii=False)
+    await detail.locator("[data-act='file']").click()
+    await detail.locator(".dispute[data-state='filed']").wait_for()
+    digest = await detail.locator(".export-sha256").inner_text()
+    assert len(digest) == 64, digest
+
+
+async def test_the_desk_fits_a_laptop_and_a_tablet_both_ways(desk: Page) -> None:
+    await open_tab(desk, "all")
+    await desk.locator("#disputes li button").first.click()
+    await desk.locator("#dispute-detail .dispute").wait_for()
+    await no_sideways(desk, "liaison")
+
+
+async def test_english_on_a_click(desk: Page) -> None:
+    await desk.click("#lang-switch")
+    await eventually(lambda: _contains(desk.locator(".bar .brand"), "Liaison judge"), "English")
+    assert "Overdue" in await desk.inner_text(".tabs [data-tab='overdue']")
+    await desk.click("#lang-switch")
+    await eventually(lambda: _contains(desk.locator(".bar .brand"), "联系法官"), "zh-CN")
+
+
+async def test_a_command_center_account_gets_the_command_centers_desk(
+    browser: Browser, net: dict[str, Any]
+) -> None:
+    page = await sign_in(browser, net["api"], net["command"], "command")
+    assert await page.inner_text(".bar .brand") == "诉源治理指挥中心"
+    sites = page.locator("#sites li")
+    shown = {await sites.nth(i).get_attribute("data-site") for i in range(await sites.count())}
+    assert {net["a"]["id"], net["a2"]["id"], net["b"]["id"]} <= shown, shown
+    await open_tab(page, "all")
+    await page.locator(f"#disputes li[data-dispute='{net['theirs']['id']}']").wait_for()
