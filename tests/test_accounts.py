@@ -7,8 +7,13 @@ from __future__ import annotations
 import time
 
 import pytest
+from argon2 import PasswordHasher
 
-from tests.e2e import Api
+from signaling.account_store import AccountStore
+from signaling.accounts import AccountRole, AccountService
+from signaling.config import ConfigError, Settings
+from signaling.store import SqliteStore
+from tests.e2e import Api, eventually
 from tests.network import account, sign_in
 
 pytestmark = pytest.mark.timeout(120)
@@ -146,6 +151,74 @@ async def test_an_admin_account_cannot_lock_itself_out(api: Api):
         "PATCH", f"/api/accounts/{admin['id']}", json={"name": None}
     )
     assert status == 400 and "null" in data["error"]
+
+
+async def test_an_unknown_username_locks_like_a_known_one(api: Api):
+    wrong = {"username": "no-such-person", "password": "wrong-password-1"}
+    statuses = [
+        (await api.request("POST", "/api/login", json=wrong, auth=None))[0] for _ in range(6)
+    ]
+    assert statuses == [401] * 5 + [429]
+
+
+# ------------------------------------------------------------------ in-process, a real store
+async def _service(tmp_path, ttl: int) -> tuple[SqliteStore, AccountService]:
+    store = await SqliteStore.open(tmp_path / "cloudcourt.db")
+    return store, AccountService(AccountStore(store), ttl)
+
+
+async def test_a_session_stops_working_when_it_expires(tmp_path):
+    store, service = await _service(tmp_path, ttl=1)
+    try:
+        await service.create("clerk-one", "书记员", AccountRole.OFFICER, "password-123")
+        token, session = await service.login("clerk-one", "password-123")
+        assert (await service.session(token)) == session
+
+        async def expired() -> bool:
+            return await service.session(token) is None
+
+        await eventually(expired, timeout=5, what="the 1-second session expires")
+    finally:
+        await store.close()
+
+
+async def test_a_hash_with_older_parameters_is_rehashed_at_login(tmp_path):
+    store, service = await _service(tmp_path, ttl=60)
+    try:
+        weak = PasswordHasher(time_cost=1, memory_cost=8192, parallelism=1)
+        service.hasher = weak
+        await service.create("old-hash", "老账号", AccountRole.JUDGE, "password-123")
+        [_, before] = await service.store.credentials("old-hash") or (None, "")
+        service.hasher = PasswordHasher()
+        assert service.hasher.check_needs_rehash(before)
+        await service.login("old-hash", "password-123")
+        [_, after] = await service.store.credentials("old-hash") or (None, "")
+        assert after != before and not service.hasher.check_needs_rehash(after)
+        assert service.hasher.verify(after, "password-123")
+    finally:
+        await store.close()
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("CLOUDCOURT_SITE_OFFLINE_AFTER", "0"),
+        ("CLOUDCOURT_SITE_OFFLINE_AFTER", "soon"),
+        ("CLOUDCOURT_SESSION_TTL", "59"),
+        ("CLOUDCOURT_SESSION_TTL", "12h"),
+    ],
+)
+def test_bad_network_settings_are_refused(tmp_path, name, value):
+    with pytest.raises(ConfigError, match=name):
+        Settings.load(data_dir=tmp_path, env={name: value})
+
+
+def test_network_settings_are_read(tmp_path):
+    env = {"CLOUDCOURT_SITE_OFFLINE_AFTER": "3", "CLOUDCOURT_SESSION_TTL": "600"}
+    settings = Settings.load(data_dir=tmp_path, env=env)
+    assert (settings.site_offline_after, settings.session_ttl_seconds) == (3.0, 600)
+    defaults = Settings.load(data_dir=tmp_path, env={})
+    assert (defaults.site_offline_after, defaults.session_ttl_seconds) == (45.0, 12 * 3600)
 
 
 def test_no_password_in_the_log(server):
