@@ -23,7 +23,7 @@ from playwright.async_api import Page
 
 from tests.browser import Browser, eventually, screenshot
 from tests.e2e import Api
-from tests.network import account, site
+from tests.network import account, heartbeat, site
 from tests.signaling_server import ServerProcess
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
@@ -132,6 +132,24 @@ async def test_my_site_is_shown_with_its_kiosk_state(desk: Page, net: dict[str, 
     assert await desk.get_attribute("#site-online", "data-online") == "false"
     assert "李庭务" in await desk.inner_text("#who")
     await screenshot(desk, "officer-desk")
+
+
+async def test_the_officer_enrols_the_sites_kiosk_and_sees_it_online(
+    desk: Page, net: dict[str, Any]
+) -> None:
+    await desk.click("#kiosks summary")
+    await desk.fill("#enrol-label", "调解室一体机")
+    await desk.click("#enrol-submit")
+    link = desk.locator("#enrolled-link")
+    await link.wait_for()
+    href = await link.get_attribute("href")
+    assert href and "/kiosk?credential=" in href, href
+    # The kiosk on the site's machine heartbeats with the credential of that link.
+    await heartbeat(net["api"], href.split("credential=", 1)[1])
+    await desk.click("#refresh")
+    await desk.wait_for_selector("#site-online[data-online='true']")
+    assert await desk.inner_text("#site-online") == "在线"
+    assert "调解室一体机" in await desk.inner_text("#devices")
 
 
 async def test_intake_of_two_residents_lands_at_my_sites_mediation_with_the_evidence_hash(
@@ -387,3 +405,56 @@ async def test_english_on_a_click(desk: Page) -> None:
     assert await desk.inner_text("#site-kind") == "Village cloud court"
     await desk.click("#lang-switch")
     await eventually(lambda: _contains(desk.locator(".bar .brand"), "庭务主任"), "back to zh-CN")
+
+
+async def test_the_mediator_accepts_and_the_officer_opens_the_mediation_session(
+    desk: Page, browser: Browser, net: dict[str, Any]
+) -> None:
+    api: Api = net["api"]
+    o = net["officer"]["session"]
+    d = await intake(
+        api,
+        o,
+        net["a"]["id"],
+        summary="家庭赡养费纠纷",
+        type="family",
+        parties=[party("applicant", "冯一", "东山村"), party("respondent", "冯二", "东山村")],
+    )
+    status, _, _ = await api.request(
+        "POST",
+        f"/api/disputes/{d['id']}/mediator",
+        json={"mediator_id": net["mediator"]["id"]},
+        auth=o,
+    )
+    assert status == 200
+    # The mediator's own desk (a mediator of the site uses /officer too): accept.
+    page = await sign_in(browser, api, net["mediator"], "mediator")
+    await page.locator(f"#disputes li[data-dispute='{d['id']}'] button").click()
+    detail = page.locator("#dispute-detail")
+    await detail.locator("[data-act='accept']").click()
+    await eventually(
+        lambda: _contains(detail.locator("[data-fact='dispute.mediator']"), "已接受"),
+        "the mediator's acceptance",
+    )
+    await page.close()
+    # The officer starts the session: the site machine's (kiosk) seat opens in a new tab.
+    await desk.click("#tab-list")
+    await desk.click("#refresh")
+    await desk.locator(f"#disputes li[data-dispute='{d['id']}'] button").click()
+    detail = desk.locator("#dispute-detail")
+    await detail.locator(f".dispute[data-dispute='{d['id']}']").wait_for()
+    async with desk.context.expect_page() as opened:
+        await detail.locator("[data-act='session']").click()
+    tab = await opened.value
+    await eventually(lambda: _has(tab, "/join/"), "the session's join link")
+    assert "token=" in tab.url
+    await tab.close()
+    await detail.locator(".sessions li").wait_for()
+    status, sessions, _ = await api.request("GET", f"/api/disputes/{d['id']}/sessions", auth=o)
+    assert status == 200 and len(sessions["sessions"]) == 1, sessions
+    hearing = sessions["sessions"][0]["hearing"]
+    assert hearing["kind"] == "mediation" and hearing["id"] in tab.url
+
+
+async def _has(page: Page, part: str) -> bool:
+    return part in page.url

@@ -49,6 +49,57 @@ function renderSite() {
     site.online === true ? t("site.online") : site.online === false ? t("site.offline") : t("site.online_unknown");
   online.title = site.last_heartbeat_at ? t("site.last_seen", { at: view.fmtTime(site.last_heartbeat_at) }) : "";
   $("site-place").textContent = [site.county, site.township, site.village, site.address].filter(Boolean).join(" ");
+  renderDevices(site);
+}
+
+// The site's kiosks: only its officer (or an admin) enrols or revokes them (docs/NETWORK.md).
+function mayManageKiosks(site) {
+  return !cc.me || cc.me.role === "admin" || (cc.me.role === "officer" && site.officer_id === cc.me.id);
+}
+
+function renderDevices(site) {
+  const box = $("kiosks");
+  box.hidden = !mayManageKiosks(site);
+  if (box.hidden) return;
+  const live = (site.devices || []).filter((d) => !d.revoked);
+  $("devices").replaceChildren(
+    ...live.map((d) =>
+      el(
+        "li",
+        { dataset: { device: d.id } },
+        el("span", { class: "dot-state", dataset: { online: String(Boolean(d.online)) }, text: `${d.label} · ${t(d.online ? "site.online" : "site.offline")}` }),
+        d.last_heartbeat_at ? el("span", { class: "detail", text: t("site.last_seen", { at: view.fmtTime(d.last_heartbeat_at) }) }) : null,
+        el("button", { type: "button", class: "link", dataset: { act: "revoke" }, text: t("officer.revoke"), onclick: () => revokeDevice(site, d) }),
+      ),
+    ),
+  );
+}
+
+async function enrolDevice(event) {
+  event.preventDefault();
+  const site = cc.site;
+  const label = $("enrol-label").value.trim() || t("officer.enrol_placeholder");
+  try {
+    const reply = await desk.api("POST", `/api/sites/${site.id}/devices`, { label });
+    // The credential is shown this once, inside the kiosk link the site's machine opens.
+    $("enrolled-link").href = reply.kiosk_url;
+    $("enrolled").hidden = false;
+    $("enrol-label").value = "";
+    desk.clearError();
+    await loadSites();
+  } catch (err) {
+    desk.showError(err);
+  }
+}
+
+async function revokeDevice(site, device) {
+  try {
+    await desk.api("DELETE", `/api/sites/${site.id}/devices/${device.id}`);
+    desk.clearError();
+    await loadSites();
+  } catch (err) {
+    desk.showError(err);
+  }
 }
 
 async function loadSites() {
@@ -91,12 +142,13 @@ function markOpened() {
 }
 
 async function openDispute(id) {
-  const [dispute, events, evidence, agreements, confirmations] = await Promise.all([
+  const [dispute, events, evidence, agreements, confirmations, sessions] = await Promise.all([
     desk.api("GET", `/api/disputes/${id}`),
     desk.api("GET", `/api/disputes/${id}/events`).catch(() => []),
     desk.api("GET", `/api/disputes/${id}/evidence`).catch(() => []),
     desk.api("GET", `/api/disputes/${id}/agreements`).catch(() => []),
     desk.api("GET", `/api/confirmations?dispute_id=${encodeURIComponent(id)}`).catch(() => []),
+    desk.api("GET", `/api/disputes/${id}/sessions`).catch(() => []),
   ]);
   const d = dispute.dispute || dispute;
   const docs = listOf(agreements, "agreements");
@@ -106,6 +158,7 @@ async function openDispute(id) {
     evidence: listOf(evidence, "evidence"),
     agreement: docs.find((a) => a.state === "effective") || docs[docs.length - 1] || null,
     confirmation: listOf(confirmations, "confirmations").pop() || null,
+    sessions: listOf(sessions, "sessions"),
   };
   await desk.loadPeople(ctx.people, [d.mediator_id, d.judge_id]);
   renderOpened();
@@ -126,11 +179,46 @@ function renderOpened() {
   const { dispute, events, evidence } = cc.opened;
   box.replaceChildren(
     view.detail(dispute, ctx, { events, evidence }),
+    sessionsPart(dispute, cc.opened.sessions),
     actions(dispute),
     el("div", { class: "actions" }, el("button", { type: "button", text: t("desk.close"), onclick: closeDispute })),
   );
   box.hidden = false;
   markOpened();
+}
+
+// The dispute's mediation sessions (hearings of kind mediation, docs/MEDIATION.md): when, in
+// what state, who has a seat; whoever holds a seat (the mediator, a judge called in) enters
+// with a token minted for their own seat.
+function sessionsPart(d, sessions) {
+  if (!sessions.length) return null;
+  const me = cc.me;
+  const list = el("ul", { class: "sessions hash-list" });
+  for (const s of sessions) {
+    const h = s.hearing;
+    const mine = me && s.seats.some((seat) => seat.account_id === me.id);
+    list.append(
+      el(
+        "li",
+        { dataset: { hearing: h.id, state: h.state } },
+        el("div", {}, el("strong", { text: view.fmtTime(h.scheduled_at) }), " ", el("span", { class: "tag", text: t(`act.session_state.${h.state}`) })),
+        el("div", { class: "detail", text: s.seats.map((seat) => seat.name).join("、") }),
+        mine && h.state !== "ended"
+          ? el("button", { type: "button", class: "primary", dataset: { act: "enter" }, text: t("act.session_open"), onclick: () => enterSession(d, h.id) })
+          : null,
+      ),
+    );
+  }
+  return el("section", {}, el("h3", { text: t("act.sessions") }), list);
+}
+
+async function enterSession(d, hearingId) {
+  try {
+    const minted = await desk.api("POST", `/api/disputes/${d.id}/sessions/${hearingId}/token`, {});
+    window.open(minted.join_url, "_blank", "noopener");
+  } catch (err) {
+    desk.showError(err);
+  }
 }
 
 function closeDispute() {
@@ -172,7 +260,7 @@ function actions(d) {
     );
   }
   if (mediating && (officerHere || mediatorHere)) {
-    if (d.mediator_id) act("session", () => startSession(d), "primary");
+    if (d.mediator_status === "accepted") act("session", () => startSession(d), "primary");
     if (d.state === "site_mediation") {
       act("escalate", () => ask("escalate", "act.reason.escalate", (reason) => transition(d, "judge_mediation", reason)));
     }
@@ -507,6 +595,7 @@ async function main() {
   $("add-party").addEventListener("click", () => addParty("respondent"));
   $("intake").addEventListener("submit", submitIntake);
   $("intake-files").addEventListener("change", onFiles);
+  $("enrol").addEventListener("submit", enrolDevice);
   $("refresh").addEventListener("click", () => refresh());
   $("site-pick").addEventListener("change", async () => {
     cc.site = cc.sites.find((s) => s.id === $("site-pick").value) || null;
