@@ -285,6 +285,7 @@ async function main() {
     return;
   }
   pad = new window.SignaturePad($("pad"), { penColor: "#111", minWidth: 1, maxWidth: 3 });
+  pad.addEventListener("beginStroke", () => showError("")); // the pad's own complaint is answered
   window.addEventListener("resize", resizePad);
   $("clear").addEventListener("click", () => pad.clear());
   $("sign").addEventListener("click", () => act("signatures", { image: pad.toDataURL("image/png") }));
