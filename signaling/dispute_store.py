@@ -316,18 +316,24 @@ class DisputeStore:
             where.append("(" + " OR ".join(scope) + ")")
             args += scope_args
 
-        sql = "SELECT id FROM disputes"
-        if where:
-            sql += " WHERE " + " AND ".join(where)
-        sql += " ORDER BY received_at DESC, rowid DESC"
+        condition = (" WHERE " + " AND ".join(where)) if where else ""
+        # Two queries, not one per dispute: the rows, then all their parties.
+        rows_sql = f"SELECT * FROM disputes{condition} ORDER BY received_at DESC, rowid DESC"
+        parties_sql = (
+            "SELECT * FROM dispute_parties WHERE dispute_id IN"
+            f" (SELECT id FROM disputes{condition}) ORDER BY dispute_id, position"
+        )
 
         def work(conn: sqlite3.Connection) -> list[Dispute]:
-            found = []
-            for (dispute_id,) in conn.execute(sql, args).fetchall():
-                dispute = _read(conn, dispute_id)
-                if dispute is not None:
-                    found.append(dispute)
-            return found
+            conn.execute("BEGIN")  # one snapshot for both reads
+            try:
+                rows = conn.execute(rows_sql, args).fetchall()
+                parties: dict[str, list[DisputeParty]] = {}
+                for p in conn.execute(parties_sql, args).fetchall():
+                    parties.setdefault(p["dispute_id"], []).append(_party(p))
+            finally:
+                conn.execute("COMMIT")
+            return [_dispute(r, tuple(parties.get(r["id"], ()))) for r in rows]
 
         return await self.store.run(work)
 

@@ -275,7 +275,9 @@ class SiteDirectory(Protocol):
 
     async def list(self, include_retired: bool = False) -> builtins.list[Site]: ...
 
-    async def visible_to(self, caller: Account | None) -> builtins.list[Site]: ...
+    async def visible_to(
+        self, caller: Account | None, include_retired: bool = False
+    ) -> builtins.list[Site]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -413,7 +415,8 @@ class DisputeService:
         return bool(self.site_ids(dispute) & await self._visible_site_ids(caller))
 
     async def _visible_site_ids(self, caller: Account | None) -> set[str]:
-        return {s.id for s in await self.sites.visible_to(caller)}
+        # Retired sites too: their disputes stay their people's to see.
+        return {s.id for s in await self.sites.visible_to(caller, include_retired=True)}
 
     @staticmethod
     def site_ids(dispute: Dispute) -> set[str]:

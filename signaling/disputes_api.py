@@ -51,6 +51,7 @@ from signaling.schemas_disputes import (
     DeclineBody,
     DisputesQuery,
     LadderChange,
+    LadderQuery,
     MediatorBody,
     NewDispute,
     TransitionBody,
@@ -303,6 +304,7 @@ async def decline(request: web.Request) -> web.Response:
     errors={
         400: "not multipart/form-data, a part without a file name, or a malformed body",
         413: "a file over 50 MiB, over 200 MiB in all, or over 20 files",
+        500: "the server's disk cannot store the files; nothing was recorded",
     },
 )
 async def upload_evidence(request: web.Request) -> web.Response:
@@ -371,14 +373,23 @@ async def _ladder_json(service: DisputeService, current: LadderVersion) -> dict[
 
 @routes.get("/api/ladder")
 @operation(
-    "the routing ladder in force (the rule table, first match wins) and its versions",
+    "the routing ladder in force (the rule table, first match wins), or an earlier version, "
+    "and the list of versions",
     {200: LadderReply},
     security="account",
+    query=LadderQuery,
+    errors={404: "no such version"},
 )
 async def get_ladder(request: web.Request) -> web.Response:
     await account_caller(request)
+    wanted = query(LadderQuery, request.query)
     service = disputes_of(request)
-    return reply(await _ladder_json(service, await service.ladder()))
+    if wanted.version is None:
+        return reply(await _ladder_json(service, await service.ladder()))
+    for version in await service.ladder_history():
+        if version.version == wanted.version:
+            return reply(await _ladder_json(service, version))
+    raise not_found(f"the ladder has no version {wanted.version}")
 
 
 @routes.put("/api/ladder")

@@ -28,7 +28,7 @@ from aiohttp import BodyPartReader, web
 
 from recorder.manifest import unrecordable
 from signaling.disputes import Evidence, new_evidence_id
-from signaling.errors import bad_request, conflict
+from signaling.errors import Code, CourtError, bad_request, conflict
 from signaling.models import utc_now
 
 log = logging.getLogger("cloudcourt.evidence")
@@ -109,44 +109,55 @@ class EvidenceFiles:
         if mime != "multipart/form-data":
             raise bad_request("the body must be multipart/form-data, one part per file")
         folder = self.folder(dispute_id)
-        await asyncio.to_thread(folder.mkdir, parents=True, exist_ok=True)
         uploads: list[_Upload] = []
         try:
-            try:
-                reader = await request.multipart()
-                total = 0
-                while (part := await reader.next()) is not None:
-                    if not isinstance(part, BodyPartReader):
-                        raise bad_request("a nested multipart is not a file")
-                    if len(uploads) == MAX_FILES:
-                        raise too_large(f"at most {MAX_FILES} files per upload")
-                    upload = await self._receive_part(part, folder, MAX_REQUEST_BYTES - total)
-                    uploads.append(upload)
-                    total += upload.size
-            except (ValueError, AssertionError) as exc:
-                raise bad_request(f"the multipart body is malformed: {exc}") from None
+            await asyncio.to_thread(folder.mkdir, parents=True, exist_ok=True)
+            await self._read_parts(request, folder, uploads)
             if not uploads:
                 raise bad_request("the upload holds no file")
-            now = utc_now()
-            items = []
             for upload in uploads:
                 await asyncio.to_thread(self._keep, upload, folder)
-                items.append(
-                    Evidence(
-                        id=new_evidence_id(),
-                        dispute_id=dispute_id,
-                        filename=upload.filename,
-                        media_type=upload.media_type,
-                        size=upload.size,
-                        sha256=upload.sha256,
-                        uploaded_by=uploaded_by,
-                        uploaded_at=now,
-                    )
-                )
-            return items
+        except (ValueError, AssertionError) as exc:
+            raise bad_request(f"the multipart body is malformed: {exc}") from None
+        except ConnectionError:
+            raise  # the uploader went away: nobody to answer
+        except OSError as exc:
+            log.error("evidence of %s cannot be written to %s: %s", dispute_id, folder, exc)
+            raise CourtError(
+                Code.INTERNAL,
+                f"the server cannot store evidence files ({exc.strerror or exc}); nothing of "
+                "this upload was recorded",
+            ) from None
         finally:
-            for upload in uploads:
+            for upload in uploads:  # those kept were renamed away already
                 await asyncio.to_thread(upload.temp.unlink, missing_ok=True)
+        now = utc_now()
+        return [
+            Evidence(
+                id=new_evidence_id(),
+                dispute_id=dispute_id,
+                filename=upload.filename,
+                media_type=upload.media_type,
+                size=upload.size,
+                sha256=upload.sha256,
+                uploaded_by=uploaded_by,
+                uploaded_at=now,
+            )
+            for upload in uploads
+        ]
+
+    async def _read_parts(self, request: web.Request, folder: Path, uploads: list[_Upload]) -> None:
+        """Each part into a temporary file of ``folder``, appended to ``uploads`` as it is."""
+        reader = await request.multipart()
+        total = 0
+        while (part := await reader.next()) is not None:
+            if not isinstance(part, BodyPartReader):
+                raise bad_request("a nested multipart is not a file")
+            if len(uploads) == MAX_FILES:
+                raise too_large(f"at most {MAX_FILES} files per upload")
+            upload = await self._receive_part(part, folder, MAX_REQUEST_BYTES - total)
+            uploads.append(upload)
+            total += upload.size
 
     async def _receive_part(self, part: BodyPartReader, folder: Path, room: int) -> _Upload:
         filename = _filename(part.filename)

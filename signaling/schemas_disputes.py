@@ -22,6 +22,7 @@ from signaling.schemas import (
     Strict,
     Text100,
     Text200,
+    Whole,
     absent,
 )
 
@@ -173,3 +174,9 @@ class DisputesQuery(Strict):
 
     def only_overdue(self) -> bool:
         return self.overdue in ("1", "true")
+
+
+class LadderQuery(Strict):
+    version: Whole | None = Field(
+        None, ge=1, le=1_000_000_000, description="an earlier version (default: the one in force)"
+    )

@@ -615,6 +615,36 @@ async def test_an_edited_ladder_changes_routing_of_the_next_intake_only(net: Net
         again["handler"] == before["handler"]
         and again["ladder_version"] == before["ladder_version"]
     )
+    # Every version is kept whole: the one that routed `before` can still be read.
+    status, old, _ = await net.api.request(
+        "GET", f"/api/ladder?version={before['ladder_version']}", auth=net.judge_a["session"]
+    )
+    assert status == 200 and old["rules"] == ladder["rules"], old
+    status, _, _ = await net.api.request(
+        "GET", "/api/ladder?version=999", auth=net.judge_a["session"]
+    )
+    assert status == 404
     # Put the default back for the other tests of this module.
     status, _, _ = await net.api.request("PUT", "/api/ladder", json={"rules": ladder["rules"]})
     assert status == 200
+
+
+async def test_an_evidence_file_over_the_limit_is_refused_and_not_kept(
+    net: Network, server
+) -> None:
+    d = await net.intake(
+        net.officer_a,
+        net.site_a["id"],
+        [party("applicant", "青山村"), party("respondent", "青山村")],
+    )
+    big = b"\0" * (50 * 1024 * 1024 + 1)  # the server's client_max_size is far less: streamed
+    status, data = await _upload(
+        net.api, net.officer_a["session"], d["id"], [("录像.mp4", big, "video/mp4")]
+    )
+    assert status == 413 and "50 MiB" in data["error"], data
+    folder = Path(server.data_dir) / "evidence" / d["id"]
+    assert list(folder.iterdir()) == []
+    status, listed, _ = await net.api.request(
+        "GET", f"/api/disputes/{d['id']}/evidence", auth=net.officer_a["session"]
+    )
+    assert listed["evidence"] == []
