@@ -127,6 +127,14 @@ class KioskSite(Reply):
     retired: bool
 
 
+class KioskHearing(Reply):
+    id: str
+    case_number: str
+    kind: str = Field(description="mediation or hearing")
+    scheduled_at: str
+    state: str
+
+
 class KioskStatus(Reply):
     device_id: str
     label: str
@@ -134,3 +142,6 @@ class KioskStatus(Reply):
     online: bool
     last_heartbeat_at: str | None
     heartbeat_seconds: int = Field(description="how often the kiosk should send its heartbeat")
+    today: list[KioskHearing] = Field(
+        description="the site's sessions and hearings scheduled today (the court's day), not ended"
+    )

@@ -19,6 +19,7 @@ from signaling.context import services
 from signaling.devices import DEVICES, Device, DeviceService, devices_of
 from signaling.errors import bad_request, conflict, forbidden, unauthorized
 from signaling.http_api import read_json, reply
+from signaling.kiosk_today import todays_hearings
 from signaling.openapi import Response, operation
 from signaling.replies_network import (
     DeviceEnrolled,
@@ -299,6 +300,8 @@ async def _device(request: web.Request) -> Device:
 
 async def _kiosk_reply(request: web.Request, device: Device) -> web.Response:
     site = await sites_of(request).require(device.site_id)
+    settings = services(request).settings
+    today = await todays_hearings(devices_of(request).db, site.id, settings.timezone)
     return reply(
         {
             "device_id": device.id,
@@ -317,6 +320,7 @@ async def _kiosk_reply(request: web.Request, device: Device) -> web.Response:
             "online": devices_of(request).online(device),
             "last_heartbeat_at": device.last_heartbeat_at,
             "heartbeat_seconds": HEARTBEAT_SECONDS,
+            "today": today,
         }
     )
 

@@ -6,12 +6,14 @@ started with CLOUDCOURT_SITE_OFFLINE_AFTER=3)."""
 from __future__ import annotations
 
 import secrets
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import pytest_asyncio
 
 from tests.e2e import Api, eventually
 from tests.network import account, device, heartbeat, site, site_json
+from tests.sessions_network import mediation_dispute
 from tests.signaling_server import free_port, start_server
 
 pytestmark = [pytest.mark.timeout(120), pytest.mark.asyncio(loop_scope="module")]
@@ -233,3 +235,26 @@ async def test_a_site_goes_offline_once_its_heartbeats_stop(quick_offline):
     assert data["offline_after_seconds"] == 3
     await heartbeat(api, enrolled["credential"])
     assert (await site_json(api, s["id"]))["online"]
+
+
+async def test_the_kiosk_lists_its_sites_sessions_of_today(api: Api):
+    net = await mediation_dispute(api, key="kiosk")
+    enrolled = await device(api, net["site"]["id"], auth=net["officer"]["session"])
+    path = f"/api/disputes/{net['dispute']['id']}/sessions"
+    tomorrow = (datetime.now(UTC) + timedelta(days=1, hours=1)).isoformat()
+    made = {}
+    for when in ("now", tomorrow):
+        body = {"kiosk": True} | ({} if when == "now" else {"scheduled_at": when})
+        status, data, _ = await api.request("POST", path, json=body, auth=net["officer"]["session"])
+        assert status == 201, data
+        made[when] = data["session"]["hearing"]["id"]
+    status, data, _ = await api.request("GET", "/api/kiosk", auth=enrolled["credential"])
+    assert status == 200, data
+    assert [h["id"] for h in data["today"]] == [made["now"]], data["today"]
+    [today] = data["today"]
+    assert today["kind"] == "mediation" and today["case_number"] == net["dispute"]["number"]
+    assert "title" not in today  # the title names the parties; the kiosk is in a public room
+    # Another site's kiosk sees none of it.
+    other = await device(api, (await site(api, kind="township"))["id"])
+    status, data, _ = await api.request("GET", "/api/kiosk", auth=other["credential"])
+    assert status == 200 and data["today"] == []

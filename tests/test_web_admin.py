@@ -123,6 +123,7 @@ async def test_a_kiosk_enrolled_on_the_page_heartbeats_and_shows_online(
     assert "credential" not in kiosk.url
     assert await kiosk.evaluate("localStorage.getItem('cloudcourt.kiosk.credential')") == credential
     assert "摄像头：正常" in await kiosk.inner_text("#camera-state")
+    assert await kiosk.is_visible("#today-empty")  # nothing scheduled at this site today
     await screenshot(kiosk, "network-kiosk")
 
     async def shown_online() -> bool:
@@ -158,6 +159,6 @@ async def test_pages_need_a_session_and_say_so_in_english_too(
     page = await browser.page("anonymous")
     await page.goto(api.abs("/admin"))
     await page.wait_for_url("**/login?next=%2Fadmin")
-    assert await page.inner_text("h1") == "登录"
+    await page.locator("h1", has_text="登录").wait_for()  # once the texts are in
     await page.click("#lang-switch")
     await page.locator("h1", has_text="Sign in").wait_for()

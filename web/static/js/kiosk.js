@@ -98,9 +98,36 @@ function render(online) {
     $(id).dataset.state = ok ? "online" : "offline";
     $(id).textContent = `${i18n.t(what)}：${i18n.t(ok ? "kiosk.ok" : "kiosk.missing")}`;
   }
+  renderToday(status.today || []);
   $("last-beat").textContent = i18n.t("kiosk.last_beat", { time: time(status.last_heartbeat_at) });
   $("device-label").textContent = status.label;
   document.title = `${site.name} · ${i18n.t("kiosk.title")}`;
+}
+
+// Today's sessions and hearings at this site: time, kind, number, state (no names: the screen
+// is in a public room).
+function renderToday(items) {
+  const list = $("today-list");
+  list.replaceChildren();
+  $("today-empty").hidden = items.length > 0;
+  for (const item of items) {
+    const hhmm = new Date(item.scheduled_at).toLocaleTimeString(i18n.getLang(), { hour: "2-digit", minute: "2-digit" });
+    const li = document.createElement("li");
+    li.dataset.hearingId = item.id;
+    li.dataset.state = item.state;
+    for (const [cls, text] of [
+      ["when", hhmm],
+      ["kind", i18n.t(`kiosk.kind.${item.kind}`)],
+      ["number", item.case_number],
+      ["state", i18n.t(`kiosk.state.${item.state}`)],
+    ]) {
+      const span = document.createElement("span");
+      span.className = cls;
+      span.textContent = text;
+      li.append(span);
+    }
+    list.append(li);
+  }
 }
 
 let online = false;
