@@ -328,6 +328,28 @@ async def test_a_failed_mediations_filing_package_downloads_and_is_filed(
     assert len(digest) == 64, digest
 
 
+async def test_the_judge_takes_a_site_dispute_up_to_guided_mediation(
+    desk: Page, net: dict[str, Any]
+) -> None:
+    api: Api = net["api"]
+    await open_tab(desk, "all")
+    await desk.locator(f"#disputes li[data-dispute='{net['mine']['id']}'] button").click()
+    detail = desk.locator("#dispute-detail")
+    await detail.locator(f".dispute[data-dispute='{net['mine']['id']}']").wait_for()
+    await detail.locator("[data-act='take-up']").click()
+    await detail.locator("form.reason-form input").fill("涉及宅基地权属，由法官指导调解")
+    await detail.locator("form.reason-form button[type=submit]").click()
+    await detail.locator(".dispute[data-state='judge_mediation']").wait_for()
+    assert "涉及宅基地权属，由法官指导调解" in await detail.locator(".events").inner_text()
+    await open_tab(desk, "guide")
+    await desk.locator(f"#disputes li[data-dispute='{net['mine']['id']}']").wait_for()
+    status, got, _ = await api.request(
+        "GET", f"/api/disputes/{net['mine']['id']}", auth=net["judge"]["session"]
+    )
+    assert status == 200 and got["state"] == "judge_mediation"
+    assert got["judge_id"] == net["judge"]["id"]
+
+
 async def test_the_desk_fits_a_laptop_and_a_tablet_both_ways(desk: Page) -> None:
     await open_tab(desk, "all")
     await desk.locator("#disputes li button").first.click()
@@ -353,3 +375,25 @@ async def test_a_command_center_account_gets_the_command_centers_desk(
     assert {net["a"]["id"], net["a2"]["id"], net["b"]["id"]} <= shown, shown
     await open_tab(page, "all")
     await page.locator(f"#disputes li[data-dispute='{net['theirs']['id']}']").wait_for()
+    # A cross-village dispute is the command center's to mediate: it appoints the mediator.
+    api: Api = net["api"]
+    cross = await intake(
+        api,
+        net["officer"]["session"],
+        net["a"]["id"],
+        summary="东山村与南岭村之间的灌溉用水纠纷",
+        parties=[party("applicant", "何一", "东山村"), party("respondent", "何二", "南岭村")],
+    )
+    assert cross["handler"]["level"] == "command_center", cross
+    await open_tab(page, "all")
+    await page.locator(f"#disputes li[data-dispute='{cross['id']}'] button").click()
+    detail = page.locator("#dispute-detail")
+    await detail.locator(f".dispute[data-dispute='{cross['id']}']").wait_for()
+    assert "指挥中心" in await detail.locator("[data-fact='dispute.handler']").inner_text()
+    await detail.locator("[data-act='appoint']").click()
+    await detail.locator("#appoint-pick").select_option(net["mediator"]["id"])
+    await detail.locator("form.reason-form button[type=submit]").click()
+    await eventually(
+        lambda: _contains(detail.locator("[data-fact='dispute.mediator']"), "王调解"),
+        "the mediator the command center appointed",
+    )

@@ -291,7 +291,17 @@ function decisionForm(d, c, decision) {
   return form;
 }
 
+// Only what the API would allow (signaling/dispute_access.py): a judge of the dispute's sites
+// (or the judge guiding it) may move it anywhere the machine allows; the command center acts
+// on the disputes it handles (cross-village ones) as a site acts on its own.
 function actions(d) {
+  const me = cc.me;
+  const role = me ? me.role : "admin";
+  const isAdmin = role === "admin";
+  const judgeOf =
+    role === "judge" &&
+    (d.judge_id === me.id || [d.intake_site_id, d.handler?.site_id].some((id) => id && ctx.sites.get(id)?.liaison_judge_id === me.id));
+  const commandHandles = role === "command" && d.handler?.level === "command_center";
   const box = el("section", { class: "acts" });
   const row = el("div", { class: "actions" });
   const forms = el("div");
@@ -302,34 +312,75 @@ function actions(d) {
     forms.querySelector("input").focus();
   };
   const c = cc.opened?.confirmation;
-  const mine = cc.me && cc.me.role === "judge" && ctx.sites.get(c?.site_id)?.liaison_judge_id === cc.me.id;
-  if (c && c.state === "pending" && mine) {
+  const deciding = role === "judge" && ctx.sites.get(c?.site_id)?.liaison_judge_id === me.id;
+  if (c && c.state === "pending" && deciding) {
     act("confirm", "liaison.confirm", () => forms.replaceChildren(decisionForm(d, c, "confirm")), "primary");
     act("refuse", "liaison.refuse", () => forms.replaceChildren(decisionForm(d, c, "refuse")), "danger");
   }
-  if (d.state === "site_mediation") {
-    act("take-up", "liaison.take_up", () => ask("liaison.reason.take_up", "liaison.take_up", (reason) => transition(d, "judge_mediation", reason)));
+  const mediating = d.state === "site_mediation" || d.state === "judge_mediation";
+  const acting = isAdmin || judgeOf || commandHandles;
+  if (mediating && acting && d.mediator_status !== "accepted") {
+    act("appoint", "act.appoint", () => appointForm(d).then((form) => forms.replaceChildren(form)));
   }
-  if (d.state === "judge_mediation") {
-    act("session", "liaison.guide_session", () => startSession(d), "primary");
+  if (mediating && acting && d.mediator_status === "accepted") {
+    act("session", d.state === "judge_mediation" ? "liaison.guide_session" : "act.session", () => startSession(d), "primary");
+  }
+  if (d.state === "site_mediation" && acting) {
+    const key = role === "judge" ? "liaison.take_up" : "act.escalate";
+    act("take-up", key, () => ask(role === "judge" ? "liaison.reason.take_up" : "act.reason.escalate", key, (reason) => transition(d, "judge_mediation", reason)));
+  }
+  if (mediating && acting) {
+    act("mediated", "act.mediated", () => ask("act.reason.mediated", "act.mediated", (reason) => transition(d, "mediated", reason), { required: false }));
     act("failed", "act.failed", () => ask("act.reason.failed", "act.failed", (reason) => transition(d, "failed", reason), { danger: true }), "danger");
   }
   if (!row.children.length) return null;
   return box;
 }
 
+// The mediator to appoint: one of the mediating site's mediators (the API refuses others), or,
+// for the command center's and a judge's mediation, any mediator of the network.
+async function appointForm(d) {
+  const site = d.handler?.level === "site" ? ctx.sites.get(d.handler.site_id) : null;
+  let people = site ? site.mediators || [] : [];
+  if (!site) {
+    try {
+      people = listOf(await desk.api("GET", "/api/accounts?role=mediator"), "accounts").filter((a) => a.active);
+    } catch (err) {
+      desk.showError(err);
+    }
+  }
+  if (!people.length) return el("p", { class: "detail", text: t("act.appoint_none") });
+  const select = el("select", { id: "appoint-pick" }, ...people.map((p) => el("option", { value: p.id, text: p.name })));
+  const form = el(
+    "form",
+    { class: "reason-form" },
+    el("label", { for: "appoint-pick", text: t("act.appoint_pick") }),
+    select,
+    el("button", { type: "submit", class: "primary", text: t("act.appoint") }),
+  );
+  form.addEventListener("submit", (e) => {
+    e.preventDefault();
+    run(() => desk.api("POST", `/api/disputes/${d.id}/mediator`, { mediator_id: select.value }), d.id);
+  });
+  return form;
+}
+
 function transition(d, to, reason) {
   return run(() => desk.api("POST", `/api/disputes/${d.id}/transitions`, { to, reason }), d.id);
 }
 
-// A judge-guided session: the judge holds it, then takes the judge's seat (call-judge gives
-// the called-in judge their token) and enters it in a new tab.
+// A session of the dispute (docs/MEDIATION.md): the judge holds it and takes the judge's seat
+// (call-judge gives the called-in judge their token); the command center opens the seat the
+// reply gives it. Entered in a new tab.
 async function startSession(d) {
   try {
     const created = await desk.api("POST", `/api/disputes/${d.id}/sessions`, {});
-    const hearingId = created.session.hearing.id;
-    const called = await desk.api("POST", `/api/disputes/${d.id}/sessions/${hearingId}/call-judge`, {});
-    const url = called.token ? called.token.join_url : desk.joinUrlFor(created, cc.me);
+    let url = desk.joinUrlFor(created, cc.me);
+    if (cc.me && cc.me.role === "judge") {
+      const hearingId = created.session.hearing.id;
+      const called = await desk.api("POST", `/api/disputes/${d.id}/sessions/${hearingId}/call-judge`, {});
+      if (called.token) url = called.token.join_url;
+    }
     if (url) window.open(url, "_blank", "noopener");
     desk.clearError();
   } catch (err) {

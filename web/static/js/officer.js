@@ -228,13 +228,23 @@ function closeDispute() {
 }
 
 // ------------------------------------------------------------------ actions
-// Only what the API would allow the caller on this dispute now; the server decides again.
+// Only what the API would allow the caller on this dispute now (signaling/dispute_access.py,
+// dispute_sessions.py, signing_api.py); the server decides again.
 function actions(d) {
   const me = cc.me;
+  const role = me ? me.role : "admin";
+  const isAdmin = role === "admin";
+  const site = (id) => (id ? ctx.sites.get(id) : null);
+  const officerOf = (id) => role === "officer" && site(id)?.officer_id === me.id;
+  const mediatorOfSite = (id) => role === "mediator" && (site(id)?.mediator_ids || []).includes(me.id);
   const mediating = d.state === "site_mediation" || d.state === "judge_mediation";
-  const isAdmin = !me || me.role === "admin";
-  const officerHere = isAdmin || (me.role === "officer" && cc.site && cc.site.officer_id === me.id);
-  const mediatorHere = me && me.role === "mediator" && d.mediator_id === me.id;
+  // The site that mediates it now (a cross-village dispute is the command center's: the desk
+  // that took it in watches it but does not act for it).
+  const handlerSite = d.handler?.level === "site" ? d.handler.site_id : null;
+  const handles = isAdmin || (handlerSite && (officerOf(handlerSite) || mediatorOfSite(handlerSite)));
+  const appointed = role === "mediator" && d.mediator_id === me.id;
+  const accepted = appointed && d.mediator_status === "accepted";
+  const intakeOfficer = isAdmin || officerOf(d.intake_site_id);
   const agreement = cc.opened?.agreement || null;
   const box = el("section", { class: "acts" }, el("h3", { text: t("act.title") }));
   const row = el("div", { class: "actions" });
@@ -248,10 +258,11 @@ function actions(d) {
     forms.querySelector("input").focus();
   };
 
-  if (mediating && officerHere && d.mediator_status !== "accepted") {
+  // SPC 2021 Arts. 10–15: the handler appoints a mediator; the mediator accepts or declines.
+  if (mediating && handles && role !== "mediator" && d.mediator_status !== "accepted") {
     act("appoint", () => forms.replaceChildren(appointForm(d)));
   }
-  if (mediating && (mediatorHere || isAdmin) && d.mediator_status === "appointed") {
+  if (mediating && (appointed || isAdmin) && d.mediator_status === "appointed") {
     act("accept", () => run(() => desk.api("POST", `/api/disputes/${d.id}/mediator/accept`, {}), d.id));
     act("decline", () =>
       ask("decline", "act.reason.decline", (reason) =>
@@ -259,8 +270,12 @@ function actions(d) {
       ),
     );
   }
-  if (mediating && (officerHere || mediatorHere)) {
-    if (d.mediator_status === "accepted") act("session", () => startSession(d), "primary");
+  const sessionRunner = isAdmin || appointed || intakeOfficer || officerOf(handlerSite);
+  if (mediating && d.mediator_status === "accepted" && sessionRunner) {
+    act("session", () => startSession(d), "primary");
+  }
+  const moves = (d.state === "site_mediation" && (handles || accepted)) || (d.state === "judge_mediation" && (accepted || isAdmin));
+  if (moves) {
     if (d.state === "site_mediation") {
       act("escalate", () => ask("escalate", "act.reason.escalate", (reason) => transition(d, "judge_mediation", reason)));
     }
@@ -270,14 +285,19 @@ function actions(d) {
   // The agreement (docs/SIGNING.md): the mediator drafts it from the template with the terms,
   // everyone signs it on /sign; once effective the officer applies for judicial confirmation
   // on the parties' behalf (民事诉讼法 Art. 205: within 30 days).
-  if (mediating && (mediatorHere || isAdmin) && d.mediator_status === "accepted" && (!agreement || agreement.state !== "effective")) {
+  if (mediating && (accepted || isAdmin) && d.mediator_status === "accepted" && (!agreement || agreement.state !== "effective")) {
     act("agreement_new", () => forms.replaceChildren(agreementForm(d)));
   }
   if (agreement) {
     act("agreement", () => window.open(`/sign?document=${encodeURIComponent(agreement.id)}`, "_blank", "noopener"));
   }
-  if (agreement && agreement.state === "effective" && officerHere && !cc.opened?.confirmation) {
+  if (agreement && agreement.state === "effective" && intakeOfficer && !cc.opened?.confirmation) {
     act("apply_confirmation", () => run(() => desk.api("POST", `/api/agreements/${agreement.id}/confirmation`, { attest: true }), d.id));
+  }
+  // SPC 2021 Art. 21: a failed mediation is filed online; the intake officer may file it on
+  // the party's behalf (the package itself is the court's side's to read, docs/FILING.md).
+  if (d.state === "failed" && intakeOfficer) {
+    act("file", () => run(() => desk.api("POST", `/api/disputes/${d.id}/filing`), d.id));
   }
   if (!row.children.length) box.hidden = true;
   return box;
@@ -316,7 +336,9 @@ function agreementForm(d) {
 }
 
 function appointForm(d) {
-  const ids = (cc.site && cc.site.mediator_ids) || [];
+  // The mediators of the site that mediates it (the API refuses any other).
+  const handler = (d.handler?.site_id && ctx.sites.get(d.handler.site_id)) || cc.site;
+  const ids = (handler && handler.mediator_ids) || [];
   if (!ids.length) return el("p", { class: "detail", text: t("act.appoint_none") });
   const select = el(
     "select",
