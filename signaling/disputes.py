@@ -462,6 +462,7 @@ class DisputeService:
         reason = reason.strip()
         self.check_move(dispute, to, reason)
         detail = dict(detail or {})
+        judge_hint = detail.pop("judge_id", None)  # only for a move into judge mediation
         changes: dict[str, Any] = {}
         target = to
         if (
@@ -473,7 +474,7 @@ class DisputeService:
             detail["failed_step"] = DisputeState.SITE_MEDIATION.value
             detail["rule_id"] = dispute.rule_id
         if target is DisputeState.JUDGE_MEDIATION:
-            changes.update(await self._to_judge(dispute, detail))
+            changes.update(await self._to_judge(dispute, detail, judge_hint))
         if target in (DisputeState.MEDIATED, DisputeState.FAILED):
             changes["mediation_ended_at"] = utc_now()
         moved = await self.store.move(
@@ -503,10 +504,11 @@ class DisputeService:
         if reason is not None and to in REASON_REQUIRED and not reason.strip():
             raise bad_request(f"a move to {to.value} needs a reason: the record says why")
 
-    async def _to_judge(self, dispute: Dispute, detail: dict[str, Any]) -> dict[str, Any]:
-        judge_id = detail.get("judge_id")
-        site = await self.sites.get(dispute.intake_site_id)
+    async def _to_judge(
+        self, dispute: Dispute, detail: dict[str, Any], judge_id: object
+    ) -> dict[str, Any]:
         if not isinstance(judge_id, str) or not judge_id:
+            site = await self.sites.get(dispute.intake_site_id)
             judge_id = site.liaison_judge_id if site is not None else None
         if judge_id is None:
             raise conflict(

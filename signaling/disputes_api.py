@@ -214,8 +214,13 @@ async def transition(request: web.Request) -> web.Response:
         raise forbidden(
             f"you may not move dispute {dispute.id} from {dispute.state.value} to {wanted.to.value}"
         )
+    # A judge who takes a dispute up guides it themselves (by default the intake site's
+    # liaison judge does: a police or association dispute's judge may be another site's).
+    detail = (
+        {"judge_id": caller.id} if caller is not None and caller.role is AccountRole.JUDGE else None
+    )
     moved = await service.transition(
-        dispute.id, wanted.to, actor_label(caller), wanted.reason or ""
+        dispute.id, wanted.to, actor_label(caller), wanted.reason or "", detail
     )
     return _answer(request, moved)
 

@@ -198,6 +198,13 @@ async def test_a_property_dispute_goes_to_the_association_site(net: Network) -> 
     # The association's officer sees it in their list.
     status, data, _ = await net.api.request("GET", "/api/disputes", auth=net.officer_s["session"])
     assert status == 200 and d["id"] in [x["id"] for x in data["disputes"]]
+    # The association's liaison judge takes it up and guides it themselves.
+    status, up = await net.move(
+        net.judge_b, d["id"], "judge_mediation", "物业服务合同争议，法官指导"
+    )
+    assert status == 200 and up["judge_id"] == net.judge_b["id"], up
+    status, data, _ = await net.api.request("GET", "/api/disputes", auth=net.judge_b["session"])
+    assert d["id"] in [x["id"] for x in data["disputes"]]
 
 
 async def test_police_intake_is_mediated_by_the_police_then_by_the_judge(net: Network) -> None:
