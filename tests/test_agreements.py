@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import hashlib
 import io
+import sqlite3
 import unicodedata
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import aiohttp
@@ -384,3 +386,25 @@ async def test_who_may_draft_and_apply(village: Village) -> None:
         "GET", f"/api/documents/{doc['id']}", auth=village.other_officer["session"]
     )
     assert status == 403, (status, body)
+
+
+async def test_confirmation_is_applied_for_within_30_days(village: Village, server) -> None:
+    """民事诉讼法 Art. 205: an application more than 30 days after the agreement took effect is
+    refused (the agreement's effective time set back in the database stands for the wait)."""
+    _, signed = await _signed_agreement(village)
+    past = (datetime.now(UTC) - timedelta(days=31)).isoformat(timespec="seconds")
+    conn = sqlite3.connect(server.data_dir / "cloudcourt.db")
+    try:
+        conn.execute(
+            "UPDATE signed_documents SET effective_at = ? WHERE id = ?", (past, signed["id"])
+        )
+        conn.commit()
+    finally:
+        conn.close()
+    status, body, _ = await village.api.request(
+        "POST",
+        f"/api/agreements/{signed['id']}/confirmation",
+        json={"attest": True},
+        auth=village.officer["session"],
+    )
+    assert status == 409 and "30 days" in body["error"], (status, body)
