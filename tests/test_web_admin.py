@@ -5,9 +5,17 @@ The admin page fits a portrait tablet without scrolling sideways."""
 
 from __future__ import annotations
 
+import json
+import re
+from pathlib import Path
+from typing import get_args
+
 import pytest
 from playwright.async_api import Page
 
+from signaling.accounts import AccountRole
+from signaling.schemas_network import Trade
+from signaling.sites import SiteKind
 from tests.browser import Browser, eventually, screenshot
 from tests.e2e import Api
 from tests.network import account, site
@@ -162,3 +170,31 @@ async def test_pages_need_a_session_and_say_so_in_english_too(
     await page.locator("h1", has_text="登录").wait_for()  # once the texts are in
     await page.click("#lang-switch")
     await page.locator("h1", has_text="Sign in").wait_for()
+
+
+def test_every_text_of_the_network_pages_is_in_both_languages() -> None:
+    """Each key the pages name (data-i18n*, i18n.t("…") literals, and the keys made from the
+    server's names: roles, site kinds, trades) has a text in zh-CN and in English."""
+    static = Path(__file__).resolve().parent.parent / "web/static"
+    pages = {"login": ["network"], "admin": ["network", "admin"], "kiosk": ["network", "kiosk"]}
+    made = {
+        *(f"net.role.{r.value}" for r in AccountRole),
+        *(f"net.kind.{k.value}" for k in SiteKind),
+        *(f"net.trade.{t}" for t in get_args(Trade)),
+        "kiosk.kind.mediation",
+        "kiosk.kind.hearing",
+        *(f"kiosk.state.{s}" for s in ("scheduled", "open", "in_session")),
+    }
+    for page, tables in pages.items():
+        text = (static / f"{page}.html").read_text() + (static / f"js/{page}.js").read_text()
+        keys = set(re.findall(r'data-i18n(?:-[a-z-]+)?="([^"]+)"', text))
+        keys |= set(re.findall(r'i18n\.t\("([^"]+)"', text))
+        assert len(keys) > 5, (page, keys)
+        for lang in ("zh-CN", "en"):
+            found: dict[str, str] = json.loads((static / f"i18n/{lang}.json").read_text())
+            for table in tables:
+                found |= json.loads((static / f"i18n/{table}.{lang}.json").read_text())
+            prefixes = {"net" if t == "network" else t for t in tables}
+            wanted = keys | {k for k in made if k.split(".")[0] in prefixes}
+            missing = sorted(k for k in wanted if not found.get(k))
+            assert not missing, f"{page} ({lang}) has no text for {missing}"
