@@ -522,6 +522,43 @@ class DisputeService:
             "judge_id": judge_id,
         }
 
+    # ------------------------------------------------------------ the command center
+    async def dispatch(self, dispute_id: str, site_id: str, actor: str, reason: str) -> Dispute:
+        """The command center hands a dispute it handles to a site (分流), which mediates it
+        from then on (and appoints its own mediator: an appointment the command center made is
+        withdrawn unless accepted). Logged; the state stays ``site_mediation``."""
+        dispute = await self.get(dispute_id)
+        if (
+            dispute.state is not DisputeState.SITE_MEDIATION
+            or dispute.handler.level is not HandlerLevel.COMMAND_CENTER
+        ):
+            raise conflict(
+                f"dispute {dispute.id} is not in the command center's mediation "
+                f"({dispute.state.value}, handled by {dispute.handler.level.value}); only such "
+                "a dispute is dispatched"
+            )
+        site = await self.sites.get(site_id)
+        if site is None or site.retired_at is not None:
+            raise bad_request(f"'site_id' must name a site in service; {site_id} is not one")
+        changes: dict[str, Any] = {
+            "handler_level": HandlerLevel.SITE.value,
+            "handler_site_id": site.id,
+        }
+        if dispute.mediator_status is not MediatorStatus.ACCEPTED:
+            changes.update(
+                mediator_id=None,
+                mediator_status=None,
+                mediator_appointed_at=None,
+                mediator_answered_at=None,
+            )
+        return await self.store.note(
+            dispute,
+            actor,
+            reason or None,
+            {"action": "dispatched", "handler": Handler(HandlerLevel.SITE, site.id).to_json()},
+            changes,
+        )
+
     # ------------------------------------------------------------ the mediator
     async def appoint_mediator(self, dispute_id: str, mediator_id: str, actor: str) -> Dispute:
         """Appoint (or re-appoint after a decline) the dispute's mediator (SPC 2021 Arts.

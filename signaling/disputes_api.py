@@ -49,6 +49,7 @@ from signaling.replies_disputes import (
 from signaling.schemas import NoFields
 from signaling.schemas_disputes import (
     DeclineBody,
+    DispatchBody,
     DisputesQuery,
     LadderChange,
     LadderQuery,
@@ -223,6 +224,24 @@ async def transition(request: web.Request) -> web.Response:
         dispute.id, wanted.to, actor_label(caller), wanted.reason or "", detail
     )
     return _answer(request, moved)
+
+
+@routes.post("/api/disputes/{dispute_id}/dispatch")
+@operation(
+    "the command center hands a dispute it mediates to a site (分流), with an optional reason",
+    {200: DisputeReply},
+    security="account",
+    body=DispatchBody,
+    errors={409: "the dispute is not in the command center's mediation"},
+)
+async def dispatch(request: web.Request) -> web.Response:
+    caller, dispute = await _seen(request)
+    wanted = body(DispatchBody, await read_json(request))
+    require_roles(caller, AccountRole.COMMAND)
+    dispatched = await disputes_of(request).dispatch(
+        dispute.id, wanted.site_id, actor_label(caller), wanted.reason or ""
+    )
+    return _answer(request, dispatched)
 
 
 @routes.post("/api/disputes/{dispute_id}/mediator")

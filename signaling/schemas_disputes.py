@@ -152,6 +152,11 @@ class MediatorBody(Strict):
     mediator_id: Id
 
 
+class DispatchBody(Strict):
+    site_id: Id
+    reason: OptionalReason = absent()
+
+
 class DeclineBody(Strict):
     reason: Reason
 

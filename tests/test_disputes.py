@@ -182,7 +182,25 @@ async def test_a_cross_village_dispute_goes_to_the_command_center(net: Network) 
         "GET", f"/api/disputes/{d['id']}", auth=net.officer_b["session"]
     )
     assert status == 403, body
-    status, moved = await net.move(net.command, d["id"], "mediated")
+    # It dispatches it to site B (分流); from then on B's officer mediates it, and sees it.
+    path = f"/api/disputes/{d['id']}/dispatch"
+    status, body, _ = await net.api.request(
+        "POST", path, json={"site_id": net.site_b["id"]}, auth=net.officer_a["session"]
+    )
+    assert status == 403, body
+    status, sent, _ = await net.api.request(
+        "POST",
+        path,
+        json={"site_id": net.site_b["id"], "reason": "被申请人所在村调解"},
+        auth=net.command["session"],
+    )
+    assert status == 200 and sent["handler"] == {"level": "site", "site_id": net.site_b["id"]}
+    assert sent["state"] == "site_mediation"
+    status, body, _ = await net.api.request(
+        "POST", path, json={"site_id": net.site_a["id"]}, auth=net.command["session"]
+    )
+    assert status == 409, body  # no longer the command center's
+    status, moved = await net.move(net.officer_b, d["id"], "mediated")
     assert status == 200 and moved["state"] == "mediated", moved
 
 
