@@ -172,7 +172,7 @@ async def test_pages_need_a_session_and_say_so_in_english_too(
     await page.locator("h1", has_text="Sign in").wait_for()
 
 
-def test_every_text_of_the_network_pages_is_in_both_languages() -> None:
+async def test_every_text_of_the_network_pages_is_in_both_languages() -> None:
     """Each key the pages name (data-i18n*, i18n.t("…") literals, and the keys made from the
     server's names: roles, site kinds, trades) has a text in zh-CN and in English."""
     static = Path(__file__).resolve().parent.parent / "web/static"
