@@ -290,7 +290,7 @@ async def _starts(page: Page, prefix: str) -> bool:
     return page.url.startswith(prefix)
 
 
-async def test_a_failed_mediations_filing_package_downloads_and_is_filed(
+async def test_a_failed_mediations_filing_package_downloads_is_filed_and_heard(
     desk: Page, net: dict[str, Any], tmp_path: Path
 ) -> None:
     api: Api = net["api"]
@@ -326,6 +326,19 @@ async def test_a_failed_mediations_filing_package_downloads_and_is_filed(
     await detail.locator(".dispute[data-state='filed']").wait_for()
     digest = await detail.locator(".export-sha256").inner_text()
     assert len(digest) == 64, digest
+    # The last rung: the filed dispute's court hearing, scheduled here.
+    when = (datetime.now() + timedelta(days=14)).strftime("%Y-%m-%dT09:30")
+    await detail.locator("#hearing-case").fill("（2026）浙0102民初123号")
+    assert await detail.locator("#hearing-court").input_value() == "青山县人民法院"
+    await detail.locator("#hearing-at").fill(when)
+    await detail.locator("[data-act='schedule']").click()
+    await detail.locator(".dispute[data-state='hearing_scheduled']").wait_for()
+    assert "（2026）浙0102民初123号" in await detail.locator(".hearing").inner_text()
+    status, linked, _ = await api.request(
+        "GET", f"/api/disputes/{d['id']}/hearing", auth=net["judge"]["session"]
+    )
+    assert status == 200 and linked["hearing"]["case_number"] == "（2026）浙0102民初123号"
+    assert linked["hearing"]["kind"] == "hearing"
 
 
 async def test_the_judge_takes_a_site_dispute_up_to_guided_mediation(

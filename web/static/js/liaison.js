@@ -137,6 +137,11 @@ async function openDispute(id) {
   if (confirmation && confirmation.decision_id) {
     ruling = await desk.api("GET", `/api/documents/${confirmation.decision_id}`).catch(() => null);
   }
+  let hearing = null;
+  // Only a dispute that reached the hearing rung has one (a confirmed agreement closes without).
+  if (listOf(events, "events").some((e) => e.to_state === "hearing_scheduled")) {
+    hearing = await desk.api("GET", `/api/disputes/${id}/hearing`).then((r) => r.hearing).catch(() => null);
+  }
   cc.opened = {
     dispute: d,
     events: listOf(events, "events"),
@@ -144,6 +149,7 @@ async function openDispute(id) {
     agreement,
     confirmation,
     ruling,
+    hearing,
   };
   await desk.loadPeople(ctx.people, [d.mediator_id, d.judge_id]);
   renderOpened();
@@ -161,6 +167,7 @@ function renderOpened() {
     agreementPart(agreement),
     confirmation ? confirmationPart(confirmation, ruling) : null,
     filingPart(dispute),
+    hearingPart(dispute, cc.opened.hearing),
     actions(dispute),
     el("div", { class: "actions" }, el("button", { type: "button", text: t("desk.close"), onclick: closeDispute })),
   );
@@ -257,6 +264,50 @@ function filingPart(d) {
         : null,
     ),
   );
+}
+
+// The last rung: a filed dispute's court hearing (docs/MEDIATION.md), scheduled by its liaison
+// judge — the case number the court's filing gave, the court, when, public or not; the
+// dispute moves filed → hearing_scheduled and shows the hearing from then on.
+function hearingPart(d, hearing) {
+  if (hearing) {
+    return el(
+      "section",
+      { class: "hearing", dataset: { hearing: hearing.id } },
+      el("h3", { text: t("liaison.hearing") }),
+      el("p", {}, el("strong", { class: "wrap", text: hearing.case_number }), " ", el("span", { class: "detail", text: `${hearing.court} · ${view.fmtTime(hearing.scheduled_at)}` })),
+    );
+  }
+  const role = cc.me ? cc.me.role : "admin";
+  if (d.state !== "filed" || !["judge", "command", "admin"].includes(role)) return null;
+  const field = (id, labelKey, attrs) =>
+    el("label", { class: "field" }, el("span", { text: t(labelKey) }), el("input", { id, type: "text", maxlength: "200", autocomplete: "off", ...attrs }));
+  const site = ctx.sites.get(d.intake_site_id);
+  const error = el("span", { class: "error", hidden: true });
+  const form = el(
+    "form",
+    { class: "hearing-form", novalidate: true },
+    el("h3", { text: t("liaison.schedule") }),
+    field("hearing-case", "liaison.case_number", { placeholder: t("liaison.case_number_placeholder") }),
+    field("hearing-court", "liaison.court", { value: site && site.county ? `${site.county}人民法院` : "" }),
+    field("hearing-at", "liaison.scheduled_at", { type: "datetime-local" }),
+    el("label", { class: "check" }, el("input", { id: "hearing-public", type: "checkbox" }), el("span", { text: t("liaison.public") })),
+    el("div", { class: "actions" }, el("button", { type: "submit", class: "primary", dataset: { act: "schedule" }, text: t("liaison.schedule") }), error),
+  );
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    const caseNumber = form.querySelector("#hearing-case").value.trim();
+    const court = form.querySelector("#hearing-court").value.trim();
+    const at = form.querySelector("#hearing-at").value;
+    if (!caseNumber || !court || !at) {
+      error.textContent = t("liaison.schedule_required");
+      error.hidden = false;
+      return;
+    }
+    const hearingFields = { case_number: caseNumber, court, public: form.querySelector("#hearing-public").checked, scheduled_at: new Date(at).toISOString() };
+    run(() => desk.api("POST", `/api/disputes/${d.id}/hearing`, { hearing: hearingFields }), d.id);
+  });
+  return form;
 }
 
 const GROUNDS = ["violates_law", "harms_others", "public_order", "not_voluntary", "unclear", "other"];
