@@ -320,6 +320,34 @@ async def test_confirmation_refused_with_a_ground_keeps_the_dispute_mediated(
     )
     assert status == 201 and both["state"] == "pending", (status, both)
 
+    # The judge reviews in a video session: its hearing is recorded (and must exist).
+    status, body, _ = await api.request(
+        "POST",
+        f"/api/confirmations/{both['id']}/review",
+        json={"hearing_id": "h_0000000000000000"},
+        auth=village.judge["session"],
+    )
+    assert status == 404, (status, body)
+    hearing = await api.create_hearing(title="司法确认视频审查")
+    status, body, _ = await api.request(
+        "POST",
+        f"/api/confirmations/{both['id']}/review",
+        json={"hearing_id": hearing["id"]},
+        auth=village.officer["session"],
+    )
+    assert status == 403, (status, body)
+    status, reviewed, _ = await api.request(
+        "POST",
+        f"/api/confirmations/{both['id']}/review",
+        json={"hearing_id": hearing["id"]},
+        auth=village.judge["session"],
+    )
+    assert status == 200 and reviewed["hearing_id"] == hearing["id"], (status, reviewed)
+    status, listed, _ = await api.request(
+        "GET", f"/api/confirmations?dispute_id={dispute2['id']}", auth=village.judge["session"]
+    )
+    assert status == 200 and [c["id"] for c in listed["confirmations"]] == [both["id"]]
+
     # A refusal needs its ground (民诉法解释 Art. 358); a confirmation takes none.
     url = f"/api/confirmations/{both['id']}/decision"
     status, body, _ = await api.request(
@@ -345,6 +373,8 @@ async def test_confirmation_refused_with_a_ground_keeps_the_dispute_mediated(
     assert decided["dispute_state"] == "mediated"
     ruling = decided["decision"]
     assert "驳回申请人的司法确认申请" in ruling["text"] and "内容不明确" in ruling["text"]
+    assert f"视频审查，庭审编号 {hearing['id']}" in ruling["text"]
+    assert ruling["entries"][-1]["detail"]["hearing_id"] == hearing["id"]
     assert ruling["entries"][-1]["detail"]["decision"] == "refuse"
     status, got, _ = await api.request(
         "GET", f"/api/confirmations/{both['id']}", auth=village.officer["session"]
