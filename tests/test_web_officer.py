@@ -458,3 +458,50 @@ async def test_the_mediator_accepts_and_the_officer_opens_the_mediation_session(
 
 async def _has(page: Page, part: str) -> bool:
     return part in page.url
+
+
+async def test_a_party_away_from_the_site_gets_a_signing_link_from_the_officer(
+    desk: Page, net: dict[str, Any]
+) -> None:
+    api: Api = net["api"]
+    o, m = net["officer"]["session"], net["mediator"]["session"]
+    d = await intake(
+        api,
+        o,
+        net["a"]["id"],
+        summary="借款纠纷，被申请人在外地务工",
+        type="finance",
+        parties=[party("applicant", "褚一", "东山村"), party("respondent", "褚二", "东山村")],
+    )
+    for path, auth, body in (
+        (f"/api/disputes/{d['id']}/mediator", o, {"mediator_id": net["mediator"]["id"]}),
+        (f"/api/disputes/{d['id']}/mediator/accept", m, None),
+    ):
+        status, data, _ = await api.request("POST", path, json=body, auth=auth)
+        assert status == 200, (path, status, data)
+    status, doc, _ = await api.request(
+        "POST",
+        f"/api/disputes/{d['id']}/agreements",
+        json={"terms": ["褚二于2027年3月1日前归还借款一万元。"]},
+        auth=m,
+    )
+    assert status == 201, doc
+    await desk.click("#tab-list")
+    await desk.click("#refresh")
+    await desk.locator(f"#disputes li[data-dispute='{d['id']}'] button").click()
+    part = desk.locator(f"#dispute-detail .agreement[data-document='{doc['id']}']")
+    await part.wait_for()
+    assert await part.locator(".text-sha256").inner_text() == doc["text_sha256"]
+    respondent = next(p for p in d["parties"] if p["side"] == "respondent")
+    row = part.locator(f"li[data-signer='party:{respondent['id']}']")
+    assert "待签名" in await row.inner_text()
+    await row.locator("[data-act='link']").click()
+    link = row.locator("a.link-url")
+    await link.wait_for()
+    url = await link.get_attribute("href")
+    assert url and f"/sign?document={doc['id']}#link=" in url, url
+    # The link's token is the party's own credential for the document.
+    status, seen, _ = await api.request(
+        "GET", f"/api/documents/{doc['id']}", auth=url.split("#link=", 1)[1]
+    )
+    assert status == 200 and seen["id"] == doc["id"], (status, seen)

@@ -188,9 +188,9 @@ function agreementPart(doc) {
   return el(
     "section",
     { class: "agreement", dataset: { document: doc.id, state: doc.state || "" } },
-    el("h3", { text: `${t("liaison.agreement")} · ${t(`liaison.doc_state.${doc.state}`)}` }),
+    el("h3", { text: `${t("agreement.title")} · ${t(`agreement.state.${doc.state}`)}` }),
     doc.text ? el("div", { class: "agreement-text", text: doc.text }) : null,
-    el("p", { class: "hash" }, `${t("liaison.agreement_hash")}: `, el("span", { class: "text-sha256", text: doc.text_sha256 || "" })),
+    el("p", { class: "hash" }, `${t("agreement.sha256")}: `, el("span", { class: "text-sha256", text: doc.text_sha256 || "" })),
     el("h3", { text: t("liaison.signatures") }),
     el(
       "ul",

@@ -180,6 +180,7 @@ function renderOpened() {
   box.replaceChildren(
     view.detail(dispute, ctx, { events, evidence }),
     sessionsPart(dispute, cc.opened.sessions),
+    agreementPart(dispute, cc.opened.agreement),
     actions(dispute),
     el("div", { class: "actions" }, el("button", { type: "button", text: t("desk.close"), onclick: closeDispute })),
   );
@@ -210,6 +211,48 @@ function sessionsPart(d, sessions) {
     );
   }
   return el("section", {}, el("h3", { text: t("act.sessions") }), list);
+}
+
+// The agreement where it stands (docs/SIGNING.md): each signer and whether they signed; a
+// party who is not at the site gets a signing link of their own (shown once, valid 3 days),
+// which the officer passes on; a party at the site signs on /sign on this machine.
+function agreementPart(d, doc) {
+  if (!doc) return null;
+  const open = doc.state === "open";
+  const list = el(
+    "ul",
+    { class: "signers hash-list" },
+    ...(doc.signers || []).map((signer) =>
+      el(
+        "li",
+        { dataset: { signer: signer.key, status: signer.status } },
+        el("span", { text: `${signer.name}（${signer.role}）` }),
+        " ",
+        el("span", { class: "tag", text: t(`act.signer.${signer.status}`) }),
+        open && signer.kind === "party" && signer.status === "pending"
+          ? el("button", { type: "button", class: "link", dataset: { act: "link" }, text: t("act.signing_link"), onclick: (e) => mintLink(doc, signer, e.target) })
+          : null,
+      ),
+    ),
+  );
+  return el(
+    "section",
+    { class: "agreement", dataset: { document: doc.id, state: doc.state } },
+    el("h3", { text: `${t("agreement.title")} · ${t(`agreement.state.${doc.state}`)}` }),
+    el("p", { class: "hash" }, `${t("agreement.sha256")}: `, el("span", { class: "text-sha256", text: doc.text_sha256 })),
+    list,
+  );
+}
+
+async function mintLink(doc, signer, button) {
+  try {
+    const reply = await desk.api("POST", `/api/documents/${doc.id}/links`, { party_id: signer.ref });
+    const shown = el("div", { class: "notice-box" }, el("span", { text: t("act.signing_link_shown", { until: view.fmtTime(reply.expires_at) }) }), " ", el("a", { href: reply.url, target: "_blank", rel: "noopener", class: "wrap link-url", text: reply.url }));
+    button.replaceWith(shown);
+    desk.clearError();
+  } catch (err) {
+    desk.showError(err);
+  }
 }
 
 async function enterSession(d, hearingId) {
