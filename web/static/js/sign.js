@@ -155,6 +155,7 @@ function renderPad() {
   $("pad-card").hidden = !signable;
   $("done-card").hidden = signable;
   if (!signable) {
+    $("done-title").textContent = t(doc.state === "effective" ? "sign.all_signed" : "sign.nothing_to_sign");
     $("done-text").textContent =
       doc.state === "open" ? t("sign.not_yours") : t("sign.closed", { state: stateText(doc.state) });
     return;
