@@ -125,6 +125,14 @@ class AccountStore:
 
         await self.db.run(update)
 
+    async def set_password_hash(self, account_id: str, password_hash: str) -> None:
+        """The hash alone (a rehash at login): an edit made meanwhile is left as it is."""
+        await self.db.run(
+            lambda conn: conn.execute(
+                "UPDATE accounts SET password_hash = ? WHERE id = ?", (password_hash, account_id)
+            )
+        )
+
     # ------------------------------------------------------------------ sessions
     async def add_session(
         self, token_sha256: str, account_id: str, created_at: str, expires_at: str

@@ -222,9 +222,10 @@ class AccountService:
         if not await self._verify(stored_hash, password) or not account.active:
             await self._fail(username, failure, now)
         if self.hasher.check_needs_rehash(stored_hash):
-            await self.store.update(account, await self.hash_password(password))
+            await self.store.set_password_hash(account.id, await self.hash_password(password))
         await self.store.clear_failures(username)
         token = secrets.token_urlsafe(32)
+        now = datetime.now(UTC)  # after the hash's verification, which takes its time
         expires_at = _iso(now + self.session_ttl)
         await self.store.add_session(secret_digest(token), account.id, _iso(now), expires_at)
         log.info("account %s signed in", account.id)

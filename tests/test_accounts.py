@@ -168,7 +168,7 @@ async def _service(tmp_path, ttl: int) -> tuple[SqliteStore, AccountService]:
 
 
 async def test_a_session_stops_working_when_it_expires(tmp_path):
-    store, service = await _service(tmp_path, ttl=1)
+    store, service = await _service(tmp_path, ttl=3)
     try:
         await service.create("clerk-one", "书记员", AccountRole.OFFICER, "password-123")
         token, session = await service.login("clerk-one", "password-123")
@@ -177,7 +177,7 @@ async def test_a_session_stops_working_when_it_expires(tmp_path):
         async def expired() -> bool:
             return await service.session(token) is None
 
-        await eventually(expired, timeout=5, what="the 1-second session expires")
+        await eventually(expired, timeout=8, what="the 3-second session expires")
     finally:
         await store.close()
 
