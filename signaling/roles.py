@@ -17,8 +17,8 @@ class HearingKind(StrEnum):
     """
 
     HEARING = "hearing"  # a court hearing, led by the judge (and the clerk for them)
-    # A mediation session of a dispute, led by the mediator (SPC online mediation rules,
-    # Arts. 10-17: the mediator conducts the mediation); a judge called in still outranks them.
+    # A mediation session of a dispute, led by its mediator (the one appointed and accepted
+    # under the SPC online mediation rules, Arts. 10-15); a judge called in still outranks them.
     MEDIATION = "mediation"
 
 
@@ -96,8 +96,8 @@ def outranks(actor: Role | None, target: Role, kind: HearingKind = HearingKind.H
     ``None`` is the administrator. A clerk runs the session for the judge, so a clerk may neither
     mint a judge token nor mute or remove the judge; the judge and the administrator may do both.
     In a mediation the mediator leads, over everyone but the judge called in (who guides the
-    mediation, Art. 12 of the SPC online mediation rules, and may not be muted by the mediator),
-    the clerk and fellow mediators; a clerk there may not act on the mediator either.
+    mediation, 诉前指导调解, and may not be muted by the mediator), the clerk and fellow
+    mediators; a clerk there may not act on the mediator either.
     """
     if actor is None or actor is Role.JUDGE:
         return True
