@@ -100,6 +100,16 @@ async def test_three_signers_sign_on_the_page(village: Village, browser: Browser
     entry = next(e for e in seen["entries"] if e.get("signer") == f"party:{respondent['id']}")
     assert entry["type"] == "signature" and entry["actor"]["kind"] == "link"
     assert entry["attestation"] is None and len(entry["image_sha256"]) == 64
+    # The PDF opens with the link's credential (fetched, then shown from a blob).
+    async with page.context.expect_page() as opened:
+        await page.click("#pdf-link")
+    tab = await opened.value
+
+    async def shown() -> bool:
+        return tab.url.startswith("blob:")
+
+    await eventually(shown, "the PDF tab showing the fetched PDF")
+    assert await page.is_hidden("#error")
 
     # 2. The applicant, in person, on the site's tablet (portrait), the officer attesting.
     page = await _page(

@@ -122,7 +122,6 @@ function renderDocument() {
   $("doc-text").textContent = doc.text;
   $("doc-sha256").textContent = doc.text_sha256;
   $("pdf-link").href = doc.pdf_url;
-  $("pdf-link").hidden = Boolean(linkToken); // a PDF link cannot carry the link's bearer token
   const check = $("hash-check");
   if (shownHash === null) check.textContent = t("sign.hash_unchecked");
   else check.textContent = shownHash === doc.text_sha256 ? t("sign.hash_ok") : t("sign.hash_bad");
@@ -262,6 +261,23 @@ async function act(kind, extra) {
   }
 }
 
+// A plain link would carry no credential: fetch the PDF with it and open what came back, in a
+// tab opened at the click (a tab opened after an await is a blocked pop-up).
+async function openPdf(event) {
+  event.preventDefault();
+  const tab = window.open("", "_blank");
+  try {
+    const res = await fetch(doc.pdf_url, { headers: { Authorization: `Bearer ${credential()}` }, cache: "no-store" });
+    if (!res.ok) throw new ApiError(res.status, `HTTP ${res.status}`);
+    const url = URL.createObjectURL(await res.blob());
+    if (tab) tab.location.href = url;
+    else location.href = url;
+  } catch (err) {
+    if (tab) tab.close();
+    showError(err.message);
+  }
+}
+
 async function whoAmI() {
   if (linkToken) {
     $("who").textContent = t("sign.via_link");
@@ -304,6 +320,7 @@ async function main() {
     act("refusals", { reason });
   });
   $("party-select").addEventListener("change", renderPad);
+  $("pdf-link").addEventListener("click", openPdf);
   try {
     await whoAmI();
     if (!linkToken && !account.sessionToken()) return;
