@@ -18,7 +18,8 @@ from jsonschema import Draft202012Validator
 
 from signaling import filing
 from tests.e2e import Api
-from tests.sessions_network import fail, mediation_dispute, upload
+from tests.network import account, site
+from tests.sessions_network import fail, mediation_dispute, party, upload
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -262,3 +263,51 @@ def test_a_package_that_breaks_the_schema_is_found_out():
     found = filing.problems(export)
     assert any("'dispute' is a required property" in p for p in found), found
     assert any("'failure' is a required property" in p for p in found), found
+
+
+async def test_a_police_stations_failure_is_filed_after_judge_mediation(api: Api):
+    """The police ladder: police mediation fails → judge mediation (not yet a failure); when
+    that fails too, the export's failure record is the judge's, the first step in its history."""
+    judge = await account(api, "judge", "派出所联系法官")
+    officer = await account(api, "officer", "社区民警")
+    station = await site(
+        api,
+        kind="police",
+        name="青山派出所警法共享平台",
+        liaison_judge_id=judge["id"],
+        officer_id=officer["id"],
+    )
+    status, dispute, _ = await api.request(
+        "POST",
+        "/api/disputes",
+        json={
+            "intake_site_id": station["id"],
+            "type": "traffic",
+            "summary": "双方因电动车与行人碰撞的赔偿数额发生争议。",
+            "parties": [party("applicant", "王五", "东村"), party("respondent", "赵六", "西村")],
+        },
+        auth=officer["session"],
+    )
+    assert status == 201 and dispute["state"] == "site_mediation", dispute
+    did = dispute["id"]
+    for who, reason in ((officer, "民警调解不成"), (judge, "法官指导调解后仍未达成协议")):
+        status, dispute, _ = await api.request(
+            "POST",
+            f"/api/disputes/{did}/transitions",
+            json={"to": "failed", "reason": reason},
+            auth=who["session"],
+        )
+        assert status == 200, dispute
+    assert dispute["state"] == "failed", dispute
+    status, export, _ = await api.request(
+        "GET", f"/api/disputes/{did}/filing", auth=judge["session"]
+    )
+    assert status == 200, export
+    valid(export)
+    assert export["failure"]["from_state"] == "judge_mediation"
+    assert export["failure"]["reason"] == "法官指导调解后仍未达成协议"
+    assert judge["id"] in export["failure"]["by"]
+    assert export["dispute"]["intake_site"]["kind"] == "police" and export["evidence"] == []
+    police_step = [e for e in export["history"] if e["to_state"] == "judge_mediation"]
+    assert police_step and police_step[0]["detail"]["failed_step"] == "site_mediation"
+    assert police_step[0]["reason"] == "民警调解不成"
