@@ -227,9 +227,9 @@ function confirmationPart(c, ruling) {
     "section",
     { class: "decision", dataset: { state: c.state, confirmation: c.id } },
     el("h3", { text: t("liaison.decision") }),
-    el("p", {}, el("strong", { class: "confirmation-state", text: t(`liaison.confirmation.${c.state}`) }), " ",
+    el("p", {}, el("strong", { class: "confirmation-state", text: t(`confirmation.state.${c.state}`) }), " ",
       el("span", { class: "detail", text: decided ? t("liaison.decided_at", { at: view.fmtTime(c.decided_at) }) : t("liaison.applied_at", { at: view.fmtTime(c.applied_at), deadline: view.fmtTime(c.deadline) }) })),
-    c.ground ? el("p", { class: "detail", text: t(`liaison.ground.${c.ground}`) }) : null,
+    c.ground ? el("p", { class: "detail", text: t(`confirmation.ground.${c.ground}`) }) : null,
     c.reason ? el("p", { class: "wrap", text: c.reason }) : null,
     ruling ? el("p", { class: "hash" }, `${t("liaison.ruling_hash")}: `, el("span", { class: "ruling-sha256", text: ruling.text_sha256 })) : null,
     entry ? el("p", { class: "hash" }, `${t("liaison.decision_hash")}: `, el("span", { class: "decision-hash", text: entry.hash })) : null,
@@ -316,7 +316,7 @@ const GROUNDS = ["violates_law", "harms_others", "public_order", "not_voluntary"
 function decisionForm(d, c, decision) {
   const id = `decision-${decision}`;
   const reason = el("input", { id, type: "text", maxlength: "500", autocomplete: "off", value: decision === "confirm" ? t("liaison.confirm_default") : "" });
-  const ground = el("select", { "aria-label": t("liaison.ground") }, ...GROUNDS.map((g) => el("option", { value: g, text: t(`liaison.ground.${g}`) })));
+  const ground = el("select", { "aria-label": t("liaison.ground") }, ...GROUNDS.map((g) => el("option", { value: g, text: t(`confirmation.ground.${g}`) })));
   const error = el("span", { class: "error", hidden: true });
   const form = el(
     "form",

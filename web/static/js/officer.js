@@ -218,6 +218,7 @@ function sessionsPart(d, sessions) {
 // which the officer passes on; a party at the site signs on /sign on this machine.
 function agreementPart(d, doc) {
   if (!doc) return null;
+  const confirmation = cc.opened?.confirmation || null;
   const open = doc.state === "open";
   const list = el(
     "ul",
@@ -241,6 +242,10 @@ function agreementPart(d, doc) {
     el("h3", { text: `${t("agreement.title")} · ${t(`agreement.state.${doc.state}`)}` }),
     el("p", { class: "hash" }, `${t("agreement.sha256")}: `, el("span", { class: "text-sha256", text: doc.text_sha256 })),
     list,
+    confirmation
+      ? el("p", { class: "confirmation", dataset: { state: confirmation.state } }, t("officer.confirmation", { state: t(`confirmation.state.${confirmation.state}`) }),
+          confirmation.ground ? ` · ${t(`confirmation.ground.${confirmation.ground}`)}` : "")
+      : null,
   );
 }
 
