@@ -19,11 +19,23 @@ from livestream.clock import zone
 from signaling.store import SqliteStore
 
 _QUERY = """
-SELECT id, case_number, kind, scheduled_at, state FROM hearings
+SELECT id, case_number, kind, scheduled_at, state,
+    EXISTS (
+        SELECT 1 FROM session_seats AS k JOIN participants AS p ON p.id = k.participant_id
+        WHERE k.hearing_id = hearings.id AND k.site_id = ? AND k.seat = 'kiosk' AND p.revoked = 0
+    ) AS kiosk_seat
+FROM hearings
 WHERE state != 'ended' AND (
     id IN (SELECT hearing_id FROM session_seats WHERE site_id = ?)
     OR dispute_id IN (SELECT id FROM disputes WHERE intake_site_id = ?)
 )
+"""
+# The kiosk's own seat in a session of its site: the participant a token is minted for when the
+# kiosk joins (the officer got one token at the session's creation; the kiosk takes its own).
+_SEAT = """
+SELECT k.participant_id, h.state FROM session_seats AS k
+JOIN participants AS p ON p.id = k.participant_id JOIN hearings AS h ON h.id = k.hearing_id
+WHERE k.hearing_id = ? AND k.site_id = ? AND k.seat = 'kiosk' AND p.revoked = 0
 """
 
 
@@ -44,7 +56,7 @@ async def todays_hearings(
     end = start + timedelta(days=1)
 
     def query(conn: sqlite3.Connection) -> list[sqlite3.Row]:
-        return conn.execute(_QUERY, (site_id, site_id)).fetchall()
+        return conn.execute(_QUERY, (site_id, site_id, site_id)).fetchall()
 
     found = []
     for row in await store.run(query):
@@ -59,7 +71,18 @@ async def todays_hearings(
                         "kind": row["kind"],
                         "scheduled_at": row["scheduled_at"],
                         "state": row["state"],
+                        "kiosk_seat": bool(row["kiosk_seat"]),
                     },
                 )
             )
     return [item for _, item in sorted(found, key=lambda pair: (pair[0], pair[1]["id"]))]
+
+
+async def kiosk_seat(store: SqliteStore, hearing_id: str, site_id: str) -> tuple[str, str] | None:
+    """(participant id, hearing state) of the site's kiosk seat in that session, if it has one."""
+
+    def query(conn: sqlite3.Connection) -> tuple[str, str] | None:
+        row = conn.execute(_SEAT, (hearing_id, site_id)).fetchone()
+        return (row["participant_id"], row["state"]) if row else None
+
+    return await store.run(query)

@@ -133,6 +133,14 @@ class KioskHearing(Reply):
     kind: str = Field(description="mediation or hearing")
     scheduled_at: str
     state: str
+    kiosk_seat: bool = Field(description="the kiosk has a seat: it may join (POST …/token)")
+
+
+class KioskToken(Reply):
+    participant_id: str
+    token: str
+    expires_at: str
+    join_url: str = Field(description="the room for the kiosk (role site)")
 
 
 class KioskStatus(Reply):

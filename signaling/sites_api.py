@@ -7,7 +7,9 @@ see it (403): an officer of site A learns nothing of site B but that it exists.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import quote
 
 from aiohttp import web
 
@@ -17,17 +19,20 @@ from signaling.accounts import Account, AccountRole
 from signaling.auth import bearer
 from signaling.context import services
 from signaling.devices import DEVICES, Device, DeviceService, devices_of
-from signaling.errors import bad_request, conflict, forbidden, unauthorized
+from signaling.errors import bad_request, conflict, forbidden, not_found, unauthorized
 from signaling.http_api import read_json, reply
-from signaling.kiosk_today import todays_hearings
+from signaling.kiosk_today import kiosk_seat, todays_hearings
+from signaling.models import HearingState
 from signaling.openapi import Response, operation
 from signaling.replies_network import (
     DeviceEnrolled,
     DeviceReply,
     KioskStatus,
+    KioskToken,
     SiteList,
     SiteReply,
 )
+from signaling.roles import Role
 from signaling.schemas_network import DeviceEnrol, Heartbeat, NewSite, SiteChanges, SitesQuery
 from signaling.schemas_parse import body, query
 from signaling.site_store import SiteStore
@@ -350,6 +355,35 @@ async def heartbeat(request: web.Request) -> web.Response:
 )
 async def kiosk(request: web.Request) -> web.Response:
     return await _kiosk_reply(request, await _device(request))
+
+
+@routes.post("/api/kiosk/hearings/{hearing_id}/token")
+@operation(
+    "a token for the kiosk's own seat in a session of its site, to join it "
+    "(Authorization: Bearer <device credential>)",
+    {201: KioskToken},
+    errors={**_DEVICE_ERRORS, 409: "the session has ended"},
+)
+async def kiosk_token(request: web.Request) -> web.Response:
+    device = await _device(request)
+    hearing_id = request.match_info["hearing_id"]
+    found = await kiosk_seat(devices_of(request).db, hearing_id, device.site_id)
+    if found is None:
+        raise not_found(f"this kiosk has no seat in session {hearing_id}")
+    participant_id, state = found
+    if state == HearingState.ENDED.value:
+        raise conflict(f"session {hearing_id} has ended")
+    s = services(request)
+    token, claims = s.tokens.issue(hearing_id, participant_id, Role.SITE)
+    return reply(
+        {
+            "participant_id": participant_id,
+            "token": token,
+            "expires_at": datetime.fromtimestamp(claims.expires_at, UTC).isoformat(),
+            "join_url": f"{s.settings.public_url}/join/{hearing_id}?token={quote(token, safe='')}",
+        },
+        status=201,
+    )
 
 
 def install(app: web.Application, store: SqliteStore, site_offline_after: float) -> SiteService:

@@ -254,7 +254,29 @@ async def test_the_kiosk_lists_its_sites_sessions_of_today(api: Api):
     [today] = data["today"]
     assert today["kind"] == "mediation" and today["case_number"] == net["dispute"]["number"]
     assert "title" not in today  # the title names the parties; the kiosk is in a public room
+    assert today["kiosk_seat"] is True
+    # The kiosk takes a token of its own seat and joins with it; other kiosks have no seat.
+    hid = made["now"]
+    status, minted, _ = await api.request(
+        "POST", f"/api/kiosk/hearings/{hid}/token", auth=enrolled["credential"]
+    )
+    assert status == 201, minted
+    assert minted["join_url"].startswith(f"{api.url}/join/{hid}?token=")
+    status, hearing, _ = await api.request("GET", f"/api/hearings/{hid}", auth=minted["token"])
+    assert status == 200 and hearing["id"] == hid
     # Another site's kiosk sees none of it.
     other = await device(api, (await site(api, kind="township"))["id"])
     status, data, _ = await api.request("GET", "/api/kiosk", auth=other["credential"])
     assert status == 200 and data["today"] == []
+    status, data, _ = await api.request(
+        "POST", f"/api/kiosk/hearings/{hid}/token", auth=other["credential"]
+    )
+    assert status == 404, data
+    # An ended session leaves the list, and its seat mints no more.
+    assert (await api.request("POST", f"/api/hearings/{hid}/end"))[0] == 200
+    status, data, _ = await api.request("GET", "/api/kiosk", auth=enrolled["credential"])
+    assert data["today"] == []
+    status, data, _ = await api.request(
+        "POST", f"/api/kiosk/hearings/{hid}/token", auth=enrolled["credential"]
+    )
+    assert status == 409, data

@@ -18,7 +18,8 @@ from signaling.schemas_network import Trade
 from signaling.sites import SiteKind
 from tests.browser import Browser, eventually, screenshot
 from tests.e2e import Api
-from tests.network import account, site
+from tests.network import account, device, site
+from tests.sessions_network import mediation_dispute
 from tests.signaling_server import ServerProcess
 
 pytestmark = [pytest.mark.asyncio(loop_scope="module"), pytest.mark.timeout(180)]
@@ -198,3 +199,30 @@ async def test_every_text_of_the_network_pages_is_in_both_languages() -> None:
             wanted = keys | {k for k in made if k.split(".")[0] in prefixes}
             missing = sorted(k for k in wanted if not found.get(k))
             assert not missing, f"{page} ({lang}) has no text for {missing}"
+
+
+async def test_the_kiosk_joins_a_session_of_its_site_from_todays_list(
+    server: ServerProcess, browser: Browser
+) -> None:
+    api = Api(server)
+    net = await mediation_dispute(api, key="web-kiosk")
+    enrolled = await device(api, net["site"]["id"], auth=net["officer"]["session"])
+    status, made, _ = await api.request(
+        "POST",
+        f"/api/disputes/{net['dispute']['id']}/sessions",
+        json={"kiosk": True},
+        auth=net["officer"]["session"],
+    )
+    assert status == 201, made
+    hid = made["session"]["hearing"]["id"]
+    kiosk = await browser.page("kiosk-join", viewport={"width": 1024, "height": 768})
+    await kiosk.goto(enrolled["kiosk_url"])
+    item = kiosk.locator(f'#today-list li[data-hearing-id="{hid}"]')
+    await item.wait_for()
+    text = await item.inner_text()
+    assert "在线调解" in text and net["dispute"]["number"] in text, text
+    assert "张三" not in text  # no party's name on the shared screen
+    await screenshot(kiosk, "network-kiosk-today")
+    await item.locator("button.join").click()
+    await kiosk.wait_for_url(f"**/join/{hid}?token=*")
+    await kiosk.wait_for_selector("#view-room:not([hidden]), #view-lobby:not([hidden])")

@@ -126,8 +126,33 @@ function renderToday(items) {
       span.textContent = text;
       li.append(span);
     }
+    if (item.kiosk_seat) {
+      const join = document.createElement("button");
+      join.type = "button";
+      join.className = "primary join";
+      join.textContent = i18n.t("kiosk.join");
+      join.addEventListener("click", () => joinSession(item.id, join));
+      li.append(join);
+    }
     list.append(li);
   }
+}
+
+// Into the session as the site (the room's kiosk layout, no device-check click): a token of
+// the kiosk's own seat, minted for it now.
+async function joinSession(hearingId, button) {
+  button.disabled = true;
+  try {
+    const reply = await call("POST", `/api/kiosk/hearings/${encodeURIComponent(hearingId)}/token`);
+    if (reply.status === 201) {
+      location.assign(`${reply.data.join_url}&autojoin=1`);
+      return;
+    }
+    button.textContent = i18n.t("kiosk.join_failed", { error: `HTTP ${reply.status}` });
+  } catch (_) {
+    button.textContent = i18n.t("kiosk.join_failed", { error: i18n.t("net.network_error") });
+  }
+  button.disabled = false;
 }
 
 let online = false;
