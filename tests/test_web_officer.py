@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
-from playwright.async_api import Page
+from playwright.async_api import FilePayload, Page
 
 from tests.browser import Browser, eventually, screenshot
 from tests.e2e import Api
@@ -168,7 +168,7 @@ async def test_intake_of_two_residents_lands_at_my_sites_mediation_with_the_evid
     await fill_party(desk, 1, party("respondent", "李四", "东山村"))
     await desk.set_input_files(
         "#intake-files",
-        files=[{"name": "院墙照片.txt", "mimeType": "text/plain", "buffer": content}],
+        files=[FilePayload(name="院墙照片.txt", mimeType="text/plain", buffer=content)],
     )
     # Hashed in the browser as soon as the file is chosen.
     row = desk.locator("#intake-hashes li").first

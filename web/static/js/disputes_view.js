@@ -98,7 +98,7 @@ export function listItem(dispute, ctx, onOpen) {
     { type: "button", dataset: { dispute: dispute.id }, onclick: () => onOpen(dispute) },
     el("span", { class: "number", text: `${dispute.number || dispute.id} · ${typeLabel(dispute.type)}` }),
     el("span", {}, stateBadge(dispute.state), " ", overdueBadge(dispute)),
-    el("span", { class: "where", text: whereText(dispute, ctx) }),
+    el("span", { class: "where", text: dispute.rule_id ? t("dispute.where_rule", { where: whereText(dispute, ctx), rule: dispute.rule_id }) : whereText(dispute, ctx) }),
     el("span", { class: "summary", text: dispute.summary || "" }),
   );
   return el("li", { dataset: { dispute: dispute.id, state: dispute.state, overdue: String(isOverdue(dispute)) } }, button);
