@@ -1,8 +1,8 @@
-"""The /sign page in real headless Chromium (docs/SIGNING.md): a signature drawn with mouse
-moves on the signature_pad canvas and signed, three ways — a party's link at 1366×768, a party
-in person on the site's tablet (portrait) with the officer's attestation, the mediator's own
-session on a landscape tablet, which makes the agreement effective; a refusal with its reason;
-nothing pushes the page sideways."""
+"""The /sign page in real headless Chromium (docs/SIGNING.md): a signature drawn on the
+signature_pad canvas and signed, three ways — a party's link at 1366×768 (mouse moves), a party
+in person on the site's touch tablet (portrait; a finger's touch events) with the officer's
+attestation, the mediator's own session on a landscape tablet, which makes the agreement
+effective; a refusal with its reason; nothing pushes the page sideways."""
 
 from __future__ import annotations
 
@@ -26,9 +26,23 @@ async def village(server) -> Village:
 
 
 async def _page(
-    browser: Browser, label: str, viewport: dict[str, int], session: str | None
+    browser: Browser,
+    label: str,
+    viewport: dict[str, int],
+    session: str | None,
+    *,
+    touch: bool = False,
 ) -> Page:
-    page = await browser.page(label, viewport=viewport, media=False)
+    if touch:
+        # A tablet: a touch screen (Browser.page makes mouse-only contexts).
+        context = await browser.chromium.new_context(
+            viewport=viewport, has_touch=True, is_mobile=True, locale="zh-CN"
+        )
+        browser.contexts.append(context)
+        page = await context.new_page()
+        browser.watch(page, label)
+    else:
+        page = await browser.page(label, viewport=viewport, media=False)
     if session is not None:
         # As /login leaves it (js/account.js): the session in the tab's sessionStorage.
         await page.context.add_init_script(
@@ -50,6 +64,26 @@ async def _draw(page: Page) -> None:
             x + w * (0.1 + 0.03 * i), y + h * (0.6 - 0.3 * ((i % 4) / 3)), steps=2
         )
     await page.mouse.up()
+
+
+async def _draw_by_touch(page: Page) -> None:
+    """A signature drawn with a finger: touch events through the DevTools protocol."""
+    await page.locator("#pad").scroll_into_view_if_needed()
+    box = await page.locator("#pad").bounding_box()
+    assert box is not None, box
+    x, y, w, h = box["x"], box["y"], box["width"], box["height"]
+    points = [(x + w * (0.1 + 0.03 * i), y + h * (0.3 + 0.2 * (i % 3))) for i in range(25)]
+    cdp = await page.context.new_cdp_session(page)
+    await cdp.send(
+        "Input.dispatchTouchEvent",
+        {"type": "touchStart", "touchPoints": [{"x": points[0][0], "y": points[0][1]}]},
+    )
+    for px, py in points[1:]:
+        await cdp.send(
+            "Input.dispatchTouchEvent", {"type": "touchMove", "touchPoints": [{"x": px, "y": py}]}
+        )
+    await cdp.send("Input.dispatchTouchEvent", {"type": "touchEnd", "touchPoints": []})
+    await cdp.detach()
 
 
 async def _doc(api: Api, document_id: str, auth: str) -> dict[str, Any]:
@@ -113,13 +147,13 @@ async def test_three_signers_sign_on_the_page(village: Village, browser: Browser
 
     # 2. The applicant, in person, on the site's tablet (portrait), the officer attesting.
     page = await _page(
-        browser, "officer", {"width": 768, "height": 1024}, village.officer["session"]
+        browser, "officer", {"width": 768, "height": 1024}, village.officer["session"], touch=True
     )
     await page.goto(api.abs(f"/sign?document={doc['id']}"))
     await page.locator("#signing-as", has_text="赵大山").wait_for()
     assert await page.is_visible("#attest-box")
     await _no_sideways_scroll(page)
-    await _draw(page)
+    await _draw_by_touch(page)
     await page.check("#read")
     await page.click("#sign")
     await page.locator("#error", has_text="见证").wait_for()  # the attestation is required
