@@ -182,7 +182,9 @@ async def test_intake_of_two_residents_lands_at_my_sites_mediation_with_the_evid
     assert "站点调解：青山镇东山村云法庭" in text, text
     assert "站点调解中" in text, text
     # The server's hash beside the browser's: equal, and equal to the file's.
-    await desk.wait_for_selector("#intake-hashes li[data-match='true']")
+    row = desk.locator("#intake-result #result-hashes li").first
+    await desk.wait_for_selector("#intake-result li[data-match='true']")
+    assert await row.locator(".local").inner_text() == sha
     assert await row.locator(".server").inner_text() == sha
     assert "一致" in await row.locator(".verdict").inner_text()
     await screenshot(desk, "officer-intake-result")
@@ -202,7 +204,7 @@ async def test_intake_of_two_residents_lands_at_my_sites_mediation_with_the_evid
     assert "*" in dispute["parties"][0]["id_number"]
 
     # Opened: its routing rule, masked parties, the evidence with the hash.
-    await desk.click("#intake-result button")
+    await desk.click("#intake-result [data-act='open']")
     detail = desk.locator("#dispute-detail")
     await detail.wait_for(state="visible")
     await desk.wait_for_selector(f"#dispute-detail [data-sha256='{sha}']")

@@ -577,9 +577,11 @@ async function submitIntake(event) {
     const created = await desk.api("POST", "/api/disputes", body);
     const dispute = created.dispute || created;
     const stored = await uploadEvidence(dispute.id);
-    cc.lastIntake = { dispute, evidence: stored };
+    // The hashes go with the result: the form is cleared for the next intake.
+    cc.lastIntake = { dispute, evidence: stored, rows: [...$("intake-hashes").children] };
     renderIntakeResult(dispute);
     resetIntake();
+    $("intake-result").scrollIntoView({ block: "start" });
     await loadDisputes();
   } catch (err) {
     intakeError(desk.errorText(err));
@@ -617,7 +619,8 @@ function renderIntakeResult(dispute) {
       " ",
       view.stateBadge(dispute.state),
     ),
-    el("div", { class: "actions" }, el("button", { type: "button", text: t("officer.result_open"), onclick: () => openDispute(dispute.id) })),
+    cc.lastIntake.rows.length ? el("ul", { id: "result-hashes", class: "hash-list" }, ...cc.lastIntake.rows) : null,
+    el("div", { class: "actions" }, el("button", { type: "button", dataset: { act: "open" }, text: t("officer.result_open"), onclick: () => openDispute(dispute.id) })),
   );
   box.hidden = false;
 }
@@ -631,6 +634,8 @@ function resetIntake() {
   addParty("respondent");
   const files = $("intake-files");
   files.value = "";
+  $("intake-hashes").replaceChildren();
+  localHashes.clear();
 }
 
 function fillTypes() {
