@@ -10,27 +10,17 @@ paused, and what it cannot decode is never offered again.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 
 from aiortc import RTCRtpTransceiver
 
 from sfu import rtcp
+from sfu.api import TrackInfo
 from sfu.publication import Publication
 from sfu.subscription import OFF, OutTrack, Subscription
 
+__all__ = ["Placement", "TrackInfo"]
+
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class TrackInfo:
-    """Which publication a mid of the subscriber connection carries."""
-
-    mid: str
-    publication_id: str
-    peer_id: str
-    kind: str
-    muted: bool
-    source: str
 
 
 class Placement:

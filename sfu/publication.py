@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from sfu import rtcp
+from sfu.api import PublicationInfo
 from sfu.packet_cache import PacketCache
 from sfu.receive_stats import ReceiveStats
 from sfu.rtp import URI_AUDIO_LEVEL, URI_MID, Incoming, is_keyframe_start, tail
@@ -80,6 +81,19 @@ class Publication:
         self._last_pli = 0.0
         self._pli_pending = False
         self._missing: dict[int, float] = {}  # seq -> when first NACKed
+
+    def info(self) -> PublicationInfo:
+        """This publication as the control plane and the sidecars see it (sfu/api.py)."""
+        return PublicationInfo(
+            self.id,
+            self.peer_id,
+            self.kind,
+            self.codec,
+            self.clock_rate,
+            self.payload_type,
+            self.muted,
+            self.source,
+        )
 
     @property
     def mid_extension_id(self) -> int | None:
