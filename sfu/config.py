@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
 
 from aiortc import RTCIceServer
 
@@ -33,3 +34,28 @@ class SfuConfig:
     speaker_interval: float = 0.5
     # Levels above this (in -dBov, 127 = silence) do not count as speech.
     speaker_threshold: int = 60
+
+    def to_wire(self) -> dict[str, Any]:
+        """JSON-able form for `worker.configure` (a worker process is told its config over its
+        channel)."""
+        wire = asdict(self)
+        wire["ice_servers"] = [
+            {"urls": s.urls, "username": s.username, "credential": s.credential}
+            for s in self.ice_servers
+        ]
+        return wire
+
+    @classmethod
+    def from_wire(cls, wire: dict[str, Any]) -> SfuConfig:
+        """The inverse of `to_wire`; unknown fields are refused (a control plane newer than its
+        worker would otherwise be silently ignored)."""
+        known = {f.name for f in fields(cls)}
+        unknown = set(wire) - known
+        if unknown:
+            raise ValueError(f"unknown SFU config fields: {sorted(unknown)}")
+        values = dict(wire)
+        values["ice_servers"] = [
+            RTCIceServer(urls=s["urls"], username=s.get("username"), credential=s.get("credential"))
+            for s in wire.get("ice_servers", [])
+        ]
+        return cls(**values)

@@ -21,7 +21,9 @@ TICK = 0.1
 class Worker:
     def __init__(self, config: SfuConfig | None = None) -> None:
         self.config = config or SfuConfig()
-        self.counters = Counters()
+        # Each room counts its own packets (placement needs each hearing's share of the work);
+        # the counters of closed rooms are added here, so the worker's totals never go back.
+        self._retired = Counters()
         self.rooms: dict[str, Room] = {}
         self._ticker: asyncio.Task[None] | None = None
         rtc_internals.count_decoders()
@@ -32,7 +34,7 @@ class Worker:
         """The room of this id, created on first use."""
         room = self.rooms.get(room_id)
         if room is None:
-            room = self.rooms[room_id] = Room(room_id, self.config, self.counters, listener)
+            room = self.rooms[room_id] = Room(room_id, self.config, Counters(), listener)
             self._start_ticker()
         return room
 
@@ -42,7 +44,11 @@ class Worker:
     async def close_room(self, room_id: str) -> None:
         room = self.rooms.pop(room_id, None)
         if room is not None:
-            await room.close()
+            try:
+                await room.close()
+            finally:
+                # Packets its peers' last moments sent count too: retire after the close.
+                _add(self._retired, room.counters)
 
     def _start_ticker(self) -> None:
         if self._ticker is None or self._ticker.done():
@@ -60,6 +66,28 @@ class Worker:
                         await room.remove_peer(peer.id)
                 except Exception:
                     log.exception("upkeep of room %s failed", room.id)
+
+    @property
+    def counters(self) -> Counters:
+        """The worker's totals: its rooms' counters plus those of the rooms it closed."""
+        total = Counters()
+        _add(total, self._retired)
+        for room in self.rooms.values():
+            _add(total, room.counters)
+        return total
+
+    def load(self) -> dict[str, dict[str, int]]:
+        """Per room: what placement weighs (peers, and the packets that the room costs)."""
+        return {
+            room.id: {
+                "peers": len(room.peers),
+                "publications": len(room.publications),
+                "subscriptions": sum(len(p.subscriptions) for p in room.publications.values()),
+                "packets_in": room.counters.packets_in,
+                "packets_out": room.counters.packets_out,
+            }
+            for room in self.rooms.values()
+        }
 
     def stats(self) -> dict[str, int]:
         c = self.counters
@@ -97,3 +125,8 @@ class Worker:
                 await self._ticker
         for room_id in list(self.rooms):
             await self.close_room(room_id)
+
+
+def _add(total: Counters, part: Counters) -> None:
+    for name, value in vars(part).items():
+        setattr(total, name, getattr(total, name) + value)
