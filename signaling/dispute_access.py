@@ -5,8 +5,8 @@ it where, appoints its mediator, adds its evidence.
 - the liaison judge of the dispute's intake or handling site, and the judge guiding it: every
   move (a liaison judge may take any of their sites' disputes up to judge mediation);
 - the command center (role ``command``): the disputes it handles (cross-village ones);
-- the handling site's officer and mediators: the first rung (site mediation: escalate, mediated,
-  failed), and closing what they mediated;
+- the handling site's officer: the first rung (site mediation: escalate, mediated, failed),
+  and closing what was mediated;
 - the appointed mediator: the outcome of the mediation they were appointed to;
 - the intake site's officer: filing a failed dispute online on the party's behalf;
 - a hearing is scheduled by a judge only.
@@ -52,11 +52,9 @@ async def handles(caller: Account | None, dispute: Dispute, service: DisputeServ
     site = await service.sites.get(dispute.handler.site_id)
     if site is None:
         return False
-    if _role(caller) == "officer":
-        return site.officer_id == caller.id
-    if _role(caller) == "mediator":
-        return caller.id in site.mediator_ids
-    return False
+    # A site's mediators act on the disputes they are appointed to (is_mediator_of), not on
+    # all of the site's: they see only those.
+    return _role(caller) == "officer" and site.officer_id == caller.id
 
 
 def is_mediator_of(caller: Account | None, dispute: Dispute) -> bool:
