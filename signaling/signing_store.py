@@ -421,7 +421,6 @@ def verify_chain(conn: sqlite3.Connection) -> ChainReport:
     issued: dict[str, str] = {}  # document id → text hash bound by its document entry
     prev = GENESIS
     expected_seq = 1
-    images = {r[0]: bytes(r[1]) for r in conn.execute("SELECT seq, png FROM signature_images")}
     for row in conn.execute(
         "SELECT seq, document_id, type, body, hash FROM signature_chain ORDER BY seq"
     ):
@@ -448,7 +447,11 @@ def verify_chain(conn: sqlite3.Connection) -> ChainReport:
             if entry_type == EntryType.document:
                 issued[document_id] = str(body.get("text_sha256"))
             if "image_sha256" in body:
-                png = images.get(seq)
+                # One image at a time: a long chain's images need not all be in memory.
+                found = conn.execute(
+                    "SELECT png FROM signature_images WHERE seq = ?", (seq,)
+                ).fetchone()
+                png = bytes(found[0]) if found is not None else None
                 if png is None:
                     report.problems.append(f"{where}: its signature image is missing")
                 elif hashlib.sha256(png).hexdigest() != body["image_sha256"]:
