@@ -6,6 +6,7 @@ the next intake."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import itertools
 import logging
@@ -673,3 +674,21 @@ async def test_an_evidence_file_over_the_limit_is_refused_and_not_kept(
         "GET", f"/api/disputes/{d['id']}/evidence", auth=net.officer_a["session"]
     )
     assert listed["evidence"] == []
+
+
+async def test_two_moves_at_once_give_one_move_and_one_conflict(net: Network) -> None:
+    for _ in range(3):
+        d = await net.intake(
+            net.officer_a,
+            net.site_a["id"],
+            [party("applicant", "青山村"), party("respondent", "青山村")],
+        )
+        results = await asyncio.gather(
+            net.move(net.officer_a, d["id"], "mediated"),
+            net.move("admin", d["id"], "failed", "同时操作"),
+        )
+        assert sorted(status for status, _ in results) == [200, 409], results
+        _, data, _ = await net.api.request(
+            "GET", f"/api/disputes/{d['id']}/events", auth=net.officer_a["session"]
+        )
+        assert [e["to_state"] for e in data["events"]][2:] in (["mediated"], ["failed"])
