@@ -374,6 +374,7 @@ async def test_english_on_a_click(desk: Page) -> None:
     await desk.click("#lang-switch")
     await eventually(lambda: _contains(desk.locator(".bar .brand"), "Liaison judge"), "English")
     assert "Overdue" in await desk.inner_text(".tabs [data-tab='overdue']")
+    await no_sideways(desk, "liaison-en")
     await desk.click("#lang-switch")
     await eventually(lambda: _contains(desk.locator(".bar .brand"), "联系法官"), "zh-CN")
 

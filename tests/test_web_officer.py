@@ -405,6 +405,10 @@ async def test_english_on_a_click(desk: Page) -> None:
     )
     assert await desk.inner_text("#tab-intake") == "Take in a dispute"
     assert await desk.inner_text("#site-kind") == "Village cloud court"
+    # The longer English words fit too.
+    await desk.click("#tab-list")
+    await desk.locator("#disputes li button").first.click()
+    await no_sideways(desk, "officer-en")
     await desk.click("#lang-switch")
     await eventually(lambda: _contains(desk.locator(".bar .brand"), "庭务主任"), "back to zh-CN")
 
