@@ -33,9 +33,7 @@ from signaling.agreements import KIND as AGREEMENT
 from signaling.agreements import Agreements, dispute_id_of
 from signaling.auth import bearer
 from signaling.confirmation import (
-    Confirmation,
     Confirmations,
-    application_deadline,
 )
 from signaling.context import services
 from signaling.disputes import (
@@ -53,22 +51,14 @@ from signaling.replies_signing import (
     ActReply,
     AgreementList,
     ChainReply,
-    ConfirmationList,
-    ConfirmationReply,
-    DecisionReply,
     DocumentReply,
     LinkReply,
 )
-from signaling.schemas_parse import body, query
+from signaling.schemas_parse import body
 from signaling.schemas_signing import (
-    ApplyBody,
-    ConfirmationQuery,
-    Decision,
-    DecisionBody,
     LinkBody,
     NewAgreement,
     RefuseBody,
-    ReviewBody,
     SignBody,
 )
 from signaling.signing import (
@@ -78,7 +68,6 @@ from signaling.signing import (
     DocumentState,
     Entry,
     EntryType,
-    Signer,
     check_signature_image,
 )
 from signaling.signing_store import LINK_PREFIX, SigningStore, status_of
@@ -135,7 +124,7 @@ async def caller_of(request: web.Request, *, links: bool = True) -> Caller:
     return Caller(account=await account_caller(request))
 
 
-async def _readable(
+async def readable(
     request: web.Request, who: Caller, document_id: str
 ) -> tuple[Document, Dispute | None]:
     """The document and its dispute, if ``who`` may read it (404 unknown, 403 not theirs)."""
@@ -154,7 +143,7 @@ async def _readable(
     return document, dispute
 
 
-def _pdf_url(document_id: str) -> str:
+def pdf_url(document_id: str) -> str:
     return f"/api/documents/{document_id}/pdf"
 
 
@@ -178,7 +167,7 @@ async def document_json(
         "created_at": document.created_at,
         "updated_at": document.updated_at,
         "effective_at": document.effective_at,
-        "pdf_url": _pdf_url(document.id),
+        "pdf_url": pdf_url(document.id),
         "agreement": None
         if agreement is None
         else {
@@ -204,7 +193,7 @@ async def document_json(
 )
 async def get_document(request: web.Request) -> web.Response:
     who = await caller_of(request)
-    document, _ = await _readable(request, who, request.match_info["document_id"])
+    document, _ = await readable(request, who, request.match_info["document_id"])
     return reply(await document_json(request, document, who))
 
 
@@ -297,7 +286,7 @@ async def _after_act(
 
 async def _act(request: web.Request, entry_type: EntryType) -> web.Response:
     who = await caller_of(request)
-    document, _ = await _readable(request, who, request.match_info["document_id"])
+    document, _ = await readable(request, who, request.match_info["document_id"])
     data = await read_json(request)
     png: bytes | None = None
     reason: str | None = None
@@ -380,7 +369,7 @@ async def refuse(request: web.Request) -> web.Response:
 )
 async def mint_link(request: web.Request) -> web.Response:
     who = await caller_of(request, links=False)
-    document, dispute = await _readable(request, who, request.match_info["document_id"])
+    document, dispute = await readable(request, who, request.match_info["document_id"])
     data = body(LinkBody, await read_json(request))
     account = who.account
     allowed = is_admin(account) or (
@@ -400,7 +389,7 @@ async def mint_link(request: web.Request) -> web.Response:
         raise bad_request(f"{data.party_id} is not a party signing document {document.id}")
     if document.state is not DocumentState.open:
         raise conflict(f"document {document.id} is {document.state}, not open for signing")
-    actor = _account_actor(account)
+    actor = account_actor(account)
     token, expires = await signing_of(request).store.mint_link(
         document.id, signer.key, timedelta(hours=data.hours), actor
     )
@@ -418,7 +407,7 @@ async def mint_link(request: web.Request) -> web.Response:
     )
 
 
-def _account_actor(account: Account | None) -> Actor:
+def account_actor(account: Account | None) -> Actor:
     if account is None:
         return Actor("admin", None, "admin key")
     return Actor("account", account.id, account.name, account.role.value)
@@ -433,7 +422,7 @@ def _account_actor(account: Account | None) -> Actor:
 )
 async def document_pdf(request: web.Request) -> web.Response:
     who = await caller_of(request)
-    document, _ = await _readable(request, who, request.match_info["document_id"])
+    document, _ = await readable(request, who, request.match_info["document_id"])
     store = signing_of(request).store
     entries, images, head = (
         await store.entries(document.id),
@@ -530,7 +519,7 @@ async def draft_agreement(request: web.Request) -> web.Response:
     mediator = await _mediator(request, account, dispute)
     site = await sites_of(request).get(dispute.intake_site_id)
     agreement = await signing_of(request).agreements.draft(
-        dispute, site, mediator, list(data.terms), data.performance, _account_actor(account)
+        dispute, site, mediator, list(data.terms), data.performance, account_actor(account)
     )
     log.info(
         "dispute %s: agreement %s v%d drafted", dispute.id, agreement.document.id, agreement.version
@@ -547,209 +536,11 @@ async def list_agreements(request: web.Request) -> web.Response:
     return reply({"agreements": [await document_json(request, a.document) for a in found]})
 
 
-# ---------------------------------------------------------------------------- confirmation
-
-
-async def confirmation_json(request: web.Request, confirmation: Confirmation) -> dict[str, Any]:
-    agreement = await signing_of(request).store.get(confirmation.agreement_id)
-    effective = agreement.effective_at if agreement else None
-    return {
-        **confirmation.to_json(),
-        "deadline": application_deadline(effective).isoformat() if effective else "",
-        "decision_pdf_url": _pdf_url(confirmation.decision_id)
-        if confirmation.decision_id
-        else None,
-    }
-
-
-@routes.post("/api/agreements/{agreement_id}/confirmation")
-@operation(
-    "apply for judicial confirmation of an effective agreement (within 30 days): the site "
-    "officer on the parties' behalf (attesting), or a party with its signing link",
-    {201: ConfirmationReply},
-    security="account",
-    body=ApplyBody,
-    errors={
-        403: "not the site's officer or the party's link",
-        409: "the agreement is not effective, the 30 days have passed, or already applied",
-    },
-)
-async def apply(request: web.Request) -> web.Response:
-    who = await caller_of(request)
-    document, dispute = await _readable(request, who, request.match_info["agreement_id"])
-    if document.kind != AGREEMENT or dispute is None:
-        raise not_found(f"no agreement {document.id}")
-    data = body(ApplyBody, await read_json(request))
-    attestation: Attestation | None = None
-    if who.is_link:
-        assert who.link_signer is not None
-        party = who.link_signer.removeprefix("party:")
-        if data.parties is not None and data.parties != [party]:
-            raise forbidden("a party's link applies for that party only")
-        if data.attest:
-            raise bad_request("'attest' is the site officer's: a signing link is used remotely")
-        signer = document.signer(who.link_signer)
-        assert signer is not None
-        parties, actor = [party], Actor("link", party, signer.name, "party")
-    else:
-        account = who.account
-        site = await sites_of(request).get(dispute.intake_site_id)
-        if not is_admin(account):
-            assert account is not None
-            if site is None or site.officer_id != account.id:
-                raise forbidden("the officer of the dispute's site applies on the parties' behalf")
-            if not data.attest:
-                raise bad_request(
-                    "'attest' must be true: the officer attests that the parties applied "
-                    "before them"
-                )
-            attestation = Attestation(account.id, account.name, site.id, SAW_APPLY)
-        parties = list(data.parties) if data.parties else [p.id for p in dispute.parties]
-        actor = _account_actor(account)
-    confirmation, _ = await signing_of(request).confirmations.apply(
-        document.id, dispute, parties, actor, attestation, data.statement
-    )
-    return reply(await confirmation_json(request, confirmation), 201)
-
-
-@routes.get("/api/confirmations")
-@operation(
-    "applications for judicial confirmation the caller may see (a judge: their sites')",
-    {200: ConfirmationList},
-    security="account",
-    query=ConfirmationQuery,
-)
-async def list_confirmations(request: web.Request) -> web.Response:
-    account = await account_caller(request)
-    wanted = query(ConfirmationQuery, request.query)
-    site_ids: set[str] | None = None
-    if not (is_admin(account) or (account is not None and account.role is AccountRole.COMMAND)):
-        site_ids = {s.id for s in await sites_of(request).visible_to(account)}
-    found = await signing_of(request).confirmations.listing(state=wanted.state, site_ids=site_ids)
-    if wanted.dispute_id is not None:
-        found = [c for c in found if c.dispute_id == wanted.dispute_id]
-    return reply({"confirmations": [await confirmation_json(request, c) for c in found]})
-
-
-async def _confirmation(
-    request: web.Request, account: Account | None
-) -> tuple[Confirmation, Dispute]:
-    confirmation_id = request.match_info["confirmation_id"]
-    found = await signing_of(request).confirmations.get(confirmation_id)
-    if found is None:
-        raise not_found(f"no confirmation {confirmation_id}")
-    dispute = await disputes_of(request).get(found.dispute_id)
-    if not await disputes_of(request).visible(account, dispute):
-        raise forbidden(f"confirmation {confirmation_id} is of a dispute you do not handle")
-    return found, dispute
-
-
-async def _liaison_judge(request: web.Request, account: Account | None, site_id: str) -> Account:
-    site = await sites_of(request).get(site_id)
-    if account is None or account.role is not AccountRole.JUDGE or site is None:
-        raise forbidden("the liaison judge of the dispute's site decides a judicial confirmation")
-    if site.liaison_judge_id != account.id:
-        raise forbidden(f"only the liaison judge of site {site_id} decides its confirmations")
-    return account
-
-
-async def _hearing(request: web.Request, hearing_id: str | None) -> None:
-    if hearing_id is not None and await services(request).store.get_hearing(hearing_id) is None:
-        raise not_found(f"no hearing {hearing_id}")
-
-
-@routes.get("/api/confirmations/{confirmation_id}")
-@operation(
-    "one application for judicial confirmation", {200: ConfirmationReply}, security="account"
-)
-async def get_confirmation(request: web.Request) -> web.Response:
-    found, _ = await _confirmation(request, await account_caller(request))
-    return reply(await confirmation_json(request, found))
-
-
-@routes.post("/api/confirmations/{confirmation_id}/review")
-@operation(
-    "the liaison judge records the video session of the review (a hearing's id)",
-    {200: ConfirmationReply},
-    security="account",
-    body=ReviewBody,
-    errors={403: "not the site's liaison judge", 409: "not pending"},
-)
-async def review(request: web.Request) -> web.Response:
-    account = await account_caller(request)
-    found, _ = await _confirmation(request, account)
-    await _liaison_judge(request, account, found.site_id)
-    data = body(ReviewBody, await read_json(request))
-    await _hearing(request, data.hearing_id)
-    updated = await signing_of(request).confirmations.review(found.id, data.hearing_id)
-    return reply(await confirmation_json(request, updated))
-
-
-@routes.post("/api/confirmations/{confirmation_id}/decision")
-@operation(
-    "the liaison judge confirms the agreement or refuses with a ground and a reason; the "
-    "ruling (民事裁定书) is a chained document of its own; a confirmation closes the dispute",
-    {201: DecisionReply},
-    security="account",
-    body=DecisionBody,
-    errors={403: "not the site's liaison judge", 409: "not pending (decided, or not all applied)"},
-)
-async def decide(request: web.Request) -> web.Response:
-    account = await account_caller(request)
-    found, dispute = await _confirmation(request, account)
-    judge = await _liaison_judge(request, account, found.site_id)
-    data = body(DecisionBody, await read_json(request))
-    confirm = data.decision is Decision.confirm
-    if confirm and data.ground is not None:
-        raise bad_request("'ground' is for a refusal (民诉法解释 Art. 358)")
-    if not confirm and data.ground is None:
-        raise bad_request("'ground' is required for a refusal (民诉法解释 Art. 358)")
-    await _hearing(request, data.hearing_id)
-    site = await sites_of(request).get(found.site_id)
-    court = f"{site.county}人民法院" if site is not None and site.county else "人民法院"
-    actor = Actor("account", judge.id, judge.name, judge.role.value)
-    confirmation, ruling, entry = await signing_of(request).confirmations.decide(
-        found.id,
-        dispute=dispute,
-        judge=Signer("account", judge.id, judge.name, "审判员"),
-        actor=actor,
-        court=court,
-        site_name=site.name if site is not None else found.site_id,
-        confirm=confirm,
-        ground=data.ground,
-        reason=data.reason,
-        hearing_id=data.hearing_id,
-    )
-    state = dispute.state.value
-    if confirm:
-        try:
-            moved = await disputes_of(request).transition(
-                dispute.id,
-                DisputeState.CLOSED,
-                actor_label(judge),
-                "司法确认：裁定调解协议有效（民事诉讼法第二百零六条）",
-                {
-                    "confirmation": confirmation.id,
-                    "decision": ruling.id,
-                    "entry": entry.seq,
-                    "entry_hash": entry.hash,
-                },
-            )
-            state = moved.state.value
-        except CourtError as exc:
-            log.warning("confirmation %s decided, dispute not closed: %s", found.id, exc.message)
-    log.info("confirmation %s: %s by %s (ruling %s)", found.id, data.decision, judge.id, ruling.id)
-    return reply(
-        {
-            "confirmation": await confirmation_json(request, confirmation),
-            "decision": await document_json(request, ruling),
-            "dispute_state": state,
-        },
-        201,
-    )
-
-
 def add_routes(app: web.Application, database: SqliteStore) -> None:
+    # Imported here: the confirmation routes build on this module's helpers.
+    from signaling import confirmation_api
+
     store = SigningStore(database)
     app[SIGNING] = Signing(store, Agreements(store), Confirmations(store))
     app.add_routes(routes)
+    app.add_routes(confirmation_api.routes)
