@@ -80,6 +80,8 @@ export class Session {
   }
 
   get grants() {
+    // The server's word once joined: a mediator moderates a mediation, not a court hearing.
+    if (this.serverGrants) return this.serverGrants;
     const role = this.me && this.me.role;
     const moderate = role === "judge" || role === "clerk";
     return { moderate, publish: role !== "recorder" && role !== "viewer" };
@@ -148,6 +150,7 @@ export class Session {
         return;
       }
       this.me = ack.participant;
+      this.serverGrants = ack.grants || null;
       this.hearing = ack.hearing;
       this.emitLocal("hearing", ack.hearing);
       if (ack.state === "admitted") this.enterRoom(ack);
