@@ -5,6 +5,9 @@ sends (the peer offers, the SFU answers; WHIP uses it too) and the *subscriber* 
 what the peer receives (the SFU offers and renegotiates as publications come and go; or, for WHEP,
 the peer offers recvonly m-lines and the SFU answers).
 
+What a subscriber receives is named from outside (`consume`/`unconsume`): the SFU forwards a
+publication to nobody until signaling, which knows roles and rooms, says who gets it.
+
 The rest is in its own module: what an SDP must hold (`offers`), the peer's publications and their
 packets (`publishing`), and which publication each subscriber slot carries (`placement`).
 """
@@ -14,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Iterable
 from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar
 
 from aiortc import (
@@ -51,7 +54,13 @@ class PeerListener(Protocol):
 
 class Peer:
     def __init__(
-        self, room: Room, peer_id: str, publish: bool, subscribe: bool, listener: PeerListener
+        self,
+        room: Room,
+        peer_id: str,
+        publish: bool,
+        subscribe: bool,
+        listener: PeerListener,
+        muted_kinds: Iterable[str] = (),
     ) -> None:
         self.room = room
         self.id = peer_id
@@ -59,6 +68,7 @@ class Peer:
         self.can_subscribe = subscribe
         self.listener = listener
         self.publishing = Publishing(room, peer_id)
+        self.publishing.muted_kinds = set(muted_kinds)
         self.publications = self.publishing.publications  # by the publisher connection's mid
         self.placement = Placement(peer_id, room.publications)
         self.closed = False
@@ -113,6 +123,16 @@ class Peer:
             self._hook(pc, self.publishing.on_rtp, self.publishing.on_rtcp)
             return str(pc.localDescription.sdp)
 
+    def set_muted_kinds(self, kinds: Iterable[str]) -> None:
+        """The kinds ("audio", "video") this peer's *new* publications start muted in, so a
+        standing mute holds from their first packet. Publications already live are muted one
+        by one (`Room.set_muted`)."""
+        self.publishing.muted_kinds = set(kinds)
+
+    @property
+    def muted_kinds(self) -> frozenset[str]:
+        return frozenset(self.publishing.muted_kinds)
+
     def _check_open(self) -> None:
         if self.closed:
             raise SfuError("the connection was closed")
@@ -164,7 +184,7 @@ class Peer:
         """Apply the peer's answer to the SFU's last subscriber offer."""
         answer = offers.session(sdp, "answer")
         pc = self._subscriber_pc
-        if pc is None or not self._negotiating or self.placement.source is not None:
+        if pc is None or not self._negotiating or self.placement.whep:
             raise SfuError("no subscriber offer is waiting for an answer")
         try:
             await pc.setRemoteDescription(answer)
@@ -176,25 +196,30 @@ class Peer:
             self._renegotiate = False
             self.sync_subscriptions()
 
-    async def whep_offer(self, sdp: str, source_peer_id: str) -> str:
-        """WHEP: the peer offers recvonly audio/video; answer with the source's publications."""
+    async def whep_offer(self, sdp: str, publication_ids: Iterable[str]) -> str:
+        """WHEP: the peer offers recvonly audio/video; answer, and consume `publication_ids` (the
+        source's publications, as signaling chose them) on the slots the offer brought."""
         if not self.can_subscribe:
             raise SfuError("this participant may not subscribe")
         offer = offers.session(sdp, "offer")
-        offers.check_whep_offer(
-            sdp, [p for p in self.room.publications.values() if p.peer_id == source_peer_id]
-        )
+        ids = list(publication_ids)
+        source = [p for i in ids if (p := self.room.publications.get(i)) is not None]
+        offers.check_whep_offer(sdp, source)
         self._check_open()
         if self._subscriber_pc is not None:
             raise SfuError("this WHEP session already has an offer")
-        self.placement.source = source_peer_id
+        self.placement.whep = True
+        self.placement.consume(ids)
+        # One stream id for the playback's tracks, so the player keeps them in sync.
+        owners = {p.peer_id for p in source}
+        stream_id = owners.pop() if len(owners) == 1 else self.id
         pc = self._subscriber_pc = self._new_pc("subscriber")
         await self._negotiation_step(pc.setRemoteDescription(offer), "offer")
         cname = rtc_internals.cname(pc)
         for transceiver in pc.getTransceivers():
             transceiver.direction = "sendonly"
             rtc_internals.take_over_transceiver(transceiver, self._on_subscriber_params)
-            rtc_internals.set_stream_id(transceiver, source_peer_id)
+            rtc_internals.set_stream_id(transceiver, stream_id)
             track = OutTrack(transceiver.kind, rtc_internals.sender_ssrc(transceiver), cname)
             self.placement.add_slot(transceiver, track, None)
         answer = await self._negotiation_step(pc.createAnswer(), "offer")
@@ -206,11 +231,33 @@ class Peer:
     def _wanted(self) -> list[Publication]:
         return self.placement.wanted() if self.can_subscribe else []
 
+    def consume(self, publication_ids: Iterable[str]) -> None:
+        """Receive these publications too. Idempotent (a resync may send the whole set again);
+        ids of publications that ended meanwhile, and the peer's own, are ignored."""
+        if not self.can_subscribe:
+            raise SfuError("this participant may not subscribe")
+        self._check_open()
+        before = len(self.placement.consumed)
+        self.placement.consume(publication_ids)
+        if len(self.placement.consumed) != before:
+            self.sync_subscriptions()
+
+    def unconsume(self, publication_ids: Iterable[str]) -> None:
+        """Stop receiving these publications; their slots stay for the next of their kind."""
+        if not self.can_subscribe:
+            raise SfuError("this participant may not subscribe")
+        self._check_open()
+        before = len(self.placement.consumed)
+        self.placement.unconsume(publication_ids)
+        if len(self.placement.consumed) != before:
+            self.sync_subscriptions()
+
     def sync_subscriptions(self) -> None:
-        """Bring subscriptions in line with the room's publications (called on every change)."""
+        """Bring subscriptions in line with what this peer consumes (after every change of it,
+        and when a consumed publication ends). Internal: callers use `consume`/`unconsume`."""
         if self.closed:
             return
-        if self.placement.place(self._wanted()) and self.placement.source is None:
+        if self.placement.place(self._wanted()) and not self.placement.whep:
             self._schedule(self._negotiate())
         else:
             self._announce_tracks()

@@ -5,18 +5,23 @@ offered. Publications come and go; a slot whose publication ended is reused for 
 its kind without renegotiation, and only a publication that finds no free slot needs a new one
 (a renegotiation, done by the peer). What the subscriber switched off for itself stays bound but
 paused, and what it cannot decode is never offered again.
+
+Which publications a subscriber receives is not the SFU's decision: signaling names them
+(`consumed`, through `Peer.consume`/`Peer.unconsume`), since only it knows hearings, roles and
+who may see whom. A publication nobody consumed is forwarded to nobody.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 
 from aiortc import RTCRtpTransceiver
 
 from sfu import rtcp
 from sfu.api import TrackInfo
 from sfu.publication import Publication
-from sfu.subscription import OFF, OutTrack, Subscription
+from sfu.subscription import MUTED, OFF, OutTrack, Subscription
 
 __all__ = ["Placement", "TrackInfo"]
 
@@ -27,8 +32,10 @@ class Placement:
     def __init__(self, peer_id: str, publications: dict[str, Publication]) -> None:
         self.peer_id = peer_id
         self.slots: dict[RTCRtpTransceiver, OutTrack] = {}
-        # WHEP: only this peer's publications are placed, on the slots its offer brought.
-        self.source: str | None = None
+        # WHEP: the slots come from the peer's offer; no renegotiation ever adds one.
+        self.whep = False
+        # The publications signaling told this subscriber to receive (ids of the room's).
+        self.consumed: set[str] = set()
         self._publications = publications  # the room's, by id
         self._pending: dict[OutTrack, Publication] = {}  # bound, waiting for negotiation
         # Publications whose codec this subscriber did not accept: never offered again.
@@ -37,13 +44,36 @@ class Placement:
         self._off: set[str] = set()
 
     def wanted(self) -> list[Publication]:
+        consumed = self.consumed
+        if not consumed:
+            return []
+        # In the room's order (the order they were published), so slots are added predictably.
         return [
             p
             for p in self._publications.values()
-            if p.peer_id != self.peer_id
-            and p.id not in self._unplayable
-            and (self.source is None or p.peer_id == self.source)
+            if p.id in consumed and p.peer_id != self.peer_id and p.id not in self._unplayable
         ]
+
+    def consume(self, ids: Iterable[str]) -> None:
+        """Add to what this subscriber receives; ids the room does not have (ended meanwhile) and
+        the peer's own publications are ignored."""
+        publications = self._publications
+        for i in ids:
+            p = publications.get(i)
+            if p is not None and p.peer_id != self.peer_id:
+                self.consumed.add(i)
+
+    def unconsume(self, ids: Iterable[str]) -> None:
+        self.consumed.difference_update(ids)
+
+    def forget(self, publication_id: str) -> bool:
+        """The publication ended: drop it; True when this subscriber had consumed it."""
+        self._off.discard(publication_id)
+        self._unplayable.discard(publication_id)
+        if publication_id in self.consumed:
+            self.consumed.discard(publication_id)
+            return True
+        return False
 
     def bound(self, track: OutTrack) -> Publication | None:
         if track.subscription is not None:
@@ -106,9 +136,16 @@ class Placement:
             self._unplayable.add(publication.id)
             return
         subscription = Subscription(publication, track)
+        # Added before pausing: a pause releases the keyframe wait that adding counts, so the
+        # other order would leave the publication's count of waiting subscribers at -1 (and
+        # the publisher asked for a keyframe every retry interval forever).
+        publication.add_subscription(subscription)
         if publication.id in self._off:
             subscription.pause(OFF)
-        publication.add_subscription(subscription)
+        if publication.muted:
+            # Consumed while muted (a standing mute): nothing flows, and no keyframe is awaited,
+            # until the unmute resumes it like every other subscription.
+            subscription.pause(MUTED)
 
     def _unbind(self, track: OutTrack) -> None:
         self._pending.pop(track, None)

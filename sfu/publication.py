@@ -16,7 +16,7 @@ from sfu.tap import MuteChange, SenderReport
 if TYPE_CHECKING:
     from sfu.config import SfuConfig
     from sfu.subscription import Subscription
-    from sfu.tap import Tap
+    from sfu.tap import TapSink
 
 # Gaps larger than this are a restart or a long outage, not losses worth a NACK.
 MAX_NACK_GAP = 32
@@ -65,7 +65,7 @@ class Publication:
         self.payload_type: int | None = None  # the one the publisher was answered with
         self.muted = False
         self.subscriptions: list[Subscription] = []
-        self.taps: list[Tap] = []
+        self.taps: list[TapSink] = []
         self.stats = ReceiveStats(clock_rate)
         self.cache = PacketCache(
             config.video_cache_packets if kind == "video" else config.audio_cache_packets
@@ -199,13 +199,13 @@ class Publication:
 
     # -- taps -----------------------------------------------------------------------------------
 
-    def add_tap(self, tap: Tap) -> None:
+    def add_tap(self, tap: TapSink) -> None:
         self.taps.append(tap)
         if self.muted:
             tap.put(time.monotonic(), MuteChange(True))
         self.request_keyframe()  # a sidecar's decoder or file starts at a keyframe
 
-    def remove_tap(self, tap: Tap) -> None:
+    def remove_tap(self, tap: TapSink) -> None:
         if tap in self.taps:
             self.taps.remove(tap)
 

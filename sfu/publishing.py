@@ -24,6 +24,8 @@ class Publishing:
         # The publisher's labels by mid ("screen", ...), from its latest offer.
         self.sources: dict[str, str] = {}
         self.send_rtcp: Callable[[bytes], bool] | None = None  # once DTLS is up
+        # Kinds whose new publications start muted (a standing mute, set by signaling).
+        self.muted_kinds: set[str] = set()
         self._by_ssrc: dict[int, Publication] = {}
 
     def add(self, transceiver: RTCRtpTransceiver, params: Any) -> Publication | None:
@@ -47,6 +49,9 @@ class Publishing:
         )
         publication.payload_type = codec.payloadType
         publication.source = self.sources.get(mid, publication.source)
+        # Before anyone hears of it: across a process boundary a mute sent in reply to
+        # `publication.added` would come after the first packets.
+        publication.muted = publication.kind in self.muted_kinds
         if params.encodings:
             publication.ssrc = params.encodings[0].ssrc
             self._by_ssrc[publication.ssrc] = publication

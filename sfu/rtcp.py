@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import struct
 import time
+from typing import NamedTuple
 
 from aiortc.rtp import (
     RTCP_PSFB_APP,
@@ -11,6 +12,7 @@ from aiortc.rtp import (
     RTCP_RTPFB,
     RTCP_RTPFB_NACK,
     AnyRtcpPacket,
+    RtcpByePacket,
     RtcpPacket,
     RtcpPsfbPacket,
     RtcpReceiverInfo,
@@ -25,18 +27,25 @@ from aiortc.rtp import (
 )
 
 __all__ = [
+    "RTCP_APP",
+    "RTCP_BYE",
     "RTCP_PSFB_APP",
     "RTCP_PSFB_PLI",
     "RTCP_RTPFB_NACK",
     "AnyRtcpPacket",
+    "AppPacket",
+    "RtcpByePacket",
     "RtcpPsfbPacket",
     "RtcpReceiverInfo",
     "RtcpRrPacket",
     "RtcpRtpfbPacket",
     "RtcpSrPacket",
+    "app",
+    "bye",
     "nack",
     "ntp_now",
     "parse",
+    "parse_app",
     "pli",
     "receiver_report",
     "remb",
@@ -47,6 +56,10 @@ NTP_EPOCH_OFFSET = 2208988800  # seconds from 1900-01-01 to 1970-01-01
 RTCP_PSFB_FIR = 4
 NACK_FCI = struct.Struct("!HH")
 SSRC_PAIR = struct.Struct("!II")
+RTCP_BYE = 203
+RTCP_APP = 204
+HEADER = struct.Struct("!BBH")
+APP_HEAD = struct.Struct("!BBHI4s")
 
 
 def ntp_now() -> int:
@@ -123,3 +136,49 @@ def sender_report(
     )
     sdes = RtcpSdesPacket(chunks=[RtcpSourceInfo(ssrc=ssrc, items=[(1, cname.encode())])])
     return bytes(sr) + bytes(sdes)
+
+
+def bye(ssrc: int) -> bytes:
+    """RFC 3550 §6.6 BYE for one source, no reason."""
+    return HEADER.pack(0x81, RTCP_BYE, 1) + ssrc.to_bytes(4, "big")
+
+
+class AppPacket(NamedTuple):
+    """RFC 3550 §6.7 APP: application-defined, named by four ASCII characters."""
+
+    subtype: int  # 0-31
+    ssrc: int
+    name: bytes
+    data: bytes
+
+
+def app(ssrc: int, name: bytes, subtype: int = 0, data: bytes = b"") -> bytes:
+    if len(name) != 4 or len(data) % 4 or not 0 <= subtype < 32:
+        raise ValueError("APP: a 4-byte name, data in 32-bit words, a subtype below 32")
+    return APP_HEAD.pack(0x80 | subtype, RTCP_APP, 2 + len(data) // 4, ssrc, name) + data
+
+
+def parse_app(data: bytes) -> list[AppPacket]:
+    """The APP packets of a compound RTCP packet (aiortc's parser skips them); raises ValueError
+    when the compound is malformed."""
+    found: list[AppPacket] = []
+    pos = 0
+    while pos < len(data):
+        if len(data) < pos + 4:
+            raise ValueError("RTCP packet shorter than its header")
+        first, packet_type, length = HEADER.unpack_from(data, pos)
+        if first >> 6 != 2:
+            raise ValueError("RTCP packet has invalid version")
+        end = pos + 4 + 4 * length
+        if end > len(data):
+            raise ValueError("RTCP packet is truncated")
+        if packet_type == RTCP_APP:
+            if length < 2:
+                raise ValueError("RTCP APP shorter than its SSRC and name")
+            _, _, _, ssrc, name = APP_HEAD.unpack_from(data, pos)
+            body = data[pos + 12 : end]
+            if first & 0x20 and body:  # padding: its last byte says how much
+                body = body[: -body[-1]] if 0 < body[-1] <= len(body) else b""
+            found.append(AppPacket(first & 0x1F, ssrc, name, body))
+        pos = end
+    return found

@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING, NamedTuple, Protocol
 
 from sfu.rtp import Incoming
 
@@ -60,6 +60,14 @@ TapItem = Incoming | SenderReport | MuteChange
 class TapEntry(NamedTuple):
     arrival: float  # time.monotonic() when the SFU received it
     item: TapItem
+
+
+class TapSink(Protocol):
+    """What a publication delivers to: an in-process `Tap`, or a `plain.PlainTap` over UDP."""
+
+    def put(self, arrival: float, item: TapItem) -> None: ...
+
+    def end(self) -> None: ...
 
 
 class Tap:

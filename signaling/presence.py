@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 from sfu import Peer
+from signaling import consumption
 from signaling.errors import CourtError, conflict, forbidden
 from signaling.live_state import Connection, HearingSession, LeftReason, Via
 from signaling.models import Hearing, Participant, ParticipantState
@@ -232,13 +233,10 @@ class Presence:
             subscribe=subscribe,
             listener=PeerEvents(self.outbox, conn, closed),
         )
-        if subscribe:
-            # Room.add_peer only subscribes a peer to publications that appear *after* it; the
-            # ones already flowing are offered when the peer is asked to sync. Not (yet) part of
-            # docs/SFU.md; harmless if add_peer starts doing it itself.
-            sync = getattr(peer, "sync_subscriptions", None)
-            if callable(sync):
-                sync()
+        if subscribe and session.room is not None:
+            # The SFU forwards nothing unasked: what is already published, this peer receives
+            # now; what comes later, `RoomEvents.on_publication` hands it.
+            peer.consume(consumption.wanted(session, conn, session.room))
         return peer
 
     async def bring_in(

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from sfu import Peer, Publication, Room, TrackInfo
+from signaling import consumption
 
 if TYPE_CHECKING:
     from signaling.live_state import Connection, HearingSession
@@ -60,6 +61,8 @@ class RoomEvents:
         conn = self.session.connections.get(publication.peer_id)
         if conn is not None:
             self.sidecars.publication_added(self.session.id, conn.participant, room, publication)
+        # The SFU forwards it to nobody until told who receives it.
+        consumption.publication_added(self.session, publication)
         self.outbox.emit(
             "track_published",
             {"publication": publication_json(publication)},

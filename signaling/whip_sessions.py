@@ -11,6 +11,7 @@ import logging
 import secrets
 
 from sfu import SfuError
+from signaling import consumption
 from signaling.errors import Code, CourtError, conflict, forbidden, not_admitted, not_found
 from signaling.live_state import (
     MAX_WHEPS_PER_PARTICIPANT,
@@ -164,8 +165,9 @@ class WhipWhepSessions:
                 expires_at=claims.expires_at,
             )
             session.playbacks[resource_id] = playback
+            source_ids = consumption.source_publications(self.sessions.room(session), source_id)
         try:
-            answer = await peer.whep_offer(sdp, source_peer_id=source_id)
+            answer = await peer.whep_offer(sdp, source_ids)
         except Exception as exc:
             await self.end_playback(session, resource_id, "failed")
             told = self._setup_failed(session, exc, "playback")
@@ -177,6 +179,8 @@ class WhipWhepSessions:
                 raise conflict(HEARING_ENDED)
             if session.playbacks.get(resource_id) is not playback:
                 raise conflict("the playback was ended while it was being set up")
+            # Its source's later publications too (and any published during the offer).
+            consumption.playback_started(session, playback, source_id)
         log.info("WHEP playback of %s by %s in hearing %s", source_id, participant.id, hearing_id)
         return resource_id, answer
 

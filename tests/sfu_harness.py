@@ -7,7 +7,7 @@ import asyncio
 import pytest
 from aiortc import RTCPeerConnection, RTCRtpSender, RTCSessionDescription
 
-from sfu import Peer, Publication, SfuConfig, TrackInfo, Worker
+from sfu import Peer, Publication, Room, SfuConfig, TrackInfo, Worker
 from tests.clients.loopback import new_peer_connection
 from tests.clients.media import PatternVideoTrack, ToneAudioTrack
 from tests.clients.receiver import MediaSink
@@ -50,6 +50,38 @@ class Events:
 
     def on_closed(self, peer, reason) -> None:
         self.closed.append((peer.id, reason))
+
+
+class ConsumeEverything:
+    """A RoomListener wrapper with the SFU's old policy, now expressed from outside it: every
+    other subscribing peer consumes each new publication (signaling's consumption.py does the
+    same for a hearing)."""
+
+    def __init__(self, inner) -> None:
+        self.inner = inner
+
+    def on_publication(self, room: Room, publication: Publication) -> None:
+        self.inner.on_publication(room, publication)
+        for peer in list(room.peers.values()):
+            if peer.can_subscribe and not peer.closed and peer.id != publication.peer_id:
+                peer.consume([publication.id])
+
+    def on_unpublication(self, room: Room, publication: Publication) -> None:
+        self.inner.on_unpublication(room, publication)
+
+    def on_active_speaker(self, room: Room, peer_id: str | None, level: int) -> None:
+        self.inner.on_active_speaker(room, peer_id, level)
+
+
+def consume_everything(room: Room) -> Room:
+    """From now on every subscribing peer of `room` receives every other peer's publications."""
+    room.listener = ConsumeEverything(room.listener)
+    return room
+
+
+def consume_all(peer: Peer) -> None:
+    """A late peer consumes what the room already has (what the old auto-subscribe gave it)."""
+    peer.consume(list(peer.room.publications))
 
 
 def new_pc() -> RTCPeerConnection:
@@ -99,9 +131,24 @@ async def pump_offers(events: Events, subscribers: dict[str, Subscriber]) -> Non
 
 @pytest.fixture
 async def sfu_room():
+    """A room whose subscribers receive every other peer's publications (`consume_everything`)."""
+    async for parts in _room(consume=True):
+        yield parts
+
+
+@pytest.fixture
+async def sfu_bare_room():
+    """A room where nobody receives anything it was not told to `consume`."""
+    async for parts in _room(consume=False):
+        yield parts
+
+
+async def _room(consume: bool):
     worker = Worker(SfuConfig(ice_loopback=True))
     events = Events()
     room = worker.room("hearing-1", events)
+    if consume:
+        consume_everything(room)
     subscribers: dict[str, Subscriber] = {}
     pump = asyncio.ensure_future(pump_offers(events, subscribers))
     pcs: list[RTCPeerConnection] = []

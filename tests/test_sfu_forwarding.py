@@ -10,7 +10,7 @@ import pytest
 from aiortc import RTCSessionDescription
 
 from sfu import Peer
-from tests.sfu_harness import Subscriber, publish
+from tests.sfu_harness import Subscriber, consume_all, publish
 
 
 @pytest.mark.parametrize("codec", ["video/vp8", "video/h264"])
@@ -114,7 +114,7 @@ async def test_a_late_subscriber_gets_every_existing_publication_in_one_offer(sf
     await events.wait(lambda: len(room.publications) == 4)
     late = room.add_peer("late", publish=False, subscribe=True, listener=events)
     subscribers["late"] = Subscriber(late, "late")
-    late.sync_subscriptions()
+    consume_all(late)
     await subscribers["late"].sink.wait_video_from(1, min_frames=10)
     await subscribers["late"].sink.wait_video_from(2, min_frames=10)
     await subscribers["late"].sink.wait_audio_from(1)

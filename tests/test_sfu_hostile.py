@@ -15,7 +15,7 @@ import pytest
 from sfu import SfuError, rtc_internals
 from tests.clients.media import PatternVideoTrack
 from tests.e2e import eventually
-from tests.sfu_harness import Subscriber, new_pc, publish
+from tests.sfu_harness import Subscriber, consume_all, new_pc, publish
 
 
 async def judge_and_observer(sfu_room):
@@ -113,7 +113,7 @@ async def test_a_subscriber_closed_while_gathering_on_two_addresses_releases_eve
     aioice.ice.get_host_addresses = lambda use_ipv4, use_ipv6: ["127.0.0.2", "127.0.0.3"]
     try:
         observer = room.add_peer("observer", publish=False, subscribe=True, listener=events)
-        observer.sync_subscriptions()
+        consume_all(observer)
         async with asyncio.timeout(5):
             bound: list[str] = []
             while not bound:

@@ -45,14 +45,15 @@ async def test_a_whep_offer_must_receive_and_accept_the_source_codec(sfu_room):
     pcs.append(await publish(judge, 1, "video/vp8"))
     await events.wait(lambda: len(room.publications) == 2)
     player = room.add_peer("player", publish=False, subscribe=True, listener=events)
+    judge_ids = list(room.publications)
     with pytest.raises(SfuError, match="receives no audio or video"):
-        await player.whep_offer(await offer_sdp("audio", "video"), source_peer_id="judge")
+        await player.whep_offer(await offer_sdp("audio", "video"), judge_ids)
     h264_only = _only_codec(await offer_sdp("audio", "video", direction="recvonly"), "H264")
     with pytest.raises(SfuError, match="publishes video/VP8"):
-        await player.whep_offer(h264_only, source_peer_id="judge")
+        await player.whep_offer(h264_only, judge_ids)
     await room.remove_peer("player")
     with pytest.raises(SfuError, match="closed"):
-        await player.whep_offer(await offer_sdp("video", direction="recvonly"), "judge")
+        await player.whep_offer(await offer_sdp("video", direction="recvonly"), judge_ids)
 
 
 def _only_codec(sdp: str, codec: str) -> str:

@@ -1,0 +1,91 @@
+"""Who receives what: the SFU forwards a publication only to the peers told to `consume` it.
+
+The SFU knows peers and publications, not hearings or roles, so the decision lives here. Today's
+policy is the one the SFU used to apply by itself: every subscribing participant receives every
+other participant's publications, and a WHEP playback its source's. Issue 13 (rooms, the witness
+room, caucuses) changes only `wanted` and `wanted_by_playback`.
+
+Everything here is synchronous and never raises into its callers (an SFU listener among them): a
+peer closed meanwhile is skipped, its replacement is told when it is made (`Presence.new_peer`).
+"""
+
+from __future__ import annotations
+
+import logging
+import weakref
+from collections.abc import Collection
+from typing import TYPE_CHECKING
+
+from sfu import SfuError
+
+if TYPE_CHECKING:
+    from sfu import Peer, Publication, Room
+    from signaling.live_state import Connection, HearingSession, WhepPlayback
+
+log = logging.getLogger("cloudcourt.live")
+
+# The participant each playback shows. Kept here until `WhepPlayback` carries its source
+# itself; weak, so an ended playback leaves nothing behind.
+_sources: weakref.WeakKeyDictionary[WhepPlayback, str] = weakref.WeakKeyDictionary()
+
+
+def wanted(session: HearingSession, conn: Connection, room: Room) -> set[str]:
+    """Publications this participant's subscriber connection receives: today every publication
+    of every other participant (issue 13 adds rooms, the witness room, caucuses)."""
+    own = conn.participant.id
+    return {p.id for p in room.publications.values() if p.peer_id != own}
+
+
+def source_publications(room: Room, source_id: str) -> list[str]:
+    """The publications of a WHEP playback's source, in the order they were published."""
+    return [p.id for p in room.publications.values() if p.peer_id == source_id]
+
+
+def wanted_by_playback(playback: WhepPlayback, room: Room) -> set[str]:
+    source = _sources.get(playback)
+    return set(source_publications(room, source)) if source is not None else set()
+
+
+def playback_started(session: HearingSession, playback: WhepPlayback, source_id: str) -> None:
+    """The playback's WHEP answer is out: from now on it also gets its source's new
+    publications. Consumes again what the source published while the offer was negotiated
+    (consume is idempotent). Not before the answer: a consume ahead of the WHEP offer would make
+    the SFU offer a subscriber connection of its own."""
+    _sources[playback] = source_id
+    if session.room is not None:
+        _consume(playback.peer, wanted_by_playback(playback, session.room))
+
+
+def resync(session: HearingSession) -> None:
+    """Every subscribing peer of the hearing consumes all it should (after a re-placement)."""
+    room = session.room
+    if room is None:
+        return
+    for conn in session.connections.values():
+        if conn.peer is not None and conn.peer.can_subscribe:
+            _consume(conn.peer, wanted(session, conn, room))
+    for playback in session.playbacks.values():
+        if playback in _sources:
+            _consume(playback.peer, wanted_by_playback(playback, room))
+
+
+def publication_added(session: HearingSession, publication: Publication) -> None:
+    """A new publication: to every other participant's subscriber connection, and to the
+    playbacks of its publisher."""
+    ids = [publication.id]
+    for conn in session.connections.values():
+        peer = conn.peer
+        if peer is not None and peer.can_subscribe and conn.participant.id != publication.peer_id:
+            _consume(peer, ids)
+    for playback in session.playbacks.values():
+        if _sources.get(playback) == publication.peer_id:
+            _consume(playback.peer, ids)
+
+
+def _consume(peer: Peer, ids: Collection[str]) -> None:
+    if not ids:
+        return
+    try:
+        peer.consume(ids)
+    except SfuError as exc:  # closed meanwhile: its replacement consumes when it is made
+        log.debug("peer %s cannot consume: %s", peer.id, exc)
