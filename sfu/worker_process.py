@@ -114,6 +114,9 @@ class WorkerServer:
             api.PEER_WHEP_OFFER: self.whep_offer,
             api.PEER_ICE_CANDIDATE: self.ice_candidate,
             api.PEER_PAUSE: self.pause,
+            api.PEER_CONSUME: self.consume,
+            api.PEER_UNCONSUME: self.unconsume,
+            api.PEER_MUTED_KINDS: self.muted_kinds,
             api.PUBLICATION_MUTE: self.publication_mute,
             api.PUBLICATION_KEYFRAME: self.publication_keyframe,
         }
@@ -214,6 +217,8 @@ class WorkerServer:
             publish=bool(a.get("publish")),
             subscribe=bool(a.get("subscribe")),
             listener=PeerRelay(self.channel, room.id),
+            # Applied before the first packet of its publications: a standing mute never leaks.
+            muted_kinds=[str(k) for k in a.get("muted_kinds") or ()],
         )
 
     async def peer_close(self, a: Args) -> Args:
@@ -241,13 +246,9 @@ class WorkerServer:
         return {}
 
     def whep_offer(self, a: Args) -> Awaitable[Args]:
-        room = self._room(a)
         peer = self._peer(a)
-        wanted = [str(p) for p in a.get("publications") or []]
-        owners = {room.publications[p].peer_id for p in wanted if p in room.publications}
-        if len(owners) != 1:
-            raise SfuError("a WHEP playback shows the publications of one participant")
-        return _result(peer.whep_offer(str(a["sdp"]), owners.pop()), lambda sdp: {"sdp": sdp})
+        ids = [str(p) for p in a.get("publications") or ()]
+        return _result(peer.whep_offer(str(a["sdp"]), ids), lambda sdp: {"sdp": sdp})
 
     async def ice_candidate(self, a: Args) -> Args:
         target = a.get("target")
@@ -264,6 +265,15 @@ class WorkerServer:
 
     def pause(self, a: Args) -> Args:
         return {"ok": self._peer(a).pause_subscription(str(a["publication"]), bool(a["paused"]))}
+
+    def consume(self, a: Args) -> None:
+        self._peer(a).consume([str(p) for p in a.get("publications") or ()])
+
+    def unconsume(self, a: Args) -> None:
+        self._peer(a).unconsume([str(p) for p in a.get("publications") or ()])
+
+    def muted_kinds(self, a: Args) -> None:
+        self._peer(a).set_muted_kinds([str(k) for k in a.get("kinds") or ()])
 
     # -- publications -------------------------------------------------------------------------
 
@@ -315,8 +325,12 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(
         level=args.log_level.upper(),
         format=f"%(asctime)s sfu-worker-{args.index} %(levelname)s %(name)s: %(message)s",
+        datefmt="%Y-%m-%dT%H:%M:%S",
         stream=sys.stderr,
     )
+    # As `cloudcourt serve` does: aiortc/aioice narrate every ICE check at INFO.
+    for noisy in ("aioice", "aiortc"):
+        logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLogger().level))
     return asyncio.run(serve(args.channel_fd, args.index))
 
 
