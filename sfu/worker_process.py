@@ -26,6 +26,7 @@ from sfu.channel import Args, Channel, NotFound
 from sfu.config import SfuConfig
 from sfu.errors import SfuError
 from sfu.peer import Peer
+from sfu.plain import LOCALHOST, PlainTap
 from sfu.publication import Publication
 from sfu.room import Room
 from sfu.worker import Worker
@@ -101,9 +102,10 @@ class WorkerServer:
         self.index = index
         self.shutdown = asyncio.Event()
         self._ticker: asyncio.Task[None] | None = None
+        self._tap_drops_retired = 0  # datagrams ended taps could not send
         handlers: dict[str, Callable[[Args], Any]] = {
             api.WORKER_CONFIGURE: self.configure,
-            api.WORKER_STATS: lambda a: self._worker().stats(),
+            api.WORKER_STATS: lambda a: self.stats(),
             api.WORKER_SHUTDOWN: self.shutdown_request,
             api.ROOM_CREATE: self.room_create,
             api.ROOM_CLOSE: self.room_close,
@@ -119,6 +121,8 @@ class WorkerServer:
             api.PEER_MUTED_KINDS: self.muted_kinds,
             api.PUBLICATION_MUTE: self.publication_mute,
             api.PUBLICATION_KEYFRAME: self.publication_keyframe,
+            api.TAP_OPEN: self.tap_open,
+            api.TAP_CLOSE: self.tap_close,
         }
         for method, handler in handlers.items():
             channel.on_request(method, handler)
@@ -162,12 +166,21 @@ class WorkerServer:
             )
             if now >= next_load:
                 next_load = now + LOAD_INTERVAL
-                worker = self._worker()
                 self.channel.emit(
                     api.EV_LOAD,
-                    {"counters": worker.stats(), "rooms": worker.load()},
+                    {"counters": self.stats(), "rooms": self._worker().load()},
                     droppable=True,
                 )
+
+    def stats(self) -> dict[str, int]:
+        """`Worker.stats()` plus the plain taps: how many, and the datagrams they dropped."""
+        worker = self._worker()
+        taps = [t for room in worker.rooms.values() for t in room.plain_taps.values()]
+        return {
+            **worker.stats(),
+            "taps": len(taps),
+            "tap_send_drops": self._tap_drops_retired + sum(t.dropped for t in taps),
+        }
 
     def shutdown_request(self, a: Args) -> Args:
         # Reply first; the process closes its rooms and exits once the reply is on its way.
@@ -291,6 +304,29 @@ class WorkerServer:
         if publication is None:
             raise NotFound(GONE)
         publication.request_keyframe()
+
+    # -- taps ---------------------------------------------------------------------------------
+
+    def tap_open(self, a: Args) -> Args:
+        room = self._room(a)
+        room_id = room.id
+
+        def ended(tap: PlainTap, reason: str) -> None:
+            self._tap_drops_retired += tap.dropped
+            self.channel.emit(
+                api.EV_TAP_ENDED,
+                {"room": room_id, "tap": tap.id, "reason": reason, "dropped": tap.dropped},
+            )
+
+        publication = str(a["publication"])
+        if publication not in room.publications:
+            raise NotFound(f"unknown publication {publication}")
+        tap = room.plain_tap(publication, (str(a.get("host", LOCALHOST)), int(a["port"])), ended)
+        return {"tap": tap.id, "sdp": tap.sdp}
+
+    def tap_close(self, a: Args) -> None:
+        # A tap that ended meanwhile is no error: its `tap.ended` is already on its way.
+        self._room(a).close_plain_tap(str(a["tap"]))
 
 
 async def _result(pending: Awaitable[Any], wrap: Callable[[Any], Args]) -> Args:

@@ -17,7 +17,9 @@ from sfu import api
 from sfu.channel import ChannelClosed
 from sfu.config import SfuConfig
 from sfu.errors import SfuError
+from sfu.plain import UdpTapSource
 from sfu.remote import RemoteWorker
+from sfu.rtp import Incoming
 from tests.sfu_harness import Subscriber, publish
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -236,6 +238,45 @@ async def test_shutdown_closes_the_rooms_and_exits_0(worker, control):
     worker.notify(api.ROOM_CREATE, {"room": "h1"})
     await control.publisher("h1", "judge", 1)
     assert await worker.shutdown(grace=10) == 0
+
+
+async def test_a_plain_tap_over_the_channel_carries_the_publishers_packets(worker, control):
+    ended: list[dict] = []
+    worker.on(api.EV_TAP_ENDED, ended.append)
+    worker.notify(api.ROOM_CREATE, {"room": "h1"})
+    await control.publisher("h1", "judge", 1)
+    await until(lambda: len(control.publications["h1"]) == 2, 10, "two publications")
+    video = next(p for p in control.publications["h1"].values() if p["kind"] == "video")
+    source = await UdpTapSource.bind()
+    try:
+        opened = await worker.request(
+            api.TAP_OPEN,
+            {"room": "h1", "publication": video["id"], "host": "127.0.0.1", "port": source.port},
+        )
+        info = source.describe(opened["sdp"])
+        assert info.publication_id == video["id"] and info.codec == video["codec"]
+        packets = 0
+        async with asyncio.timeout(10):
+            while packets < 30:
+                entry = await source.get()
+                assert entry is not None
+                packets += isinstance(entry.item, Incoming)
+        assert (await worker.stats())["taps"] == 1
+        # The publisher leaves: the tap ends with its publication, and both ends hear of it.
+        assert await worker.request(api.PEER_CLOSE, {"room": "h1", "peer": "judge"}) == {}
+        await until(lambda: ended, 5, "tap.ended")
+        assert ended[0]["tap"] == opened["tap"] and ended[0]["reason"] == "publication ended"
+        async with asyncio.timeout(10):
+            while (entry := await source.get()) is not None:
+                pass
+        stats = await worker.stats()
+        assert stats["taps"] == 0 and stats["tap_send_drops"] == ended[0]["dropped"]
+    finally:
+        source.close()
+    with pytest.raises(SfuError, match="unknown publication"):
+        await worker.request(
+            api.TAP_OPEN, {"room": "h1", "publication": video["id"], "port": source.port}
+        )
 
 
 def test_the_worker_process_does_not_load_the_control_plane():
