@@ -89,6 +89,13 @@ class TapDescription:
 
 def parse_tap_sdp(sdp: str) -> TapDescription:
     """Raises ValueError on an SDP that `tap_sdp` did not write."""
+    try:
+        return _parse_tap_sdp(sdp)
+    except (IndexError, ValueError) as exc:
+        raise ValueError(f"not a cloudcourt tap SDP: {exc}") from exc
+
+
+def _parse_tap_sdp(sdp: str) -> TapDescription:
     kind = codec = peer_id = publication_id = label = None
     payload_type = clock_rate = ssrc = None
     source: Address | None = None
@@ -108,7 +115,9 @@ def parse_tap_sdp(sdp: str) -> TapDescription:
             host, port = line.split(":", 1)[1].split()
             source = (host, int(port))
     if None in (kind, codec, payload_type, clock_rate, ssrc, publication_id, source):
-        raise ValueError("not a cloudcourt tap SDP")
+        raise ValueError("a line is missing")
+    if kind not in ("audio", "video"):
+        raise ValueError(f"media {kind!r}")
     assert kind and codec and publication_id and peer_id and label and source
     assert payload_type is not None and clock_rate is not None and ssrc is not None
     # The tap's codec spelled as the SFU negotiated it ("video/VP8", "audio/opus").
@@ -339,6 +348,8 @@ class UdpTapSource:
 
     def describe(self, sdp: str) -> TapInfo:
         """Read the worker's SDP and start receiving from its source address only."""
+        if self.description is not None:
+            raise RuntimeError("this source already reads a tap")
         description = parse_tap_sdp(sdp)
         self.description = description
         self.info = description.info
