@@ -181,6 +181,7 @@ async def desk(net: dict[str, Any], browser: Browser) -> Page:
 
 async def open_tab(page: Page, tab: str) -> None:
     await page.click("#refresh")
+    await page.wait_for_selector("body:not([data-refreshing])")
     await page.click(f".tabs [data-tab='{tab}']")
     await page.wait_for_selector(f".tabs [data-tab='{tab}'][aria-selected='true']")
 
@@ -284,6 +285,35 @@ async def test_the_judge_confirms_an_effective_agreement_and_sees_the_ruling_and
         assert r.status == 200 and r.content_type == "application/pdf", r.headers
         assert (await r.read()).startswith(b"%PDF"), "not a PDF"
     await screenshot(desk, "liaison-confirmed")
+
+
+async def test_the_judge_refuses_a_confirmation_with_a_ground_and_a_reason(
+    desk: Page, net: dict[str, Any]
+) -> None:
+    api: Api = net["api"]
+    d, _, confirmation = await mediated_and_applied(net)
+    await open_tab(desk, "confirm")
+    await desk.locator(f"#disputes li[data-dispute='{d['id']}'] button").click()
+    detail = desk.locator("#dispute-detail")
+    await detail.locator(".agreement").wait_for()
+    await detail.locator("[data-act='refuse']").click()
+    form = detail.locator("form[data-decision='refuse']")
+    # A refusal needs its reason: an empty one is not sent.
+    await form.locator("button[type=submit]").click()
+    assert "请填写理由" in await form.locator(".error").inner_text()
+    await form.locator("select").select_option("harms_others")
+    await form.locator("input").fill("协议约定的排水沟改道占用第三人承包地")
+    await form.locator("button[type=submit]").click()
+    refused = detail.locator(".decision[data-state='refused']")
+    await refused.wait_for()
+    text = await refused.inner_text()
+    assert "不予确认" in text and "损害国家利益、社会公共利益、他人合法权益" in text, text
+    assert "协议约定的排水沟改道占用第三人承包地" in text
+    await refused.locator(".decision-hash").wait_for()
+    status, got, _ = await api.request(
+        "GET", f"/api/confirmations/{confirmation['id']}", auth=net["judge"]["session"]
+    )
+    assert status == 200 and got["state"] == "refused" and got["ground"] == "harms_others", got
 
 
 async def _starts(page: Page, prefix: str) -> bool:

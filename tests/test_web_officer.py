@@ -147,6 +147,7 @@ async def test_the_officer_enrols_the_sites_kiosk_and_sees_it_online(
     # The kiosk on the site's machine heartbeats with the credential of that link.
     await heartbeat(net["api"], href.split("credential=", 1)[1])
     await desk.click("#refresh")
+    await desk.wait_for_selector("body:not([data-refreshing])")
     await desk.wait_for_selector("#site-online[data-online='true']")
     assert await desk.inner_text("#site-online") == "在线"
     assert "调解室一体机" in await desk.inner_text("#devices")
@@ -292,6 +293,7 @@ async def test_a_dispute_received_long_ago_shows_overdue_and_only_my_sites_are_l
     )
     await desk.click("#tab-list")
     await desk.click("#refresh")
+    await desk.wait_for_selector("body:not([data-refreshing])")
     item = desk.locator(f"#disputes li[data-dispute='{late['id']}']")
     await item.wait_for()
     assert "已超期" in await item.inner_text()
@@ -319,6 +321,7 @@ async def test_the_officer_escalates_to_the_liaison_judge_with_a_reason(
     )
     await desk.click("#tab-list")
     await desk.click("#refresh")
+    await desk.wait_for_selector("body:not([data-refreshing])")
     await desk.locator(f"#disputes li[data-dispute='{d['id']}'] button").click()
     detail = desk.locator("#dispute-detail")
     await detail.locator(f"[data-dispute='{d['id']}']").wait_for()
@@ -446,6 +449,7 @@ async def test_the_mediator_accepts_and_the_officer_opens_the_mediation_session(
     # The officer starts the session: the site machine's (kiosk) seat opens in a new tab.
     await desk.click("#tab-list")
     await desk.click("#refresh")
+    await desk.wait_for_selector("body:not([data-refreshing])")
     await desk.locator(f"#disputes li[data-dispute='{d['id']}'] button").click()
     detail = desk.locator("#dispute-detail")
     await detail.locator(f".dispute[data-dispute='{d['id']}']").wait_for()
@@ -494,6 +498,7 @@ async def test_a_party_away_from_the_site_gets_a_signing_link_from_the_officer(
     assert status == 201, doc
     await desk.click("#tab-list")
     await desk.click("#refresh")
+    await desk.wait_for_selector("body:not([data-refreshing])")
     await desk.locator(f"#disputes li[data-dispute='{d['id']}'] button").click()
     part = desk.locator(f"#dispute-detail .agreement[data-document='{doc['id']}']")
     await part.wait_for()

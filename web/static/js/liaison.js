@@ -73,18 +73,23 @@ function renderSites() {
 }
 
 // ------------------------------------------------------------------ the lists
+// Numbered like the openings: an older answer never overwrites a newer one.
+let loading = 0;
+
 async function loadLists() {
+  const ticket = ++loading;
   const get = (q) => desk.api("GET", `/api/disputes${q}`).then((r) => listOf(r, "disputes"));
-  const [all, guide, overdue] = await Promise.all([get(""), get(TABS.guide.query), get(TABS.overdue.query)]);
+  const [all, guide, overdue, confirmations] = await Promise.all([get(""), get(TABS.guide.query), get(TABS.overdue.query), loadConfirmations()]);
+  if (ticket !== loading) return;
+  const pending = new Set(confirmations.filter((c) => c.state === "pending").map((c) => c.dispute_id));
+  cc.confirmations = confirmations;
   cc.lists = {
     all,
     guide,
     overdue,
     filing: all.filter((d) => d.state === "failed" || d.state === "filed"),
+    confirm: all.filter((d) => pending.has(d.id)),
   };
-  cc.confirmations = await loadConfirmations();
-  const pending = new Set(cc.confirmations.filter((c) => c.state === "pending").map((c) => c.dispute_id));
-  cc.lists.confirm = all.filter((d) => pending.has(d.id));
   renderSites();
   renderCounts();
   renderList();
@@ -121,7 +126,12 @@ function markOpened() {
 }
 
 // ------------------------------------------------------------------ one dispute
+// Each opening is numbered: a slow answer for a dispute opened before (a refresh re-reading
+// the one that was open) never replaces the one opened since.
+let opening = 0;
+
 async function openDispute(id) {
+  const ticket = ++opening;
   const [dispute, events, evidence, agreements] = await Promise.all([
     desk.api("GET", `/api/disputes/${id}`),
     desk.api("GET", `/api/disputes/${id}/events`).catch(() => []),
@@ -142,6 +152,7 @@ async function openDispute(id) {
   if (listOf(events, "events").some((e) => e.to_state === "hearing_scheduled")) {
     hearing = await desk.api("GET", `/api/disputes/${id}/hearing`).then((r) => r.hearing).catch(() => null);
   }
+  if (ticket !== opening) return;
   cc.opened = {
     dispute: d,
     events: listOf(events, "events"),
@@ -152,6 +163,7 @@ async function openDispute(id) {
     hearing,
   };
   await desk.loadPeople(ctx.people, [d.mediator_id, d.judge_id]);
+  if (ticket !== opening) return;
   renderOpened();
 }
 
@@ -452,7 +464,9 @@ async function run(fn, disputeId) {
 }
 
 // ------------------------------------------------------------------ frame
+// While a refresh runs the body says so (data-refreshing), for a test to wait on.
 async function refresh() {
+  document.body.dataset.refreshing = "1";
   try {
     await loadSites();
     await loadLists();
@@ -460,6 +474,8 @@ async function refresh() {
     desk.clearError();
   } catch (err) {
     desk.showError(err);
+  } finally {
+    delete document.body.dataset.refreshing;
   }
 }
 

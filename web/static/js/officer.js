@@ -118,13 +118,19 @@ async function loadSites() {
 }
 
 // ------------------------------------------------------------------ my site's disputes
+// Numbered like the openings: an older answer (another site's, a slower refresh) never
+// overwrites a newer one.
+let loading = 0;
+
 async function loadDisputes() {
-  if (!cc.site) {
-    cc.disputes = [];
-  } else {
+  const ticket = ++loading;
+  let found = [];
+  if (cc.site) {
     const reply = await desk.api("GET", `/api/disputes?site_id=${encodeURIComponent(cc.site.id)}`);
-    cc.disputes = Array.isArray(reply) ? reply : reply.disputes || [];
+    found = listOf(reply, "disputes");
   }
+  if (ticket !== loading) return;
+  cc.disputes = found;
   renderList();
 }
 
@@ -141,7 +147,12 @@ function markOpened() {
   }
 }
 
+// Each opening is numbered: a slow answer for a dispute opened before (a refresh re-reading
+// the one that was open) never replaces the one opened since.
+let opening = 0;
+
 async function openDispute(id) {
+  const ticket = ++opening;
   const [dispute, events, evidence, agreements, confirmations, sessions] = await Promise.all([
     desk.api("GET", `/api/disputes/${id}`),
     desk.api("GET", `/api/disputes/${id}/events`).catch(() => []),
@@ -152,6 +163,7 @@ async function openDispute(id) {
   ]);
   const d = dispute.dispute || dispute;
   const docs = listOf(agreements, "agreements");
+  if (ticket !== opening) return;
   cc.opened = {
     dispute: d,
     events: listOf(events, "events"),
@@ -161,8 +173,8 @@ async function openDispute(id) {
     sessions: listOf(sessions, "sessions"),
   };
   await desk.loadPeople(ctx.people, [d.mediator_id, d.judge_id]);
+  if (ticket !== opening) return;
   renderOpened();
-  showTab("list");
 }
 
 function listOf(reply, key) {
@@ -620,7 +632,7 @@ function renderIntakeResult(dispute) {
       view.stateBadge(dispute.state),
     ),
     cc.lastIntake.rows.length ? el("ul", { id: "result-hashes", class: "hash-list" }, ...cc.lastIntake.rows) : null,
-    el("div", { class: "actions" }, el("button", { type: "button", dataset: { act: "open" }, text: t("officer.result_open"), onclick: () => openDispute(dispute.id) })),
+    el("div", { class: "actions" }, el("button", { type: "button", dataset: { act: "open" }, text: t("officer.result_open"), onclick: () => openDispute(dispute.id).then(() => showTab("list")) })),
   );
   box.hidden = false;
 }
@@ -690,7 +702,9 @@ async function main() {
   setInterval(() => loadSites().catch(() => {}), 20000);
 }
 
+// While a refresh runs the body says so (data-refreshing), for a test to wait on.
 async function refresh() {
+  document.body.dataset.refreshing = "1";
   try {
     await loadSites();
     await loadDisputes();
@@ -698,6 +712,8 @@ async function refresh() {
     desk.clearError();
   } catch (err) {
     desk.showError(err);
+  } finally {
+    delete document.body.dataset.refreshing;
   }
 }
 
