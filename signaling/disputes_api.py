@@ -26,6 +26,7 @@ from signaling.disputes import (
     Dispute,
     DisputeParty,
     DisputeService,
+    DisputeState,
     HandlerLevel,
     Intake,
     actor_label,
@@ -35,7 +36,7 @@ from signaling.disputes import (
     new_party_id,
     party_json,
 )
-from signaling.errors import bad_request, forbidden, not_found
+from signaling.errors import bad_request, conflict, forbidden, not_found
 from signaling.evidence import EvidenceFiles, content_disposition, repr_digest
 from signaling.http_api import read_json, reply
 from signaling.ladder import LadderVersion
@@ -212,6 +213,12 @@ async def transition(request: web.Request) -> web.Response:
     service = disputes_of(request)
     # What the machine refuses is refused to all alike (409), before who may ask (403).
     service.check_move(dispute, wanted.to, wanted.reason or "")
+    if wanted.to is DisputeState.HEARING_SCHEDULED:
+        # Scheduled only together with the hearing it is scheduled for: never one without it.
+        raise conflict(
+            f"a dispute is scheduled for hearing by linking its hearing: "
+            f"POST /api/disputes/{dispute.id}/hearing"
+        )
     if not await may_move(caller, dispute, wanted.to, service):
         raise forbidden(
             f"you may not move dispute {dispute.id} from {dispute.state.value} to {wanted.to.value}"

@@ -265,10 +265,28 @@ async def test_police_intake_is_mediated_by_the_police_then_by_the_judge(net: Ne
     # Filed by the officer of the intake site, then heard (scheduled by the judge), closed.
     status, filed = await net.move(net.officer_p, d["id"], "filed")
     assert status == 200 and filed["state"] == "filed", filed
-    status, body = await net.move(net.officer_p, d["id"], "hearing_scheduled")
+    # Scheduled only with the hearing it is scheduled for (docs/MEDIATION.md), never bare.
+    status, body = await net.move(net.judge_a, d["id"], "hearing_scheduled")
+    assert status == 409 and f"/api/disputes/{d['id']}/hearing" in body["error"], body
+    hearing = {
+        "case_number": "(2026)青0102民初88号",
+        "court": "青山区人民法院",
+        "public": False,
+        "scheduled_at": "2026-12-20T09:00:00+08:00",
+    }
+    link = f"/api/disputes/{d['id']}/hearing"
+    status, body, _ = await net.api.request(
+        "POST", link, json={"hearing": hearing}, auth=net.officer_p["session"]
+    )
     assert status == 403, body
-    status, heard = await net.move(net.judge_a, d["id"], "hearing_scheduled")
-    assert status == 200 and heard["state"] == "hearing_scheduled"
+    status, body, _ = await net.api.request(
+        "POST", link, json={"hearing": hearing}, auth=net.judge_a["session"]
+    )
+    assert status in (200, 201), body
+    status, heard, _ = await net.api.request(
+        "GET", f"/api/disputes/{d['id']}", auth=net.judge_a["session"]
+    )
+    assert status == 200 and heard["state"] == "hearing_scheduled", heard
 
 
 # ---------------------------------------------------------------- scoping
