@@ -104,6 +104,7 @@ class Channel:
         self._events: dict[str, EventHandler] = {}
         self._held: dict[str, Args] = {}  # droppable events waiting for the peer to catch up
         self._tasks: set[asyncio.Task[None]] = set()
+        self._flusher: asyncio.Task[None] | None = None
 
     @classmethod
     async def from_fd(cls, fd: int, name: str, **kw: Any) -> Channel:
@@ -113,8 +114,10 @@ class Channel:
     @classmethod
     async def from_socket(cls, sock: socket.socket, name: str, **kw: Any) -> Channel:
         sock.setblocking(False)
-        # The limit only bounds readline(); frames are read with readexactly.
-        reader, writer = await asyncio.open_unix_connection(sock=sock, limit=1 << 16)
+        # The reader's limit is how much it buffers before pausing the socket: a whole frame,
+        # so a large one (an SDP offer) is not read in many pause/resume rounds.
+        limit = max(1 << 16, int(kw.get("max_frame", 1 << 20)))
+        reader, writer = await asyncio.open_unix_connection(sock=sock, limit=limit)
         return cls(reader, writer, name=name, **kw)
 
     # -- handlers ---------------------------------------------------------------------------------
@@ -153,8 +156,27 @@ class Channel:
             if event in self._held:
                 self.dropped_events += 1
             self._held[event] = args
+            if self._flusher is None:
+                self._flusher = asyncio.ensure_future(self._flush_when_drained())
             return
         self._send({"e": event, "a": args})
+
+    async def _flush_when_drained(self) -> None:
+        """Send the held events once the peer has caught up: a task of its own, so that no
+        sender ever waits for the peer."""
+        try:
+            await self._writer.drain()
+        except Exception:  # the connection is gone: nothing to flush to
+            return
+        finally:
+            self._flusher = None
+        if self._held and not self.closed.done():
+            self._send_held()
+
+    def _send_held(self) -> None:
+        held, self._held = self._held, {}
+        for event, args in held.items():
+            self._writer.write(encode({"e": event, "a": args}))
 
     def _buffered(self) -> int:
         transport = self._writer.transport
@@ -164,9 +186,7 @@ class Channel:
         if self.closed.done():
             return
         if self._held and self._buffered() <= DROP_ABOVE:
-            held, self._held = self._held, {}
-            for event, args in held.items():
-                self._writer.write(encode({"e": event, "a": args}))
+            self._send_held()
         self._writer.write(encode(message))
         if self._buffered() > self.high_water:
             log.error(
@@ -278,6 +298,8 @@ class Channel:
             if not future.done():
                 future.set_exception(ChannelClosed(f"{self.name}: {reason}"))
         self._pending.clear()
+        if self._flusher is not None:
+            self._flusher.cancel()
         transport = self._writer.transport
         if abort:
             transport.abort()

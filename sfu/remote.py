@@ -121,6 +121,10 @@ class RemoteWorker:
                 self.lag_ms = float(args.get("lag_ms", 0.0))
             elif event == api.EV_LOAD:
                 self.load = args
+            elif event == api.EV_ERROR:  # a failed notify: nobody else would hear of it
+                log.warning(
+                    "worker %d: %s failed: %s", self.index, args.get("method"), args.get("message")
+                )
             for handler in self._handlers.get(event, ()):
                 try:
                     handler(args)

@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import signal
 import sys
 import time
 from collections.abc import Awaitable, Callable
@@ -166,11 +167,12 @@ class WorkerServer:
             )
             if now >= next_load:
                 next_load = now + LOAD_INTERVAL
-                self.channel.emit(
-                    api.EV_LOAD,
-                    {"counters": self.stats(), "rooms": self._worker().load()},
-                    droppable=True,
-                )
+                try:
+                    load = {"counters": self.stats(), "rooms": self._worker().load()}
+                except Exception:  # a bug in a report must not stop the heartbeat
+                    log.exception("worker %d: load report failed", self.index)
+                    continue
+                self.channel.emit(api.EV_LOAD, load, droppable=True)
 
     def stats(self) -> dict[str, int]:
         """`Worker.stats()` plus the plain taps: how many, and the datagrams they dropped."""
@@ -367,6 +369,9 @@ def main(argv: list[str] | None = None) -> int:
     # As `cloudcourt serve` does: aiortc/aioice narrate every ICE check at INFO.
     for noisy in ("aioice", "aiortc"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLogger().level))
+    # A Ctrl-C at the terminal reaches the whole process group: the control plane decides
+    # when the workers go (its shutdown request, or its channel's end when it is gone).
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     return asyncio.run(serve(args.channel_fd, args.index))
 
 

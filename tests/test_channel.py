@@ -53,7 +53,8 @@ async def main(fd):
         for i in range(a["n"]):
             ch.emit("big", {"i": i, "pad": "x" * a["size"]})
             ch.emit("hb", {"i": i}, droppable=True)
-        return {"dropped": ch.dropped_events}
+        ch.emit("flooded", {"dropped": ch.dropped_events})
+        print("flooded", flush=True)  # the parent starts reading only now
 
     ch.on_request("echo", lambda a: a)
     ch.on_request("slow", slow)
@@ -108,13 +109,25 @@ async def spawn(max_frame: int | None = None, **kw) -> Child:
 
 
 @pytest.fixture
-async def child():
-    c = await spawn()
-    yield c
-    await c.channel.close()
-    if c.process.returncode is None:
-        c.process.kill()
-    await c.process.wait()
+async def spawned():
+    """`await spawned(**kw)` starts a child; every one is gone when the test ends."""
+    children: list[Child] = []
+
+    async def start(**kw) -> Child:
+        children.append(await spawn(**kw))
+        return children[-1]
+
+    yield start
+    for c in children:
+        await c.channel.close()
+        if c.process.returncode is None:
+            c.process.kill()
+        await c.process.communicate()
+
+
+@pytest.fixture
+async def child(spawned):
+    return await spawned()
 
 
 def test_frames_are_a_length_and_a_json_object():
@@ -193,8 +206,8 @@ async def test_kill_9_is_eof_at_once_and_fails_pending_requests(child):
         await child.channel.request("echo", {}, timeout=5)
 
 
-async def test_closing_our_end_is_eof_for_the_child():
-    c = await spawn()
+async def test_closing_our_end_is_eof_for_the_child(spawned):
+    c = await spawned()
     assert await c.channel.request("echo", {}, timeout=5) == {}
     await c.channel.close()
     async with asyncio.timeout(5):
@@ -202,8 +215,8 @@ async def test_closing_our_end_is_eof_for_the_child():
     assert c.process.returncode == 0
 
 
-async def test_an_oversized_frame_closes_the_channel():
-    c = await spawn(max_frame=1000)
+async def test_an_oversized_frame_closes_the_channel(spawned):
+    c = await spawned(max_frame=1000)
     assert await c.channel.request("echo", {"pad": "x" * 500}, timeout=5)
     started = time.monotonic()
     with pytest.raises(ChannelClosed):
@@ -213,8 +226,8 @@ async def test_an_oversized_frame_closes_the_channel():
         assert "closed: bad frame" in await c.output()
 
 
-async def test_an_oversized_reply_closes_our_end():
-    c = await spawn(max_frame=1 << 20)
+async def test_an_oversized_reply_closes_our_end(spawned):
+    c = await spawned()
     c.channel.max_frame = 1000  # the parent's limit: the child's reply is too big for it
     with pytest.raises(ChannelClosed):
         await c.channel.request("echo", {"pad": "x" * 2000}, timeout=5)
@@ -243,27 +256,62 @@ async def test_an_unparsable_frame_closes_the_channel():
     assert "closed: bad frame" in out.decode()
 
 
-async def test_droppable_events_give_way_under_backpressure_the_others_are_kept(child):
-    child.record("big", "hb")
+async def flood_unread(n: int) -> tuple[asyncio.subprocess.Process, socket.socket]:
+    """A child told to flood the channel with n × 64 KiB events while we read nothing of it
+    (our end is a bare socket until the child says it is done)."""
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-c",
+        CHILD,
+        str(theirs.fileno()),
+        pass_fds=(theirs.fileno(),),
+        stdout=asyncio.subprocess.PIPE,
+        env=dict(os.environ, PYTHONPATH=str(ROOT)),
+        cwd=ROOT,
+    )
+    theirs.close()
+    ours.sendall(encode({"m": "flood", "a": {"n": n, "size": 64 * 1024}}))  # a notify
+    return process, ours
+
+
+async def test_droppable_events_give_way_under_backpressure_the_others_are_kept():
     # 40 × 64 KiB: far more than the socket holds, so the child's write buffer passes the
-    # droppable threshold (256 KiB) but stays below the overflow mark (4 MiB).
-    reply = await child.channel.request("flood", {"n": 40, "size": 64 * 1024}, timeout=10)
-    assert reply["dropped"] > 0
-    # The next frame after the backlog drained carries the held, latest heartbeat first.
-    await child.channel.request("echo", {}, timeout=10)
-    big = [a["i"] for name, a in child.events if name == "big"]
-    hb = [a["i"] for name, a in child.events if name == "hb"]
-    assert big == list(range(40))  # every non-droppable event, in order
-    assert len(hb) < 40
-    assert hb[-1] == 39  # latest wins
-    assert len(hb) + reply["dropped"] == 40
+    # droppable threshold (256 KiB), but less than the overflow mark (4 MiB).
+    process, sock = await flood_unread(40)
+    try:
+        async with asyncio.timeout(10):
+            assert (await process.stdout.readline()).strip() == b"flooded"
+        c = Child(process, await Channel.from_socket(sock, "parent"))
+        c.record("big", "hb", "flooded")
+        # Once the backlog drained, the held (latest) heartbeat goes out by itself: nothing
+        # else is sent to or by the child meanwhile.
+        hb: list[int] = []
+        deadline = time.monotonic() + 10
+        while 39 not in hb:
+            assert time.monotonic() < deadline, f"the latest heartbeat never came: {hb}"
+            await asyncio.sleep(0.05)
+            hb = [a["i"] for name, a in c.events if name == "hb"]
+        (dropped,) = [a["dropped"] for name, a in c.events if name == "flooded"]
+        assert dropped > 0
+        big = [a["i"] for name, a in c.events if name == "big"]
+        assert big == list(range(40))  # every non-droppable event, in order
+        assert len(hb) < 40
+        assert hb[-1] == 39  # latest wins
+        assert len(hb) + dropped == 40
+        await c.channel.close()
+    finally:
+        if process.returncode is None:
+            process.kill()
+        await process.communicate()
 
 
 async def test_overflow_closes_the_channel():
-    c = await spawn()
-    # 80 × 64 KiB = 5 MiB buffered in one go: past the child's 4 MiB high-water mark.
-    with pytest.raises(ChannelClosed):
-        await c.channel.request("flood", {"n": 80, "size": 64 * 1024}, timeout=10)
-    async with asyncio.timeout(5):
-        assert "closed: overflow" in await c.output()
-    assert c.process.returncode == 0
+    # 80 × 64 KiB = 5 MiB, and we read nothing: past the child's 4 MiB high-water mark.
+    process, sock = await flood_unread(80)
+    with sock:
+        async with asyncio.timeout(10):
+            out, _ = await process.communicate()
+    assert "closed: overflow" in out.decode()
+    assert "flooded" in out.decode()  # the handler went on; the channel had closed under it
+    assert process.returncode == 0

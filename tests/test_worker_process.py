@@ -12,6 +12,7 @@ from collections import defaultdict
 from pathlib import Path
 
 import pytest
+from aiortc import RTCSessionDescription
 
 from sfu import api
 from sfu.channel import ChannelClosed
@@ -20,7 +21,8 @@ from sfu.errors import SfuError
 from sfu.plain import UdpTapSource
 from sfu.remote import RemoteWorker
 from sfu.rtp import Incoming
-from tests.sfu_harness import Subscriber, publish
+from tests.clients.receiver import MediaSink
+from tests.sfu_harness import Subscriber, new_pc, publish
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -158,6 +160,31 @@ async def test_a_worker_process_forwards_media_and_decodes_nothing(worker, contr
     assert room["peers"] == 2 and room["subscriptions"] == 2 and room["packets_out"] > 0
     assert control.loads[-1]["counters"]["packets_out"] >= room["packets_out"]
     assert worker.lag_ms < 1000  # heartbeats flow, with the loop's own lag
+
+    # The smaller calls of the surface, with their replies and echoes.
+    muted: list[dict] = []
+    worker.on(api.EV_PUBLICATION_MUTED, muted.append)
+    video = next(i for i, p in control.publications["h1"].items() if p["kind"] == "video")
+    at = {"room": "h1", "peer": "party"}
+    assert await worker.request(api.PEER_PAUSE, {**at, "publication": video, "paused": True}) == {
+        "ok": True
+    }
+    assert await worker.request(api.PEER_PAUSE, {**at, "publication": "x", "paused": True}) == {
+        "ok": False
+    }
+    assert await worker.request(api.PEER_PAUSE, {**at, "publication": video, "paused": False})
+    end_of_candidates = {"candidate": "", "sdp_mid": "0", "sdp_mline_index": 0}
+    ice = {"room": "h1", "peer": "judge", "target": "publisher", **end_of_candidates}
+    assert await worker.request(api.PEER_ICE_CANDIDATE, ice) == {}
+    with pytest.raises(SfuError, match="target must be"):
+        await worker.request(api.PEER_ICE_CANDIDATE, {**ice, "target": "both"})
+    worker.notify(api.PUBLICATION_MUTE, {"room": "h1", "publication": video, "muted": True})
+    await until(lambda: muted, 5, "the mute's echo")
+    assert muted == [{"room": "h1", "publication": video, "muted": True}]
+    worker.notify(api.PUBLICATION_KEYFRAME, {"room": "h1", "publication": video})
+    assert await worker.request(api.PEER_CLOSE, {"room": "h1", "peer": "party"}) == {}
+    assert await worker.request(api.PEER_CLOSE, {"room": "h1", "peer": "party"}) == {}
+    assert (await worker.stats())["peers"] == 1
     assert not control.errors
 
 
@@ -186,6 +213,37 @@ async def test_two_rooms_on_one_worker_stay_apart(worker, control):
     after = await worker.stats()
     assert after["rooms"] == 1 and after["packets_out"] >= before["packets_out"]
     await party2.sink.wait_video_from(2, min_frames=15, timeout=30, since=time.monotonic())
+
+
+async def test_a_whep_playback_over_the_channel_shows_the_publications_it_names(worker, control):
+    worker.notify(api.ROOM_CREATE, {"room": "h1"})
+    await control.publisher("h1", "judge", 1)
+    await until(lambda: len(control.publications["h1"]) == 2, 10, "two publications")
+    worker.notify(
+        api.PEER_CREATE, {"room": "h1", "peer": "whep-1", "publish": False, "subscribe": True}
+    )
+    pc = new_pc()
+    control.pcs.append(pc)
+    sink = MediaSink("whep")
+    pc.on("track", sink.add_track)
+    for kind in ("audio", "video"):
+        pc.addTransceiver(kind, direction="recvonly")
+    await pc.setLocalDescription(await pc.createOffer())
+    reply = await worker.request(
+        api.PEER_WHEP_OFFER,
+        {
+            "room": "h1",
+            "peer": "whep-1",
+            "sdp": pc.localDescription.sdp,
+            "publications": list(control.publications["h1"]),
+        },
+    )
+    await pc.setRemoteDescription(RTCSessionDescription(reply["sdp"], "answer"))
+    try:
+        await sink.wait_video_from(1, min_frames=15, timeout=30)
+        await sink.wait_audio_from(1, min_frames=15, timeout=30)
+    finally:
+        await sink.close()
 
 
 async def test_refusals_and_unknown_peers_come_back_as_sfu_errors(worker, control):
