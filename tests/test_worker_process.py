@@ -263,6 +263,24 @@ async def test_refusals_and_unknown_peers_come_back_as_sfu_errors(worker, contro
     assert control.errors[0]["message"] == "the connection was closed"
 
 
+async def test_a_stopped_worker_misses_its_heartbeats_and_reports_the_lag(worker, control):
+    beats: list[dict] = []
+    worker.on(api.EV_HEARTBEAT, beats.append)
+    await until(lambda: len(beats) >= 2, 5, "heartbeats")
+    worker.kill(signal.SIGSTOP)  # what a wedged event loop looks like from outside
+    try:
+        stopped = time.monotonic()
+        await asyncio.sleep(1.2)  # the span checked: nothing may arrive in it
+        assert worker.channel.last_received < stopped + 0.1
+        seen = len(beats)
+    finally:
+        worker.kill(signal.SIGCONT)
+    await until(lambda: len(beats) > seen, 5, "heartbeats after SIGCONT")
+    # Its own timer fired a second late, and it says so.
+    assert max(b["lag_ms"] for b in beats[seen:]) > 800
+    assert time.monotonic() - worker.channel.last_received < 1.0
+
+
 async def test_kill_9_is_seen_at_once(worker, control):
     worker.notify(api.ROOM_CREATE, {"room": "h1"})
     control.subscriber("h1", "party")
