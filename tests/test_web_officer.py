@@ -516,3 +516,25 @@ async def test_a_party_away_from_the_site_gets_a_signing_link_from_the_officer(
         "GET", f"/api/documents/{doc['id']}", auth=url.split("#link=", 1)[1]
     )
     assert status == 200 and seen["id"] == doc["id"], (status, seen)
+
+
+async def test_the_admin_key_opens_the_desk_over_every_site(
+    browser: Browser, server: ServerProcess, net: dict[str, Any]
+) -> None:
+    api: Api = net["api"]
+    page = await browser.page("admin key", media=False)
+    await page.goto(api.abs("/login?next=/officer"))
+    await page.click("#admin-key-box summary")
+    await page.fill("#admin-key", server.admin_key)
+    await page.click("#key-submit")
+    await page.wait_for_url("**/officer")
+    await page.wait_for_selector("body[data-ready='1']")
+    # Every site to choose from; the other site's disputes with it.
+    options = page.locator("#site-pick option")
+    values = {await options.nth(i).get_attribute("value") for i in range(await options.count())}
+    assert {net["a"]["id"], net["b"]["id"]} <= values, values
+    await page.select_option("#site-pick", net["b"]["id"])
+    await eventually(lambda: _contains(page.locator("#site-name"), "西山村"), "site B chosen")
+    await page.locator("#disputes li").first.wait_for()
+    assert "西山村的纠纷" in await page.inner_text("#disputes")
+    await page.close()
