@@ -63,6 +63,7 @@ def server_names() -> set[str]:
         | {f"dispute.type.{t.value}" for t in DisputeType}
         | {f"party.side.{s.value}" for s in Side}
         | {f"handler.{h.value}" for h in HandlerLevel}
+        | {"handler.police"}
         | {f"site.kind.{k.value}" for k in SiteKind}
         | {f"role.{r.value}" for r in AccountRole}
         | {f"limit.{limit.name}" for limit in LIMITS}

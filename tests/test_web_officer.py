@@ -538,3 +538,40 @@ async def test_the_admin_key_opens_the_desk_over_every_site(
     await page.locator("#disputes li").first.wait_for()
     assert "西山村的纠纷" in await page.inner_text("#disputes")
     await page.close()
+
+
+async def test_a_police_stations_intake_is_mediated_by_the_police_then_by_the_judge(
+    browser: Browser, net: dict[str, Any]
+) -> None:
+    api: Api = net["api"]
+    officer = await account(api, "officer", name="派出所民警")
+    station = await site(
+        api,
+        kind="police",
+        name="青山派出所警法诉讼服务共享平台",
+        township="青山镇",
+        liaison_judge_id=net["judge"]["id"],
+        officer_id=officer["id"],
+    )
+    d = await intake(
+        api,
+        officer["session"],
+        station["id"],
+        summary="酒后冲突致轻微伤的赔偿纠纷",
+        type="other",
+        parties=[party("applicant", "卫一", "东山村"), party("respondent", "卫二", "东山村")],
+    )
+    page = await sign_in(browser, api, officer, "police officer")
+    item = page.locator(f"#disputes li[data-dispute='{d['id']}']")
+    await item.wait_for()
+    assert "民警调解：青山派出所警法诉讼服务共享平台" in await item.inner_text()
+    await item.locator("button").click()
+    detail = page.locator("#dispute-detail")
+    await detail.locator("[data-act='failed']").click()
+    await detail.locator("form.reason-form input").fill("双方对赔偿数额分歧大，警调未成")
+    await detail.locator("form.reason-form button[type=submit]").click()
+    # The police ladder: a failed police mediation goes on to the liaison judge.
+    await detail.locator(".dispute[data-state='judge_mediation']").wait_for()
+    assert "法官指导调解" in await detail.locator("[data-fact='dispute.handler']").inner_text()
+    assert "双方对赔偿数额分歧大，警调未成" in await detail.locator(".events").inner_text()
+    await page.close()

@@ -68,7 +68,10 @@ function personName(ctx, id) {
 export function whereText(dispute, ctx) {
   const handler = dispute.handler || {};
   const level = handler.level || "site";
-  return t(`handler.${level}`, { site: siteName(ctx, handler.site_id || dispute.intake_site_id) });
+  const siteId = handler.site_id || dispute.intake_site_id;
+  // At a police station the first rung is the police's own mediation (警调).
+  const police = level === "site" && ctx.sites.get(siteId)?.kind === "police";
+  return t(police ? "handler.police" : `handler.${level}`, { site: siteName(ctx, siteId) });
 }
 
 // The rule that routed it: the ladder (docs/DISPUTES.md) names each rule, the dispute keeps
