@@ -14,10 +14,12 @@ import asyncio
 import hashlib
 import logging
 import secrets
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 from aiohttp import web
 from argon2 import PasswordHasher
@@ -25,6 +27,8 @@ from argon2.exceptions import InvalidHashError, VerificationError
 
 from signaling.errors import conflict, not_found
 from signaling.models import utc_now
+
+T = TypeVar("T")
 
 if TYPE_CHECKING:
     from signaling.account_store import AccountStore, Failure
@@ -88,6 +92,20 @@ LOCK_TIME = timedelta(minutes=15)
 WRONG_LOGIN = "the username or password is wrong"
 
 
+class SignInsBusy(Exception):
+    """More sign-ins wait for their password check than the server takes on at once."""
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(f"busy; retry in {retry_after} s")
+        self.retry_after = retry_after
+
+
+# Sign-ins waiting beyond this are answered 503 at once: a flood of them must not queue without
+# end (each waiting request holds a connection) behind a one-at-a-time hasher.
+MAX_QUEUED_SIGN_INS = 32
+SIGN_IN_RETRY_SECONDS = 5
+
+
 class LoginLocked(Exception):
     def __init__(self, retry_after: int) -> None:
         super().__init__(f"locked for {retry_after} s")
@@ -114,11 +132,26 @@ class AccountService:
         # them when a newer argon2-cffi raises them.
         self.hasher = PasswordHasher()
         self._dummy_hash: str | None = None
+        # One hash at a time: sign-ins anyone can send must not take more than a core from the
+        # hearings (argon2 runs its lanes on threads of its own); the rest wait their turn.
+        self._hashing = ThreadPoolExecutor(max_workers=1, thread_name_prefix="argon2")
+        self._queued = 0
 
     # ------------------------------------------------------------------ hashing
     # argon2 takes ~50 ms of a core and 64 MiB by design: off the event loop, where the SFU runs.
+    async def _hashed(self, work: Callable[[], T], *, sign_in: bool = False) -> T:
+        # Only sign-ins, which anyone can send, are turned away when too many wait; the admin's
+        # account edits always wait their turn.
+        if sign_in and self._queued >= MAX_QUEUED_SIGN_INS:
+            raise SignInsBusy(SIGN_IN_RETRY_SECONDS)
+        self._queued += 1
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self._hashing, work)
+        finally:
+            self._queued -= 1
+
     async def hash_password(self, password: str) -> str:
-        return await asyncio.to_thread(self.hasher.hash, password)
+        return await self._hashed(lambda: self.hasher.hash(password))
 
     async def _verify(self, stored_hash: str, password: str) -> bool:
         def check() -> bool:
@@ -127,7 +160,7 @@ class AccountService:
             except (VerificationError, InvalidHashError):
                 return False
 
-        return await asyncio.to_thread(check)
+        return await self._hashed(check, sign_in=True)
 
     async def _dummy(self) -> str:
         """A hash to verify against for an unknown username, so that it takes as long as a

@@ -15,6 +15,7 @@ from signaling.accounts import (
     AccountService,
     LoginLocked,
     LoginRefused,
+    SignInsBusy,
     accounts_of,
 )
 from signaling.auth import bearer
@@ -37,6 +38,7 @@ routes = web.RouteTableDef()
     errors={
         401: "the username or password is wrong (one sentence for both)",
         429: "too many wrong passwords for this username: locked, see Retry-After",
+        503: "too many sign-ins wait for their password check: try again, see Retry-After",
     },
 )
 async def login(request: web.Request) -> web.Response:
@@ -47,6 +49,12 @@ async def login(request: web.Request) -> web.Response:
         )
     except LoginRefused as exc:
         raise unauthorized(str(exc)) from None
+    except SignInsBusy as exc:
+        raise web.HTTPServiceUnavailable(
+            text=json.dumps({"error": "too many sign-ins at once; try again in a few seconds"}),
+            content_type="application/json",
+            headers={"Retry-After": str(exc.retry_after)},
+        ) from None
     except LoginLocked as exc:
         raise web.HTTPTooManyRequests(
             text=json.dumps(

@@ -4,13 +4,15 @@ failures, deactivation ending sessions at once, and no password in any reply or 
 
 from __future__ import annotations
 
+import asyncio
 import time
+from datetime import date
 
 import pytest
 from argon2 import PasswordHasher
 
 from signaling.account_store import AccountStore
-from signaling.accounts import AccountRole, AccountService
+from signaling.accounts import MAX_QUEUED_SIGN_INS, AccountRole, AccountService
 from signaling.config import ConfigError, Settings
 from signaling.store import SqliteStore
 from tests.e2e import Api, eventually
@@ -161,6 +163,24 @@ async def test_an_unknown_username_locks_like_a_known_one(api: Api):
     assert statuses == [401] * 5 + [429]
 
 
+async def test_a_flood_of_sign_ins_is_turned_away_not_queued_without_end(api: Api):
+    """Passwords are checked one at a time (a sign-in must not take the hearings' cores); more
+    waiting than the server takes on get 503 with Retry-After at once, never a 500."""
+
+    async def attempt(n: int) -> tuple[int, dict[str, str]]:
+        wrong = {"username": f"flood-{n}", "password": "wrong-password-1"}
+        status, _, headers = await api.request(
+            "POST", "/api/login", json=wrong, auth=None, timeout=120
+        )
+        return status, headers
+
+    answers = await asyncio.gather(*(attempt(n) for n in range(MAX_QUEUED_SIGN_INS + 16)))
+    statuses = [status for status, _ in answers]
+    assert set(statuses) == {401, 503}, statuses
+    assert statuses.count(503) >= 8, statuses
+    assert all(h.get("Retry-After") for status, h in answers if status == 503)
+
+
 # ------------------------------------------------------------------ in-process, a real store
 async def _service(tmp_path, ttl: int) -> tuple[SqliteStore, AccountService]:
     store = await SqliteStore.open(tmp_path / "cloudcourt.db")
@@ -206,6 +226,7 @@ async def test_a_hash_with_older_parameters_is_rehashed_at_login(tmp_path):
         ("CLOUDCOURT_SITE_OFFLINE_AFTER", "soon"),
         ("CLOUDCOURT_SESSION_TTL", "59"),
         ("CLOUDCOURT_SESSION_TTL", "12h"),
+        ("CLOUDCOURT_HOLIDAYS", "2026-10-01,国庆"),
     ],
 )
 def test_bad_network_settings_are_refused(tmp_path, name, value):
@@ -214,9 +235,14 @@ def test_bad_network_settings_are_refused(tmp_path, name, value):
 
 
 def test_network_settings_are_read(tmp_path):
-    env = {"CLOUDCOURT_SITE_OFFLINE_AFTER": "3", "CLOUDCOURT_SESSION_TTL": "600"}
+    env = {
+        "CLOUDCOURT_SITE_OFFLINE_AFTER": "3",
+        "CLOUDCOURT_SESSION_TTL": "600",
+        "CLOUDCOURT_HOLIDAYS": "2026-10-01, 2026-10-02",
+    }
     settings = Settings.load(data_dir=tmp_path, env=env)
     assert (settings.site_offline_after, settings.session_ttl_seconds) == (3.0, 600)
+    assert settings.holidays == {date(2026, 10, 1), date(2026, 10, 2)}
     defaults = Settings.load(data_dir=tmp_path, env={})
     assert (defaults.site_offline_after, defaults.session_ttl_seconds) == (45.0, 12 * 3600)
 
