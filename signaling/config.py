@@ -11,6 +11,7 @@ import os
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -86,6 +87,8 @@ class Settings:
     timezone: str = DEFAULT_TIMEZONE
     session_ttl_seconds: int = DEFAULT_SESSION_TTL
     site_offline_after: float = DEFAULT_SITE_OFFLINE_AFTER
+    # Public holidays, which the mediation rules' "working days" skip besides weekends.
+    holidays: frozenset[date] = frozenset()
 
     @property
     def db_path(self) -> Path:
@@ -143,6 +146,7 @@ class Settings:
             timezone=_timezone(env.get("CLOUDCOURT_TIMEZONE")),
             session_ttl_seconds=_session_ttl(env.get("CLOUDCOURT_SESSION_TTL")),
             site_offline_after=_site_offline_after(env.get("CLOUDCOURT_SITE_OFFLINE_AFTER")),
+            holidays=_holidays(env.get("CLOUDCOURT_HOLIDAYS")),
         )
 
 
@@ -263,6 +267,18 @@ def _site_offline_after(value: str | None) -> float:
             f"{MAX_SITE_OFFLINE_AFTER:g}, not {value!r}"
         )
     return seconds
+
+
+def _holidays(value: str | None) -> frozenset[date]:
+    try:
+        return frozenset(
+            date.fromisoformat(day.strip()) for day in (value or "").split(",") if day.strip()
+        )
+    except ValueError:
+        raise ConfigError(
+            "CLOUDCOURT_HOLIDAYS must be dates separated by commas, e.g. 2026-10-01,2026-10-02, "
+            f"not {value!r}"
+        ) from None
 
 
 def _timezone(value: str | None) -> str:

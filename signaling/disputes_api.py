@@ -9,7 +9,6 @@ what they ask (403); what the state machine refuses is a 409 from ``DisputeServi
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -443,7 +442,5 @@ async def put_ladder(request: web.Request) -> web.Response:
 def add_routes(app: web.Application, store: SqliteStore, settings: Settings) -> None:
     app[DISPUTES] = DisputeService(DisputeStore(store), lambda: app[SITES])
     app[EVIDENCE] = EvidenceFiles(settings.data_dir / "evidence")
-    # Public holidays, once the settings carry them (CLOUDCOURT_HOLIDAYS; until then none).
-    holidays: frozenset[date] = getattr(settings, "holidays", frozenset())
-    app[LIMITS] = TimeLimits(ZoneInfo(settings.timezone), holidays)
+    app[LIMITS] = TimeLimits(ZoneInfo(settings.timezone), settings.holidays)
     app.add_routes(routes)
