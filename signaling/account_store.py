@@ -11,11 +11,12 @@ from signaling.store import SqliteStore
 
 
 @dataclass(frozen=True)
-class Failure:
-    """Failed logins of one username since ``first_at``; locked until ``locked_until``."""
+class Attempt:
+    """A sign-in attempt counted before its check: ``allowed`` False while the username is
+    locked (until ``locked_until``); ``failures`` counts this attempt too."""
 
+    allowed: bool
     failures: int
-    first_at: str
     locked_until: str | None
 
 
@@ -176,43 +177,61 @@ class AccountStore:
         )
 
     # ------------------------------------------------------------------ failed logins
-    async def failure(self, username: str) -> Failure | None:
-        def get(conn: sqlite3.Connection) -> Failure | None:
-            row = conn.execute(
-                "SELECT failures, first_at, locked_until FROM login_failures WHERE username = ?",
-                (username,),
-            ).fetchone()
-            return Failure(row["failures"], row["first_at"], row["locked_until"]) if row else None
+    async def reserve_attempt(
+        self, username: str, *, limit: int, now: str, stale_before: str, locked_until: str
+    ) -> Attempt:
+        """Count a sign-in attempt against the username before its password is checked.
 
-        return await self.db.run(get)
+        Read, decide and write in one transaction on the store's one thread: attempts sent at
+        once cannot all read the same count (each verification takes ~1 s, so counting after
+        it let 40 parallel guesses through where 5 are allowed). The attempt that reaches
+        ``limit`` locks the username until ``locked_until`` (a success clears the lock); an
+        attempt while it is locked is refused and counts nothing."""
 
-    async def set_failure(
-        self,
-        username: str,
-        failures: int,
-        first_at: str,
-        locked_until: str | None,
-        *,
-        stale_before: str,
-        now: str,
-    ) -> None:
-        def set_(conn: sqlite3.Connection) -> None:
-            conn.execute(
-                "INSERT INTO login_failures (username, failures, first_at, locked_until)"
-                " VALUES (?, ?, ?, ?) ON CONFLICT (username) DO UPDATE SET"
-                " failures = excluded.failures, first_at = excluded.first_at,"
-                " locked_until = excluded.locked_until",
-                (username, failures, first_at, locked_until),
+        def reserve(conn: sqlite3.Connection) -> Attempt:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                # Guessed usernames would otherwise pile up: a record whose lock is over and
+                # whose window has passed says nothing any more.
+                conn.execute(
+                    "DELETE FROM login_failures WHERE (locked_until IS NULL AND first_at < ?)"
+                    " OR locked_until <= ?",
+                    (stale_before, now),
+                )
+                row = conn.execute(
+                    "SELECT failures, locked_until FROM login_failures WHERE username = ?",
+                    (username,),
+                ).fetchone()
+                if row is not None and row["locked_until"] is not None:
+                    conn.execute("COMMIT")
+                    return Attempt(False, row["failures"], row["locked_until"])
+                failures = 1 if row is None else row["failures"] + 1
+                lock = locked_until if failures >= limit else None
+                conn.execute(
+                    "INSERT INTO login_failures (username, failures, first_at, locked_until)"
+                    " VALUES (?, 1, ?, ?) ON CONFLICT (username) DO UPDATE SET"
+                    " failures = failures + 1, locked_until = excluded.locked_until",
+                    (username, now, lock),
+                )
+                conn.execute("COMMIT")
+                return Attempt(True, failures, lock)
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+
+        return await self.db.run(reserve)
+
+    async def release_attempt(self, username: str, *, limit: int) -> None:
+        """Give back an attempt reserved but never checked (the server was too busy to check
+        it): it guessed nothing, so it must not count towards the lock."""
+        await self.db.run(
+            lambda conn: conn.execute(
+                "UPDATE login_failures SET failures = failures - 1, locked_until ="
+                " CASE WHEN failures - 1 < ? THEN NULL ELSE locked_until END"
+                " WHERE username = ? AND failures > 0",
+                (limit, username),
             )
-            # Guessed usernames would otherwise pile up: a record whose lock is over and whose
-            # window has passed says nothing any more.
-            conn.execute(
-                "DELETE FROM login_failures WHERE first_at < ? AND"
-                " (locked_until IS NULL OR locked_until < ?)",
-                (stale_before, now),
-            )
-
-        await self.db.run(set_)
+        )
 
     async def clear_failures(self, username: str) -> None:
         await self.db.run(

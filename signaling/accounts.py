@@ -31,7 +31,7 @@ from signaling.models import utc_now
 T = TypeVar("T")
 
 if TYPE_CHECKING:
-    from signaling.account_store import AccountStore, Failure
+    from signaling.account_store import AccountStore
 
 log = logging.getLogger("cloudcourt.accounts")
 
@@ -242,18 +242,34 @@ class AccountService:
     # ------------------------------------------------------------------ sessions
     async def login(self, username: str, password: str) -> tuple[str, Session]:
         """(session token, session); ``LoginLocked`` while the username is locked,
-        ``LoginRefused`` for a wrong username or password or a deactivated account."""
+        ``LoginRefused`` for a wrong username or password or a deactivated account,
+        ``SignInsBusy`` when too many wait for their check."""
+        if self._queued >= MAX_QUEUED_SIGN_INS:
+            # Turned away before the attempt is counted: it guesses nothing.
+            raise SignInsBusy(SIGN_IN_RETRY_SECONDS)
         now = datetime.now(UTC)
-        failure = await self.store.failure(username)
-        if failure is not None and (locked := _locked_for(failure, now)) > 0:
-            raise LoginLocked(locked)
-        found = await self.store.credentials(username)
-        if found is None:
-            await self._verify(await self._dummy(), password)
-            await self._fail(username, failure, now)
-        account, stored_hash = found
-        if not await self._verify(stored_hash, password) or not account.active:
-            await self._fail(username, failure, now)
+        # The attempt is counted before its ~1 s check, in one transaction: guesses sent at
+        # once each see the others' (counted after the check, all read the same count).
+        attempt = await self.store.reserve_attempt(
+            username,
+            limit=MAX_FAILURES,
+            now=_iso(now),
+            stale_before=_iso(now - FAILURE_WINDOW),
+            locked_until=_iso(now + LOCK_TIME),
+        )
+        if not attempt.allowed:
+            raise LoginLocked(_locked_for(attempt.locked_until, now))
+        try:
+            found = await self.store.credentials(username)
+            if found is None:
+                await self._verify(await self._dummy(), password)
+                self._fail(username, attempt.failures)
+            account, stored_hash = found
+            if not await self._verify(stored_hash, password) or not account.active:
+                self._fail(username, attempt.failures)
+        except SignInsBusy:
+            await self.store.release_attempt(username, limit=MAX_FAILURES)
+            raise
         if self.hasher.check_needs_rehash(stored_hash):
             await self.store.set_password_hash(account.id, await self.hash_password(password))
         await self.store.clear_failures(username)
@@ -264,21 +280,9 @@ class AccountService:
         log.info("account %s signed in", account.id)
         return token, Session(account, expires_at)
 
-    async def _fail(self, username: str, failure: Failure | None, now: datetime) -> NoReturn:
-        if failure is None or now - _parse(failure.first_at) > FAILURE_WINDOW:
-            failures, first_at = 1, now
-        else:
-            failures, first_at = failure.failures + 1, _parse(failure.first_at)
-        locked_until = _iso(now + LOCK_TIME) if failures >= MAX_FAILURES else None
-        await self.store.set_failure(
-            username,
-            failures,
-            _iso(first_at),
-            locked_until,
-            stale_before=_iso(now - FAILURE_WINDOW),
-            now=_iso(now),
-        )
-        if locked_until is not None:
+    def _fail(self, username: str, failures: int) -> NoReturn:
+        """The attempt was counted when it began; what is left is to say so."""
+        if failures >= MAX_FAILURES:
             log.warning("username %r locked after %d failed logins", username, failures)
         raise LoginRefused(WRONG_LOGIN)
 
@@ -296,12 +300,11 @@ class AccountService:
         await self.store.end_session(secret_digest(token))
 
 
-def _locked_for(failure: Failure, now: datetime) -> int:
-    """Seconds the username stays locked (0: not locked)."""
-    if failure.locked_until is None:
-        return 0
-    left = (_parse(failure.locked_until) - now).total_seconds()
-    return max(0, int(left) + 1) if left > 0 else 0
+def _locked_for(locked_until: str | None, now: datetime) -> int:
+    """Seconds the username stays locked (at least 1: it was found locked)."""
+    if locked_until is None:
+        return 1
+    return max(1, int((_parse(locked_until) - now).total_seconds()) + 1)
 
 
 ACCOUNTS: web.AppKey[AccountService] = web.AppKey("accounts", AccountService)

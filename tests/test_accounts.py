@@ -110,6 +110,24 @@ async def test_repeated_failures_lock_the_username(api: Api):
     assert await sign_in(api, officer["username"], "a-new-password-2")
 
 
+async def test_guesses_sent_at_once_are_counted_at_once(api: Api):
+    """The lock counts an attempt when it begins: 40 wrong passwords sent together for one
+    username are 5 checked and 35 refused, not 40 checked against the same count."""
+    officer = await account(api, "officer", login=False)
+    wrong = {"username": officer["username"], "password": "wrong-password-1"}
+
+    async def attempt() -> int:
+        status, _, _ = await api.request("POST", "/api/login", json=wrong, auth=None, timeout=120)
+        return status
+
+    statuses: list[int] = []
+    for _ in range(3):
+        statuses += await asyncio.gather(*(attempt() for _ in range(40)))
+    assert statuses.count(401) == 5 and statuses.count(429) == 115, sorted(statuses)
+    right = {"username": officer["username"], "password": officer["password"]}
+    assert (await api.request("POST", "/api/login", json=right, auth=None))[0] == 429
+
+
 async def test_deactivation_ends_the_sessions_at_once(api: Api):
     mediator = await account(api, "mediator")
     session = mediator["session"]
