@@ -216,6 +216,10 @@ async def test_an_overdue_dispute_is_listed_as_overdue(desk: Page, net: dict[str
     late = desk.locator("#dispute-detail .deadlines li[data-overdue='true']")
     await late.first.wait_for()
     assert "已超期" in await late.first.inner_text()
+    # The parts this dispute has none of (agreement, confirmation, filing) are left out, not
+    # printed as "null".
+    shown = await desk.locator("#dispute-detail").inner_text()
+    assert "null" not in shown and "undefined" not in shown, shown
 
 
 async def test_the_judge_confirms_an_effective_agreement_and_sees_the_ruling_and_its_pdf(

@@ -212,6 +212,9 @@ async def test_intake_of_two_residents_lands_at_my_sites_mediation_with_the_evid
     assert await detail.locator(".sha256").inner_text() == sha
     route = await detail.locator("[data-fact='dispute.route']").inner_text()
     assert "same-village" in route, route
+    # No session and no agreement yet: those parts are left out, not printed as "null".
+    shown = await detail.inner_text()
+    assert "null" not in shown and "undefined" not in shown, shown
     pid = await detail.locator("td.pid").first.inner_text()
     assert "********" in pid and len(pid) == 18, pid
     assert "****" in await detail.locator("td.phone").first.inner_text()
@@ -233,6 +236,7 @@ async def test_a_cross_village_intake_goes_to_the_command_center(desk: Page) -> 
     await eventually(lambda: _contains(result, "指挥中心"), "the intake's result")
     text = await result.inner_text()
     assert "指挥中心" in text, text
+    assert "null" not in text, text  # no files: no hash list, and nothing in its place
     assert await result.locator("[data-level]").get_attribute("data-level") == "command_center"
 
 

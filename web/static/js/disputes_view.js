@@ -27,6 +27,12 @@ export function el(tag, attrs = {}, ...children) {
   return node;
 }
 
+// replaceChildren without the parts a view leaves out (null): the DOM would print them as "null".
+export function fill(node, ...children) {
+  node.replaceChildren(...children.filter((c) => c !== null && c !== undefined && c !== false));
+  return node;
+}
+
 // Times in the reader's own clock (the API speaks UTC ISO 8601), minutes are enough on a desk.
 export function fmtTime(iso) {
   if (!iso) return "";

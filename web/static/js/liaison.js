@@ -174,7 +174,8 @@ function renderOpened() {
     return;
   }
   const { dispute, events, evidence, agreement, confirmation, ruling } = cc.opened;
-  box.replaceChildren(
+  view.fill(
+    box,
     view.detail(dispute, ctx, { events, evidence }),
     agreementPart(agreement),
     confirmation ? confirmationPart(confirmation, ruling) : null,

@@ -189,7 +189,8 @@ function renderOpened() {
     return;
   }
   const { dispute, events, evidence } = cc.opened;
-  box.replaceChildren(
+  view.fill(
+    box,
     view.detail(dispute, ctx, { events, evidence }),
     sessionsPart(dispute, cc.opened.sessions),
     agreementPart(dispute, cc.opened.agreement),
@@ -622,7 +623,8 @@ async function uploadEvidence(disputeId) {
 
 function renderIntakeResult(dispute) {
   const box = $("intake-result");
-  box.replaceChildren(
+  view.fill(
+    box,
     el("h2", { text: t("officer.result_title", { number: dispute.number || dispute.id }) }),
     el(
       "p",
