@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
+from signaling.errors import not_found
 from signaling.sites import GridMember, Site, SiteKind
 from signaling.store import SqliteStore
 
@@ -36,30 +39,37 @@ def _dumps(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False)
 
 
+def _grid(members: tuple[GridMember, ...]) -> str:
+    # Whole phone numbers here: the record keeps them, replies mask them (Site.to_json).
+    return _dumps([{"name": g.name, "phone": g.phone, "area": g.area} for g in members])
+
+
+def _same(value: Any) -> Any:
+    return value
+
+
+# How each of a site's fields is kept in its column (the field's name is the column's).
+_COLUMN: dict[str, Callable[[Any], Any]] = {
+    "kind": lambda kind: SiteKind(kind).value,
+    "name": _same,
+    "county": _same,
+    "township": _same,
+    "village": _same,
+    "address": _same,
+    "liaison_judge_id": _same,
+    "officer_id": _same,
+    "mediator_ids": lambda ids: _dumps(list(ids)),
+    "grid_members": _grid,
+    "equipment": lambda items: _dumps(list(items)),
+    "trades": lambda items: _dumps(list(items)),
+    "retired_at": _same,
+    "updated_at": _same,
+}
+_FIELDS = ", ".join(_COLUMN)
+
+
 def _values(site: Site) -> tuple[Any, ...]:
-    return (
-        site.kind.value,
-        site.name,
-        site.county,
-        site.township,
-        site.village,
-        site.address,
-        site.liaison_judge_id,
-        site.officer_id,
-        _dumps(list(site.mediator_ids)),
-        # Whole phone numbers here: the record keeps them, replies mask them (Site.to_json).
-        _dumps([{"name": g.name, "phone": g.phone, "area": g.area} for g in site.grid_members]),
-        _dumps(list(site.equipment)),
-        _dumps(list(site.trades)),
-        site.retired_at,
-        site.updated_at,
-    )
-
-
-_FIELDS = (
-    "kind, name, county, township, village, address, liaison_judge_id, officer_id,"
-    " mediator_ids, grid_members, equipment, trades, retired_at, updated_at"
-)
+    return tuple(keep(getattr(site, name)) for name, keep in _COLUMN.items())
 
 
 class SiteStore:
@@ -75,13 +85,33 @@ class SiteStore:
             )
         )
 
-    async def update(self, site: Site) -> None:
-        sets = ", ".join(f"{name.strip()} = ?" for name in _FIELDS.split(","))
-        await self.db.run(
-            lambda conn: conn.execute(
-                f"UPDATE sites SET {sets} WHERE id = ?", (*_values(site), site.id)
-            )
-        )
+    async def change(
+        self, site_id: str, edit: Callable[[Site], dict[str, Any]], updated_at: str
+    ) -> Site:
+        """Change a site as ``edit(site as it is now)`` says: the fields it returns, and only
+        their columns, in one transaction with the read ``edit`` decided on (it raises to
+        refuse). Concurrent edits of different fields both stay, and a permission ``edit``
+        checks (an officer still the site's officer) holds when the change is written."""
+
+        def change(conn: sqlite3.Connection) -> Site:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                row = conn.execute("SELECT * FROM sites WHERE id = ?", (site_id,)).fetchone()
+                if row is None:
+                    raise not_found(f"no site {site_id}")
+                changes = {**edit(_site(row)), "updated_at": updated_at}
+                sets = ", ".join(f"{name} = ?" for name in changes)
+                conn.execute(
+                    f"UPDATE sites SET {sets} WHERE id = ?",
+                    (*(_COLUMN[name](value) for name, value in changes.items()), site_id),
+                )
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            return replace(_site(row), **changes)
+
+        return await self.db.run(change)
 
     async def get(self, site_id: str) -> Site | None:
         def get(conn: sqlite3.Connection) -> Site | None:

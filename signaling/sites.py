@@ -20,7 +20,7 @@ from aiohttp import web
 
 from signaling.account_auth import is_admin
 from signaling.accounts import Account, AccountRole
-from signaling.errors import bad_request, conflict, not_found
+from signaling.errors import bad_request, conflict, forbidden, not_found
 from signaling.models import utc_now
 
 if TYPE_CHECKING:
@@ -203,44 +203,57 @@ class SiteService:
         await self.store.create(site)
         return site
 
-    async def update(self, site_id: str, **changes: Any) -> Site:
-        """``changes``: any of the site's fields but its id and times (lists as tuples)."""
-        site = await self.require(site_id)
-        if site.retired:
-            raise conflict(f"site {site_id} is retired; a retired site is kept as it was")
-        changed = replace(site, **changes, updated_at=utc_now())
-        await self._check(changed, only=set(changes))
-        await self.store.update(changed)
-        return changed
+    async def update(
+        self, site_id: str, changes: dict[str, Any], *, officer_id: str | None = None
+    ) -> Site:
+        """``changes``: any of the site's fields but its id and times (lists as tuples;
+        ``grid_members`` as sent, see ``grid_members_from``). ``officer_id``: the edit is the
+        site officer's own, allowed only while they are the site's officer when it is written
+        (an administrator removing them at the same moment wins)."""
+        await self._check_people(changes)
+
+        def edit(site: Site) -> dict[str, Any]:
+            if site.retired:
+                raise conflict(f"site {site_id} is retired; a retired site is kept as it was")
+            if officer_id is not None and site.officer_id != officer_id:
+                raise forbidden("only an administrator or the site's own officer may edit a site")
+            edited = dict(changes)
+            if "grid_members" in edited:
+                edited["grid_members"] = grid_members_from(edited["grid_members"], site)
+            _check_shape(replace(site, **edited))
+            return edited
+
+        return await self.store.change(site_id, edit, utc_now())
 
     async def retire(self, site_id: str) -> Site:
-        site = await self.require(site_id)
-        if site.retired:
-            raise conflict(f"site {site_id} was retired at {site.retired_at}")
-        now = utc_now()
-        retired = replace(site, retired_at=now, updated_at=now)
-        await self.store.update(retired)
-        return retired
+        def edit(site: Site) -> dict[str, Any]:
+            if site.retired:
+                raise conflict(f"site {site_id} was retired at {site.retired_at}")
+            return {"retired_at": utc_now()}
 
-    async def _check(self, site: Site, only: set[str] | None = None) -> None:
-        """The rules a site's fields must keep together (each field's own form is the request
-        model's): a village site names its village; only an association site takes trades; the
-        people named have accounts of the right role, active."""
-        if site.kind is SiteKind.VILLAGE and not site.village:
-            raise bad_request("'village' is required for a village (社区(村)) site")
-        if site.trades and site.kind is not SiteKind.ASSOCIATION:
-            raise bad_request("'trades' are for an association (部门(协会)) site only")
-        if len(set(site.mediator_ids)) != len(site.mediator_ids):
+        return await self.store.change(site_id, edit, utc_now())
+
+    async def _check(self, site: Site) -> None:
+        _check_shape(site)
+        await self._check_people(
+            {
+                "liaison_judge_id": site.liaison_judge_id,
+                "officer_id": site.officer_id,
+                "mediator_ids": site.mediator_ids,
+            }
+        )
+
+    async def _check_people(self, fields: dict[str, Any]) -> None:
+        """The people named have accounts of the right role, active. An edit checks the people
+        it changes: a judge deactivated later does not make every other edit of the site fail."""
+        named: dict[str, list[str]] = {}
+        for field in _PEOPLE_ROLES:
+            if field not in fields or not fields[field]:
+                continue
+            value = fields[field]
+            named[field] = [value] if isinstance(value, str) else list(value)
+        if len(set(named.get("mediator_ids", []))) != len(named.get("mediator_ids", [])):
             raise bad_request("'mediator_ids' names a mediator twice")
-        named = {
-            "liaison_judge_id": [site.liaison_judge_id] if site.liaison_judge_id else [],
-            "officer_id": [site.officer_id] if site.officer_id else [],
-            "mediator_ids": list(site.mediator_ids),
-        }
-        if only is not None:
-            # An edit checks the people it changes: a judge deactivated later does not make
-            # every other edit of the site fail.
-            named = {k: v for k, v in named.items() if k in only}
         found = await self.accounts.many([i for ids in named.values() for i in ids])
         for field, ids in named.items():
             role = _PEOPLE_ROLES[field]
@@ -251,6 +264,36 @@ class SiteService:
                         f"'{field}' must name an active {role.value} account; "
                         f"{account_id} is not one"
                     )
+
+
+def _check_shape(site: Site) -> None:
+    """The rules a site's fields must keep together (each field's own form is the request
+    model's): a village site names its village; only an association site takes trades."""
+    if site.kind is SiteKind.VILLAGE and not site.village:
+        raise bad_request("'village' is required for a village (社区(村)) site")
+    if site.trades and site.kind is not SiteKind.ASSOCIATION:
+        raise bad_request("'trades' are for an association (部门(协会)) site only")
+
+
+def grid_members_from(given: list[dict[str, Any]], site: Site | None) -> tuple[GridMember, ...]:
+    """The grid members as sent. Replies mask phone numbers, so a page that edits the list sends
+    back what it was shown: a masked number that is the masked form of the number this member
+    (by name) has is kept as stored; any other masked number is refused."""
+    known = site.grid_members if site is not None else ()
+    stored = {g.name: g.phone for g in known if g.phone}
+    members = []
+    for n, g in enumerate(given):
+        phone = g["phone"]
+        if phone is not None and "*" in phone:
+            kept = stored.get(g["name"])
+            if kept is None or mask_phone(kept) != phone:
+                raise bad_request(
+                    f"'grid_members.{n}.phone' is masked; send the whole number, or the masked "
+                    "number this member was shown with"
+                )
+            phone = kept
+        members.append(GridMember(name=g["name"], phone=phone, area=g["area"]))
+    return tuple(members)
 
 
 SITES: web.AppKey[SiteService] = web.AppKey("sites", SiteService)

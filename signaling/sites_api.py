@@ -19,7 +19,7 @@ from signaling.accounts import Account, AccountRole
 from signaling.auth import bearer
 from signaling.context import services
 from signaling.devices import DEVICES, Device, DeviceService, devices_of
-from signaling.errors import bad_request, conflict, forbidden, not_found, unauthorized
+from signaling.errors import conflict, forbidden, not_found, unauthorized
 from signaling.http_api import read_json, reply
 from signaling.kiosk_today import kiosk_seat, todays_hearings
 from signaling.models import HearingState
@@ -39,11 +39,10 @@ from signaling.site_store import SiteStore
 from signaling.sites import (
     KIND_NAMES,
     SITES,
-    GridMember,
     Site,
     SiteKind,
     SiteService,
-    mask_phone,
+    grid_members_from,
     may_see,
     serves,
     sites_of,
@@ -151,7 +150,7 @@ async def register_site(request: web.Request) -> web.Response:
     require_roles(caller)
     given = body(NewSite, await read_json(request))
     fields = given.model_dump()
-    fields["grid_members"] = _grid_members(fields["grid_members"], None)
+    fields["grid_members"] = grid_members_from(fields["grid_members"], None)
     site = await sites_of(request).register(**fields)
     response = await _site_reply(request, caller, site, status=201)
     response.headers["Location"] = f"/api/sites/{site.id}"
@@ -165,27 +164,6 @@ async def register_site(request: web.Request) -> web.Response:
 async def get_site(request: web.Request) -> web.Response:
     caller, site = await _visible_site(request)
     return await _site_reply(request, caller, site)
-
-
-def _grid_members(given: list[dict[str, Any]], site: Site | None) -> tuple[GridMember, ...]:
-    """The grid members as sent. Replies mask phone numbers, so a page that edits the list sends
-    back what it was shown: a masked number that is the masked form of the number this member
-    (by name) has is kept as stored; any other masked number is refused."""
-    known = site.grid_members if site is not None else ()
-    stored = {g.name: g.phone for g in known if g.phone}
-    members = []
-    for n, g in enumerate(given):
-        phone = g["phone"]
-        if phone is not None and "*" in phone:
-            kept = stored.get(g["name"])
-            if kept is None or mask_phone(kept) != phone:
-                raise bad_request(
-                    f"'grid_members.{n}.phone' is masked; send the whole number, or the masked "
-                    "number this member was shown with"
-                )
-            phone = kept
-        members.append(GridMember(name=g["name"], phone=phone, area=g["area"]))
-    return tuple(members)
 
 
 @routes.patch("/api/sites/{site_id}")
@@ -214,13 +192,16 @@ async def update_site(request: web.Request) -> web.Response:
     for name in named:
         value = getattr(given, name)
         if name == "grid_members":
-            value = _grid_members([g.model_dump() for g in given.grid_members or []], site)
+            # As sent: masked numbers are matched against the site as it is when written.
+            value = [g.model_dump() for g in given.grid_members or []]
         elif name == "kind":
             value = SiteKind(value)
         elif isinstance(value, list):
             value = tuple(value)
         changes[name] = value
-    updated = await sites_of(request).update(site.id, **changes)
+    # An officer's edit is written only while they are still the site's officer.
+    officer_id = None if is_admin(caller) else caller.id if caller is not None else None
+    updated = await sites_of(request).update(site.id, changes, officer_id=officer_id)
     return await _site_reply(request, caller, updated)
 
 

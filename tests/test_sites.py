@@ -5,6 +5,7 @@ started with CLOUDCOURT_SITE_OFFLINE_AFTER=3)."""
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 from datetime import UTC, datetime, timedelta
 
@@ -133,6 +134,62 @@ async def test_an_officer_edits_only_equipment_and_grid_members(api: Api, people
             "PATCH", f"/api/sites/{a['id']}", json=change, auth=people[who]["session"]
         )
         assert status == 403, (who, change, data)
+
+
+async def test_edits_at_once_each_keep_their_change(api: Api, people):
+    """An officer's equipment edit and an administrator's address edit sent together: both
+    stay (each writes only its own columns, not the whole site as it read it)."""
+    officer = people["officer_a"]
+    s = await site(api, kind="township", officer_id=officer["id"])
+    for n in range(15):
+        answers = await asyncio.gather(
+            api.request(
+                "PATCH",
+                f"/api/sites/{s['id']}",
+                json={"equipment": [f"设备{n}"]},
+                auth=officer["session"],
+            ),
+            api.request("PATCH", f"/api/sites/{s['id']}", json={"address": f"青山镇{n}号"}),
+        )
+        assert [status for status, _, _ in answers] == [200, 200], answers
+        shown = await site_json(api, s["id"])
+        assert (shown["equipment"], shown["address"]) == ([f"设备{n}"], f"青山镇{n}号"), n
+
+
+async def test_an_officer_removed_meanwhile_is_not_put_back_by_their_own_edit(api: Api, people):
+    """The administrator removes the site officer while the officer edits the equipment: the
+    officer stays removed (their edit is written only while they are still the officer, and
+    never writes officer_id), and a retirement is not undone by an edit either."""
+    officer = people["officer_a"]
+    for n in range(8):
+        s = await site(api, kind="township", officer_id=officer["id"])
+        edit, removal = await asyncio.gather(
+            api.request(
+                "PATCH",
+                f"/api/sites/{s['id']}",
+                json={"equipment": ["大屏"]},
+                auth=officer["session"],
+            ),
+            api.request("PATCH", f"/api/sites/{s['id']}", json={"officer_id": None}),
+        )
+        assert removal[0] == 200 and edit[0] in (200, 403), (edit, removal)
+        shown = await site_json(api, s["id"])
+        assert shown["officer_id"] is None, n
+        assert (shown["equipment"] == ["大屏"]) == (edit[0] == 200), (n, edit, shown)
+    for n in range(8):
+        s = await site(api, kind="township", officer_id=officer["id"])
+        edit, retired = await asyncio.gather(
+            api.request(
+                "PATCH",
+                f"/api/sites/{s['id']}",
+                json={"equipment": ["大屏"]},
+                auth=officer["session"],
+            ),
+            api.request("POST", f"/api/sites/{s['id']}/retire"),
+        )
+        assert retired[0] == 200 and edit[0] in (200, 409), (edit, retired)
+        status, data, _ = await api.request("GET", f"/api/sites/{s['id']}")
+        assert status == 200 and data["site"]["retired"], n
 
 
 async def test_registration_rules(api: Api, people):
