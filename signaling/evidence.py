@@ -25,6 +25,7 @@ from typing import BinaryIO
 from urllib.parse import quote, unquote
 
 from aiohttp import BodyPartReader, web
+from aiohttp.http_exceptions import HttpProcessingError
 
 from recorder.manifest import unrecordable
 from signaling.disputes import Evidence, new_evidence_id
@@ -117,8 +118,15 @@ class EvidenceFiles:
                 raise bad_request("the upload holds no file")
             for upload in uploads:
                 await asyncio.to_thread(self._keep, upload, folder)
-        except (ValueError, AssertionError) as exc:
-            raise bad_request(f"the multipart body is malformed: {exc}") from None
+        except (ValueError, AssertionError, LookupError) as exc:
+            # LookupError: a part's filename* names a charset Python does not know.
+            raise bad_request(f"the multipart body is malformed: {_brief(exc)}") from None
+        except HttpProcessingError:
+            # aiohttp's parser refusing a part's headers (a line without ':' is InvalidHeader,
+            # one over its line limit LineTooLong): the uploader's fault, not the server's.
+            raise bad_request(
+                "the multipart body is malformed: a part's header lines are invalid or too long"
+            ) from None
         except ConnectionError:
             raise  # the uploader went away: nobody to answer
         except OSError as exc:
@@ -224,6 +232,12 @@ class EvidenceFiles:
                 "from a backup)"
             )
         return path
+
+
+def _brief(exc: Exception) -> str:
+    """The parser's complaint, cut short: it may quote the uploader's bytes at any length."""
+    text = str(exc) or type(exc).__name__
+    return text if len(text) <= 200 else text[:200] + "…"
 
 
 def _sync_close(out: BinaryIO) -> None:

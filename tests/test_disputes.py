@@ -614,6 +614,37 @@ async def test_evidence_upload_refuses_what_is_no_file(net: Network) -> None:
     assert listed["evidence"] == []  # all or nothing
 
 
+async def test_a_malformed_multipart_body_is_a_400_and_nothing_is_recorded(
+    net: Network, server
+) -> None:
+    """Part headers aiohttp's parser refuses (a line without ':', a line of 200 KB): 400 with a
+    sentence, not 500, and no file kept."""
+    d = await net.intake(
+        net.officer_a,
+        net.site_a["id"],
+        [party("applicant", "青山村"), party("respondent", "青山村")],
+    )
+    path = f"/api/disputes/{d['id']}/evidence"
+    headers = {"Content-Type": "multipart/form-data; boundary=XX"}
+    for name, raw in (
+        ("no colon", b"Content-Disposition form-data filename=a"),
+        ("a long line", b"X-Filler: " + b"a" * 200_000),
+    ):
+        payload = (
+            b"--XX\r\n" + raw + b'\r\nContent-Disposition: form-data; name="f"; '
+            b'filename="a.txt"\r\n\r\nx\r\n--XX--\r\n'
+        )
+        status, body, _ = await net.api.request(
+            "POST", path, data=payload, headers=headers, auth=net.officer_a["session"]
+        )
+        assert status == 400 and "malformed" in body["error"], (name, status, body)
+        assert len(body["error"]) < 300, name
+    status, listed, _ = await net.api.request("GET", path, auth=net.officer_a["session"])
+    assert status == 200 and listed["evidence"] == []
+    folder = Path(server.data_dir) / "evidence" / d["id"]
+    assert not folder.exists() or list(folder.iterdir()) == []
+
+
 # ---------------------------------------------------------------- the ladder, edited
 
 
