@@ -7,7 +7,8 @@ it where, appoints its mediator, adds its evidence.
 - the command center (role ``command``): the disputes it handles (cross-village ones);
 - the handling site's officer: the first rung (site mediation: escalate, mediated, failed),
   and closing what was mediated;
-- the appointed mediator: the outcome of the mediation they were appointed to;
+- the appointed mediator, once they accepted: the outcome of the mediation they were
+  appointed to, and its evidence;
 - the intake site's officer: filing a failed dispute online on the party's behalf;
 - a hearing is scheduled by a judge only.
 """
@@ -101,11 +102,12 @@ async def may_appoint(caller: Account | None, dispute: Dispute, service: Dispute
 async def may_add_evidence(
     caller: Account | None, dispute: Dispute, service: DisputeService
 ) -> bool:
-    """Anyone working on the dispute: its handler, its judge, its mediator, and the officer of
-    the site that took it in (who brings the parties' papers)."""
+    """Anyone working on the dispute: its handler, its judge, its mediator once they accepted
+    the appointment (not one merely appointed, nor one who declined), and the officer of the
+    site that took it in (who brings the parties' papers)."""
     if await handles(caller, dispute, service) or await is_judge_of(caller, dispute, service):
         return True
-    if caller is not None and dispute.mediator_id == caller.id:
+    if is_mediator_of(caller, dispute):
         return True
     site = await service.sites.get(dispute.intake_site_id)
     return (

@@ -291,7 +291,8 @@ class DisputeStore:
         mediator_id: str | None = None,
     ) -> list[Dispute]:
         """Newest first. ``site_ids`` (with ``judge_id``): only disputes taken in at or handled
-        by one of those sites (or guided by that judge); ``mediator_id``: only theirs."""
+        by one of those sites (or guided by that judge); ``mediator_id``: only those they are
+        appointed to (appointed or accepted)."""
         where: list[str] = []
         args: list[Any] = []
         if state is not None:
@@ -301,7 +302,8 @@ class DisputeStore:
             where.append("(intake_site_id = ? OR handler_site_id = ?)")
             args += [site_id, site_id]
         if mediator_id is not None:
-            where.append("mediator_id = ?")
+            # Theirs while the appointment stands: not once they declined it.
+            where.append("mediator_id = ? AND mediator_status IN ('appointed', 'accepted')")
             args.append(mediator_id)
         if site_ids is not None:
             ids = sorted(site_ids)

@@ -405,11 +405,17 @@ class DisputeService:
     async def visible(self, caller: Account | None, dispute: Dispute) -> bool:
         """Whether ``caller`` may see ``dispute``: the admin key, admin and command accounts see
         all; an officer, the disputes taken in at or handled by their site; a judge, their
-        sites' disputes and those they guide; a mediator, the disputes they mediate."""
+        sites' disputes and those they guide; a mediator, the disputes they are appointed to
+        (appointed or accepted, not declined)."""
         if caller is None or caller.role.value in ("admin", "command"):
             return True
         if caller.role.value == "mediator":
-            return dispute.mediator_id == caller.id
+            # A mediator who declined the appointment has no more business with the dispute
+            # (nor one replaced after declining): seeing it needs a standing appointment.
+            return dispute.mediator_id == caller.id and dispute.mediator_status in (
+                MediatorStatus.APPOINTED,
+                MediatorStatus.ACCEPTED,
+            )
         if caller.role.value == "judge" and dispute.judge_id == caller.id:
             return True
         return bool(self.site_ids(dispute) & await self._visible_site_ids(caller))

@@ -443,6 +443,44 @@ async def test_mediator_appointment_and_answer(net: Network) -> None:
     assert decline["reason"] == "与当事人系亲属，应当回避"
 
 
+async def test_a_mediator_who_declined_loses_the_dispute(net: Network) -> None:
+    """Seeing a dispute needs a standing appointment (appointed or accepted); adding evidence
+    needs an accepted one. Once declined, the mediator gets 403 and no longer lists it."""
+    d = await net.intake(
+        net.officer_a,
+        net.site_a["id"],
+        [party("applicant", "青山村"), party("respondent", "青山村")],
+    )
+    path = f"/api/disputes/{d['id']}"
+    mediator = net.mediator["session"]
+    status, body, _ = await net.api.request(
+        "POST",
+        f"{path}/mediator",
+        json={"mediator_id": net.mediator["id"]},
+        auth=net.officer_a["session"],
+    )
+    assert status == 200, body
+    assert (await net.api.request("GET", path, auth=mediator))[0] == 200
+    note = [("调解笔录.txt", "笔录".encode(), "text/plain")]
+    status, body = await _upload(net.api, mediator, d["id"], note)
+    assert status == 403, body  # not accepted yet
+    status, body, _ = await net.api.request(
+        "POST", f"{path}/mediator/decline", json={"reason": "工作冲突"}, auth=mediator
+    )
+    assert status == 200 and body["mediator_status"] == "declined", body
+    for url in (path, f"{path}/events", f"{path}/evidence"):
+        status, body, _ = await net.api.request("GET", url, auth=mediator)
+        assert status == 403, (url, body)
+    status, body = await _upload(net.api, mediator, d["id"], note)
+    assert status == 403, body
+    status, listed, _ = await net.api.request("GET", "/api/disputes", auth=mediator)
+    assert status == 200 and d["id"] not in [x["id"] for x in listed["disputes"]]
+    status, listed, _ = await net.api.request(
+        "GET", f"{path}/evidence", auth=net.officer_a["session"]
+    )
+    assert listed["evidence"] == []
+
+
 # ---------------------------------------------------------------- time limits
 
 
