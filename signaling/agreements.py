@@ -23,9 +23,18 @@ from functools import cache
 from pathlib import Path
 
 from signaling.accounts import Account, AccountRole
-from signaling.disputes import TYPE_LABELS, Dispute, DisputeParty, Side, mask_id_number, mask_phone
+from signaling.disputes import (
+    MEDIATING,
+    TYPE_LABELS,
+    Dispute,
+    DisputeParty,
+    DisputeState,
+    Side,
+    mask_id_number,
+    mask_phone,
+)
 from signaling.errors import conflict
-from signaling.signing import Actor, Document, DocumentState, EntryType, Signer
+from signaling.signing import Actor, Document, DocumentState, EntryType, Signer, unsignable
 from signaling.signing_store import (
     SigningStore,
     create_in,
@@ -132,6 +141,57 @@ def _agreement(conn: sqlite3.Connection, row: sqlite3.Row) -> Agreement:
     )
 
 
+def dispute_state_in(conn: sqlite3.Connection, dispute_id: str) -> str | None:
+    """The dispute's state, read inside the caller's transaction (the disputes table shares
+    the database): so an act checked against it is written while it still holds."""
+    row = conn.execute("SELECT state FROM disputes WHERE id = ?", (dispute_id,)).fetchone()
+    return str(row[0]) if row is not None else None
+
+
+_SYSTEM = Actor("system", None, "系统 system")
+
+
+def mediation_gate(conn: sqlite3.Connection, document: Document) -> str | None:
+    """An agreement is signed or refused only while its dispute is being mediated
+    (site_mediation, judge_mediation). One whose dispute left mediation (failed, filed …) is
+    withdrawn, with a chained entry, the first time anyone acts on or reads it; the reason to
+    refuse the act is returned (None: go ahead). Other documents pass."""
+    dispute_id = dispute_id_of(document)
+    if document.kind != KIND or dispute_id is None:
+        return None
+    state = dispute_state_in(conn, dispute_id)
+    if state in {s.value for s in MEDIATING}:
+        return None
+    if document.state is DocumentState.open:
+        note_in(
+            conn,
+            document.id,
+            EntryType.withdrawal,
+            actor=_SYSTEM,
+            fields={
+                "reason": f"纠纷已退出调解（{state}），协议撤回 "
+                f"the dispute left mediation ({state})",
+                "detail": {"dispute_state": state},
+            },
+            withdraw=True,
+        )
+    return (
+        f"dispute {dispute_id} is {state}: an agreement is signed only while its dispute is "
+        f"being mediated; agreement {document.id} is withdrawn"
+    )
+
+
+def confirmable_in(conn: sqlite3.Connection, dispute_id: str) -> None:
+    """409 unless the dispute is ``mediated``: only then are an application and a decision on
+    its agreement possible (a dispute failed and filed has no agreement to confirm)."""
+    state = dispute_state_in(conn, dispute_id)
+    if state != DisputeState.MEDIATED.value:
+        raise conflict(
+            f"dispute {dispute_id} is {state}: judicial confirmation is applied for and decided "
+            "while the dispute is mediated"
+        )
+
+
 class Agreements:
     def __init__(self, signing: SigningStore) -> None:
         self.signing = signing
@@ -151,6 +211,12 @@ class Agreements:
 
         def work(conn: sqlite3.Connection) -> Agreement:
             def body() -> Agreement:
+                state = dispute_state_in(conn, dispute.id)
+                if state not in {s.value for s in MEDIATING}:
+                    raise conflict(
+                        f"dispute {dispute.id} is {state}: an agreement is drafted while it is "
+                        "being mediated"
+                    )
                 rows = conn.execute(
                     "SELECT a.document_id, a.version, d.state FROM agreements a"
                     " JOIN signed_documents d ON d.id = a.document_id WHERE a.dispute_id = ?"
@@ -163,6 +229,9 @@ class Agreements:
                 text = agreement_text(
                     dispute, site_name, mediator.name, terms, performance, version
                 )
+                if (problem := unsignable(text)) is not None:
+                    # From the dispute's record (names, addresses, summary): fix it there.
+                    raise conflict(f"the agreement's text {problem}; correct the dispute's record")
                 document = new_document(
                     kind=KIND,
                     subject=subject(dispute.id),
@@ -185,11 +254,18 @@ class Agreements:
                             },
                             withdraw=True,
                         )
+                # The agreements row is checked against this by `cloudcourt verify`.
                 create_in(
                     conn,
                     document,
                     actor,
-                    {"dispute": dispute.id, "number": dispute.number, "version": version},
+                    {
+                        "dispute": dispute.id,
+                        "number": dispute.number,
+                        "version": version,
+                        "mediator": mediator.id,
+                        "terms": terms,
+                    },
                 )
                 conn.execute(
                     "INSERT INTO agreements (document_id, dispute_id, version, mediator_id, terms)"

@@ -20,7 +20,7 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from signaling.agreements import SIDE_WORDS, party_line, subject, template
+from signaling.agreements import SIDE_WORDS, confirmable_in, party_line, subject, template
 from signaling.disputes import TYPE_LABELS, Dispute
 from signaling.errors import bad_request, conflict
 from signaling.models import utc_now
@@ -240,6 +240,7 @@ class Confirmations:
 
         def work(conn: sqlite3.Connection) -> tuple[Confirmation, Entry]:
             def body() -> tuple[Confirmation, Entry]:
+                confirmable_in(conn, dispute.id)
                 agreement = get_in(conn, agreement_id)
                 assert agreement is not None
                 if agreement.state is not DocumentState.effective or not agreement.effective_at:
@@ -263,12 +264,16 @@ class Confirmations:
                 before = set(current.applicants) if current else set()
                 if already := sorted(set(parties) & before):
                     raise conflict(f"already applied: {', '.join(already)}")
+                confirmation_id = current.id if current else "jc_" + secrets.token_hex(8)
                 entry = note_in(
                     conn,
                     agreement_id,
                     EntryType.application,
                     actor=actor,
                     fields={
+                        # The confirmation's row is checked against these by `verify`.
+                        "confirmation": confirmation_id,
+                        "required": [p.id for p in dispute.parties],
                         "parties": parties,
                         "attestation": attestation.to_json() if attestation else None,
                         "statement": statement,
@@ -282,7 +287,6 @@ class Confirmations:
                 )
                 now = entry.at
                 if current is None:
-                    confirmation_id = "jc_" + secrets.token_hex(8)
                     conn.execute(
                         "INSERT INTO confirmations (id, agreement_id, dispute_id, site_id, state,"
                         " applicants, applied_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -298,7 +302,6 @@ class Confirmations:
                         ),
                     )
                 else:
-                    confirmation_id = current.id
                     conn.execute(
                         "UPDATE confirmations SET state = ?, applicants = ?, applied_at = ?,"
                         " updated_at = ? WHERE id = ?",
@@ -354,6 +357,7 @@ class Confirmations:
             def body() -> tuple[Confirmation, Document, Entry]:
                 current = _by_id(conn, confirmation_id)
                 assert current is not None
+                confirmable_in(conn, current.dispute_id)
                 if current.state is not ConfirmationState.pending:
                     raise conflict(
                         f"confirmation {confirmation_id} is {current.state}: the judge decides a "

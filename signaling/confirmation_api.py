@@ -82,7 +82,7 @@ async def apply(request: web.Request) -> web.Response:
             raise bad_request("'attest' is the site officer's: a signing link is used remotely")
         signer = document.signer(who.link_signer)
         assert signer is not None
-        parties, actor = [party], Actor("link", party, signer.name, "party")
+        parties, actor = [party], who.link_actor(signer)
     else:
         account = who.account
         site = await sites_of(request).get(dispute.intake_site_id)
@@ -114,13 +114,23 @@ async def apply(request: web.Request) -> web.Response:
 async def list_confirmations(request: web.Request) -> web.Response:
     account = await account_caller(request)
     wanted = query(ConfirmationQuery, request.query)
-    site_ids: set[str] | None = None
-    if not (is_admin(account) or (account is not None and account.role is AccountRole.COMMAND)):
-        site_ids = {s.id for s in await sites_of(request).visible_to(account)}
-    found = await signing_of(request).confirmations.listing(state=wanted.state, site_ids=site_ids)
+    found = await signing_of(request).confirmations.listing(state=wanted.state, site_ids=None)
     if wanted.dispute_id is not None:
         found = [c for c in found if c.dispute_id == wanted.dispute_id]
-    return reply({"confirmations": [await confirmation_json(request, c) for c in found]})
+    # Who may see the dispute sees its confirmation (the rule of GET /api/confirmations/{id}),
+    # not whoever has a role at its intake site.
+    disputes = disputes_of(request)
+    seen: dict[str, bool] = {}
+    shown: list[Confirmation] = []
+    for confirmation in found:
+        if confirmation.dispute_id not in seen:
+            dispute = await disputes.find(confirmation.dispute_id)
+            seen[confirmation.dispute_id] = dispute is not None and (
+                await disputes.visible(account, dispute)
+            )
+        if seen[confirmation.dispute_id]:
+            shown.append(confirmation)
+    return reply({"confirmations": [await confirmation_json(request, c) for c in shown]})
 
 
 async def _confirmation(
@@ -145,9 +155,15 @@ async def _liaison_judge(request: web.Request, account: Account | None, site_id:
     return account
 
 
-async def _hearing(request: web.Request, hearing_id: str | None) -> None:
-    if hearing_id is not None and await services(request).store.get_hearing(hearing_id) is None:
+async def _hearing(request: web.Request, hearing_id: str | None, dispute: Dispute) -> None:
+    """A review or ruling names a session of this dispute only."""
+    if hearing_id is None:
+        return
+    hearing = await services(request).store.get_hearing(hearing_id)
+    if hearing is None:
         raise not_found(f"no hearing {hearing_id}")
+    if hearing.dispute_id != dispute.id:
+        raise bad_request(f"hearing {hearing_id} is not a session of dispute {dispute.id}")
 
 
 @routes.get("/api/confirmations/{confirmation_id}")
@@ -169,10 +185,10 @@ async def get_confirmation(request: web.Request) -> web.Response:
 )
 async def review(request: web.Request) -> web.Response:
     account = await account_caller(request)
-    found, _ = await _confirmation(request, account)
+    found, dispute = await _confirmation(request, account)
     await _liaison_judge(request, account, found.site_id)
     data = body(ReviewBody, await read_json(request))
-    await _hearing(request, data.hearing_id)
+    await _hearing(request, data.hearing_id, dispute)
     updated = await signing_of(request).confirmations.review(found.id, data.hearing_id)
     return reply(await confirmation_json(request, updated))
 
@@ -196,7 +212,7 @@ async def decide(request: web.Request) -> web.Response:
         raise bad_request("'ground' is for a refusal (民诉法解释 Art. 358)")
     if not confirm and data.ground is None:
         raise bad_request("'ground' is required for a refusal (民诉法解释 Art. 358)")
-    await _hearing(request, data.hearing_id)
+    await _hearing(request, data.hearing_id, dispute)
     site = await sites_of(request).get(found.site_id)
     court = f"{site.county}人民法院" if site is not None and site.county else "人民法院"
     actor = Actor("account", judge.id, judge.name, judge.role.value)

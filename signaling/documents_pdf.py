@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 from functools import cache
+from typing import Any
 from xml.sax.saxutils import escape
 
 from reportlab.lib import colors  # type: ignore[import-untyped]
@@ -95,10 +96,17 @@ def render(
         for e in entries
         if e.type in (EntryType.signature, EntryType.refusal, EntryType.decision)
     }
-    for signer in document.signers:
-        story.append(
-            KeepTogether(_signer_block(signer.key, signer.name, signer.role, acts, images, st))
-        )
+    # Who the signers are, as the chain's document entry bound them (the row's copy could be
+    # edited; `cloudcourt verify` checks it against this).
+    issued = next((e for e in entries if e.type is EntryType.document), None)
+    bound = issued.body.get("signers") if issued is not None else None
+    signers = (
+        [(str(s["key"]), str(s["name"]), str(s["role"])) for s in bound if isinstance(s, dict)]
+        if isinstance(bound, list)
+        else [(s.key, s.name, s.role) for s in document.signers]
+    )
+    for key, name, role in signers:
+        story.append(KeepTogether(_signer_block(key, name, role, acts, images, st)))
 
     story.append(_paragraph("完整性 Integrity", st["heading"]))
     story.append(_paragraph("文本 SHA-256 of the text (UTF-8, NFC):", st["small"]))
@@ -109,6 +117,8 @@ def render(
     )
     for entry in entries:
         story.append(_paragraph(f"#{entry.seq} {entry.type.value} {entry.at}", st["hash"]))
+        if entry.type is EntryType.application:
+            story.append(_paragraph(f"申请 Applied: {_via(entry.body)}", st["small"]))
         story.append(_paragraph(entry.hash, st["hash"]))
     count, head = chain_head
     story.append(Spacer(1, 2 * mm))
@@ -139,6 +149,23 @@ def render(
     return out.getvalue()
 
 
+def _via(body: dict[str, Any]) -> str:
+    """Who performed the act: an account, the admin key, or a party's signing link — then who
+    sent that link, for the delivery of a link is the sender's act and on the record."""
+    actor = body.get("actor") or {}
+    kind = str(actor.get("kind"))
+    if kind == "link":
+        link = actor.get("link") or {}
+        sender = (link.get("minted_by") or {}).get("name", "?")
+        return (
+            f"{actor.get('name', '')} 经 {sender} 发送的签署链接远程签署"
+            f"（链接 {link.get('id', '?')}，身份核验：身份证号后六位）"
+            f" signed remotely through a signing link sent by {sender}"
+        )
+    channel = {"account": "账号 account", "admin": "管理员 admin"}
+    return f"{channel.get(kind, kind)} {actor.get('name', '')}"
+
+
 def _signer_block(
     key: str,
     name: str,
@@ -154,11 +181,7 @@ def _signer_block(
         return [Table([[lines, ""]], colWidths=[95 * mm, 75 * mm]), Spacer(1, 2 * mm)]
     body = entry.body
     lines.append(_paragraph(f"{_TYPE_WORDS[entry.type]}  {entry.at}", st["small"]))
-    actor = body.get("actor") or {}
-    channel = {"link": "签名链接 signing link", "account": "账号 account", "admin": "管理员 admin"}
-    kind = str(actor.get("kind"))
-    via = channel.get(kind, kind)
-    lines.append(_paragraph(f"经由 Via: {via} {actor.get('name', '')}", st["small"]))
+    lines.append(_paragraph(f"经由 Via: {_via(body)}", st["small"]))
     if (attestation := body.get("attestation")) is not None:
         lines.append(
             _paragraph(

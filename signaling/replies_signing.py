@@ -70,6 +70,13 @@ class LinkReply(Reply):
     document_id: str
     party_id: str
     expires_at: str
+    link_id: str = Field(description="the link's id, named in every act made with it")
+
+
+class IdentityReply(Reply):
+    verified: bool
+    link_id: str
+    party_id: str
 
 
 class AgreementList(Reply):

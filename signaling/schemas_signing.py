@@ -13,7 +13,7 @@ from pydantic_core import PydanticCustomError
 from recorder.manifest import unrecordable
 from signaling.confirmation import ConfirmationState, RefusalGround
 from signaling.schemas import RULE, Id, OptionalReason, Reason, Strict, absent
-from signaling.signing import MAX_IMAGE_BYTES
+from signaling.signing import MAX_IMAGE_BYTES, unsignable
 
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 _DATA_URL = "data:image/png;base64,"
@@ -38,9 +38,29 @@ def _term(value: str) -> str:
     break, control or bidi character, which would make the text show as something else)."""
     if not (value := value.strip()):
         raise PydanticCustomError(RULE, "must not be empty")
-    if (problem := unrecordable(value)) is not None:
+    if (problem := unrecordable(value) or unsignable(value)) is not None:
         raise PydanticCustomError(RULE, problem)
     return value
+
+
+def _signable(value: str | None) -> str | None:
+    """Words that go into a signed text or a chained entry read the same everywhere: no
+    invisible character (signaling.signing.INVISIBLE)."""
+    if value is not None and (problem := unsignable(value)) is not None:
+        raise PydanticCustomError(RULE, problem)
+    return value
+
+
+# A reason or statement that is printed in a signed document or its PDF.
+SignedReason = Annotated[Reason, AfterValidator(_signable)]
+OptionalSignedReason = Annotated[OptionalReason, AfterValidator(_signable)]
+_LAST6 = re.compile(r"[0-9]{5}[0-9Xx]")
+
+
+def _last6(value: str) -> str:
+    if not _LAST6.fullmatch(value):
+        raise PydanticCustomError(RULE, "must be the last 6 characters of an ID number (digits, X)")
+    return value.upper()
 
 
 Sha256 = Annotated[str, AfterValidator(_sha256)]
@@ -59,7 +79,7 @@ class NewAgreement(Strict):
     """The mediator's terms, one paragraph each; the rest of the text is the template's."""
 
     terms: list[Term] = Field(min_length=1, max_length=30)
-    performance: OptionalReason = absent()  # 履行方式、时限, if stated apart from the terms
+    performance: OptionalSignedReason = absent()  # 履行方式、时限, if stated apart from the terms
 
 
 class SignBody(Strict):
@@ -75,7 +95,7 @@ class SignBody(Strict):
 
 class RefuseBody(Strict):
     text_sha256: Sha256
-    reason: Reason
+    reason: SignedReason
     party_id: PartyId | None = absent()
     attest: bool = False
 
@@ -86,6 +106,13 @@ class LinkBody(Strict):
     hours: int = Field(72, ge=1, le=168)
 
 
+class IdentityBody(Strict):
+    """A party with a signing link proves who they are: the last 6 characters of their ID
+    number (居民身份证号码后六位), checked against the dispute's record."""
+
+    id_last6: Annotated[str, StringConstraints(min_length=6, max_length=6), AfterValidator(_last6)]
+
+
 class ApplyBody(Strict):
     """An application for judicial confirmation (民事诉讼法 Art. 205). By the officer on the
     parties' behalf (``parties``: who applied before them, default all) or by a party's link
@@ -93,7 +120,7 @@ class ApplyBody(Strict):
 
     parties: list[PartyId] | None = Field(None, min_length=1, max_length=20)
     attest: bool = False
-    statement: OptionalReason = absent()
+    statement: OptionalSignedReason = absent()
 
 
 class Decision(StrEnum):
@@ -103,7 +130,7 @@ class Decision(StrEnum):
 
 class DecisionBody(Strict):
     decision: Decision = Field(strict=False)
-    reason: Reason
+    reason: SignedReason
     ground: RefusalGround | None = Field(None, strict=False)
     hearing_id: Id | None = absent()
 
@@ -124,6 +151,7 @@ __all__ = [
     "ConfirmationQuery",
     "Decision",
     "DecisionBody",
+    "IdentityBody",
     "LinkBody",
     "NewAgreement",
     "RefusalGround",

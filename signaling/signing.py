@@ -28,7 +28,10 @@ from recorder.manifest import GENESIS, canonical
 
 __all__ = [
     "GENESIS",
+    "INVISIBLE",
     "MAX_IMAGE_BYTES",
+    "MAX_IMAGE_HEIGHT",
+    "MAX_IMAGE_WIDTH",
     "Actor",
     "Attestation",
     "ChainReport",
@@ -43,11 +46,18 @@ __all__ = [
     "entry_hash",
     "normalise_text",
     "text_sha256",
+    "unsignable",
 ]
 
 # signature_pad's PNG of a tablet-sized pad is 10–60 KiB; a bound keeps the table small.
 MAX_IMAGE_BYTES = 512 * 1024
-MAX_IMAGE_SIDE = 4000
+# A pad at twice the screen's density is well under this; the bound is on pixels decoded (what
+# costs time), read from the PNG's header before anything is decoded.
+MAX_IMAGE_WIDTH = 2000
+MAX_IMAGE_HEIGHT = 1000
+# Invisible or reordering characters: a signed text holding one reads differently on a screen
+# and in the PDF (marks, zero-width joiners, word joiner, BOM, soft hyphen).
+INVISIBLE = frozenset("\u200e\u200f\u061c\u200b\u200c\u200d\u2060\ufeff\u00ad")
 
 
 class DocumentState(StrEnum):
@@ -112,9 +122,20 @@ class Actor:
     id: str | None
     name: str
     role: str | None = None
+    # A link's act: {"id": the link's id, "minted_by": {kind, id, name}, "identity": how the
+    # party proved who they are}. Who sent the link is on the record of every act made with it.
+    link: dict[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {"kind": self.kind, "id": self.id, "name": self.name, "role": self.role}
+        data: dict[str, Any] = {
+            "kind": self.kind,
+            "id": self.id,
+            "name": self.name,
+            "role": self.role,
+        }
+        if self.link is not None:
+            data["link"] = self.link
+        return data
 
     @property
     def label(self) -> str:
@@ -188,6 +209,7 @@ class ChainReport:
     entries: int = 0
     documents: int = 0
     head: str = GENESIS
+    head_seq: int = 0
     error: str | None = None
     problems: list[str] = field(default_factory=list)
 
@@ -210,9 +232,22 @@ def entry_hash(body: dict[str, Any]) -> str:
     return hashlib.sha256(canonical(body)).hexdigest()
 
 
+def unsignable(text: str) -> str | None:
+    """Why ``text`` may not be part of a signed document (None if it may): an invisible or
+    direction-changing character makes the words on the screen and in the PDF differ."""
+    for char in text:
+        if char in INVISIBLE:
+            return (
+                f"contains U+{ord(char):04X}, an invisible character: a signed text must read "
+                "the same on every screen and on paper"
+            )
+    return None
+
+
 def check_signature_image(png: bytes) -> str | None:
     """Why ``png`` is not a handwritten signature we keep (None if it is one): a real PNG,
-    bounded in bytes and pixels, with some ink on it (an empty pad is no signature)."""
+    bounded in bytes and pixels, with ink on a background (an empty pad is no signature, nor
+    is a canvas that is all ink). It decodes the image: call it off the event loop."""
     if len(png) > MAX_IMAGE_BYTES:
         return f"the signature image is larger than {MAX_IMAGE_BYTES // 1024} KiB"
     if not png.startswith(b"\x89PNG\r\n\x1a\n"):
@@ -222,9 +257,12 @@ def check_signature_image(png: bytes) -> str | None:
             if image.format != "PNG":
                 return "the signature image is not a PNG"
             width, height = image.size
-            # Checked before decoding: a small file may claim a huge canvas.
-            if not (0 < width <= MAX_IMAGE_SIDE and 0 < height <= MAX_IMAGE_SIDE):
-                return f"the signature image must be at most {MAX_IMAGE_SIDE} pixels a side"
+            # From the header, before decoding: a small file may claim a huge canvas.
+            if not (0 < width <= MAX_IMAGE_WIDTH and 0 < height <= MAX_IMAGE_HEIGHT):
+                return (
+                    f"the signature image must be at most {MAX_IMAGE_WIDTH}×{MAX_IMAGE_HEIGHT} "
+                    "pixels"
+                )
             image.load()
             rgba = image.convert("RGBA")
     except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError):
@@ -232,7 +270,11 @@ def check_signature_image(png: bytes) -> str | None:
     # Ink: on white, something darker than light grey (signature_pad draws on transparency).
     white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
     flat = ImageOps.grayscale(Image.alpha_composite(white, rgba))
-    darkest, _ = flat.getextrema()
+    darkest, lightest = flat.getextrema()
     if int(darkest) > 200:  # type: ignore[arg-type]
         return "the signature image is empty (nothing was drawn)"
+    # A drawn signature leaves most of the pad blank: an image with no light pixel at all (a
+    # palette PNG without its palette decodes as solid black) is no handwriting.
+    if int(lightest) < 230:  # type: ignore[arg-type]
+        return "the signature image is all ink (no blank background): it is not a drawn signature"
     return None

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import hmac
 import logging
 from dataclasses import dataclass
 from datetime import timedelta
@@ -30,7 +31,7 @@ from signaling import documents_pdf
 from signaling.account_auth import account_caller, is_admin, require_roles
 from signaling.accounts import Account, AccountRole, accounts_of
 from signaling.agreements import KIND as AGREEMENT
-from signaling.agreements import Agreements, dispute_id_of
+from signaling.agreements import Agreements, dispute_id_of, mediation_gate
 from signaling.auth import bearer
 from signaling.confirmation import (
     Confirmations,
@@ -52,10 +53,12 @@ from signaling.replies_signing import (
     AgreementList,
     ChainReply,
     DocumentReply,
+    IdentityReply,
     LinkReply,
 )
 from signaling.schemas_parse import body
 from signaling.schemas_signing import (
+    IdentityBody,
     LinkBody,
     NewAgreement,
     RefuseBody,
@@ -68,9 +71,10 @@ from signaling.signing import (
     DocumentState,
     Entry,
     EntryType,
+    Signer,
     check_signature_image,
 )
-from signaling.signing_store import LINK_PREFIX, SigningStore, status_of
+from signaling.signing_store import LINK_PREFIX, Link, SigningStore, status_of
 from signaling.sites import sites_of
 from signaling.store import SqliteStore
 
@@ -102,25 +106,55 @@ class Caller:
     signer)."""
 
     account: Account | None = None
-    link_document: str | None = None
-    link_signer: str | None = None
+    link: Link | None = None
 
     @property
     def is_link(self) -> bool:
-        return self.link_signer is not None
+        return self.link is not None
+
+    @property
+    def link_document(self) -> str | None:
+        return self.link.document_id if self.link else None
+
+    @property
+    def link_signer(self) -> str | None:
+        return self.link.signer if self.link else None
+
+    def link_actor(self, signer: Signer) -> Actor:
+        """The party acting with its link, as the chain records it: the link, who sent it,
+        and how the party proved who they are."""
+        assert self.link is not None
+        return Actor(
+            "link",
+            signer.ref,
+            signer.name,
+            "party",
+            link={
+                "id": self.link.id,
+                "minted_by": self.link.minted_by,
+                "identity": "id_last6",
+            },
+        )
 
 
-async def caller_of(request: web.Request, *, links: bool = True) -> Caller:
+async def caller_of(request: web.Request, *, links: bool = True, identity: bool = True) -> Caller:
+    """Who calls. A signing link is a credential only where ``links``, and (``identity``)
+    only once its party proved who they are (POST /api/documents/{id}/identity)."""
     credential = bearer(request)
     assert credential is not None
     if credential.startswith(LINK_PREFIX):
         found = await signing_of(request).store.resolve_link(credential) if links else None
         if found is None:
             raise unauthorized(
-                "the signing link is unknown or has expired (or is not for this route); ask "
-                "the site officer or the mediator for a new one"
+                "the signing link is unknown, has expired or was burned by wrong answers (or "
+                "is not for this route); ask the site officer for a new one"
             )
-        return Caller(link_document=found[0], link_signer=found[1])
+        if identity and not found.verified:
+            raise forbidden(
+                "confirm who you are first: enter the last 6 digits of your ID number "
+                "(POST /api/documents/{id}/identity)"
+            )
+        return Caller(link=found)
     return Caller(account=await account_caller(request))
 
 
@@ -140,6 +174,12 @@ async def readable(
         dispute is None or not await disputes_of(request).visible(who.account, dispute)
     ):
         raise forbidden(f"document {document_id} belongs to a dispute you do not handle")
+    if document.kind == AGREEMENT and document.state is DocumentState.open:
+        # An agreement whose dispute left mediation is withdrawn when next read (lazily: the
+        # disputes' own code knows nothing of agreements).
+        store = signing_of(request).store
+        await store.settle(document.id, mediation_gate)
+        document = await store.get(document.id) or document
     return document, dispute
 
 
@@ -215,7 +255,7 @@ async def _signer(
         signer = document.signer(who.link_signer)
         if signer is None:
             raise forbidden("this signing link's party is not a signer of the document")
-        return signer.key, Actor("link", signer.ref, signer.name, "party"), None
+        return signer.key, who.link_actor(signer), None
     account = who.account
     if party_id is not None:
         signer = document.signer(f"party:{party_id}")
@@ -294,7 +334,8 @@ async def _act(request: web.Request, entry_type: EntryType) -> web.Response:
         signed = body(SignBody, data)
         text_hash, party_id, attest = signed.text_sha256, signed.party_id, signed.attest
         png = base64.b64decode(signed.image)
-        if (problem := check_signature_image(png)) is not None:
+        # Decoding takes time (up to the size cap): off the event loop, which serves hearings.
+        if (problem := await asyncio.to_thread(check_signature_image, png)) is not None:
             raise bad_request(problem)
         statement = SAW_SIGN
     else:
@@ -308,6 +349,8 @@ async def _act(request: web.Request, entry_type: EntryType) -> web.Response:
         document.id,
         signer_key,
         entry_type,
+        # In the act's transaction: the dispute is still being mediated when it is written.
+        mediation_gate,
         text_hash=text_hash,
         actor=actor,
         png=png,
@@ -327,9 +370,10 @@ async def _act(request: web.Request, entry_type: EntryType) -> web.Response:
 
 
 _ACT_ERRORS = {
-    403: "not a signer of the document, or not the one who may sign for them",
-    409: "the text's hash is not the document's, the signer already signed or refused, or "
-    "the document is no longer open",
+    403: "not a signer of the document, or not the one who may sign for them (a link: its "
+    "party has not confirmed who they are)",
+    409: "the text's hash is not the document's, the signer already signed or refused, the "
+    "document is no longer open, or its dispute is no longer being mediated",
 }
 
 
@@ -365,33 +409,40 @@ async def refuse(request: web.Request) -> web.Response:
     {201: LinkReply},
     security="account",
     body=LinkBody,
-    errors={403: "not the mediator or a person of the dispute's site", 409: "not open"},
+    errors={
+        403: "a signer of the document, or not a person of the dispute's site",
+        409: "not open",
+    },
 )
 async def mint_link(request: web.Request) -> web.Response:
     who = await caller_of(request, links=False)
     document, dispute = await readable(request, who, request.match_info["document_id"])
     data = body(LinkBody, await read_json(request))
     account = who.account
+    if account is not None and document.signer(f"account:{account.id}") is not None:
+        # The mediator signs the agreement: were they to send the parties' links too, one
+        # person would hold every signature of it.
+        raise forbidden(
+            "a signer of the document mints no signing links for it: the site officer sends them"
+        )
     allowed = is_admin(account) or (
         account is not None
-        and (
-            document.signer(f"account:{account.id}") is not None
-            or (
-                dispute is not None
-                and await sites_of(request).acts_for(account, dispute.intake_site_id)
-            )
-        )
+        and dispute is not None
+        and await sites_of(request).acts_for(account, dispute.intake_site_id)
     )
     if not allowed:
-        raise forbidden("the mediator or a person of the dispute's site mints signing links")
+        raise forbidden("a person of the dispute's site (not a signer) mints signing links")
     signer = document.signer(f"party:{data.party_id}")
     if signer is None:
         raise bad_request(f"{data.party_id} is not a party signing document {document.id}")
     if document.state is not DocumentState.open:
         raise conflict(f"document {document.id} is {document.state}, not open for signing")
     actor = account_actor(account)
-    token, expires = await signing_of(request).store.mint_link(
+    token, link = await signing_of(request).store.mint_link(
         document.id, signer.key, timedelta(hours=data.hours), actor
+    )
+    log.info(
+        "document %s: link %s for %s minted by %s", document.id, link.id, signer.key, actor.label
     )
     base = services(request).settings.public_url.rstrip("/")
     return reply(
@@ -401,10 +452,54 @@ async def mint_link(request: web.Request) -> web.Response:
             "url": f"{base}/sign?document={document.id}#link={token}",
             "document_id": document.id,
             "party_id": data.party_id,
-            "expires_at": expires,
+            "expires_at": link.expires_at,
+            "link_id": link.id,
         },
         201,
     )
+
+
+@routes.post("/api/documents/{document_id}/identity")
+@operation(
+    "a party with its signing link proves who they are: the last 6 characters of their ID "
+    "number, checked against the dispute's record (5 wrong answers burn the link); only then "
+    "does the link read, sign or apply",
+    {200: IdentityReply},
+    security="account",
+    body=IdentityBody,
+    errors={
+        401: "no signing link, or one unknown, expired or burned",
+        403: "the digits are not the party's (the reply says how many tries are left)",
+    },
+)
+async def confirm_identity(request: web.Request) -> web.Response:
+    credential = bearer(request) or ""
+    if not credential.startswith(LINK_PREFIX):
+        raise forbidden("only a party's signing link confirms a party's identity")
+    who = await caller_of(request, identity=False)
+    assert who.link is not None
+    if who.link.document_id != request.match_info["document_id"]:
+        raise forbidden("this signing link is for another document")
+    data = body(IdentityBody, await read_json(request))
+    document = await signing_of(request).store.get(who.link.document_id)
+    dispute_id = dispute_id_of(document) if document else None
+    dispute = await disputes_of(request).find(dispute_id) if dispute_id else None
+    party_id = who.link.signer.removeprefix("party:")
+    party = next((p for p in dispute.parties if p.id == party_id), None) if dispute else None
+    if party is None:
+        raise conflict("the link's party is not on the dispute's record any more")
+    right = hmac.compare_digest(party.id_number[-6:].upper(), data.id_last6)
+    link, left = await signing_of(request).store.link_attempt(credential, right)
+    if link is None:
+        log.warning("signing link %s burned after wrong identity answers", who.link.id)
+        raise unauthorized(
+            "the signing link is burned after 5 wrong answers; ask the site officer for a new one"
+        )
+    if not right:
+        raise forbidden(
+            f"those are not the last 6 digits of the party's ID number ({left} tries left)"
+        )
+    return reply({"verified": True, "link_id": link.id, "party_id": party_id})
 
 
 def account_actor(account: Account | None) -> Actor:

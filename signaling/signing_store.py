@@ -14,6 +14,7 @@ import json
 import secrets
 import sqlite3
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
@@ -39,6 +40,52 @@ from signaling.store import SqliteStore
 
 T = TypeVar("T")
 LINK_PREFIX = "sl_"
+LINK_TRIES = 5  # wrong answers to the identity check before a link is burned
+# A check run inside an act's transaction (before the act): a reason to refuse it (409), or
+# None. It may write (e.g. withdraw the document); what it wrote is committed with the refusal.
+Gate = Callable[[sqlite3.Connection, Document], str | None]
+
+
+@dataclass(frozen=True)
+class Link:
+    """A party's signing link as the server keeps it (never the token itself)."""
+
+    id: str
+    document_id: str
+    signer: str
+    minted_by: dict[str, Any]
+    expires_at: str
+    verified_at: str | None
+    failures: int
+
+    @property
+    def verified(self) -> bool:
+        return self.verified_at is not None
+
+
+def _link(row: sqlite3.Row) -> Link:
+    return Link(
+        id=row["id"],
+        document_id=row["document_id"],
+        signer=row["signer"],
+        minted_by=json.loads(row["minted_by"]),
+        expires_at=row["expires_at"],
+        verified_at=row["verified_at"],
+        failures=row["failures"],
+    )
+
+
+def _live_link(conn: sqlite3.Connection, token: str) -> Link | None:
+    row = conn.execute(
+        "SELECT * FROM signing_links WHERE token_sha256 = ?", (_link_hash(token),)
+    ).fetchone()
+    if row is None or row["burned_at"] is not None:
+        return None
+    if datetime.fromisoformat(row["expires_at"]) <= datetime.now(UTC):
+        return None
+    return _link(row)
+
+
 _DONE = {EntryType.signature: "signed", EntryType.refusal: "refused", EntryType.decision: "decided"}
 
 
@@ -190,7 +237,9 @@ def create_in(
             "subject": document.subject,
             "title": document.title,
             "text_sha256": document.text_sha256,
-            "signers": [s.key for s in document.signers],
+            # Whole signers (names, roles): the row's copy is checked against these, and the PDF
+            # prints names from here.
+            "signers": [s.to_json() for s in document.signers],
             "actor": actor.to_json(),
             "detail": detail or {},
         },
@@ -352,47 +401,98 @@ class SigningStore:
         return await self.store.run(work)
 
     async def act(
-        self, document_id: str, signer_key: str, entry_type: EntryType, **fields: Any
+        self,
+        document_id: str,
+        signer_key: str,
+        entry_type: EntryType,
+        gate: Gate | None = None,
+        **fields: Any,
     ) -> tuple[Entry, Document]:
-        """:func:`act_in` in a transaction of its own."""
-        return await self.store.run(
-            lambda conn: _transaction(
-                conn, lambda: act_in(conn, document_id, signer_key, entry_type, **fields)
-            )
-        )
+        """:func:`act_in` in a transaction of its own, after ``gate`` (in the same
+        transaction, so what it checked still holds when the act is written)."""
+
+        def body(conn: sqlite3.Connection) -> tuple[Entry, Document] | str:
+            if gate is not None:
+                document = _get(conn, document_id)
+                if document is not None and (refusal := gate(conn, document)) is not None:
+                    return refusal
+            return act_in(conn, document_id, signer_key, entry_type, **fields)
+
+        result = await self.store.run(lambda conn: _transaction(conn, lambda: body(conn)))
+        if isinstance(result, str):
+            raise conflict(result)  # after the commit: the gate's own writes stand
+        return result
+
+    async def settle(self, document_id: str, gate: Gate) -> None:
+        """Run ``gate`` on the document in a transaction (its writes kept, its verdict not):
+        a document whose subject moved on is withdrawn when it is next read."""
+
+        def body(conn: sqlite3.Connection) -> None:
+            document = _get(conn, document_id)
+            if document is not None:
+                gate(conn, document)
+
+        await self.store.run(lambda conn: _transaction(conn, lambda: body(conn)))
 
     # ------------------------------------------------------------------ signing links
     async def mint_link(
         self, document_id: str, signer_key: str, ttl: timedelta, actor: Actor
-    ) -> tuple[str, str]:
-        """A party's signing link token (shown once; only its SHA-256 is kept) and when it
-        expires."""
+    ) -> tuple[str, Link]:
+        """A party's signing link token (shown once; only its SHA-256 is kept) and the link.
+        Who minted it is kept, and every act made with it names them."""
         token = LINK_PREFIX + secrets.token_urlsafe(32)
         expires = (datetime.now(UTC) + ttl).isoformat(timespec="seconds")
+        link_id = "lk_" + secrets.token_hex(8)
+        minted_by = {"kind": actor.kind, "id": actor.id, "name": actor.name}
 
-        def work(conn: sqlite3.Connection) -> None:
+        def work(conn: sqlite3.Connection) -> Link:
             conn.execute(
-                "INSERT INTO signing_links (token_sha256, document_id, signer, created_by,"
-                " created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?)",
-                (_link_hash(token), document_id, signer_key, actor.label, utc_now(), expires),
+                "INSERT INTO signing_links (token_sha256, id, document_id, signer, minted_by,"
+                " created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (
+                    _link_hash(token),
+                    link_id,
+                    document_id,
+                    signer_key,
+                    json.dumps(minted_by, ensure_ascii=False),
+                    utc_now(),
+                    expires,
+                ),
             )
+            found = _live_link(conn, token)
+            assert found is not None
+            return found
 
-        await self.store.run(work)
-        return token, expires
+        return token, await self.store.run(work)
 
-    async def resolve_link(self, token: str) -> tuple[str, str] | None:
-        """(document id, signer key) of an unexpired link, else None."""
+    async def resolve_link(self, token: str) -> Link | None:
+        """The link of ``token`` if it is known, unexpired and not burned, else None."""
+        return await self.store.run(lambda conn: _live_link(conn, token))
 
-        def work(conn: sqlite3.Connection) -> tuple[str, str] | None:
-            row = conn.execute(
-                "SELECT document_id, signer, expires_at FROM signing_links WHERE token_sha256 = ?",
-                (_link_hash(token),),
-            ).fetchone()
-            if row is None or datetime.fromisoformat(row["expires_at"]) <= datetime.now(UTC):
-                return None
-            return row["document_id"], row["signer"]
+    async def link_attempt(self, token: str, right: bool) -> tuple[Link | None, int]:
+        """Record one answer to the link's identity check: right, the link is verified; wrong,
+        one try fewer, and the fifth wrong answer burns it. (the link, None if burned or
+        unknown; the tries left)."""
 
-        return await self.store.run(work)
+        def work(conn: sqlite3.Connection) -> tuple[Link | None, int]:
+            link = _live_link(conn, token)
+            if link is None:
+                return None, 0
+            if right:
+                conn.execute(
+                    "UPDATE signing_links SET verified_at = COALESCE(verified_at, ?)"
+                    " WHERE token_sha256 = ?",
+                    (utc_now(), _link_hash(token)),
+                )
+            else:
+                failures = link.failures + 1
+                conn.execute(
+                    "UPDATE signing_links SET failures = ?, burned_at = ? WHERE token_sha256 = ?",
+                    (failures, utc_now() if failures >= LINK_TRIES else None, _link_hash(token)),
+                )
+            return _live_link(conn, token), max(LINK_TRIES - (link.failures + (not right)), 0)
+
+        return await self.store.run(lambda conn: _transaction(conn, lambda: work(conn)))
 
     async def verify(self) -> ChainReport:
         return await self.store.run(verify_chain)
@@ -413,12 +513,18 @@ def status_of(document: Document, entries: list[Entry]) -> dict[str, SignerStatu
     return status
 
 
-def verify_chain(conn: sqlite3.Connection) -> ChainReport:
-    """Check every entry's hash and link, each document's text against its hash and the hash
-    its ``document`` entry bound, and each image against the hash its entry bound. The report's
-    ``error`` names the first fault (by entry seq or document id); ``problems`` lists all."""
+def verify_chain(
+    conn: sqlite3.Connection, expect_head: tuple[int, str] | None = None
+) -> ChainReport:
+    """Check every entry's hash and link; each document's row against its ``document`` entry
+    (kind, subject, title, signers, the text's hash) and its state and ``effective_at``
+    against what its entries make them; each image against the hash its entry bound; entries
+    whose document row is gone; each agreement's and confirmation's row against the entries
+    that bound them; and, given ``expect_head`` (seq, hash) recorded elsewhere, that the chain
+    still reaches it (a chain cut short after entry N is otherwise a valid shorter chain). The
+    report's ``error`` names the first fault; ``problems`` lists all."""
     report = ChainReport()
-    issued: dict[str, str] = {}  # document id → text hash bound by its document entry
+    intact: dict[int, dict[str, Any]] = {}  # seq → body, of entries whose hash and link hold
     prev = GENESIS
     expected_seq = 1
     for row in conn.execute(
@@ -444,8 +550,7 @@ def verify_chain(conn: sqlite3.Connection) -> ChainReport:
         elif entry_hash(body) != digest:
             report.problems.append(f"{where} was altered (its hash does not match)")
         else:
-            if entry_type == EntryType.document:
-                issued[document_id] = str(body.get("text_sha256"))
+            intact[seq] = body
             if "image_sha256" in body:
                 # One image at a time: a long chain's images need not all be in memory.
                 found = conn.execute(
@@ -460,16 +565,181 @@ def verify_chain(conn: sqlite3.Connection) -> ChainReport:
         expected_seq = seq + 1
         report.entries += 1
         report.head = digest
-    for row in conn.execute("SELECT id, text, text_sha256 FROM signed_documents ORDER BY id"):
-        document_id, text, stored = row[0], row[1], row[2]
-        report.documents += 1
-        if text_sha256(text) != stored:
-            report.problems.append(f"document {document_id}: its text does not match its SHA-256")
-        elif document_id not in issued:
-            report.problems.append(f"document {document_id} has no intact entry in the chain")
-        elif issued[document_id] != stored:
+        report.head_seq = seq
+    if expect_head is not None:
+        _check_head(conn, expect_head, report)
+    by_document: dict[str, list[dict[str, Any]]] = {}
+    for body in intact.values():
+        by_document.setdefault(str(body["document"]), []).append(body)
+    rows = {r["id"]: r for r in _rows(conn, "SELECT * FROM signed_documents ORDER BY id")}
+    for document_id, bodies in by_document.items():
+        if document_id not in rows:
             report.problems.append(
-                f"document {document_id}: its SHA-256 is not the one the chain bound"
+                f"signature chain entry {bodies[0]['seq']} ({bodies[0]['type']} of document "
+                f"{document_id}): its document row is missing"
             )
+    for document_id, row in rows.items():
+        report.documents += 1
+        _check_document(row, by_document.get(document_id, []), report)
+    _check_agreements(conn, by_document, report)
+    _check_confirmations(conn, intact, report)
     report.error = report.problems[0] if report.problems else None
     return report
+
+
+def _rows(conn: sqlite3.Connection, sql: str) -> list[dict[str, Any]]:
+    """Rows as dicts, whatever the connection's row factory (the CLI's has none)."""
+    cursor = conn.execute(sql)
+    names = [d[0] for d in cursor.description]
+    return [dict(zip(names, tuple(r), strict=True)) for r in cursor.fetchall()]
+
+
+def _check_head(
+    conn: sqlite3.Connection, expect_head: tuple[int, str], report: ChainReport
+) -> None:
+    seq, digest = expect_head
+    found = conn.execute("SELECT hash FROM signature_chain WHERE seq = ?", (seq,)).fetchone()
+    if found is None:
+        report.problems.append(
+            f"the chain does not reach the recorded head {seq}:{digest} (it ends at entry "
+            f"{report.head_seq}: entries were cut off)"
+        )
+    elif found[0] != digest:
+        report.problems.append(
+            f"signature chain entry {seq} is not the recorded head {seq}:{digest} (its hash is "
+            f"{found[0]}: the chain was rewritten)"
+        )
+
+
+def _replay(bodies: list[dict[str, Any]], signers: list[str]) -> tuple[str, str | None]:
+    """The state and ``effective_at`` a document's entries make it."""
+    done: set[str] = set()
+    for body in bodies:
+        kind = body.get("type")
+        if kind == EntryType.withdrawal:
+            return DocumentState.withdrawn, None
+        if kind == EntryType.refusal:
+            return DocumentState.refused, None
+        if kind in (EntryType.signature, EntryType.decision):
+            done.add(str(body.get("signer")))
+            if signers and all(s in done for s in signers):
+                return DocumentState.effective, str(body.get("at"))
+    return DocumentState.open, None
+
+
+def _check_document(row: dict[str, Any], bodies: list[dict[str, Any]], report: ChainReport) -> None:
+    document_id = row["id"]
+    issued = next((b for b in bodies if b.get("type") == EntryType.document), None)
+    if text_sha256(row["text"]) != row["text_sha256"]:
+        report.problems.append(f"document {document_id}: its text does not match its SHA-256")
+        return
+    if issued is None:
+        report.problems.append(f"document {document_id} has no intact entry in the chain")
+        return
+    if issued.get("text_sha256") != row["text_sha256"]:
+        report.problems.append(
+            f"document {document_id}: its SHA-256 is not the one the chain bound"
+        )
+    for column in ("kind", "subject", "title"):
+        if issued.get(column) != row[column]:
+            report.problems.append(
+                f"document {document_id}: its {column} is not the one the chain bound"
+            )
+    try:
+        signers = json.loads(row["signers"])
+    except ValueError:
+        signers = None
+    if signers != issued.get("signers"):
+        report.problems.append(
+            f"document {document_id}: its signers are not the ones the chain bound"
+        )
+    keys = [str(s.get("key")) for s in issued.get("signers") or [] if isinstance(s, dict)]
+    state, effective_at = _replay(bodies, keys)
+    if row["state"] != state:
+        report.problems.append(
+            f"document {document_id}: its state is {row['state']}, its entries make it {state}"
+        )
+    elif row["effective_at"] != effective_at:
+        report.problems.append(
+            f"document {document_id}: it is effective at {row['effective_at']}, its entries "
+            f"say {effective_at}"
+        )
+
+
+def _check_agreements(
+    conn: sqlite3.Connection, by_document: dict[str, list[dict[str, Any]]], report: ChainReport
+) -> None:
+    for row in _rows(conn, "SELECT * FROM agreements ORDER BY document_id"):
+        document_id = row["document_id"]
+        issued = next(
+            (b for b in by_document.get(document_id, []) if b.get("type") == EntryType.document),
+            None,
+        )
+        if issued is None:
+            continue  # already named: the document has no intact entry
+        detail = issued.get("detail") or {}
+        try:
+            terms = json.loads(row["terms"])
+        except ValueError:
+            terms = None
+        bound = (detail.get("dispute"), detail.get("version"), detail.get("mediator"))
+        if bound != (row["dispute_id"], row["version"], row["mediator_id"]):
+            report.problems.append(
+                f"agreement {document_id}: its dispute, version or mediator is not what the "
+                "chain bound"
+            )
+        if terms != detail.get("terms"):
+            report.problems.append(
+                f"agreement {document_id}: its terms are not the ones the chain bound"
+            )
+
+
+def _check_confirmations(
+    conn: sqlite3.Connection, intact: dict[int, dict[str, Any]], report: ChainReport
+) -> None:
+    applied: dict[str, list[dict[str, Any]]] = {}
+    decided: dict[str, dict[str, Any]] = {}
+    for body in intact.values():
+        confirmation_id = (body.get("detail") or {}).get("confirmation") or body.get("confirmation")
+        if not isinstance(confirmation_id, str):
+            continue
+        if body.get("type") == EntryType.application:
+            applied.setdefault(confirmation_id, []).append(body)
+        elif body.get("type") == EntryType.decision:
+            decided[confirmation_id] = body
+    for row in _rows(conn, "SELECT * FROM confirmations ORDER BY id"):
+        confirmation_id = row["id"]
+        where = f"confirmation {confirmation_id}"
+        applications = applied.get(confirmation_id, [])
+        if not applications or any(b["document"] != row["agreement_id"] for b in applications):
+            report.problems.append(f"{where}: its application is not in the chain")
+            continue
+        parties = {p for b in applications for p in b.get("parties") or []}
+        required = set(applications[-1].get("required") or [])
+        try:
+            applicants = set(json.loads(row["applicants"]))
+        except ValueError:
+            applicants = set()
+        if applicants != parties:
+            report.problems.append(f"{where}: its applicants are not the ones the chain holds")
+        decision = decided.get(confirmation_id)
+        if decision is None:
+            state = "pending" if required and required <= parties else "applying"
+            expected: tuple[Any, ...] = (state, None, None, None, None)
+        else:
+            detail = decision.get("detail") or {}
+            state = "confirmed" if detail.get("decision") == "confirm" else "refused"
+            signer = str(decision.get("signer", "")).removeprefix("account:")
+            expected = (
+                state,
+                detail.get("ground"),
+                decision.get("reason"),
+                decision.get("document"),
+                signer,
+            )
+        found = (row["state"], row["ground"], row["reason"], row["decision_id"], row["judge_id"])
+        if found != expected:
+            report.problems.append(
+                f"{where}: its state, ground, reason, ruling or judge is not what the chain holds"
+                f" (the chain: {expected[0]})"
+            )

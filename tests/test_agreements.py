@@ -101,15 +101,23 @@ async def test_agreement_signed_confirmed_chained_and_printed(village: Village) 
     assert data["document"]["state"] == "open"
     assert data["dispute_state"] == "site_mediation"
 
-    # The respondent signs remotely with a link the mediator minted for them.
-    status, link, _ = await api.request(
+    # The mediator signs the agreement: they send no party's link (they would hold every
+    # signature of it).
+    status, body, _ = await api.request(
         "POST",
         f"/api/documents/{doc['id']}/links",
         json={"party_id": respondent["id"], "hours": 2},
         auth=village.mediator["session"],
     )
-    assert status == 201, (status, link)
+    assert status == 403 and "signer of the document" in body["error"], (status, body)
+    # The respondent signs remotely with a link the site officer minted for them, once they
+    # gave the last 6 digits of their ID number.
+    link = await village.unconfirmed_link(doc, respondent["id"])
     assert link["token"].startswith("sl_") and f"document={doc['id']}#link=" in link["url"]
+    status, seen, _ = await api.request("GET", f"/api/documents/{doc['id']}", auth=link["token"])
+    assert status == 403 and "last 6 digits" in seen["error"], (status, seen)
+    status, body = await village.confirm(doc, link["token"], village.last6(respondent["id"]))
+    assert status == 200 and body["link_id"] == link["link_id"], (status, body)
     status, seen, _ = await api.request("GET", f"/api/documents/{doc['id']}", auth=link["token"])
     assert status == 200, (status, seen)
     assert seen["link_signer"] == f"party:{respondent['id']}"
@@ -121,6 +129,16 @@ async def test_agreement_signed_confirmed_chained_and_printed(village: Village) 
     )
     assert status == 201, (status, data)
     assert data["entry"]["actor"]["kind"] == "link" and data["entry"]["attestation"] is None
+    # Who sent the link is on the record of the signature made with it.
+    assert data["entry"]["actor"]["link"] == {
+        "id": link["link_id"],
+        "minted_by": {
+            "kind": "account",
+            "id": village.officer["id"],
+            "name": "青山村庭务主任",
+        },
+        "identity": "id_last6",
+    }
 
     # The mediator signs last: effective at that signature, the dispute mediated.
     status, data = await village.sign_as_mediator(doc)
@@ -217,6 +235,8 @@ async def test_agreement_signed_confirmed_chained_and_printed(village: Village) 
     for entry in signed["entries"]:
         assert entry["hash"] in text
     assert "见证" in text  # the officer's attestation is printed
+    # The remote signature says whose link it came through.
+    assert "经青山村庭务主任发送的签署链接远程签署" in text and link["link_id"] in text
 
 
 async def test_a_refusal_fails_the_version_and_a_new_one_is_drafted(village: Village) -> None:
@@ -278,16 +298,19 @@ async def test_confirmation_refused_with_a_ground_keeps_the_dispute_mediated(
         # The agreement is no longer open for signing: no new signing links.
         assert status == 409, (status, link)
     dispute2 = await village.dispute()
+    # The mediation session the judge later reviews in: a hearing of this dispute.
+    status, session, _ = await api.request(
+        "POST",
+        f"/api/disputes/{dispute2['id']}/sessions",
+        json={},
+        auth=village.mediator["session"],
+    )
+    assert status == 201, (status, session)
+    hearing = session["session"]["hearing"]
     doc = await village.agreement(dispute2)
     p1, p2 = dispute2["parties"]
     for p in (p1, p2):
-        status, link, _ = await api.request(
-            "POST",
-            f"/api/documents/{doc['id']}/links",
-            json={"party_id": p["id"]},
-            auth=village.officer["session"],
-        )
-        assert status == 201, (status, link)
+        link = await village.link(doc, p["id"])
         links[p["id"]] = link["token"]
         status, data, _ = await api.request(
             "POST",
@@ -328,7 +351,18 @@ async def test_confirmation_refused_with_a_ground_keeps_the_dispute_mediated(
         auth=village.judge["session"],
     )
     assert status == 404, (status, body)
-    hearing = await api.create_hearing(title="司法确认视频审查")
+    # A hearing of no dispute (or of another) is not this review's session.
+    stranger = await api.create_hearing(title="另一庭审")
+    for path in ("review", "decision"):
+        status, body, _ = await api.request(
+            "POST",
+            f"/api/confirmations/{both['id']}/{path}",
+            json={"hearing_id": stranger["id"]}
+            if path == "review"
+            else {"decision": "confirm", "reason": "合法", "hearing_id": stranger["id"]},
+            auth=village.judge["session"],
+        )
+        assert status == 400 and "not a session of dispute" in body["error"], (path, body)
     status, body, _ = await api.request(
         "POST",
         f"/api/confirmations/{both['id']}/review",

@@ -18,6 +18,7 @@ import sqlite3
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 import pytest_asyncio
@@ -34,6 +35,7 @@ from signaling.signing import (
 from signaling.signing_store import SigningStore, new_document, verify_chain
 from signaling.store import SqliteStore
 from tests.e2e import Api
+from tests.network import account
 from tests.signing_network import Village, signature_png
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
@@ -197,9 +199,94 @@ async def test_signature_images_are_checked() -> None:
     assert check_signature_image(b"GIF89a....") == "the signature image is not a PNG"
     assert check_signature_image(PNG[:40]) == "the signature image is not a readable PNG"
     huge = io.BytesIO()
-    Image.new("1", (5000, 10)).save(huge, "PNG")
-    assert "at most 4000 pixels" in (check_signature_image(huge.getvalue()) or "")
+    Image.new("1", (2001, 10)).save(huge, "PNG")
+    assert "at most 2000×1000 pixels" in (check_signature_image(huge.getvalue()) or "")
+    tall = io.BytesIO()
+    Image.new("1", (10, 1001)).save(tall, "PNG")
+    assert "at most 2000×1000 pixels" in (check_signature_image(tall.getvalue()) or "")
     assert "larger than" in (check_signature_image(PNG + b"\0" * 600_000) or "")
+    # A 4000×4000 claim in a small file is refused from its header, before any decoding.
+    claim = io.BytesIO()
+    Image.new("1", (4000, 4000)).save(claim, "PNG")
+    assert len(claim.getvalue()) < 10_000
+    assert "at most 2000×1000" in (check_signature_image(claim.getvalue()) or "")
+    # A palette PNG whose palette was dropped decodes as solid black: all ink, no handwriting.
+    solid = io.BytesIO()
+    Image.new("RGBA", (300, 100), (0, 0, 0, 255)).save(solid, "PNG")
+    assert "all ink" in (check_signature_image(solid.getvalue()) or "")
+    paletted = _without_palette(Image.new("P", (300, 100), 0))
+    assert "all ink" in (check_signature_image(paletted) or "")
+
+
+def _without_palette(image: Image.Image) -> bytes:
+    """A palette PNG with its PLTE chunk cut out (Pillow reads it as greyscale: black)."""
+    out = io.BytesIO()
+    image.save(out, "PNG")
+    data, pos, kept = out.getvalue(), 8, [out.getvalue()[:8]]
+    while pos < len(data):
+        length = int.from_bytes(data[pos : pos + 4], "big")
+        chunk = data[pos : pos + 12 + length]
+        if chunk[4:8] != b"PLTE":
+            kept.append(chunk)
+        pos += 12 + length
+    return b"".join(kept)
+
+
+@pytest.mark.parametrize(
+    ("sql", "said"),
+    [
+        ("UPDATE signed_documents SET subject = 't:9' WHERE id = ?", "its subject is not"),
+        ("UPDATE signed_documents SET title = '收据' WHERE id = ?", "its title is not"),
+        ("UPDATE signed_documents SET kind = 'x' WHERE id = ?", "its kind is not"),
+        (
+            "UPDATE signed_documents SET signers = replace(signers, '\"甲\"', '\"乙\"')"
+            " WHERE id = ?",
+            "its signers are not",
+        ),
+        (
+            "UPDATE signed_documents SET state = 'open', effective_at = NULL WHERE id = ?",
+            "its state is open, its entries make it effective",
+        ),
+        ("UPDATE signed_documents SET effective_at = NULL WHERE id = ?", "it is effective at None"),
+    ],
+)
+async def test_a_document_row_changed_is_named(
+    chain_db: tuple[Path, str, str], sql: str, said: str
+) -> None:
+    """The row's kind, subject, title, signers, state and effective_at are all what the
+    chain's entries make them."""
+    path, first, _ = chain_db
+    error = _tampered(path, sql, first)
+    assert error is not None and error.startswith(f"document {first}: ") and said in error, error
+
+
+async def test_a_document_row_deleted_is_named(chain_db: tuple[Path, str, str]) -> None:
+    path, _, second = chain_db
+    error = _tampered(path, "DELETE FROM signed_documents WHERE id = ?", second)
+    assert error == (
+        f"signature chain entry 4 (document of document {second}): its document row is missing"
+    )
+
+
+async def test_a_truncated_chain_misses_the_recorded_head(chain_db: tuple[Path, str, str]) -> None:
+    """Cutting off the last entries leaves a valid shorter chain: only the head recorded
+    elsewhere (the daily report) shows it."""
+    path, _, second = chain_db
+    conn = sqlite3.connect(path)
+    head = conn.execute("SELECT seq, hash FROM signature_chain ORDER BY seq DESC").fetchone()
+    report = verify_chain(conn, (head[0], head[1]))
+    assert report.ok and report.head_seq == 5 and report.head == head[1], report
+    assert not verify_chain(conn, (5, "f" * 64)).ok  # another chain's head
+    conn.execute("DELETE FROM signature_chain WHERE seq = 5")
+    conn.execute("UPDATE signed_documents SET state = 'open' WHERE id = ?", (second,))
+    conn.commit()
+    assert verify_chain(conn).ok  # a valid, shorter chain
+    report = verify_chain(conn, (head[0], head[1]))
+    conn.close()
+    assert report.error == (
+        f"the chain does not reach the recorded head 5:{head[1]} (it ends at entry 4: entries "
+        "were cut off)"
+    )
 
 
 # ---------------------------------------------------------------- the API's refusals
@@ -298,13 +385,7 @@ async def test_signing_links_are_bound_to_their_party_and_document(village: Vill
     applicant, respondent = dispute["parties"]
     doc = await village.agreement(dispute)
     other = await village.agreement(await village.dispute())
-    status, link, _ = await api.request(
-        "POST",
-        f"/api/documents/{doc['id']}/links",
-        json={"party_id": applicant["id"]},
-        auth=village.officer["session"],
-    )
-    assert status == 201, link
+    link = await village.link(doc, applicant["id"])
     token = link["token"]
     # Another document: 403. Another party: 403. A made-up link: 401. Links mint no links.
     status, body, _ = await api.request("GET", f"/api/documents/{other['id']}", auth=token)
@@ -418,3 +499,267 @@ async def test_cloudcourt_verify_catches_a_tampered_row(village: Village, server
         conn.close()
     result = await asyncio.to_thread(_verify, server.data_dir)
     assert result.returncode == 0, result.stderr
+
+
+# ---------------------------------------------------------------- the review's findings
+
+
+async def test_a_link_works_only_once_its_party_proved_who_they_are(village: Village) -> None:
+    """A link minted by the officer reads, signs and applies only after its party gave the
+    last 6 digits of their ID number; 5 wrong answers burn it; the mediator mints none."""
+    api = village.api
+    dispute = await village.dispute()
+    applicant, respondent = dispute["parties"]
+    doc = await village.agreement(dispute)
+    status, body, _ = await api.request(
+        "POST",
+        f"/api/documents/{doc['id']}/links",
+        json={"party_id": applicant["id"]},
+        auth=village.mediator["session"],
+    )
+    assert status == 403 and "signer of the document" in body["error"], body
+
+    link = await village.unconfirmed_link(doc, applicant["id"])
+    token = link["token"]
+    for method, path, payload in (
+        ("GET", f"/api/documents/{doc['id']}", None),
+        ("GET", f"/api/documents/{doc['id']}/pdf", None),
+        (
+            "POST",
+            f"/api/documents/{doc['id']}/signatures",
+            {"text_sha256": doc["text_sha256"], "image": signature_png()},
+        ),
+        (
+            "POST",
+            f"/api/documents/{doc['id']}/refusals",
+            {"text_sha256": doc["text_sha256"], "reason": "不"},
+        ),
+        ("POST", f"/api/agreements/{doc['id']}/confirmation", {}),
+    ):
+        status, body, _ = await api.request(method, path, json=payload, auth=token)
+        assert status == 403 and "last 6 digits" in str(body), (path, status, body)
+    # The check is the party's own: not an account's, and not the digits of the other party.
+    status, body, _ = await api.request(
+        "POST",
+        f"/api/documents/{doc['id']}/identity",
+        json={"id_last6": village.last6(applicant["id"])},
+        auth=village.officer["session"],
+    )
+    assert status == 403, body
+    status, body = await village.confirm(doc, token, "12345")
+    assert status == 400, body  # malformed: not counted
+    right = village.last6(applicant["id"])
+    wrong = village.last6(respondent["id"])
+    if wrong == right:
+        wrong = f"{(int(right[:5]) + 1) % 100000:05d}{right[5]}"
+    for left in (4, 3, 2, 1):
+        status, body = await village.confirm(doc, token, wrong)
+        assert status == 403 and f"({left} tries left)" in body["error"], body
+    status, body = await village.confirm(doc, token, wrong)  # the fifth: burned
+    assert status == 401 and "burned" in body["error"], body
+    status, body = await village.confirm(doc, token, right)  # too late, even right
+    assert status == 401, body
+    status, body, _ = await api.request("GET", f"/api/documents/{doc['id']}", auth=token)
+    assert status == 401, body
+
+    # A new link, the right digits: it reads and signs, and the entry names link and sender.
+    link = await village.link(doc, applicant["id"])
+    status, body, _ = await api.request(
+        "POST",
+        f"/api/documents/{doc['id']}/signatures",
+        json={"text_sha256": doc["text_sha256"], "image": signature_png()},
+        auth=link["token"],
+    )
+    assert status == 201, body
+    assert body["entry"]["actor"]["link"]["id"] == link["link_id"]
+    assert body["entry"]["actor"]["link"]["minted_by"]["id"] == village.officer["id"]
+
+
+async def test_an_agreement_is_signed_only_while_its_dispute_is_mediated(village: Village) -> None:
+    """A dispute that failed (and was filed): its open agreement is withdrawn, with an entry,
+    and no one signs it any more (409)."""
+    api = village.api
+    dispute = await village.dispute()
+    applicant = dispute["parties"][0]
+    doc = await village.agreement(dispute)
+    status, body = await village.sign_in_person(doc, applicant["id"])
+    assert status == 201, body
+    for to, reason in (("failed", "双方分歧过大，调解不成"), ("filed", None)):
+        status, body, _ = await api.request(
+            "POST",
+            f"/api/disputes/{dispute['id']}/transitions",
+            json={"to": to, **({"reason": reason} if reason else {})},
+        )
+        assert status == 200 and body["state"] == to, body
+    status, body = await village.sign_as_mediator(doc)
+    assert status == 409 and "is filed" in body["error"] and "withdrawn" in body["error"], body
+    status, seen, _ = await api.request(
+        "GET", f"/api/documents/{doc['id']}", auth=village.officer["session"]
+    )
+    assert seen["state"] == "withdrawn", seen
+    assert [e["type"] for e in seen["entries"]] == ["document", "signature", "withdrawal"]
+    assert seen["entries"][-1]["detail"] == {"dispute_state": "filed"}
+    status, body = await village.sign_in_person(doc, dispute["parties"][1]["id"])
+    assert status == 409, body
+    status, chain, _ = await api.request("GET", "/api/signatures/chain")
+    assert chain["ok"], chain
+
+
+async def _effective(village: Village) -> tuple[dict[str, Any], dict[str, Any]]:
+    dispute = await village.dispute()
+    doc = await village.agreement(dispute)
+    for party in dispute["parties"]:
+        status, body = await village.sign_in_person(doc, party["id"])
+        assert status == 201, body
+    status, body = await village.sign_as_mediator(doc)
+    assert status == 201 and body["dispute_state"] == "mediated", body
+    return dispute, body["document"]
+
+
+async def test_confirmation_is_applied_for_and_decided_only_while_mediated(
+    village: Village,
+) -> None:
+    api = village.api
+    # Applied for by every party, then the dispute is closed by a bare move: no decision.
+    dispute, doc = await _effective(village)
+    status, pending, _ = await api.request(
+        "POST",
+        f"/api/agreements/{doc['id']}/confirmation",
+        json={"attest": True},
+        auth=village.officer["session"],
+    )
+    assert status == 201 and pending["state"] == "pending", pending
+    status, body, _ = await api.request(
+        "POST", f"/api/disputes/{dispute['id']}/transitions", json={"to": "closed"}
+    )
+    assert status == 200, body
+    status, body, _ = await api.request(
+        "POST",
+        f"/api/confirmations/{pending['id']}/decision",
+        json={"decision": "confirm", "reason": "协议合法"},
+        auth=village.judge["session"],
+    )
+    assert status == 409 and "is closed" in body["error"], body
+    # An effective agreement of a closed dispute takes no application.
+    dispute, doc = await _effective(village)
+    status, body, _ = await api.request(
+        "POST", f"/api/disputes/{dispute['id']}/transitions", json={"to": "closed"}
+    )
+    assert status == 200, body
+    status, body, _ = await api.request(
+        "POST",
+        f"/api/agreements/{doc['id']}/confirmation",
+        json={"attest": True},
+        auth=village.officer["session"],
+    )
+    assert status == 409 and "is closed" in body["error"], body
+
+
+async def test_confirmations_are_listed_to_who_sees_the_dispute(village: Village) -> None:
+    """Another mediator of the same site sees none of this dispute's confirmations: the
+    listing follows who may see the dispute, not who has a role at its site."""
+    api = village.api
+    other = await account(api, "mediator", "孙调解员")
+    status, body, _ = await api.request(
+        "PATCH",
+        f"/api/sites/{village.site['id']}",
+        json={"mediator_ids": [village.mediator["id"], other["id"]]},
+    )
+    assert status == 200, body
+    _, doc = await _effective(village)
+    status, applied, _ = await api.request(
+        "POST",
+        f"/api/agreements/{doc['id']}/confirmation",
+        json={"attest": True},
+        auth=village.officer["session"],
+    )
+    assert status == 201, applied
+    for who, sees in ((village.mediator, True), (other, False), (village.judge, True)):
+        status, listed, _ = await api.request("GET", "/api/confirmations", auth=who["session"])
+        assert status == 200, listed
+        ids = {c["id"] for c in listed["confirmations"]}
+        assert (applied["id"] in ids) is sees, (who["username"], ids)
+
+
+async def test_signed_text_has_no_invisible_characters(village: Village) -> None:
+    dispute = await village.dispute()
+    for char in ("\u200b", "\u200e", "\u00ad", "\ufeff", "\u2060", "\u061c"):
+        status, body, _ = await village.api.request(
+            "POST",
+            f"/api/disputes/{dispute['id']}/agreements",
+            json={"terms": [f"钱小河赔偿{char}1000元。"]},
+            auth=village.mediator["session"],
+        )
+        assert status == 400 and f"U+{ord(char):04X}" in body["error"], (char, body)
+    doc = await village.agreement(dispute)
+    status, body, _ = await village.api.request(
+        "POST",
+        f"/api/documents/{doc['id']}/refusals",
+        json={"text_sha256": doc["text_sha256"], "reason": "不同\u200d意"},
+        auth=village.mediator["session"],
+    )
+    assert status == 400 and "U+200D" in body["error"], body
+
+
+def _copy(db: Path, to: Path) -> Path:
+    """A consistent copy of the live database (SQLite's backup), to tamper with."""
+    source, target = sqlite3.connect(db), sqlite3.connect(to)
+    try:
+        source.backup(target)
+    finally:
+        source.close()
+        target.close()
+    return to
+
+
+@pytest.mark.parametrize(
+    ("sql", "said"),
+    [
+        (
+            "UPDATE agreements SET terms = replace(terms, '费用各半', '费用由赵大山承担')"
+            " WHERE document_id = :agreement",
+            "its terms are not the ones the chain bound",
+        ),
+        (
+            "UPDATE confirmations SET state = 'confirmed', ground = NULL WHERE id = :confirmation",
+            "is not what the chain holds (the chain: refused)",
+        ),
+        (
+            "UPDATE confirmations SET ground = 'unclear' WHERE id = :confirmation",
+            "is not what the chain holds",
+        ),
+        (
+            "UPDATE confirmations SET applicants = '[]' WHERE id = :confirmation",
+            "its applicants are not",
+        ),
+    ],
+)
+async def test_verify_binds_agreements_and_confirmations(
+    village: Village, server, tmp_path: Path, sql: str, said: str
+) -> None:
+    api = village.api
+    _, doc = await _effective(village)
+    status, applied, _ = await api.request(
+        "POST",
+        f"/api/agreements/{doc['id']}/confirmation",
+        json={"attest": True},
+        auth=village.officer["session"],
+    )
+    assert status == 201, applied
+    status, body, _ = await api.request(
+        "POST",
+        f"/api/confirmations/{applied['id']}/decision",
+        json={"decision": "refuse", "ground": "harms_others", "reason": "损害案外人利益"},
+        auth=village.judge["session"],
+    )
+    assert status == 201, body
+    copy = _copy(server.data_dir / "cloudcourt.db", tmp_path / "copy.db")
+    conn = sqlite3.connect(copy)
+    try:
+        assert verify_chain(conn).ok, verify_chain(conn)
+        conn.execute(sql, {"agreement": doc["id"], "confirmation": applied["id"]})
+        conn.commit()
+        report = verify_chain(conn)
+    finally:
+        conn.close()
+    assert report.error is not None and said in report.error, report.problems

@@ -5,7 +5,8 @@ hash chain of their signatures.
 the one append-only chain of every signing entry (a document issued, a signature, a refusal, an
 application, a decision), each row the entry's canonical JSON and its hash; the handwritten
 images sit beside it, keyed by the entry that binds their SHA-256. ``signing_links`` keeps only
-the SHA-256 of each remote party's signing link. ``agreements`` and ``confirmations`` say which
+the SHA-256 of each remote party's signing link, who minted it, whether the party proved who
+they are with it (the last 6 digits of their ID number) and the wrong tries (5 burn it). ``agreements`` and ``confirmations`` say which
 document is which dispute's agreement (version) and where its judicial confirmation stands.
 """
 
@@ -39,11 +40,15 @@ CREATE TABLE signature_images (
 );
 CREATE TABLE signing_links (
     token_sha256 TEXT PRIMARY KEY,
+    id           TEXT NOT NULL UNIQUE,
     document_id  TEXT NOT NULL REFERENCES signed_documents(id),
     signer       TEXT NOT NULL,
-    created_by   TEXT NOT NULL,
+    minted_by    TEXT NOT NULL,
     created_at   TEXT NOT NULL,
-    expires_at   TEXT NOT NULL
+    expires_at   TEXT NOT NULL,
+    verified_at  TEXT,
+    failures     INTEGER NOT NULL DEFAULT 0,
+    burned_at    TEXT
 );
 CREATE TABLE agreements (
     document_id  TEXT PRIMARY KEY REFERENCES signed_documents(id),

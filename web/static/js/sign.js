@@ -278,6 +278,37 @@ async function openPdf(event) {
   }
 }
 
+// A link's party proves who they are before the link reads anything: the last 6 characters
+// of their ID number, checked by the server (5 wrong answers burn the link).
+function confirmIdentity() {
+  $("loading").hidden = true;
+  $("identity-card").hidden = false;
+  $("id-last6").focus();
+  return new Promise((resolve) => {
+    $("identity-form").addEventListener("submit", async (event) => {
+      event.preventDefault();
+      const value = $("id-last6").value.trim().toUpperCase();
+      if (!/^[0-9]{5}[0-9X]$/.test(value)) {
+        showError(t("sign.identity_format"));
+        return;
+      }
+      $("identity-submit").disabled = true;
+      try {
+        await call("POST", `/api/documents/${encodeURIComponent(documentId)}/identity`, { id_last6: value });
+        showError("");
+        showNotice(t("sign.identity_ok"));
+        $("identity-card").hidden = true;
+        resolve();
+      } catch (err) {
+        showError(err.message);
+        if (err.status === 401) $("identity-form").hidden = true; // burned or expired
+      } finally {
+        $("identity-submit").disabled = false;
+      }
+    });
+  });
+}
+
 async function whoAmI() {
   if (linkToken) {
     $("who").textContent = t("sign.via_link");
@@ -324,6 +355,7 @@ async function main() {
   try {
     await whoAmI();
     if (!linkToken && !account.sessionToken()) return;
+    if (linkToken) await confirmIdentity();
     $("loading").hidden = true;
     $("layout").hidden = false;
     await load();
