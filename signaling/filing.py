@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import io
 import json
 import zipfile
 from collections.abc import Callable, Iterable
@@ -175,14 +174,19 @@ class EvidenceMissing(Exception):
     """An evidence file is gone or no longer matches its recorded hash."""
 
 
-def zipped(
-    export: dict[str, Any], evidence: Iterable[Evidence], path_of: Callable[[Evidence], Path]
-) -> bytes:
-    """``export.json`` and each evidence file (named by its hash) in one zip. A file that is
-    missing or whose bytes no longer hash to the recorded SHA-256 refuses the whole package:
-    a filing must not carry evidence other than what was taken in."""
-    out = io.BytesIO()
-    with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+def write_zip(
+    target: Path,
+    export: dict[str, Any],
+    evidence: Iterable[Evidence],
+    path_of: Callable[[Evidence], Path],
+) -> None:
+    """``export.json`` and each evidence file (named by its hash) in one zip at ``target``,
+    each file copied through in chunks as it is hashed (a package of many 50 MiB files is
+    never held in memory; run it off the event loop). A file that is missing or whose bytes no
+    longer hash to the recorded SHA-256 refuses the whole package (``EvidenceMissing``; the
+    caller discards ``target``): a filing must not carry evidence other than what was taken
+    in."""
+    with zipfile.ZipFile(target, "w", compression=zipfile.ZIP_DEFLATED) as archive:
         archive.writestr("export.json", encode(export))
         seen: set[str] = set()
         for item in evidence:
@@ -191,12 +195,18 @@ def zipped(
                 continue
             seen.add(name)
             try:
-                data = path_of(item).read_bytes()
+                source = path_of(item).open("rb")
             except OSError as exc:
                 raise EvidenceMissing(f"evidence {item.id} ({item.filename}) is missing") from exc
-            if sha256(data) != item.sha256:
+            digest = hashlib.sha256()
+            with source, archive.open(name, "w") as entry:
+                while chunk := source.read(_CHUNK):
+                    digest.update(chunk)
+                    entry.write(chunk)
+            if digest.hexdigest() != item.sha256:
                 raise EvidenceMissing(
                     f"evidence {item.id} ({item.filename}) no longer matches its SHA-256"
                 )
-            archive.writestr(name, data)
-    return out.getvalue()
+
+
+_CHUNK = 1024 * 1024

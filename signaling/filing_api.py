@@ -11,7 +11,11 @@ party's behalf (its reply names the package by its hash only).
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import os
+import tempfile
+from pathlib import Path
 from typing import Any
 
 from aiohttp import web
@@ -22,7 +26,7 @@ from signaling.accounts import Account
 from signaling.dispute_sessions import sessions_of
 from signaling.disputes import Dispute, DisputeState, actor_label
 from signaling.disputes_api import EVIDENCE
-from signaling.errors import conflict, forbidden
+from signaling.errors import Code, CourtError, conflict, forbidden
 from signaling.http_api import no_body, reply
 from signaling.openapi import Response, operation
 from signaling.replies_sessions import FilingExport, FilingFiled
@@ -94,21 +98,50 @@ async def _package(
     return export
 
 
-async def _zip(request: web.Request, dispute: Dispute, export: dict[str, Any]) -> web.Response:
+async def _zip(
+    request: web.Request, dispute: Dispute, export: dict[str, Any]
+) -> web.StreamResponse:
+    """The zip, built off the event loop into a temporary file (the evidence may be hundreds of
+    MiB: neither the loop, where the SFU runs, nor memory carries it), sent from there and
+    deleted once sent."""
     files = request.app[EVIDENCE]
     items = await sessions_of(request).disputes.evidence(dispute.id)
     # Each file is checked against its recorded hash first (409 on a missing or altered one).
     paths = {item.id: await files.verified(item) for item in items}
+    temp = await asyncio.to_thread(_temporary_zip)
     try:
-        data = filing.zipped(export, items, lambda item: paths[item.id])
+        await asyncio.to_thread(filing.write_zip, temp, export, items, lambda item: paths[item.id])
+        name = f"filing-{dispute.id}.zip"
+        response = web.FileResponse(
+            temp,
+            headers={
+                "Content-Type": "application/zip",
+                "Content-Disposition": f'attachment; filename="{name}"',
+                "Cache-Control": "private, no-store",
+            },
+        )
+        # FileResponse sends the whole file in prepare(), so the file can go right after.
+        await response.prepare(request)
     except filing.EvidenceMissing as exc:
         raise conflict(str(exc)) from None
-    name = f"filing-{dispute.id}.zip"
-    return web.Response(
-        body=data,
-        content_type="application/zip",
-        headers={"Content-Disposition": f'attachment; filename="{name}"'},
-    )
+    except OSError as exc:
+        if isinstance(exc, ConnectionError):
+            raise  # the reader went away: nobody to answer
+        log.error("filing zip of dispute %s cannot be built in %s: %s", dispute.id, temp, exc)
+        raise CourtError(
+            Code.INTERNAL,
+            f"the server cannot build the filing zip ({exc.strerror or exc}); try again later",
+        ) from None
+    finally:
+        await asyncio.to_thread(temp.unlink, missing_ok=True)
+    return response
+
+
+def _temporary_zip() -> Path:
+    """An empty file of the system's temporary folder (TMPDIR) to build one zip in."""
+    fd, name = tempfile.mkstemp(prefix="cloudcourt-filing-", suffix=".zip")
+    os.close(fd)
+    return Path(name)
 
 
 @routes.get("/api/disputes/{dispute_id}/filing")

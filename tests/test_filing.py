@@ -9,6 +9,8 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import os
+import secrets
 import zipfile
 from pathlib import Path
 
@@ -20,8 +22,30 @@ from signaling import filing
 from tests.e2e import Api
 from tests.network import account, site
 from tests.sessions_network import fail, mediation_dispute, party, upload
+from tests.signaling_server import free_port, start_server
 
 pytestmark = pytest.mark.timeout(90)
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    """This module's server, as conftest's but with a temporary folder (TMPDIR) of its own:
+    the filing zip is built there, and a test checks that it is gone once sent."""
+    data_dir = tmp_path_factory.mktemp("server")
+    temp = data_dir / "tmp"
+    temp.mkdir()
+    env = {
+        "CLOUDCOURT_ICE_LOOPBACK": "1",
+        "CLOUDCOURT_ADMIN_KEY": secrets.token_urlsafe(24),
+        "CLOUDCOURT_JWT_SECRET": secrets.token_urlsafe(32),
+        "TMPDIR": str(temp),
+    }
+    srv = start_server(data_dir, free_port(), env=env)
+    srv.jwt_secret = env["CLOUDCOURT_JWT_SECRET"]
+    srv.temp_dir = temp
+    yield srv
+    srv.stop()
+
 
 SCHEMA = json.loads((Path(filing.__file__).parent / "filing_schema.json").read_text())
 
@@ -143,6 +167,28 @@ async def _zip(api: Api, path: str, auth: str) -> bytes:
         assert r.status == 200, await r.text()
         assert r.headers["Content-Type"] == "application/zip", r.headers
         return await r.read()
+
+
+async def test_the_zip_is_sent_from_a_temporary_file_deleted_once_sent(api: Api, server):
+    """The zip is built off the event loop into a file and sent from it (FileResponse: it
+    answers a Range request with 206), and the file is gone once sent, refused or not."""
+    net = await mediation_dispute(api)
+    did = net["dispute"]["id"]
+    await upload(api, net, [("录音.bin", os.urandom(3 * 1024 * 1024))])
+    await fail(api, net)
+    url = api.abs(f"/api/disputes/{did}/filing?format=zip")
+    auth = {"Authorization": f"Bearer {net['judge']['session']}"}
+    async with aiohttp.ClientSession() as s:
+        async with s.get(url, headers={**auth, "Range": "bytes=0-3"}) as r:
+            assert r.status == 206, await r.text()
+            assert await r.read() == b"PK\x03\x04"
+        async with s.get(url, headers=auth) as r:
+            assert r.status == 200 and r.headers["Content-Type"] == "application/zip"
+            whole = await r.read()
+            assert int(r.headers["Content-Length"]) == len(whole) > 3 * 1024 * 1024
+    with zipfile.ZipFile(io.BytesIO(whole)) as archive:
+        assert archive.testzip() is None
+    assert [p.name for p in server.temp_dir.iterdir() if "filing" in p.name] == []
 
 
 async def test_only_the_courts_side_has_the_package(api: Api):
