@@ -105,17 +105,26 @@ async def test_three_signers_sign_on_the_page(village: Village, browser: Browser
     applicant, respondent = dispute["parties"]
     doc = await village.agreement(dispute)
 
-    # 1. The respondent, remotely, with a link, at 1366×768.
-    status, link, _ = await api.request(
-        "POST",
-        f"/api/documents/{doc['id']}/links",
-        json={"party_id": respondent["id"]},
-        auth=village.mediator["session"],
-    )
-    assert status == 201, link
+    # 1. The respondent, remotely, with a link the site officer sent, at 1366×768. They
+    # prove who they are first: a wrong answer is refused, the right one opens the text.
+    link = await village.unconfirmed_link(doc, respondent["id"])
     page = await _page(browser, "link", {"width": 1366, "height": 768}, None)
     await page.goto(link["url"])
+    await page.locator("#identity-card").wait_for()
+    assert await page.is_hidden("#layout")
+    right = village.last6(respondent["id"])
+    wrong = f"{(int(right[:5]) + 1) % 100000:05d}{right[5]}"
+    await page.fill("#id-last6", wrong)
+    await page.click("#identity-submit")
+    await page.locator("#error", has_text="4 tries left").wait_for()
+    await screenshot(page, "sign-identity-1366")
+    # The browser logs the refused answer's 403; nothing else may be logged.
+    logged = browser.take_errors()
+    assert all("/identity" in e and "403" in e for e in logged), logged
+    await page.fill("#id-last6", right.lower())
+    await page.click("#identity-submit")
     await page.locator("#doc-text", has_text="越界围墙拆除").wait_for()
+    assert await page.is_hidden("#identity-card")
     assert await page.inner_text("#doc-sha256") == doc["text_sha256"]
     await page.locator("#hash-check", has_text="一致").wait_for()  # computed in the browser
     assert "钱小河" in await page.inner_text("#signing-as")
