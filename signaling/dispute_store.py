@@ -28,7 +28,7 @@ from signaling.disputes import (
     dispute_number,
     year_of,
 )
-from signaling.errors import conflict
+from signaling.errors import conflict, not_found
 from signaling.ladder import Ladder, LadderVersion, default_ladder
 from signaling.models import utc_now
 from signaling.store import SqliteStore
@@ -411,6 +411,35 @@ class DisputeStore:
                 return found
 
             return _transaction(conn, update)
+
+        return await self.store.run(work)
+
+    async def remark(
+        self, dispute_id: str, actor: str, reason: str, detail: dict[str, Any]
+    ) -> DisputeEvent:
+        """An event and nothing else (``from_state == to_state``, the state as it is when
+        written): something that happened to the dispute without moving it, such as a refused
+        agreement. Unconditional, unlike ``note``: a fact is recorded whatever changed
+        meanwhile. 404 if there is no such dispute."""
+
+        def work(conn: sqlite3.Connection) -> DisputeEvent:
+            def add() -> DisputeEvent:
+                row = conn.execute(
+                    "SELECT state FROM disputes WHERE id = ?", (dispute_id,)
+                ).fetchone()
+                if row is None:
+                    raise not_found(f"no dispute {dispute_id}")
+                state = DisputeState(row["state"])
+                now = utc_now()
+                conn.execute("UPDATE disputes SET updated_at = ? WHERE id = ?", (now, dispute_id))
+                _log(conn, dispute_id, now, actor, state, state, reason, detail)
+                last = conn.execute(
+                    "SELECT * FROM dispute_events WHERE dispute_id = ? ORDER BY seq DESC LIMIT 1",
+                    (dispute_id,),
+                ).fetchone()
+                return _event(last)
+
+            return _transaction(conn, add)
 
         return await self.store.run(work)
 

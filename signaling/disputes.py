@@ -398,7 +398,8 @@ class DisputeService:
         the last move into ``failed``. A police mediation that failed and went on to a judge is
         an event into ``judge_mediation`` with ``detail.failed_step``, not this one."""
         for event in reversed(await self.store.events(dispute_id)):
-            if event.to_state is DisputeState.FAILED:
+            # A note on a failed dispute (failed → failed) is not what failed it.
+            if event.to_state is DisputeState.FAILED and event.from_state is not event.to_state:
                 return event
         return None
 
@@ -527,6 +528,32 @@ class DisputeService:
             "handler_site_id": dispute.intake_site_id,
             "judge_id": judge_id,
         }
+
+    async def note(
+        self,
+        dispute_id: str,
+        actor_label: str,
+        reason: str,
+        detail: dict[str, Any] | None = None,
+    ) -> DisputeEvent:
+        """Log an event in the dispute's history that moves nothing (``from_state ==
+        to_state``): e.g. a refused agreement or a refused judicial confirmation, so the
+        dispute's events show it beside its moves. ``reason`` says what happened and why (400
+        if empty); ``detail`` carries what else the record needs (JSON values). 404 if there
+        is no such dispute. Whatever the dispute's state, and whatever changed meanwhile: it
+        records a fact."""
+        reason = reason.strip()
+        if not reason:
+            raise bad_request("a note in a dispute's history needs a reason: the record says why")
+        event = await self.store.remark(dispute_id, actor_label, reason, dict(detail or {}))
+        log.info(
+            "dispute %s: noted in %s by %s (%s)",
+            dispute_id,
+            event.to_state.value,
+            actor_label,
+            reason,
+        )
+        return event
 
     # ------------------------------------------------------------ the command center
     async def dispatch(self, dispute_id: str, site_id: str, actor: str, reason: str) -> Dispute:

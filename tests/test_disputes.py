@@ -19,6 +19,11 @@ import aiohttp
 import pytest
 import pytest_asyncio
 
+from signaling.config import DB_FILE
+from signaling.dispute_store import DisputeStore
+from signaling.disputes import DisputeService, DisputeState
+from signaling.errors import CourtError
+from signaling.store import SqliteStore
 from tests.e2e import Api
 from tests.network import account, site
 
@@ -479,6 +484,50 @@ async def test_a_mediator_who_declined_loses_the_dispute(net: Network) -> None:
         "GET", f"{path}/evidence", auth=net.officer_a["session"]
     )
     assert listed["evidence"] == []
+
+
+async def test_a_note_is_logged_in_the_history_and_moves_nothing(net: Network, server) -> None:
+    """DisputeService.note (for a refused agreement or confirmation, signaling/signing*): an
+    event from a state to the same state, shown in the dispute's events; on a failed dispute
+    it is not taken for the failure record. Called in-process on the server's own database
+    (a second connection to it, as a second server process would be)."""
+    d = await net.intake(
+        net.officer_a,
+        net.site_a["id"],
+        [party("applicant", "青山村"), party("respondent", "青山村")],
+    )
+    status, body = await net.move(net.officer_a, d["id"], "failed", "双方分歧过大")
+    assert status == 200 and body["state"] == "failed", body
+    store = await SqliteStore.open(Path(server.data_dir) / DB_FILE)
+    try:
+        service = DisputeService(DisputeStore(store), lambda: None)  # type: ignore[arg-type,return-value]
+        event = await service.note(
+            d["id"], "李法官", "司法确认申请不予受理：协议未经双方签名", {"action": "refused"}
+        )
+        assert (event.from_state, event.to_state) == (DisputeState.FAILED, DisputeState.FAILED)
+        with pytest.raises(CourtError) as refused:
+            await service.note(d["id"], "李法官", "  ")
+        assert refused.value.http_status == 400
+        with pytest.raises(CourtError) as missing:
+            await service.note("d_0000000000000000", "李法官", "x")
+        assert missing.value.http_status == 404
+        failure = await service.failure_record(d["id"])
+        assert failure is not None and failure.reason == "双方分歧过大"
+    finally:
+        await store.close()
+    status, data, _ = await net.api.request(
+        "GET", f"/api/disputes/{d['id']}/events", auth=net.officer_a["session"]
+    )
+    assert status == 200
+    last = data["events"][-1]
+    assert (last["from_state"], last["to_state"]) == ("failed", "failed")
+    assert last["reason"] == "司法确认申请不予受理：协议未经双方签名"
+    assert last["detail"] == {"action": "refused"} and last["actor"] == "李法官"
+    assert last["seq"] == event.seq
+    status, shown, _ = await net.api.request(
+        "GET", f"/api/disputes/{d['id']}", auth=net.officer_a["session"]
+    )
+    assert shown["state"] == "failed"
 
 
 # ---------------------------------------------------------------- time limits
