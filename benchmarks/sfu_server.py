@@ -26,6 +26,10 @@ class Events:
 
     def on_publication(self, room: Room, publication: Publication) -> None:
         self.channel.send(("published", room.id, publication.peer_id, publication.kind))
+        # The SFU forwards only what a peer consumes: every subscriber gets every publication.
+        for peer in list(room.peers.values()):
+            if peer.can_subscribe and peer.id != publication.peer_id:
+                peer.consume([publication.id])
 
     def on_unpublication(self, room: Room, publication: Publication) -> None: ...
     def on_active_speaker(self, room: Room, peer_id: str | None, level: int) -> None: ...
@@ -48,8 +52,8 @@ async def _handle(worker: Worker, events: Events, message: tuple[Any, ...]) -> N
             )
             events.channel.send(("answer", peer_id, await peer.publisher_offer(message[3])))
         elif command == "subscribe":
-            room.add_peer(peer_id, publish=False, subscribe=True, listener=events)
-            room.peers[peer_id].sync_subscriptions()
+            peer = room.add_peer(peer_id, publish=False, subscribe=True, listener=events)
+            peer.consume(list(room.publications))
         elif command == "subscriber_answer":
             await room.peers[peer_id].subscriber_answer(message[3])
     except Exception as exc:  # reported to the peer's generator, which counts it as a failure
