@@ -111,6 +111,7 @@ class ChainReply(Reply):
     entries: int
     documents: int
     head: str
+    head_seq: int = Field(description="the head's entry number: record SEQ:HASH elsewhere")
     error: str | None
     problems: list[str]
 

@@ -551,6 +551,7 @@ async def chain(request: web.Request) -> web.Response:
             "entries": report.entries,
             "documents": report.documents,
             "head": report.head,
+            "head_seq": report.head_seq,
             "error": report.error,
             "problems": report.problems,
         }

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import secrets
 import sqlite3
 from collections.abc import Callable
@@ -511,6 +512,15 @@ def status_of(document: Document, entries: list[Entry]) -> dict[str, SignerStatu
         elif entry.signer in status and entry.type is EntryType.refusal:
             status[entry.signer] = SignerStatus.refused
     return status
+
+
+def parse_head(value: str) -> tuple[int, str]:
+    """``SEQ:HASH`` as ``verify`` prints the head (and an operator records it) → (seq, hash);
+    ValueError if it is not one."""
+    seq, sep, digest = value.strip().partition(":")
+    if not sep or not seq.isdigit() or int(seq) < 1 or not re.fullmatch(r"[0-9a-f]{64}", digest):
+        raise ValueError(f"{value!r} is not a chain head SEQ:HASH (e.g. 12:3fa4…, 64 hex digits)")
+    return int(seq), digest
 
 
 def verify_chain(

@@ -32,7 +32,7 @@ from signaling.signing import (
     canonical,
     check_signature_image,
 )
-from signaling.signing_store import SigningStore, new_document, verify_chain
+from signaling.signing_store import SigningStore, new_document, parse_head, verify_chain
 from signaling.store import SqliteStore
 from tests.e2e import Api
 from tests.network import account
@@ -287,6 +287,11 @@ async def test_a_truncated_chain_misses_the_recorded_head(chain_db: tuple[Path, 
         f"the chain does not reach the recorded head 5:{head[1]} (it ends at entry 4: entries "
         "were cut off)"
     )
+    # The head as `verify` prints it and an operator records it.
+    assert parse_head(f"5:{head[1]}") == (5, head[1])
+    for bad in ("5", f"x:{head[1]}", "0:" + head[1], "5:abc"):
+        with pytest.raises(ValueError):
+            parse_head(bad)
 
 
 # ---------------------------------------------------------------- the API's refusals
@@ -487,6 +492,7 @@ async def test_cloudcourt_verify_catches_a_tampered_row(village: Village, server
     ), result.stderr
     status, chain, _ = await village.api.request("GET", "/api/signatures/chain")
     assert status == 200 and not chain["ok"] and str(entry["seq"]) in chain["error"]
+    assert chain["head_seq"] >= entry["seq"]
     # Put back, it verifies again (the check reads only; it changed nothing).
     conn = sqlite3.connect(db)
     try:
