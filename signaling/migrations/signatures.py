@@ -6,8 +6,9 @@ the one append-only chain of every signing entry (a document issued, a signature
 application, a decision), each row the entry's canonical JSON and its hash; the handwritten
 images sit beside it, keyed by the entry that binds their SHA-256. ``signing_links`` keeps only
 the SHA-256 of each remote party's signing link, who minted it, whether the party proved who
-they are with it (the last 6 digits of their ID number) and the wrong tries (5 burn it). ``agreements`` and ``confirmations`` say which
-document is which dispute's agreement (version) and where its judicial confirmation stands.
+they are with it (the last 6 digits of their ID number) and the wrong tries (5 burn it).
+``agreements`` and ``confirmations`` say which document is which dispute's agreement (version)
+and where its judicial confirmation stands.
 """
 
 STEP = """
