@@ -197,6 +197,14 @@ async def test_a_flood_of_sign_ins_is_turned_away_not_queued_without_end(api: Ap
     assert set(statuses) == {401, 503}, statuses
     assert statuses.count(503) >= 8, statuses
     assert all(h.get("Retry-After") for status, h in answers if status == 503)
+    # A sign-in turned away busy was never checked: it does not count towards the lock (five
+    # more wrong passwords are all checked, none refused as locked).
+    busy = next(n for n, (status, _) in enumerate(answers) if status == 503)
+    wrong = {"username": f"flood-{busy}", "password": "wrong-password-1"}
+    statuses = [
+        (await api.request("POST", "/api/login", json=wrong, auth=None))[0] for _ in range(5)
+    ]
+    assert statuses == [401] * 5, statuses
 
 
 # ------------------------------------------------------------------ in-process, a real store
