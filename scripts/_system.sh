@@ -27,7 +27,8 @@ need_debs() {
 SERVER_DEBS=(fonts-wqy-microhei fontconfig)
 
 # The browser end-to-end tests drive Debian's Chromium through Playwright (no browser download).
-TEST_DEBS=(chromium)
+# tests/test_nginx_recipe.py runs Debian's nginx with docs/nginx/cloudcourt.conf (as its child).
+TEST_DEBS=(chromium nginx)
 
 # The browser clients' libraries (socket.io-client, hls.js) come from the npm registry into
 # web/node_modules and are served by the server under /vendor/ (no CDN at run time).
