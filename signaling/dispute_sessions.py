@@ -166,7 +166,9 @@ class DisputeSessions:
             return True
         assert caller is not None
         if caller.role is AccountRole.MEDIATOR:
-            return dispute.mediator_id == caller.id
+            # Only the mediator who accepted: one who declined is no longer theirs to mediate.
+            accepted = dispute.mediator_status is MediatorStatus.ACCEPTED
+            return dispute.mediator_id == caller.id and accepted
         if caller.role is AccountRole.OFFICER:
             return any(s.officer_id == caller.id for s in await self._dispute_sites(dispute))
         if caller.role is AccountRole.COMMAND:

@@ -344,6 +344,13 @@ async def test_sessions_only_for_those_allowed_and_while_mediating(api: Api):
         "POST", f"/api/disputes/{pending['dispute']['id']}/sessions", auth="admin"
     )
     assert status == 409 and "accept" in body["error"], body
+    # ... and until they accept, its sessions are not the mediator's to run
+    status, body, _ = await api.request(
+        "POST",
+        f"/api/disputes/{pending['dispute']['id']}/sessions",
+        auth=pending["mediator"]["session"],
+    )
+    assert status == 403, body
     await fail(api, net)
     status, body, _ = await api.request("POST", path, auth=net["officer"]["session"])
     assert status == 409, body
