@@ -85,6 +85,12 @@ def parser() -> argparse.ArgumentParser:
         help="check the signature chain of agreements and confirmations (docs/SIGNING.md)",
     )
     verify.add_argument(
+        "--expect-head",
+        metavar="SEQ:HASH",
+        help="with --signatures: the chain head recorded earlier (e.g. in the daily report); "
+        "exit 1 if the chain no longer reaches it (entries cut off or rewritten)",
+    )
+    verify.add_argument(
         "--data-dir",
         default=str(DEFAULT_DATA_DIR),
         help=f"the server's data directory (default ./{DEFAULT_DATA_DIR})",
@@ -185,17 +191,23 @@ def verify(args: argparse.Namespace) -> int:
         print("\n".join(verdict.lines), file=sys.stdout if verdict.ok else sys.stderr)
         ok = verdict.ok
     if args.signatures:
-        ok = verify_signatures(Path(args.data_dir)) and ok
+        ok = verify_signatures(Path(args.data_dir), args.expect_head) and ok
     return 0 if ok else 1
 
 
-def verify_signatures(data_dir: Path) -> bool:
-    """The signature chain of the database in ``data_dir``, read only (the server may run)."""
+def verify_signatures(data_dir: Path, expect_head: str | None = None) -> bool:
+    """The signature chain of the database in ``data_dir``, read only (the server may run);
+    ``expect_head`` (SEQ:HASH, recorded elsewhere) catches a chain cut short."""
     import sqlite3
 
     from signaling.config import DB_FILE
-    from signaling.signing_store import verify_chain
+    from signaling.signing_store import parse_head, verify_chain
 
+    try:
+        head = parse_head(expect_head) if expect_head is not None else None
+    except ValueError as exc:
+        print(f"signatures: --expect-head: {exc}", file=sys.stderr)
+        return False
     path = data_dir / DB_FILE
     if not path.is_file():
         print(f"signatures: no database at {path}", file=sys.stderr)
@@ -203,7 +215,7 @@ def verify_signatures(data_dir: Path) -> bool:
     try:
         conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
         try:
-            report = verify_chain(conn)
+            report = verify_chain(conn, head)
         finally:
             conn.close()
     except sqlite3.Error as exc:
@@ -216,7 +228,7 @@ def verify_signatures(data_dir: Path) -> bool:
         return False
     print(
         f"signatures: ok: {report.entries} entries, {report.documents} documents, "
-        f"chain head {report.head}"
+        f"chain head {report.head_seq}:{report.head}"
     )
     return True
 
