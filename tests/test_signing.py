@@ -452,9 +452,18 @@ async def test_signing_links_are_bound_to_their_party_and_document(village: Vill
     assert body["document"]["state"] == "refused"
 
 
-def _verify(data_dir: Path) -> subprocess.CompletedProcess[str]:
+def _verify(data_dir: Path, *extra: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "signaling", "verify", "--signatures", "--data-dir", str(data_dir)],
+        [
+            sys.executable,
+            "-m",
+            "signaling",
+            "verify",
+            "--signatures",
+            "--data-dir",
+            str(data_dir),
+            *extra,
+        ],
         capture_output=True,
         text=True,
         timeout=60,
@@ -472,6 +481,18 @@ async def test_cloudcourt_verify_catches_a_tampered_row(village: Village, server
     result = await asyncio.to_thread(_verify, server.data_dir)
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("signatures: ok:") and "chain head" in result.stdout
+    # The head an operator records (SEQ:HASH) is reached; a chain cut short would not reach it,
+    # nor one whose head was rewritten: a head the chain never had stands for both.
+    head = result.stdout.strip().rsplit("chain head ", 1)[1]
+    seq, _, digest = head.partition(":")
+    assert seq.isdigit() and len(digest) == 64, head
+    result = await asyncio.to_thread(_verify, server.data_dir, "--expect-head", head)
+    assert result.returncode == 0, result.stderr
+    wrong = f"{seq}:{'0' * 64}"
+    result = await asyncio.to_thread(_verify, server.data_dir, "--expect-head", wrong)
+    assert result.returncode == 1 and "head" in result.stderr, (result.stdout, result.stderr)
+    result = await asyncio.to_thread(_verify, server.data_dir, "--expect-head", "soon")
+    assert result.returncode == 1 and "--expect-head" in result.stderr, result.stderr
 
     # Someone edits the database behind the server's back: the signer's name in one entry.
     db = server.data_dir / "cloudcourt.db"
