@@ -38,7 +38,7 @@ from urllib.parse import urljoin
 
 import aiohttp
 
-from benchmarks.procstat import percentile
+from benchmarks.procstat import percentile, tree_cpu_seconds
 
 START_BEHIND = 3  # segments behind the live edge a viewer starts at (hls.js liveSyncDurationCount)
 
@@ -391,6 +391,13 @@ def run_processes(
     return merge(parts)
 
 
+def _server_cores(pid: int, seconds: float) -> float:
+    """The server's CPU (cores) over ``seconds`` of nothing but its own work."""
+    before, t0 = tree_cpu_seconds(pid), time.monotonic()
+    time.sleep(seconds)
+    return round((tree_cpu_seconds(pid) - before) / (time.monotonic() - t0), 3)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.hls_load", description=__doc__)
     parser.add_argument("--url", required=True, help="nginx or the server, e.g. http://host:8080")
@@ -407,7 +414,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--session", type=float, default=60.0, help="seconds before a rejoin")
     parser.add_argument("--processes", type=int, default=1, help="generator processes")
     parser.add_argument("--no-portal", action="store_true", help="skip the portal and catalog")
-    parser.add_argument("--json", help="write the report (and the raw samples) here")
+    parser.add_argument(
+        "--server-pid",
+        type=int,
+        help="also report this process's CPU (with its children: workers, sidecars) under load",
+    )
+    parser.add_argument(
+        "--baseline",
+        type=float,
+        default=0.0,
+        help="seconds of the server's CPU measured first without the load (needs --server-pid)",
+    )
+    parser.add_argument("--json", help="write the report here")
     args = parser.parse_args(argv)
     streams = [f"/live/{h}/index.m3u8" for h in args.hearing] or asyncio.run(live_streams(args.url))
     if not streams:
@@ -416,6 +434,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     viewers = args.viewers or 100
     if args.rate:
         viewers = viewers_for_rate(args.rate, asyncio.run(target_duration(args.url, streams[0])))
+    server: dict[str, float | None] = {}
+    baseline = None
+    if args.server_pid and args.baseline:
+        baseline = server["baseline_cores"] = _server_cores(args.server_pid, args.baseline)
+    before, t0 = (tree_cpu_seconds(args.server_pid) if args.server_pid else 0.0), time.monotonic()
     stats = run_processes(
         args.url,
         streams,
@@ -426,6 +449,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         portal=not args.no_portal,
     )
     report = summary(stats)
+    if args.server_pid:
+        cores = (tree_cpu_seconds(args.server_pid) - before) / (time.monotonic() - t0)
+        server["loaded_cores"] = round(cores, 3)
+        if baseline is not None:
+            extra = cores - baseline
+            server["extra_cores"] = round(extra, 3)
+            # What one core of the server carries of this load (None if within the noise).
+            server["viewers_per_core"] = round(viewers / extra) if extra > 0.005 else None
+        report["server"] = server
     print(json.dumps(report, indent=2))
     if args.json:
         with open(args.json, "w") as f:
