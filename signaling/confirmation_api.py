@@ -59,7 +59,7 @@ async def confirmation_json(request: web.Request, confirmation: Confirmation) ->
     "apply for judicial confirmation of an effective agreement (within 30 days): the site "
     "officer on the parties' behalf (attesting), or a party with its signing link",
     {201: ConfirmationReply},
-    security="account",
+    security="signing",
     body=ApplyBody,
     errors={
         403: "not the site's officer or the party's link",

@@ -20,7 +20,9 @@ from pydantic import BaseModel
 from signaling import __version__
 from signaling.schemas_replies import Error
 
-Security = Literal["none", "optional", "admin", "moderator", "participant", "account"]
+Security = Literal[
+    "none", "optional", "admin", "moderator", "participant", "account", "device", "signing"
+]
 # A response's content: a model (JSON), the media type(s) of a body that is text or bytes, or
 # nothing.
 Content = type[BaseModel] | str | tuple[str, ...] | None
@@ -34,6 +36,10 @@ _SECURITY: dict[Security, list[dict[str, list[str]]]] = {
     # The court network's routes (sites, people, disputes): a signed-in account, or the admin
     # key; what each account may do there is the route's own 403.
     "account": [{"adminKey": []}, {"accountSession": []}],
+    # A site's kiosk, by its device credential (docs/NETWORK.md).
+    "device": [{"deviceCredential": []}],
+    # A signed document's routes also take a party's signing link (docs/SIGNING.md).
+    "signing": [{"adminKey": []}, {"accountSession": []}, {"signingLink": []}],
 }
 SDP = "application/sdp"
 
@@ -246,6 +252,17 @@ def openapi_document(app: web.Application, server_url: str) -> dict[str, Any]:
                     "type": "http",
                     "scheme": "bearer",
                     "description": "a session token from POST /api/login (a person's account)",
+                },
+                "deviceCredential": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": "a kiosk's device credential (POST /api/sites/{id}/devices)",
+                },
+                "signingLink": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": "a party's signing link (POST /api/documents/{id}/links), "
+                    "once the party proved who they are (POST /api/documents/{id}/identity)",
                 },
             },
             "schemas": dict(sorted(components.schemas.items())),

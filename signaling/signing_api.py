@@ -229,7 +229,7 @@ async def document_json(
     "a signed document: its exact text and SHA-256, its signers and where each stands, its "
     "chain entries (a party's signing link reads its own document)",
     {200: DocumentReply},
-    security="account",
+    security="signing",
 )
 async def get_document(request: web.Request) -> web.Response:
     who = await caller_of(request)
@@ -383,7 +383,7 @@ _ACT_ERRORS = {
     "time and, in person at a site, the officer's attestation; the last signature makes an "
     "agreement effective and the dispute mediated",
     {201: ActReply},
-    security="account",
+    security="signing",
     body=SignBody,
     errors=_ACT_ERRORS,
 )
@@ -395,7 +395,7 @@ async def sign(request: web.Request) -> web.Response:
 @operation(
     "refuse to sign, with a reason: the document fails (an agreement may be drafted anew)",
     {201: ActReply},
-    security="account",
+    security="signing",
     body=RefuseBody,
     errors=_ACT_ERRORS,
 )
@@ -465,7 +465,7 @@ async def mint_link(request: web.Request) -> web.Response:
     "number, checked against the dispute's record (5 wrong answers burn the link); only then "
     "does the link read, sign or apply",
     {200: IdentityReply},
-    security="account",
+    security="signing",
     body=IdentityBody,
     errors={
         401: "no signing link, or one unknown, expired or burned",
@@ -513,7 +513,7 @@ def account_actor(account: Account | None) -> Actor:
     "the document as a PDF: text, signatures (images), times, attestations, the text's "
     "SHA-256 and each chain entry's hash",
     {200: Response("the PDF", "application/pdf")},
-    security="account",
+    security="signing",
 )
 async def document_pdf(request: web.Request) -> web.Response:
     who = await caller_of(request)

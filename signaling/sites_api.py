@@ -319,6 +319,7 @@ _DEVICE_ERRORS = {401: "no device credential, or one that is revoked or unknown"
     "the kiosk's heartbeat (Authorization: Bearer <device credential>), every 15 s",
     {200: KioskStatus},
     body=Heartbeat,
+    security="device",
     errors=_DEVICE_ERRORS,
 )
 async def heartbeat(request: web.Request) -> web.Response:
@@ -332,6 +333,7 @@ async def heartbeat(request: web.Request) -> web.Response:
 @operation(
     "the kiosk's device and site (Authorization: Bearer <device credential>)",
     {200: KioskStatus},
+    security="device",
     errors=_DEVICE_ERRORS,
 )
 async def kiosk(request: web.Request) -> web.Response:
@@ -343,6 +345,7 @@ async def kiosk(request: web.Request) -> web.Response:
     "a token for the kiosk's own seat in a session of its site, to join it "
     "(Authorization: Bearer <device credential>)",
     {201: KioskToken},
+    security="device",
     errors={**_DEVICE_ERRORS, 409: "the session has ended"},
 )
 async def kiosk_token(request: web.Request) -> web.Response:
