@@ -10,9 +10,10 @@ from aiortc import RTCIceServer
 from livestream.clock import CourtClock
 from livestream.sidecar import Livestream
 from recorder.service import Recorder
-from sfu import SfuConfig, Worker
+from sfu import SfuConfig
 from signaling import (
     accounts_api,
+    admin_api,
     http_api,
     metrics,
     pages,
@@ -36,6 +37,7 @@ from signaling.socket_events import SocketEvents, create_server
 from signaling.store import SqliteStore
 from signaling.tokens import TokenService
 from signaling.whip_sessions import WhipWhepSessions
+from signaling.workers import LocalPool, Pool, WorkerPool
 
 log = logging.getLogger("cloudcourt")
 
@@ -55,12 +57,21 @@ async def build_app(settings: Settings) -> web.Application:
     store = await SqliteStore.open(settings.db_path)
     tokens = TokenService(settings.jwt_secret, settings.token_ttl_seconds, store)
     hearings = HearingService(store, tokens)
-    worker = Worker(sfu_config(settings))
+    # --sfu-workers 0: the SFU in this process; N: N supervised worker processes (docs/SFU.md).
+    pool: Pool = (
+        WorkerPool(
+            sfu_config(settings),
+            settings.sfu_workers,
+            heartbeat_timeout=settings.heartbeat_timeout,
+        )
+        if settings.sfu_workers
+        else LocalPool(sfu_config(settings))
+    )
     sio = create_server(settings.public_url)
     outbox = Outbox(sio)
-    sessions = SessionRegistry(hearings, worker, outbox)
+    sessions = SessionRegistry(hearings, pool, outbox)
     presence = Presence(sessions, [s.to_json() for s in settings.ice_servers])
-    server_metrics = metrics.Metrics(worker.stats, sessions.stats)
+    server_metrics = metrics.Metrics(pool.stats, sessions.stats, pool.worker_stats)
     moderation = Moderation(sessions, presence, server_metrics.lobby_wait_seconds.observe)
     clock = CourtClock.named(settings.timezone)
     recorder = Recorder(
@@ -89,7 +100,7 @@ async def build_app(settings: Settings) -> web.Application:
         presence=presence,
         moderation=moderation,
         whip_whep=WhipWhepSessions(sessions, presence),
-        worker=worker,
+        pool=pool,
         livestream=livestream,
     )
     sio.attach(app)
@@ -104,6 +115,7 @@ async def build_app(settings: Settings) -> web.Application:
         settings.join_timeout,
     ).register()
     http_api.add_routes(app)
+    admin_api.add_routes(app)
     whip.add_routes(app)
     metrics.add_routes(app, server_metrics)
     recording_api.add_routes(app, recorder)
@@ -128,6 +140,9 @@ async def build_app(settings: Settings) -> web.Application:
     sites_api.install(app, store, settings.site_offline_after)
 
     async def start(app: web.Application) -> None:
+        # Before the port opens (aiohttp listens after the startup hooks): /api/health answers
+        # only once every worker is ready.
+        await pool.start()
         outbox.start()
         livestream.recover(await store.list_hearings())
         sessions.spawn(TokenExpiry(sessions, presence).run())
@@ -140,7 +155,7 @@ async def build_app(settings: Settings) -> web.Application:
 
     async def cleanup(app: web.Application) -> None:
         try:
-            await worker.close()
+            await pool.close()
         finally:
             await store.close()
 

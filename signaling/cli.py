@@ -62,6 +62,15 @@ def parser() -> argparse.ArgumentParser:
         "never deleted; a database with records is never replaced",
     )
     serve.add_argument(
+        "--sfu-workers",
+        type=int,
+        default=None,
+        metavar="N",
+        help="SFU worker processes, each hearing placed on the least loaded (default "
+        "CLOUDCOURT_SFU_WORKERS or 0: the SFU runs inside this process; recording and the "
+        "public stream need 0 for now, see docs/SFU.md)",
+    )
+    serve.add_argument(
         "--broadcast-delay",
         type=float,
         default=None,
@@ -111,6 +120,7 @@ def serve(args: argparse.Namespace) -> int:
             port=args.port,
             data_dir=args.data_dir,
             broadcast_delay=args.broadcast_delay,
+            sfu_workers=args.sfu_workers,
         )
     except ConfigError as exc:
         print(f"cloudcourt: {exc}", file=sys.stderr)

@@ -26,6 +26,8 @@ DEFAULT_TOKEN_TTL = 12 * 3600
 # not be public is published (docs/LIVESTREAM.md).
 DEFAULT_BROADCAST_DELAY = 10.0
 MAX_BROADCAST_DELAY = 600.0
+MAX_SFU_WORKERS = 64
+DEFAULT_HEARTBEAT_TIMEOUT = 2.0
 # Seconds a Socket.IO connection may stay without a joined participant (never joined, or left)
 # before the server closes it: an idle socket costs memory and a file descriptor, and has no use.
 DEFAULT_JOIN_TIMEOUT = 30.0
@@ -89,6 +91,11 @@ class Settings:
     site_offline_after: float = DEFAULT_SITE_OFFLINE_AFTER
     # Public holidays, which the mediation rules' "working days" skip besides weekends.
     holidays: frozenset[date] = frozenset()
+    # SFU worker processes (issue 17): 0 runs the SFU in this process (the default while the
+    # recorder and the public stream read in-process taps); N >= 1 spawns N supervised workers.
+    sfu_workers: int = 0
+    # A worker silent this long (no heartbeat) is taken as wedged and killed.
+    heartbeat_timeout: float = DEFAULT_HEARTBEAT_TIMEOUT
 
     @property
     def db_path(self) -> Path:
@@ -103,6 +110,7 @@ class Settings:
         data_dir: str | Path | None = None,
         env: Mapping[str, str] | None = None,
         broadcast_delay: float | None = None,
+        sfu_workers: int | None = None,
     ) -> Settings:
         env = os.environ if env is None else env
         host = host or DEFAULT_HOST
@@ -147,6 +155,8 @@ class Settings:
             session_ttl_seconds=_session_ttl(env.get("CLOUDCOURT_SESSION_TTL")),
             site_offline_after=_site_offline_after(env.get("CLOUDCOURT_SITE_OFFLINE_AFTER")),
             holidays=_holidays(env.get("CLOUDCOURT_HOLIDAYS")),
+            sfu_workers=_sfu_workers(sfu_workers, env.get("CLOUDCOURT_SFU_WORKERS")),
+            heartbeat_timeout=_heartbeat_timeout(env.get("CLOUDCOURT_HEARTBEAT_TIMEOUT")),
         )
 
 
@@ -207,6 +217,37 @@ def _parse_ttl(value: str | None) -> int:
     if ttl < 60:
         raise ConfigError("CLOUDCOURT_TOKEN_TTL must be at least 60 seconds")
     return ttl
+
+
+def _sfu_workers(flag: int | None, value: str | None) -> int:
+    """--sfu-workers wins over CLOUDCOURT_SFU_WORKERS; 0 (in-process) to MAX_SFU_WORKERS."""
+    if flag is None:
+        if value is None or value.strip() == "":
+            return 0
+        try:
+            flag = int(value)
+        except ValueError:
+            raise ConfigError(
+                f"CLOUDCOURT_SFU_WORKERS must be a whole number, not {value!r}"
+            ) from None
+    if not 0 <= flag <= MAX_SFU_WORKERS:
+        raise ConfigError(f"the SFU workers must be between 0 and {MAX_SFU_WORKERS}, not {flag}")
+    return flag
+
+
+def _heartbeat_timeout(value: str | None) -> float:
+    if value is None or value.strip() == "":
+        return DEFAULT_HEARTBEAT_TIMEOUT
+    try:
+        seconds = float(value)
+    except ValueError:
+        raise ConfigError(
+            f"CLOUDCOURT_HEARTBEAT_TIMEOUT must be a number of seconds, not {value!r}"
+        ) from None
+    # Under 0.5 s a busy machine's scheduling alone would read as a wedged worker.
+    if not 0.5 <= seconds <= 60:
+        raise ConfigError("CLOUDCOURT_HEARTBEAT_TIMEOUT must be between 0.5 and 60 seconds")
+    return seconds
 
 
 def _broadcast_delay(flag: float | None, value: str | None) -> float:

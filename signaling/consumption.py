@@ -19,8 +19,8 @@ from typing import TYPE_CHECKING
 from sfu import SfuError
 
 if TYPE_CHECKING:
-    from sfu import Peer, Publication, Room
     from signaling.live_state import Connection, HearingSession, WhepPlayback
+    from signaling.workers import PeerHandle, PublicationView, RoomHandle
 
 log = logging.getLogger("cloudcourt.live")
 
@@ -29,19 +29,19 @@ log = logging.getLogger("cloudcourt.live")
 _sources: weakref.WeakKeyDictionary[WhepPlayback, str] = weakref.WeakKeyDictionary()
 
 
-def wanted(session: HearingSession, conn: Connection, room: Room) -> set[str]:
+def wanted(session: HearingSession, conn: Connection, room: RoomHandle) -> set[str]:
     """Publications this participant's subscriber connection receives: today every publication
     of every other participant (issue 13 adds rooms, the witness room, caucuses)."""
     own = conn.participant.id
     return {p.id for p in room.publications.values() if p.peer_id != own}
 
 
-def source_publications(room: Room, source_id: str) -> list[str]:
+def source_publications(room: RoomHandle, source_id: str) -> list[str]:
     """The publications of a WHEP playback's source, in the order they were published."""
     return [p.id for p in room.publications.values() if p.peer_id == source_id]
 
 
-def wanted_by_playback(playback: WhepPlayback, room: Room) -> set[str]:
+def wanted_by_playback(playback: WhepPlayback, room: RoomHandle) -> set[str]:
     source = _sources.get(playback)
     return set(source_publications(room, source)) if source is not None else set()
 
@@ -69,7 +69,7 @@ def resync(session: HearingSession) -> None:
             _consume(playback.peer, wanted_by_playback(playback, room))
 
 
-def publication_added(session: HearingSession, publication: Publication) -> None:
+def publication_added(session: HearingSession, publication: PublicationView) -> None:
     """A new publication: to every other participant's subscriber connection, and to the
     playbacks of its publisher."""
     ids = [publication.id]
@@ -82,7 +82,7 @@ def publication_added(session: HearingSession, publication: Publication) -> None
             _consume(playback.peer, ids)
 
 
-def _consume(peer: Peer, ids: Collection[str]) -> None:
+def _consume(peer: PeerHandle, ids: Collection[str]) -> None:
     if not ids:
         return
     try:

@@ -17,6 +17,7 @@ from signaling.registry import SessionRegistry
 from signaling.store import Store
 from signaling.tokens import TokenService
 from signaling.whip_sessions import WhipWhepSessions
+from signaling.workers import LocalPool, Pool
 
 
 @dataclass
@@ -29,9 +30,16 @@ class Services:
     presence: Presence
     moderation: Moderation
     whip_whep: WhipWhepSessions
-    worker: Worker
+    pool: Pool
     livestream: Livestream
     started_at: float = field(default_factory=time.monotonic)
+
+    @property
+    def worker(self) -> Worker:
+        """The in-process worker (tests that look inside the SFU run with the LocalPool)."""
+        if not isinstance(self.pool, LocalPool):
+            raise AttributeError("the SFU runs in worker processes: there is no in-process worker")
+        return self.pool.worker
 
 
 SERVICES: web.AppKey[Services] = web.AppKey("services", Services)

@@ -74,8 +74,15 @@ async def health(request: web.Request) -> web.Response:
             "uptime_seconds": round(time.monotonic() - s.started_at, 1),
             # What is live now; the counters are for /metrics.
             **{k: v for k, v in s.sessions.stats().items() if k in ("live_hearings", "sockets")},
+            # With SFU worker processes (--sfu-workers N): how many of them are ready now.
+            **({} if s.pool.in_process else {"workers": _workers_ready(s)}),
         }
     )
+
+
+def _workers_ready(s: Services) -> dict[str, int]:
+    ready, total = s.pool.readiness()
+    return {"ready": ready, "total": total}
 
 
 @routes.get("/api/openapi.json")

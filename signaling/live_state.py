@@ -14,11 +14,11 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from sfu import Peer, Room
 from signaling.models import Participant
 from signaling.mutes import MuteState
 from signaling.roles import Grants
 from signaling.sfu_listeners import publication_json
+from signaling.workers import PeerHandle, RoomHandle
 
 # WHEP playbacks one participant may have at a time. Each is an SFU peer with its own ICE/DTLS
 # and forwarding; a few cover a participant watching on several screens, more is a runaway client.
@@ -60,7 +60,7 @@ class Connection:
     expires_at: int
     sid: str | None = None
     resource_id: str | None = None
-    peer: Peer | None = None
+    peer: PeerHandle | None = None
     # Admitted and present: listed to others, in the hearing's Socket.IO room, has an SFU peer.
     in_room: bool = False
     # When this presence began (time.monotonic()): how long someone has waited in the lobby.
@@ -79,7 +79,7 @@ class WhepPlayback:
 
     resource_id: str
     participant: Participant
-    peer: Peer
+    peer: PeerHandle
     expires_at: int
 
 
@@ -99,7 +99,7 @@ class HearingSession:
         # Participants asking to speak: for the moderators only. Whoever leaves drops their hand,
         # so an idle entry has none to keep.
         self.hands: set[str] = set()
-        self.room: Room | None = None
+        self.room: RoomHandle | None = None
         # Set by `end`. Callers that were waiting for the lock meanwhile must not start anything:
         # they hold this (by then discarded) entry, and a new SFU room made for it would leak.
         self.closed = False

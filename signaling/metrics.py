@@ -43,6 +43,23 @@ SFU_GAUGES = {
     "peer_connections": "peer connections",
     "peer_connections_connected": "peer connections whose transport is connected",
 }
+# Per worker process (`worker` label), from the supervisor and the worker's own reports.
+WORKER_COUNTERS = {
+    "worker_restarts": "times the worker process was restarted",
+    "worker_cpu_seconds": "CPU time of the worker process (user + system)",
+    "tap_send_drops": "tap datagrams a worker could not send (a sidecar behind)",
+}
+WORKER_GAUGES = {
+    "worker_up": "1 while the worker process is ready, else 0",
+    "worker_rss_bytes": "resident memory of the worker process",
+    "worker_heartbeat_age_seconds": "time since the worker's last message",
+    "worker_loop_lag_seconds": "largest lag of the worker's heartbeat timer in the last second",
+    "worker_forwarded_packets_per_second": "packets the worker sent to subscribers per second",
+}
+PLACEMENT_GAUGES = {
+    "placement_hearings": "hearings placed on the worker",
+    "placement_outgrown": "hearings of the worker that need more than it can give",
+}
 CONTROL_COUNTERS = {
     "media_connect_failures": "media connections that failed to connect",
 }
@@ -71,19 +88,47 @@ def _families(
             yield GaugeMetricFamily(f"{prefix}{key}", gauges.get(key, key.replace("_", " ")), value)
 
 
+def _labelled(per_worker: Mapping[str, Mapping[str, int | float]]) -> Iterator[Metric]:
+    """One family per figure with a sample per worker (Prometheus sums; there is no total)."""
+    keys = sorted({key for figures in per_worker.values() for key in figures})
+    counters = {**SFU_COUNTERS, **WORKER_COUNTERS}
+    gauges = {**SFU_GAUGES, **WORKER_GAUGES}
+    for key in keys:
+        family: CounterMetricFamily | GaugeMetricFamily
+        if key in PLACEMENT_GAUGES:
+            family = GaugeMetricFamily(
+                f"cloudcourt_{key}", PLACEMENT_GAUGES[key], labels=["worker"]
+            )
+        elif key in counters:
+            family = CounterMetricFamily(f"cloudcourt_sfu_{key}", counters[key], labels=["worker"])
+        else:
+            description = gauges.get(key, key.replace("_", " "))
+            family = GaugeMetricFamily(f"cloudcourt_sfu_{key}", description, labels=["worker"])
+        for worker, figures in sorted(per_worker.items()):
+            if key in figures:
+                family.add_metric([worker], figures[key])
+        yield family
+
+
 class ServerCollector(Collector):
-    """The SFU worker's and the live hearings' current figures, read at each scrape."""
+    """The SFU workers' and the live hearings' current figures, read at each scrape."""
 
     def __init__(
         self,
         sfu: Callable[[], Mapping[str, int | float]],
         control: Callable[[], Mapping[str, int | float]],
+        workers: Callable[[], Mapping[str, Mapping[str, int | float]]] | None = None,
     ) -> None:
         self.sfu = sfu
         self.control = control
+        self.workers = workers
 
     def collect(self) -> Iterator[Metric]:
-        yield from _families("cloudcourt_sfu_", self.sfu(), SFU_COUNTERS, SFU_GAUGES)
+        per_worker = self.workers() if self.workers is not None else {}
+        if per_worker:  # worker processes: every SFU family carries the `worker` label
+            yield from _labelled(per_worker)
+        else:  # the SFU in this process: unlabelled, as before
+            yield from _families("cloudcourt_sfu_", self.sfu(), SFU_COUNTERS, SFU_GAUGES)
         yield from _families("cloudcourt_", self.control(), CONTROL_COUNTERS, CONTROL_GAUGES)
 
 
@@ -94,9 +139,10 @@ class Metrics:
         self,
         sfu: Callable[[], Mapping[str, int | float]],
         control: Callable[[], Mapping[str, int | float]],
+        workers: Callable[[], Mapping[str, Mapping[str, int | float]]] | None = None,
     ) -> None:
         self.registry = CollectorRegistry()
-        self.registry.register(ServerCollector(sfu, control))
+        self.registry.register(ServerCollector(sfu, control, workers))
         ProcessCollector(registry=self.registry)
         self.request_seconds = Histogram(
             "cloudcourt_http_request_duration_seconds",

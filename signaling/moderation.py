@@ -117,7 +117,12 @@ class Moderation:
     ) -> None:
         if session.room is None:
             return
-        muted = session.mute_state(participant_id).muted(kind)
+        state = session.mute_state(participant_id)
+        muted = state.muted(kind)
+        conn = session.connections.get(participant_id)
+        if conn is not None and conn.peer is not None:
+            # Its next publications start in the standing state (from their first packet).
+            conn.peer.set_muted_kinds([k for k, m in state.to_json().items() if m])
         for publication in list(session.room.publications.values()):
             if publication.peer_id != participant_id or publication.kind != kind:
                 continue

@@ -6,9 +6,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from sfu import Peer, SfuError
+from sfu import SfuError
 from signaling.errors import Code, CourtError, forbidden, not_admitted, not_found
 from signaling.registry import SessionRegistry
+from signaling.workers import PeerHandle
 
 
 @contextmanager
@@ -24,7 +25,7 @@ class Negotiation:
     def __init__(self, sessions: SessionRegistry) -> None:
         self.sessions = sessions
 
-    def _media_peer(self, sid: str, grant: str) -> Peer:
+    def _media_peer(self, sid: str, grant: str) -> PeerHandle:
         _, conn = self.sessions.socket_actor(sid)
         if not conn.in_room or conn.peer is None:
             raise not_admitted("you are waiting in the lobby until a moderator admits you")

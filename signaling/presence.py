@@ -11,7 +11,6 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from sfu import Peer
 from signaling import consumption
 from signaling.errors import CourtError, conflict, forbidden
 from signaling.live_state import Connection, HearingSession, LeftReason, Via
@@ -19,6 +18,7 @@ from signaling.models import Hearing, Participant, ParticipantState
 from signaling.registry import SessionRegistry
 from signaling.sfu_listeners import PeerEvents
 from signaling.tokens import TokenRevoked
+from signaling.workers import PeerHandle
 
 log = logging.getLogger("cloudcourt.live")
 
@@ -120,7 +120,7 @@ class Presence:
             log.info("participant %s left hearing %s (%s)", participant_id, session.id, reason)
 
     async def peer_closed(
-        self, session: HearingSession, conn: Connection, peer: Peer, reason: str
+        self, session: HearingSession, conn: Connection, peer: PeerHandle, reason: str
     ) -> None:
         """The SFU gave up on a peer (ICE/DTLS failure, or a WHIP publisher fell silent)."""
         async with self.sessions.locked(session):
@@ -220,18 +220,21 @@ class Presence:
             "ice_servers": self.ice_servers,
         }
 
-    def new_peer(self, session: HearingSession, conn: Connection) -> Peer:
+    def new_peer(self, session: HearingSession, conn: Connection) -> PeerHandle:
         grants = conn.grants
         subscribe = grants.subscribe and conn.via is Via.SOCKET
 
-        def closed(peer: Peer, reason: str) -> None:
+        def closed(peer: PeerHandle, reason: str) -> None:
             self.sessions.spawn(self.peer_closed(session, conn, peer, reason))
 
+        mutes = session.mute_state(conn.participant.id).to_json()
         peer = self.sessions.room(session).add_peer(
             conn.participant.id,
             publish=grants.publish,
             subscribe=subscribe,
             listener=PeerEvents(self.outbox, conn, closed),
+            # A standing mute holds from a new publication's first packet, also across a channel.
+            muted_kinds=[kind for kind, muted in mutes.items() if muted],
         )
         if subscribe and session.room is not None:
             # The SFU forwards nothing unasked: what is already published, this peer receives

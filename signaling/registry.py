@@ -23,7 +23,6 @@ from collections.abc import AsyncIterator, Coroutine
 from contextlib import asynccontextmanager
 from typing import Any
 
-from sfu import Room, Worker
 from signaling.errors import conflict, unauthorized
 from signaling.hearings import HearingService
 from signaling.live_state import Connection, HearingSession, WhepPlayback
@@ -32,6 +31,7 @@ from signaling.mutes import MuteState
 from signaling.outbox import Outbox
 from signaling.sfu_listeners import RoomEvents
 from signaling.sidecars import Sidecars
+from signaling.workers import Pool, RoomHandle
 
 log = logging.getLogger("cloudcourt.live")
 
@@ -39,9 +39,9 @@ HEARING_ENDED = "the hearing has ended"
 
 
 class SessionRegistry:
-    def __init__(self, service: HearingService, worker: Worker, outbox: Outbox) -> None:
+    def __init__(self, service: HearingService, pool: Pool, outbox: Outbox) -> None:
         self.service = service
-        self.worker = worker
+        self.pool = pool
         self.outbox = outbox
         self.sidecars = Sidecars()
         self._sessions: dict[str, HearingSession] = {}
@@ -135,7 +135,7 @@ class SessionRegistry:
         if session.room is not None:
             session.room = None
             try:
-                await self.worker.close_room(session.id)
+                await self.pool.close_room(session.id)
             except Exception:
                 log.exception("closing the SFU room of hearing %s failed", session.id)
         if self.is_current(session):
@@ -166,13 +166,15 @@ class SessionRegistry:
         return session, conn
 
     # ------------------------------------------------------------------ SFU rooms
-    def room(self, session: HearingSession) -> Room:
+    def room(self, session: HearingSession) -> RoomHandle:
         if session.closed:
             # locked_unended keeps callers away from ended hearings; this is the last line of
             # defence against a room that would never be closed.
             raise conflict(HEARING_ENDED)
-        if session.room is None:
-            session.room = self.worker.room(
+        if session.room is None or self.pool.get_room(session.id) is not session.room:
+            # None, or its worker process died (the pool forgot it): placed afresh, on a worker
+            # that is up. The peers of the lost room are closed and re-made by their listeners.
+            session.room = self.pool.room(
                 session.id, RoomEvents(self.outbox, self.sidecars, session)
             )
         return session.room
@@ -188,14 +190,14 @@ class SessionRegistry:
     async def discard_stray_peer(self, hearing_id: str, peer_id: str) -> None:
         """Take a peer out of an SFU room of this hearing that no session looks after any more
         (the hearing ended meanwhile), and close that room once it is empty."""
-        room = self.worker.get_room(hearing_id)
+        room = self.pool.get_room(hearing_id)
         owner = self._sessions.get(hearing_id)
         if room is None or (owner is not None and owner.room is room):
             return
         try:
             await room.remove_peer(peer_id)
-            if not room.peers and self.worker.get_room(hearing_id) is room:
-                await self.worker.close_room(hearing_id)
+            if not room.peers and self.pool.get_room(hearing_id) is room:
+                await self.pool.close_room(hearing_id)
         except Exception:
             log.exception("discarding SFU peer %s of hearing %s failed", peer_id, hearing_id)
 
@@ -207,7 +209,7 @@ class SessionRegistry:
             return
         session.room = None
         try:
-            await self.worker.close_room(session.id)
+            await self.pool.close_room(session.id)
         except Exception:
             log.exception("closing the SFU room of hearing %s failed", session.id)
 

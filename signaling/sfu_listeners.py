@@ -10,8 +10,9 @@ import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from sfu import Peer, Publication, Room, TrackInfo
+from sfu import Room, TrackInfo
 from signaling import consumption
+from signaling.workers import PeerHandle, PublicationView, RoomHandle
 
 if TYPE_CHECKING:
     from signaling.live_state import Connection, HearingSession
@@ -21,7 +22,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("cloudcourt.live")
 
 
-def publication_json(publication: Publication) -> dict[str, Any]:
+def publication_json(publication: PublicationView) -> dict[str, Any]:
     return {
         "id": publication.id,
         "participant_id": publication.peer_id,
@@ -51,7 +52,7 @@ class RoomEvents:
         self.sidecars = sidecars
         self.session = session
 
-    def on_publication(self, room: Room, publication: Publication) -> None:
+    def on_publication(self, room: RoomHandle, publication: PublicationView) -> None:
         try:
             # A mute imposed before the track existed holds from its first packet.
             if self.session.mute_state(publication.peer_id).muted(publication.kind):
@@ -59,8 +60,12 @@ class RoomEvents:
         except Exception:
             log.exception("could not mute new publication %s", publication.id)
         conn = self.session.connections.get(publication.peer_id)
-        if conn is not None:
-            self.sidecars.publication_added(self.session.id, conn.participant, room, publication)
+        # The sidecars read in-process taps: only an in-process room has them (in a worker
+        # process a hearing is not recorded until they read plain-RTP taps, docs/SFU.md).
+        if conn is not None and isinstance(room, Room):
+            live = room.publications.get(publication.id)
+            if live is not None:
+                self.sidecars.publication_added(self.session.id, conn.participant, room, live)
         # The SFU forwards it to nobody until told who receives it.
         consumption.publication_added(self.session, publication)
         self.outbox.emit(
@@ -69,7 +74,7 @@ class RoomEvents:
             to=self.session.room_name,
         )
 
-    def on_unpublication(self, room: Room, publication: Publication) -> None:
+    def on_unpublication(self, room: RoomHandle, publication: PublicationView) -> None:
         self.outbox.emit(
             "track_unpublished",
             {
@@ -80,7 +85,7 @@ class RoomEvents:
             to=self.session.room_name,
         )
 
-    def on_active_speaker(self, room: Room, peer_id: str | None, level: int) -> None:
+    def on_active_speaker(self, room: RoomHandle, peer_id: str | None, level: int) -> None:
         self.outbox.emit(
             "active_speaker", {"participant_id": peer_id, "level": level}, to=self.session.room_name
         )
@@ -90,20 +95,20 @@ class PeerEvents:
     """PeerListener for a participant's connection (Socket.IO or WHIP)."""
 
     def __init__(
-        self, outbox: Outbox, conn: Connection, closed: Callable[[Peer, str], None]
+        self, outbox: Outbox, conn: Connection, closed: Callable[[PeerHandle, str], None]
     ) -> None:
         self.outbox = outbox
         self.conn = conn
         # Called with the peer and the reason; must not block (it spawns the clean-up).
         self.closed = closed
 
-    def _deliverable(self, peer: Peer) -> str | None:
+    def _deliverable(self, peer: PeerHandle) -> str | None:
         """The socket to tell, if this peer is still the participant's current one."""
         if self.conn.peer is not peer or self.conn.sid is None:
             return None
         return self.conn.sid
 
-    def on_subscriber_offer(self, peer: Peer, sdp: str) -> None:
+    def on_subscriber_offer(self, peer: PeerHandle, sdp: str) -> None:
         sid = self._deliverable(peer)
         if sid is None:
             return
@@ -112,13 +117,13 @@ class PeerEvents:
             "subscriber_offer", {"sdp": sdp, "type": "offer", "tracks": tracks}, to=sid
         )
 
-    def on_subscriptions(self, peer: Peer, tracks: list[TrackInfo]) -> None:
+    def on_subscriptions(self, peer: PeerHandle, tracks: list[TrackInfo]) -> None:
         sid = self._deliverable(peer)
         if sid is None:
             return
         self.outbox.emit("subscriptions", {"tracks": [track_json(t) for t in tracks]}, to=sid)
 
-    def on_closed(self, peer: Peer, reason: str) -> None:
+    def on_closed(self, peer: PeerHandle, reason: str) -> None:
         self.closed(peer, reason)
 
 
@@ -129,11 +134,11 @@ class WhepEvents:
         # Called with the reason; must not block (it spawns the clean-up).
         self.closed = closed
 
-    def on_subscriber_offer(self, peer: Peer, sdp: str) -> None:
+    def on_subscriber_offer(self, peer: PeerHandle, sdp: str) -> None:
         return None
 
-    def on_subscriptions(self, peer: Peer, tracks: list[TrackInfo]) -> None:
+    def on_subscriptions(self, peer: PeerHandle, tracks: list[TrackInfo]) -> None:
         return None
 
-    def on_closed(self, peer: Peer, reason: str) -> None:
+    def on_closed(self, peer: PeerHandle, reason: str) -> None:
         self.closed(reason)
