@@ -6,6 +6,7 @@
 
 import * as i18n from "./i18n.js";
 import * as account from "./account.js";
+import { el } from "./dom.js";
 
 const $ = (id) => document.getElementById(id);
 const REFRESH_MS = 5000;
@@ -19,17 +20,6 @@ const state = {
   armed: null, // the id of the site whose retire button asks for a second click
   secret: null, // {site_id, credential, kiosk_url}: shown until the card closes
 };
-
-function el(tag, props = {}, ...children) {
-  const node = document.createElement(tag);
-  for (const [key, value] of Object.entries(props)) {
-    if (key === "dataset") Object.assign(node.dataset, value);
-    else if (key === "onclick") node.addEventListener("click", value);
-    else if (value !== undefined && value !== null) node.setAttribute(key, value);
-  }
-  for (const child of children) if (child !== null && child !== undefined) node.append(child);
-  return node;
-}
 
 function showError(err) {
   const text = err && err.status === 0 ? i18n.t("net.network_error") : i18n.t("net.error", { error: err.message || String(err) });

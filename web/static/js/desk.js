@@ -1,7 +1,8 @@
 // What the officer's and the liaison judge's desks share: the signed-in account (H1's
 // js/account.js keeps the session and sends the Authorization header), the page's frame (the
 // translation tables, the language switch, logging out, the error banner), downloads of
-// files the API serves only to a signed-in caller, and the names of the people a dispute names.
+// files the API serves only to a signed-in caller, the shapes of the API's lists, and the names
+// of the sites and people a dispute names.
 
 import * as i18n from "./i18n.js";
 import * as account from "./account.js";
@@ -100,6 +101,27 @@ export function clearError() {
   $("desk-error").hidden = true;
 }
 
+// A list the API gives either bare or under its name ({"disputes": […]}); nothing for no reply.
+export function listOf(reply, key) {
+  if (Array.isArray(reply)) return reply;
+  return (reply && reply[key]) || [];
+}
+
+// What the dispute view (js/disputes_view.js) reads names from, filled by noteSites and
+// loadPeople; downloads go through the session's header.
+export function context() {
+  return { sites: new Map(), people: new Map(), download: (path, name) => download(path, name) };
+}
+
+// The sites a desk shows, by id, and the people each names (liaison judge, officer,
+// mediators): no account lookups needed for them.
+export function noteSites(ctx, sites) {
+  for (const s of sites) {
+    ctx.sites.set(s.id, s);
+    for (const person of [s.liaison_judge, s.officer, ...(s.mediators || [])]) if (person) ctx.people.set(person.id, person);
+  }
+}
+
 // Names of the accounts a page shows (mediators, judges, officers). An officer may not list
 // every account; what cannot be read shows as its id.
 export async function loadPeople(people, ids) {
@@ -135,8 +157,33 @@ export function joinUrlFor(reply, me) {
 
 // The dispute's agreement that counts (docs/SIGNING.md): the effective one, else the newest.
 export async function agreementOf(disputeId) {
-  const reply = await api("GET", `/api/disputes/${disputeId}/agreements`);
-  const list = Array.isArray(reply) ? reply : reply.agreements || [];
+  return currentAgreement(listOf(await api("GET", `/api/disputes/${disputeId}/agreements`), "agreements"));
+}
+
+// One dispute as both desks open it, read at once: the dispute, its events and evidence (a
+// list the caller may not read comes back empty), the agreement that counts; and the page's own
+// lists, `more` = {name: path} → {name: [...]} (the list under `name` in the reply).
+export async function readDispute(id, more = {}) {
+  const names = Object.keys(more);
+  const [dispute, events, evidence, agreements, ...extra] = await Promise.all([
+    api("GET", `/api/disputes/${id}`),
+    api("GET", `/api/disputes/${id}/events`).catch(() => []),
+    api("GET", `/api/disputes/${id}/evidence`).catch(() => []),
+    api("GET", `/api/disputes/${id}/agreements`).catch(() => []),
+    ...names.map((name) => api("GET", more[name]).catch(() => [])),
+  ]);
+  const read = {
+    dispute: dispute.dispute || dispute,
+    events: listOf(events, "events"),
+    evidence: listOf(evidence, "evidence"),
+    agreement: currentAgreement(listOf(agreements, "agreements")),
+  };
+  names.forEach((name, i) => (read[name] = listOf(extra[i], name)));
+  return read;
+}
+
+// Of a dispute's agreements (oldest first, as the API lists them), the one that counts.
+export function currentAgreement(list) {
   return list.find((a) => a.state === "effective") || list[list.length - 1] || null;
 }
 

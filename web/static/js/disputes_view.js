@@ -6,32 +6,15 @@
 //
 //   import * as view from "/static/js/disputes_view.js";
 //   view.listItem(dispute, ctx, onOpen)      -> <li>
+//   view.markOpened(listNode, openedId)      marks the opened one's line
 //   view.detail(dispute, ctx, {events, evidence}) -> <div> (the facts, no actions)
 //   view.sha256Hex(arrayBuffer)              -> Promise<"64 hex">
 //   ctx = {sites: Map(id → site), people: Map(id → {name}), download(path, filename)}
 
 import * as i18n from "./i18n.js";
+import { el } from "./dom.js";
 
 const t = i18n.t;
-
-export function el(tag, attrs = {}, ...children) {
-  const node = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs)) {
-    if (v === undefined || v === null || v === false) continue;
-    if (k === "dataset") Object.assign(node.dataset, v);
-    else if (k === "text") node.textContent = v;
-    else if (k.startsWith("on")) node.addEventListener(k.slice(2), v);
-    else node.setAttribute(k, v === true ? "" : v);
-  }
-  node.append(...children.filter((c) => c !== null && c !== undefined && c !== false));
-  return node;
-}
-
-// replaceChildren without the parts a view leaves out (null): the DOM would print them as "null".
-export function fill(node, ...children) {
-  node.replaceChildren(...children.filter((c) => c !== null && c !== undefined && c !== false));
-  return node;
-}
 
 // Times in the reader's own clock (the API speaks UTC ISO 8601), minutes are enough on a desk.
 export function fmtTime(iso) {
@@ -111,6 +94,14 @@ export function listItem(dispute, ctx, onOpen) {
     el("span", { class: "summary", text: dispute.summary || "" }),
   );
   return el("li", { dataset: { dispute: dispute.id, state: dispute.state, overdue: String(isOverdue(dispute)) } }, button);
+}
+
+// The list's line of the dispute opened beside it is marked (aria-current), the others not;
+// openedId null marks none. Both desks call it after drawing the list or opening a dispute.
+export function markOpened(list, openedId) {
+  for (const b of list.querySelectorAll("button[data-dispute]")) {
+    b.setAttribute("aria-current", String(openedId !== null && b.dataset.dispute === openedId));
+  }
 }
 
 function facts(pairs) {
@@ -314,6 +305,30 @@ export function reasonForm(labelKey, buttonKey, onSubmit, { required = true, dan
     }
     error.hidden = true;
     await onSubmit(reason);
+  });
+  return form;
+}
+
+// Appointing the dispute's mediator, the same form on both desks: a pick of `people`
+// ([{id, name}], the ones the API would accept) and a button; onPick(id) on submit. With
+// nobody to pick, a line that says so.
+export function appointForm(people, onPick) {
+  if (!people.length) return el("p", { class: "detail", text: t("act.appoint_none") });
+  const select = el(
+    "select",
+    { id: "appoint-pick", "aria-label": t("act.appoint_pick") },
+    ...people.map((p) => el("option", { value: p.id, text: p.name })),
+  );
+  const form = el(
+    "form",
+    { class: "reason-form" },
+    el("label", { for: "appoint-pick", text: t("act.appoint_pick") }),
+    select,
+    el("button", { type: "submit", class: "primary", text: t("act.appoint") }),
+  );
+  form.addEventListener("submit", (e) => {
+    e.preventDefault();
+    onPick(select.value);
   });
   return form;
 }

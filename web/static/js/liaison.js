@@ -6,8 +6,9 @@
 import * as i18n from "./i18n.js";
 import * as desk from "./desk.js";
 import * as view from "./disputes_view.js";
+import { el, fill } from "./dom.js";
 
-const { el } = view;
+const { listOf } = desk;
 const t = i18n.t;
 const $ = (id) => document.getElementById(id);
 
@@ -29,20 +30,12 @@ const cc = (window.cc = {
   ready: false,
 });
 
-const ctx = { sites: new Map(), people: new Map(), download: (path, name) => desk.download(path, name) };
-
-function listOf(reply, key) {
-  if (Array.isArray(reply)) return reply;
-  return (reply && reply[key]) || [];
-}
+const ctx = desk.context();
 
 // ------------------------------------------------------------------ my sites
 async function loadSites() {
   cc.sites = listOf(await desk.api("GET", "/api/sites"), "sites").filter((s) => !s.retired);
-  for (const s of cc.sites) {
-    ctx.sites.set(s.id, s);
-    for (const person of [s.liaison_judge, s.officer, ...(s.mediators || [])]) if (person) ctx.people.set(person.id, person);
-  }
+  desk.noteSites(ctx, cc.sites);
   renderSites();
 }
 
@@ -120,9 +113,7 @@ function renderList() {
 }
 
 function markOpened() {
-  for (const b of $("disputes").querySelectorAll("button[data-dispute]")) {
-    b.setAttribute("aria-current", String(cc.opened !== null && b.dataset.dispute === cc.opened.dispute.id));
-  }
+  view.markOpened($("disputes"), cc.opened ? cc.opened.dispute.id : null);
 }
 
 // ------------------------------------------------------------------ one dispute
@@ -132,16 +123,7 @@ let opening = 0;
 
 async function openDispute(id) {
   const ticket = ++opening;
-  const [dispute, events, evidence, agreements] = await Promise.all([
-    desk.api("GET", `/api/disputes/${id}`),
-    desk.api("GET", `/api/disputes/${id}/events`).catch(() => []),
-    desk.api("GET", `/api/disputes/${id}/evidence`).catch(() => []),
-    desk.api("GET", `/api/disputes/${id}/agreements`).catch(() => []),
-  ]);
-  const d = dispute.dispute || dispute;
-  const docs = listOf(agreements, "agreements");
-  // The agreement that counts: the effective one, else the newest version.
-  const agreement = docs.find((a) => a.state === "effective") || docs[docs.length - 1] || null;
+  const { dispute: d, events, evidence, agreement } = await desk.readDispute(id);
   const confirmation = cc.confirmations.filter((c) => c.dispute_id === id).pop() || null;
   let ruling = null;
   if (confirmation && confirmation.decision_id) {
@@ -149,14 +131,14 @@ async function openDispute(id) {
   }
   let hearing = null;
   // Only a dispute that reached the hearing rung has one (a confirmed agreement closes without).
-  if (listOf(events, "events").some((e) => e.to_state === "hearing_scheduled")) {
+  if (events.some((e) => e.to_state === "hearing_scheduled")) {
     hearing = await desk.api("GET", `/api/disputes/${id}/hearing`).then((r) => r.hearing).catch(() => null);
   }
   if (ticket !== opening) return;
   cc.opened = {
     dispute: d,
-    events: listOf(events, "events"),
-    evidence: listOf(evidence, "evidence"),
+    events,
+    evidence,
     agreement,
     confirmation,
     ruling,
@@ -174,7 +156,7 @@ function renderOpened() {
     return;
   }
   const { dispute, events, evidence, agreement, confirmation, ruling } = cc.opened;
-  view.fill(
+  fill(
     box,
     view.detail(dispute, ctx, { events, evidence }),
     agreementPart(agreement),
@@ -413,20 +395,7 @@ async function appointForm(d) {
       desk.showError(err);
     }
   }
-  if (!people.length) return el("p", { class: "detail", text: t("act.appoint_none") });
-  const select = el("select", { id: "appoint-pick" }, ...people.map((p) => el("option", { value: p.id, text: p.name })));
-  const form = el(
-    "form",
-    { class: "reason-form" },
-    el("label", { for: "appoint-pick", text: t("act.appoint_pick") }),
-    select,
-    el("button", { type: "submit", class: "primary", text: t("act.appoint") }),
-  );
-  form.addEventListener("submit", (e) => {
-    e.preventDefault();
-    run(() => desk.api("POST", `/api/disputes/${d.id}/mediator`, { mediator_id: select.value }), d.id);
-  });
-  return form;
+  return view.appointForm(people, (id) => run(() => desk.api("POST", `/api/disputes/${d.id}/mediator`, { mediator_id: id }), d.id));
 }
 
 function transition(d, to, reason) {

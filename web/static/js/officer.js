@@ -6,8 +6,9 @@
 import * as i18n from "./i18n.js";
 import * as desk from "./desk.js";
 import * as view from "./disputes_view.js";
+import { el, fill } from "./dom.js";
 
-const { el } = view;
+const { listOf } = desk;
 const t = i18n.t;
 const $ = (id) => document.getElementById(id);
 
@@ -23,7 +24,7 @@ const cc = (window.cc = {
   ready: false,
 });
 
-const ctx = { sites: new Map(), people: new Map(), download: (path, name) => desk.download(path, name) };
+const ctx = desk.context();
 
 // ------------------------------------------------------------------ my site
 function mySites(sites, me) {
@@ -105,11 +106,7 @@ async function revokeDevice(site, device) {
 async function loadSites() {
   const reply = await desk.api("GET", "/api/sites");
   const all = Array.isArray(reply) ? reply : reply.sites || [];
-  for (const s of all) {
-    ctx.sites.set(s.id, s);
-    // The site names its people (liaison judge, officer, mediators): no account lookups needed.
-    for (const person of [s.liaison_judge, s.officer, ...(s.mediators || [])]) if (person) ctx.people.set(person.id, person);
-  }
+  desk.noteSites(ctx, all);
   cc.sites = mySites(all, cc.me).filter((s) => !s.retired);
   const keep = cc.site && cc.sites.find((s) => s.id === cc.site.id);
   cc.site = keep || cc.sites[0] || null;
@@ -142,9 +139,7 @@ function renderList() {
 }
 
 function markOpened() {
-  for (const b of $("disputes").querySelectorAll("button[data-dispute]")) {
-    b.setAttribute("aria-current", String(cc.opened !== null && b.dataset.dispute === cc.opened.dispute.id));
-  }
+  view.markOpened($("disputes"), cc.opened ? cc.opened.dispute.id : null);
 }
 
 // Each opening is numbered: a slow answer for a dispute opened before (a refresh re-reading
@@ -153,33 +148,23 @@ let opening = 0;
 
 async function openDispute(id) {
   const ticket = ++opening;
-  const [dispute, events, evidence, agreements, confirmations, sessions] = await Promise.all([
-    desk.api("GET", `/api/disputes/${id}`),
-    desk.api("GET", `/api/disputes/${id}/events`).catch(() => []),
-    desk.api("GET", `/api/disputes/${id}/evidence`).catch(() => []),
-    desk.api("GET", `/api/disputes/${id}/agreements`).catch(() => []),
-    desk.api("GET", `/api/confirmations?dispute_id=${encodeURIComponent(id)}`).catch(() => []),
-    desk.api("GET", `/api/disputes/${id}/sessions`).catch(() => []),
-  ]);
-  const d = dispute.dispute || dispute;
-  const docs = listOf(agreements, "agreements");
+  const read = await desk.readDispute(id, {
+    confirmations: `/api/confirmations?dispute_id=${encodeURIComponent(id)}`,
+    sessions: `/api/disputes/${id}/sessions`,
+  });
+  const d = read.dispute;
   if (ticket !== opening) return;
   cc.opened = {
     dispute: d,
-    events: listOf(events, "events"),
-    evidence: listOf(evidence, "evidence"),
-    agreement: docs.find((a) => a.state === "effective") || docs[docs.length - 1] || null,
-    confirmation: listOf(confirmations, "confirmations").pop() || null,
-    sessions: listOf(sessions, "sessions"),
+    events: read.events,
+    evidence: read.evidence,
+    agreement: read.agreement,
+    confirmation: read.confirmations.pop() || null,
+    sessions: read.sessions,
   };
   await desk.loadPeople(ctx.people, [d.mediator_id, d.judge_id]);
   if (ticket !== opening) return;
   renderOpened();
-}
-
-function listOf(reply, key) {
-  if (Array.isArray(reply)) return reply;
-  return (reply && reply[key]) || [];
 }
 
 function renderOpened() {
@@ -189,7 +174,7 @@ function renderOpened() {
     return;
   }
   const { dispute, events, evidence } = cc.opened;
-  view.fill(
+  fill(
     box,
     view.detail(dispute, ctx, { events, evidence }),
     sessionsPart(dispute, cc.opened.sessions),
@@ -400,24 +385,8 @@ function appointForm(d) {
   // The mediators of the site that mediates it (the API refuses any other).
   const handler = (d.handler?.site_id && ctx.sites.get(d.handler.site_id)) || cc.site;
   const ids = (handler && handler.mediator_ids) || [];
-  if (!ids.length) return el("p", { class: "detail", text: t("act.appoint_none") });
-  const select = el(
-    "select",
-    { id: "appoint-pick", "aria-label": t("act.appoint_pick") },
-    ...ids.map((id) => el("option", { value: id, text: ctx.people.get(id)?.name || id })),
-  );
-  const form = el(
-    "form",
-    { class: "reason-form" },
-    el("label", { for: "appoint-pick", text: t("act.appoint_pick") }),
-    select,
-    el("button", { type: "submit", class: "primary", text: t("act.appoint") }),
-  );
-  form.addEventListener("submit", (e) => {
-    e.preventDefault();
-    run(() => desk.api("POST", `/api/disputes/${d.id}/mediator`, { mediator_id: select.value }), d.id);
-  });
-  return form;
+  const people = ids.map((id) => ({ id, name: ctx.people.get(id)?.name || id }));
+  return view.appointForm(people, (id) => run(() => desk.api("POST", `/api/disputes/${d.id}/mediator`, { mediator_id: id }), d.id));
 }
 
 function transition(d, to, reason) {
@@ -623,7 +592,7 @@ async function uploadEvidence(disputeId) {
 
 function renderIntakeResult(dispute) {
   const box = $("intake-result");
-  view.fill(
+  fill(
     box,
     el("h2", { text: t("officer.result_title", { number: dispute.number || dispute.id }) }),
     el(
