@@ -22,41 +22,33 @@ import pytest_asyncio
 from playwright.async_api import Page
 
 from tests.browser import Browser, eventually, screenshot
+from tests.desk_network import (
+    contains,
+    intake,
+    no_sideways,
+    party,
+    post,
+    refreshed,
+    site_a,
+    site_a_dispute,
+)
+from tests.desk_network import sign_in as desk_sign_in
 from tests.e2e import Api
 from tests.network import account, site
 from tests.signaling_server import ServerProcess
 from tests.signing_network import signature_png
-from tests.test_web_officer import intake, no_sideways, party
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
-
-
-async def post(api: Api, path: str, auth: str, body: Any = None, expect: int = 200) -> Any:
-    status, data, _ = await api.request("POST", path, json=body, auth=auth)
-    assert status == expect, f"POST {path}: {status} {data}"
-    return data
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def net(server: ServerProcess) -> dict[str, Any]:
     api = Api(server)
-    judge = await account(api, "judge", name="周法官")
+    net = await site_a(api, county="青山县")
+    judge, officer, a = net["judge"], net["officer"], net["a"]
     judge_b = await account(api, "judge", name="吴法官")
-    officer = await account(api, "officer", name="李庭务")
     officer_b = await account(api, "officer", name="赵庭务")
-    mediator = await account(api, "mediator", name="王调解")
     command = await account(api, "command", name="指挥中心值班员")
-    a = await site(
-        api,
-        kind="village",
-        name="青山镇东山村云法庭",
-        township="青山镇",
-        village="东山村",
-        county="青山县",
-        liaison_judge_id=judge["id"],
-        officer_id=officer["id"],
-        mediator_ids=[mediator["id"]],
-    )
     a2 = await site(
         api, kind="township", name="青山镇云法庭", township="青山镇", liaison_judge_id=judge["id"]
     )
@@ -92,13 +84,9 @@ async def net(server: ServerProcess) -> dict[str, Any]:
         parties=[party("applicant", "钱一", "东山村"), party("respondent", "钱二", "东山村")],
     )
     return {
-        "api": api,
-        "judge": judge,
+        **net,
         "judge_b": judge_b,
-        "officer": officer,
-        "mediator": mediator,
         "command": command,
-        "a": a,
         "a2": a2,
         "b": b,
         "mine": mine,
@@ -115,13 +103,7 @@ async def mediated_and_applied(
     the officer on the parties' behalf. Returns (dispute, agreement, confirmation)."""
     api: Api = net["api"]
     o, m = net["officer"]["session"], net["mediator"]["session"]
-    d = await intake(
-        api,
-        o,
-        net["a"]["id"],
-        summary="宅基地围墙越界纠纷",
-        parties=[party("applicant", "赵大山", "东山村"), party("respondent", "钱小河", "东山村")],
-    )
+    d = await site_a_dispute(net, "宅基地围墙越界纠纷", "赵大山", "钱小河")
     await post(api, f"/api/disputes/{d['id']}/mediator", o, {"mediator_id": net["mediator"]["id"]})
     await post(api, f"/api/disputes/{d['id']}/mediator/accept", m)
     doc = await post(
@@ -160,18 +142,7 @@ async def mediated_and_applied(
 
 
 async def sign_in(browser: Browser, api: Api, who: dict[str, Any], label: str) -> Page:
-    page = await browser.page(label, media=False)
-    await page.goto(api.abs("/login"))
-    await page.fill("#username", who["username"])
-    await page.fill("#password", who["password"])
-    await page.click("#login-submit")
-    await page.wait_for_url("**/liaison")
-    await page.wait_for_selector("body[data-ready='1']")
-    return page
-
-
-async def _contains(locator: Any, text: str) -> bool:
-    return text in await locator.inner_text()
+    return await desk_sign_in(browser, api, who, label, lands="/liaison")
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
@@ -180,8 +151,7 @@ async def desk(net: dict[str, Any], browser: Browser) -> Page:
 
 
 async def open_tab(page: Page, tab: str) -> None:
-    await page.click("#refresh")
-    await page.wait_for_selector("body:not([data-refreshing])")
+    await refreshed(page)
     await page.click(f".tabs [data-tab='{tab}']")
     await page.wait_for_selector(f".tabs [data-tab='{tab}'][aria-selected='true']")
 
@@ -270,7 +240,7 @@ async def test_the_judge_confirms_an_effective_agreement_and_sees_the_ruling_and
     assert status == 200, ruling
     entry = [e for e in ruling["entries"] if e["type"] == "decision"][-1]
     await eventually(
-        lambda: _contains(decided.locator(".decision-hash"), entry["hash"]), "the ruling's hash"
+        lambda: contains(decided.locator(".decision-hash"), entry["hash"]), "the ruling's hash"
     )
     assert await decided.locator(".ruling-sha256").inner_text() == ruling["text_sha256"]
     # Its PDF: the button opens it in a new tab, from the API's PDF.
@@ -329,14 +299,7 @@ async def test_a_failed_mediations_filing_package_downloads_is_filed_and_heard(
 ) -> None:
     api: Api = net["api"]
     o = net["officer"]["session"]
-    d = await intake(
-        api,
-        o,
-        net["a"]["id"],
-        summary="劳务费纠纷，双方各执一词",
-        type="labour",
-        parties=[party("applicant", "孙一", "东山村"), party("respondent", "孙二", "东山村")],
-    )
+    d = await site_a_dispute(net, "劳务费纠纷，双方各执一词", "孙一", "孙二", type="labour")
     await post(
         api,
         f"/api/disputes/{d['id']}/transitions",
@@ -406,11 +369,11 @@ async def test_the_desk_fits_a_laptop_and_a_tablet_both_ways(desk: Page) -> None
 
 async def test_english_on_a_click(desk: Page) -> None:
     await desk.click("#lang-switch")
-    await eventually(lambda: _contains(desk.locator(".bar .brand"), "Liaison judge"), "English")
+    await eventually(lambda: contains(desk.locator(".bar .brand"), "Liaison judge"), "English")
     assert "Overdue" in await desk.inner_text(".tabs [data-tab='overdue']")
     await no_sideways(desk, "liaison-en")
     await desk.click("#lang-switch")
-    await eventually(lambda: _contains(desk.locator(".bar .brand"), "联系法官"), "zh-CN")
+    await eventually(lambda: contains(desk.locator(".bar .brand"), "联系法官"), "zh-CN")
 
 
 async def test_a_command_center_account_gets_the_command_centers_desk(
@@ -442,6 +405,6 @@ async def test_a_command_center_account_gets_the_command_centers_desk(
     await detail.locator("#appoint-pick").select_option(net["mediator"]["id"])
     await detail.locator("form.reason-form button[type=submit]").click()
     await eventually(
-        lambda: _contains(detail.locator("[data-fact='dispute.mediator']"), "王调解"),
+        lambda: contains(detail.locator("[data-fact='dispute.mediator']"), "王调解"),
         "the mediator the command center appointed",
     )

@@ -13,7 +13,6 @@ with a reason and the history says why; only site A's disputes are listed; the p
 from __future__ import annotations
 
 import hashlib
-import itertools
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -22,95 +21,43 @@ import pytest_asyncio
 from playwright.async_api import FilePayload, Page
 
 from tests.browser import Browser, eventually, screenshot
+from tests.desk_network import (
+    contains,
+    intake,
+    no_sideways,
+    party,
+    refreshed,
+    site_a,
+    site_a_dispute,
+)
+from tests.desk_network import sign_in as desk_sign_in
 from tests.e2e import Api
 from tests.network import account, heartbeat, site
 from tests.signaling_server import ServerProcess
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
-_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
-_serial = itertools.count(101)
-
-
-def id_number(birth: str = "19800101", region: str = "330102") -> str:
-    """A valid 18-character ID number (GB 11643: the check character from the weighted sum)."""
-    body = f"{region}{birth}{next(_serial) % 1000:03d}"
-    return body + "10X98765432"[sum(int(d) * w for d, w in zip(body, _WEIGHTS, strict=True)) % 11]
-
-
-def party(side: str, name: str, village: str, township: str = "青山镇") -> dict[str, Any]:
-    return {
-        "side": side,
-        "name": name,
-        "id_number": id_number(),
-        "phone": "13812345678",
-        "address": f"{township}{village}1组",
-        "village": village,
-        "township": township,
-        "consents": {"online_mediation": True, "electronic_service": True},
-    }
-
-
-async def intake(api: Api, session: str, site_id: str, **fields: Any) -> dict[str, Any]:
-    body = {
-        "intake_site_id": site_id,
-        "type": "neighbour",
-        "summary": "相邻通行纠纷",
-        **fields,
-    }
-    status, data, _ = await api.request("POST", "/api/disputes", json=body, auth=session)
-    assert status == 201, f"intake: {status} {data}"
-    return dict(data)
-
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def net(server: ServerProcess) -> dict[str, Any]:
     """Site A (东山村, its judge, officer and mediator) and site B (西山村, another officer)."""
     api = Api(server)
-    judge = await account(api, "judge", name="周法官")
-    officer = await account(api, "officer", name="李庭务")
-    mediator = await account(api, "mediator", name="王调解")
+    net = await site_a(api)
     officer_b = await account(api, "officer", name="赵庭务")
-    a = await site(
-        api,
-        kind="village",
-        name="青山镇东山村云法庭",
-        township="青山镇",
-        village="东山村",
-        liaison_judge_id=judge["id"],
-        officer_id=officer["id"],
-        mediator_ids=[mediator["id"]],
-    )
     b = await site(
         api,
         kind="village",
         name="青山镇西山村云法庭",
         township="青山镇",
         village="西山村",
-        liaison_judge_id=judge["id"],
+        liaison_judge_id=net["judge"]["id"],
         officer_id=officer_b["id"],
     )
-    return {
-        "api": api,
-        "judge": judge,
-        "officer": officer,
-        "mediator": mediator,
-        "officer_b": officer_b,
-        "a": a,
-        "b": b,
-    }
+    return {**net, "officer_b": officer_b, "b": b}
 
 
 async def sign_in(browser: Browser, api: Api, who: dict[str, Any], label: str, **kw: Any) -> Page:
-    """The person's own login on /login, which sends them to their desk."""
-    page = await browser.page(label, media=False, **kw)
-    await page.goto(api.abs("/login"))
-    await page.fill("#username", who["username"])
-    await page.fill("#password", who["password"])
-    await page.click("#login-submit")
-    await page.wait_for_url("**/officer")
-    await page.wait_for_selector("body[data-ready='1']")
-    return page
+    return await desk_sign_in(browser, api, who, label, lands="/officer", **kw)
 
 
 async def fill_party(page: Page, index: int, p: dict[str, Any]) -> None:
@@ -146,8 +93,7 @@ async def test_the_officer_enrols_the_sites_kiosk_and_sees_it_online(
     assert href and "/kiosk?credential=" in href, href
     # The kiosk on the site's machine heartbeats with the credential of that link.
     await heartbeat(net["api"], href.split("credential=", 1)[1])
-    await desk.click("#refresh")
-    await desk.wait_for_selector("body:not([data-refreshing])")
+    await refreshed(desk)
     await desk.wait_for_selector("#site-online[data-online='true']")
     assert await desk.inner_text("#site-online") == "在线"
     assert "调解室一体机" in await desk.inner_text("#devices")
@@ -233,15 +179,11 @@ async def test_a_cross_village_intake_goes_to_the_command_center(desk: Page) -> 
     await fill_party(desk, 1, party("respondent", "陈六", "南岭村"))
     await desk.click("#intake-submit")
     result = desk.locator("#intake-result")
-    await eventually(lambda: _contains(result, "指挥中心"), "the intake's result")
+    await eventually(lambda: contains(result, "指挥中心"), "the intake's result")
     text = await result.inner_text()
     assert "指挥中心" in text, text
     assert "null" not in text, text  # no files: no hash list, and nothing in its place
     assert await result.locator("[data-level]").get_attribute("data-level") == "command_center"
-
-
-async def _contains(locator: Any, text: str) -> bool:
-    return text in await locator.inner_text()
 
 
 async def test_a_wrong_id_number_is_caught_before_sending(desk: Page, net: dict[str, Any]) -> None:
@@ -278,14 +220,13 @@ async def test_a_dispute_received_long_ago_shows_overdue_and_only_my_sites_are_l
 ) -> None:
     api: Api = net["api"]
     long_ago = (datetime.now(UTC) - timedelta(days=40)).isoformat()
-    late = await intake(
-        api,
-        net["officer"]["session"],
-        net["a"]["id"],
-        summary="买卖合同货款纠纷（纸质材料早已收到）",
+    late = await site_a_dispute(
+        net,
+        "买卖合同货款纠纷（纸质材料早已收到）",
+        "钱一",
+        "钱二",
         type="sale",
         received_at=long_ago,
-        parties=[party("applicant", "钱一", "东山村"), party("respondent", "钱二", "东山村")],
     )
     assert late["overdue"], late
     other = await intake(
@@ -296,8 +237,7 @@ async def test_a_dispute_received_long_ago_shows_overdue_and_only_my_sites_are_l
         parties=[party("applicant", "吴一", "西山村"), party("respondent", "吴二", "西山村")],
     )
     await desk.click("#tab-list")
-    await desk.click("#refresh")
-    await desk.wait_for_selector("body:not([data-refreshing])")
+    await refreshed(desk)
     item = desk.locator(f"#disputes li[data-dispute='{late['id']}']")
     await item.wait_for()
     assert "已超期" in await item.inner_text()
@@ -316,16 +256,9 @@ async def test_the_officer_escalates_to_the_liaison_judge_with_a_reason(
     desk: Page, net: dict[str, Any]
 ) -> None:
     api: Api = net["api"]
-    d = await intake(
-        api,
-        net["officer"]["session"],
-        net["a"]["id"],
-        summary="邻里噪音纠纷，多次调解未果",
-        parties=[party("applicant", "郑一", "东山村"), party("respondent", "郑二", "东山村")],
-    )
+    d = await site_a_dispute(net, "邻里噪音纠纷，多次调解未果", "郑一", "郑二")
     await desk.click("#tab-list")
-    await desk.click("#refresh")
-    await desk.wait_for_selector("body:not([data-refreshing])")
+    await refreshed(desk)
     await desk.locator(f"#disputes li[data-dispute='{d['id']}'] button").click()
     detail = desk.locator("#dispute-detail")
     await detail.locator(f"[data-dispute='{d['id']}']").wait_for()
@@ -334,7 +267,7 @@ async def test_the_officer_escalates_to_the_liaison_judge_with_a_reason(
     await detail.locator("#appoint-pick").select_option(net["mediator"]["id"])
     await detail.locator("form.reason-form button[type=submit]").click()
     await eventually(
-        lambda: _contains(detail.locator("[data-fact='dispute.mediator']"), "王调解"),
+        lambda: contains(detail.locator("[data-fact='dispute.mediator']"), "王调解"),
         "the appointed mediator",
     )
     await detail.locator("[data-act='escalate']").click()
@@ -351,51 +284,6 @@ async def test_the_officer_escalates_to_the_liaison_judge_with_a_reason(
     assert got["judge_id"] == net["judge"]["id"]
 
 
-# Nothing may push the page sideways: the document and every scrolling box fit their width,
-# and every shown control lies inside the viewport's width.
-SIDEWAYS_JS = """
-() => {
-  const out = [];
-  const W = innerWidth;
-  const what = (el) => `${el.tagName}#${el.id}.${el.className}`;
-  const page = document.scrollingElement;
-  if (page.scrollWidth > W + 1) out.push(`the page scrolls sideways: ${page.scrollWidth} > ${W}`);
-  for (const box of document.querySelectorAll('main, .card, .table-wrap, .split, .pane')) {
-    if (!box.checkVisibility()) continue;
-    const wide = box.scrollWidth > box.clientWidth + 1;
-    if (wide && getComputedStyle(box).overflowX !== 'visible')
-      out.push(`${what(box)} scrolls sideways: ${box.scrollWidth} > ${box.clientWidth}`);
-  }
-  for (const el of document.querySelectorAll('button, a[href], input, select, textarea')) {
-    if (!el.checkVisibility()) continue;
-    const r = el.getBoundingClientRect();
-    if (r.width === 0) continue;
-    const label = (el.innerText || el.name || '').slice(0, 20);
-    if (r.left < -0.5 || r.right > W + 0.5)
-      out.push(`${what(el)} "${label}" at ${Math.round(r.left)}-${Math.round(r.right)} of ${W}`);
-  }
-  return out;
-}
-"""
-
-SIZES = [(1366, 768), (1024, 768), (768, 1024)]
-
-
-async def no_sideways(page: Page, what: str) -> None:
-    problems: dict[str, list[str]] = {}
-    for width, height in SIZES:
-        await page.set_viewport_size({"width": width, "height": height})
-        await page.evaluate(
-            "() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))"
-        )
-        found: list[str] = await page.evaluate(SIDEWAYS_JS)
-        await screenshot(page, f"{what}-{width}x{height}")
-        if found:
-            problems[f"{width}x{height}"] = found
-    await page.set_viewport_size({"width": 1280, "height": 800})
-    assert not problems, f"{what}: " + "\n".join(f"{k}: {v}" for k, v in problems.items())
-
-
 async def test_the_desk_fits_a_laptop_and_a_tablet_both_ways(desk: Page) -> None:
     await desk.click("#tab-list")
     await desk.locator("#disputes li button").first.click()
@@ -408,7 +296,7 @@ async def test_the_desk_fits_a_laptop_and_a_tablet_both_ways(desk: Page) -> None
 async def test_english_on_a_click(desk: Page) -> None:
     await desk.click("#lang-switch")
     await eventually(
-        lambda: _contains(desk.locator(".bar .brand"), "Site officer"), "the English title"
+        lambda: contains(desk.locator(".bar .brand"), "Site officer"), "the English title"
     )
     assert await desk.inner_text("#tab-intake") == "Take in a dispute"
     assert await desk.inner_text("#site-kind") == "Village cloud court"
@@ -417,7 +305,7 @@ async def test_english_on_a_click(desk: Page) -> None:
     await desk.locator("#disputes li button").first.click()
     await no_sideways(desk, "officer-en")
     await desk.click("#lang-switch")
-    await eventually(lambda: _contains(desk.locator(".bar .brand"), "庭务主任"), "back to zh-CN")
+    await eventually(lambda: contains(desk.locator(".bar .brand"), "庭务主任"), "back to zh-CN")
 
 
 async def test_the_mediator_accepts_and_the_officer_opens_the_mediation_session(
@@ -425,14 +313,7 @@ async def test_the_mediator_accepts_and_the_officer_opens_the_mediation_session(
 ) -> None:
     api: Api = net["api"]
     o = net["officer"]["session"]
-    d = await intake(
-        api,
-        o,
-        net["a"]["id"],
-        summary="家庭赡养费纠纷",
-        type="family",
-        parties=[party("applicant", "冯一", "东山村"), party("respondent", "冯二", "东山村")],
-    )
+    d = await site_a_dispute(net, "家庭赡养费纠纷", "冯一", "冯二", type="family")
     status, _, _ = await api.request(
         "POST",
         f"/api/disputes/{d['id']}/mediator",
@@ -446,14 +327,13 @@ async def test_the_mediator_accepts_and_the_officer_opens_the_mediation_session(
     detail = page.locator("#dispute-detail")
     await detail.locator("[data-act='accept']").click()
     await eventually(
-        lambda: _contains(detail.locator("[data-fact='dispute.mediator']"), "已接受"),
+        lambda: contains(detail.locator("[data-fact='dispute.mediator']"), "已接受"),
         "the mediator's acceptance",
     )
     await page.close()
     # The officer starts the session: the site machine's (kiosk) seat opens in a new tab.
     await desk.click("#tab-list")
-    await desk.click("#refresh")
-    await desk.wait_for_selector("body:not([data-refreshing])")
+    await refreshed(desk)
     await desk.locator(f"#disputes li[data-dispute='{d['id']}'] button").click()
     detail = desk.locator("#dispute-detail")
     await detail.locator(f".dispute[data-dispute='{d['id']}']").wait_for()
@@ -479,14 +359,7 @@ async def test_a_party_away_from_the_site_gets_a_signing_link_from_the_officer(
 ) -> None:
     api: Api = net["api"]
     o, m = net["officer"]["session"], net["mediator"]["session"]
-    d = await intake(
-        api,
-        o,
-        net["a"]["id"],
-        summary="借款纠纷，被申请人在外地务工",
-        type="finance",
-        parties=[party("applicant", "褚一", "东山村"), party("respondent", "褚二", "东山村")],
-    )
+    d = await site_a_dispute(net, "借款纠纷，被申请人在外地务工", "褚一", "褚二", type="finance")
     for path, auth, body in (
         (f"/api/disputes/{d['id']}/mediator", o, {"mediator_id": net["mediator"]["id"]}),
         (f"/api/disputes/{d['id']}/mediator/accept", m, None),
@@ -501,8 +374,7 @@ async def test_a_party_away_from_the_site_gets_a_signing_link_from_the_officer(
     )
     assert status == 201, doc
     await desk.click("#tab-list")
-    await desk.click("#refresh")
-    await desk.wait_for_selector("body:not([data-refreshing])")
+    await refreshed(desk)
     await desk.locator(f"#disputes li[data-dispute='{d['id']}'] button").click()
     part = desk.locator(f"#dispute-detail .agreement[data-document='{doc['id']}']")
     await part.wait_for()
@@ -538,7 +410,7 @@ async def test_the_admin_key_opens_the_desk_over_every_site(
     values = {await options.nth(i).get_attribute("value") for i in range(await options.count())}
     assert {net["a"]["id"], net["b"]["id"]} <= values, values
     await page.select_option("#site-pick", net["b"]["id"])
-    await eventually(lambda: _contains(page.locator("#site-name"), "西山村"), "site B chosen")
+    await eventually(lambda: contains(page.locator("#site-name"), "西山村"), "site B chosen")
     await page.locator("#disputes li").first.wait_for()
     assert "西山村的纠纷" in await page.inner_text("#disputes")
     await page.close()
