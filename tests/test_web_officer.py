@@ -359,7 +359,15 @@ async def test_a_party_away_from_the_site_gets_a_signing_link_from_the_officer(
 ) -> None:
     api: Api = net["api"]
     o, m = net["officer"]["session"], net["mediator"]["session"]
-    d = await site_a_dispute(net, "借款纠纷，被申请人在外地务工", "褚一", "褚二", type="finance")
+    away = party("respondent", "褚二", "东山村")
+    d = await intake(
+        api,
+        o,
+        net["a"]["id"],
+        summary="借款纠纷，被申请人在外地务工",
+        parties=[party("applicant", "褚一", "东山村"), away],
+        type="finance",
+    )
     for path, auth, body in (
         (f"/api/disputes/{d['id']}/mediator", o, {"mediator_id": net["mediator"]["id"]}),
         (f"/api/disputes/{d['id']}/mediator/accept", m, None),
@@ -387,10 +395,19 @@ async def test_a_party_away_from_the_site_gets_a_signing_link_from_the_officer(
     await link.wait_for()
     url = await link.get_attribute("href")
     assert url and f"/sign?document={doc['id']}#link=" in url, url
-    # The link's token is the party's own credential for the document.
-    status, seen, _ = await api.request(
-        "GET", f"/api/documents/{doc['id']}", auth=url.split("#link=", 1)[1]
+    # The link's token is the party's own credential for the document, once the party proved
+    # who they are with the end of their ID number (docs/SIGNING.md).
+    token = url.split("#link=", 1)[1]
+    status, seen, _ = await api.request("GET", f"/api/documents/{doc['id']}", auth=token)
+    assert status == 403, (status, seen)
+    status, proved, _ = await api.request(
+        "POST",
+        f"/api/documents/{doc['id']}/identity",
+        json={"id_last6": away["id_number"][-6:]},
+        auth=token,
     )
+    assert status == 200, proved
+    status, seen, _ = await api.request("GET", f"/api/documents/{doc['id']}", auth=token)
     assert status == 200 and seen["id"] == doc["id"], (status, seen)
 
 
