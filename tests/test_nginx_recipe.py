@@ -266,7 +266,8 @@ async def test_a_live_playlist_through_nginx_is_never_older_than_half_a_segment(
             return status == 200 and newest in parse_media(body.decode()).segments
 
         await eventually(nginx_lists_it, 2, f"nginx lists {newest}", interval=0.02)
-        assert time.monotonic() - seen_at < 0.5 + 0.15, f"nginx listed {newest} late"
+        # Half a second, and a few fetches of slack on a loaded machine.
+        assert time.monotonic() - seen_at < 0.5 + 0.25, f"nginx listed {newest} late"
 
         async def server_moves_on(newest: str = newest) -> bool:
             _, body, _ = await fetch(server.url + name)
