@@ -29,12 +29,20 @@ class OpenApiDocument(Reply):
     components: dict[str, Any]
 
 
+class WorkersReady(Reply):
+    ready: int
+    total: int
+
+
 class Health(Reply):
     status: Literal["ok"]
     version: str
     uptime_seconds: float
     live_hearings: int
     sockets: int
+    workers: WorkersReady | None = Field(
+        default=None, description="SFU worker processes ready / total; only with --sfu-workers N"
+    )
 
 
 class Hearing(Reply):

@@ -13,6 +13,7 @@ import time
 
 import pytest
 
+from signaling.schemas_replies import Health
 from tests.clients.participant import Participant
 from tests.clients.whep import WhepClient
 from tests.e2e import Cast, eventually, metric_value
@@ -100,7 +101,9 @@ async def pair(cast: Cast, first_media: int) -> tuple[dict, Participant, Partici
 
 
 async def test_health_counts_the_ready_workers_and_a_judge_token_cannot_list_them(cast):
-    assert (await cast.api.health())["workers"] == {"ready": 2, "total": 2}
+    health = await cast.api.health()
+    assert health["workers"] == {"ready": 2, "total": 2}
+    Health.model_validate(health)  # the answer the OpenAPI document describes
     hearing = await cast.api.create_hearing()
     tok = await cast.api.token(hearing["id"], "judge", "judge-x")
     status, _, _ = await cast.api.request("GET", "/api/admin/workers", auth=tok["token"])
