@@ -12,6 +12,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import aiohttp
+from prometheus_client.parser import text_string_to_metric_families
 
 from benchmarks.procstat import pid_listening_on
 
@@ -74,11 +75,12 @@ class RemoteServer:
         assert self._session is not None
         async with self._session.get(self.url + "/metrics") as response:
             text = await response.text()
+        # Summed over the `worker` label that each worker process's samples carry
+        # (--sfu-workers N); the in-process SFU has one unlabelled sample per counter.
         values: dict[str, int] = {}
-        for line in text.splitlines():
-            if line.startswith("cloudcourt_sfu_") and " " in line:
-                name, value = line.split(" ", 1)
-                values[name.removeprefix("cloudcourt_sfu_").removesuffix("_total")] = int(
-                    float(value)
-                )
+        for family in text_string_to_metric_families(text):
+            for sample in family.samples:
+                if sample.name.startswith("cloudcourt_sfu_") and sample.name.endswith("_total"):
+                    key = sample.name.removeprefix("cloudcourt_sfu_").removesuffix("_total")
+                    values[key] = values.get(key, 0) + int(sample.value)
         return {k: values.get(k, 0) for k in COUNTERS}
