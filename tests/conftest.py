@@ -25,6 +25,11 @@ def pytest_configure(config):
         "markers",
         "long: the one long soak (>= 2 min); it still runs in CI, deselect with -m 'not long'",
     )
+    config.addinivalue_line(
+        "markers",
+        "serial: runs alone after the parallel part of the suite (real-time encoding, CPU "
+        "measurements): scripts/test",
+    )
 
 
 def _server_env() -> dict[str, str]:

@@ -6,6 +6,11 @@ import json
 import subprocess
 import sys
 
+import pytest
+
+# Alone, after the parallel run (scripts/test): it encodes in real time or measures CPU.
+pytestmark = pytest.mark.serial
+
 
 def test_forwarding_benchmark_reports_what_subscribers_received(tmp_path):
     out = tmp_path / "forwarding.json"

@@ -37,6 +37,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from benchmarks.procstat import cpu_seconds
 from livestream.encoder import EncoderSettings
@@ -45,6 +46,9 @@ from tests.clients.hls import decode_segment, fetch, playlist, segment_url
 from tests.clients.media import COLS, ROWS, read_luma
 from tests.e2e import Api, Cast, eventually
 from tests.signaling_server import start_server
+
+# Alone, after the parallel run (scripts/test): it encodes in real time or measures CPU.
+pytestmark = pytest.mark.serial
 
 JUDGE, FIRST_PARTY = 31, 32
 # The player joins a stream already running, as a viewer does: hls.js starts a live stream whose

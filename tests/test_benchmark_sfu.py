@@ -107,6 +107,9 @@ def test_without_matplotlib_the_numbers_come_and_one_sentence_says_how_to_plot(q
 import argparse, json, sys
 sys.modules["matplotlib"] = None  # as if not installed: importing it raises ModuleNotFoundError
 from benchmarks.sfu import write_outputs
+
+# Alone, after the parallel run (scripts/test): it encodes in real time or measures CPU.
+pytestmark = pytest.mark.serial
 result = json.loads(open({str(quick / "sfu.json")!r}).read())
 write_outputs(result, argparse.Namespace(out={str(tmp_path)!r}, json=None, report=None, plot=None))
 """

@@ -39,7 +39,8 @@ from tests.e2e import Api, Cast, eventually
 from tests.signaling_server import ServerProcess, free_port, start_server
 from tests.test_serve_database import one_sentence
 
-pytestmark = pytest.mark.asyncio(loop_scope="module")
+# Alone, after the parallel run (scripts/test): it encodes in real time or measures CPU.
+pytestmark = [pytest.mark.asyncio(loop_scope="module"), pytest.mark.serial]
 
 DELAY = 2.0  # the broadcast delay of this module's server
 WIDTH, HEIGHT = 854, 480

@@ -14,7 +14,8 @@ from tests.e2e import Api, Cast
 from tests.e2e import eventually as wait_for
 from tests.signaling_server import ServerProcess, start_server
 
-pytestmark = pytest.mark.asyncio(loop_scope="module")
+# Alone, after the parallel run (scripts/test): it encodes in real time or measures CPU.
+pytestmark = [pytest.mark.asyncio(loop_scope="module"), pytest.mark.serial]
 
 PHONE = {"width": 390, "height": 844}
 

@@ -35,7 +35,8 @@ from tests.signaling_server import start_server
 from tests.test_livestream import live_segments, read_tile, tiles
 from tests.test_recorder_e2e import archive_ready
 
-pytestmark = pytest.mark.timeout(240)
+# Alone, after the parallel run (scripts/test): it encodes in real time or measures CPU.
+pytestmark = [pytest.mark.timeout(240), pytest.mark.serial]
 on_the_server = pytest.mark.asyncio(loop_scope="module")
 
 # Each is syntax somewhere: drawtext's expansion (%, %{...}, \), filter options (: ' \),

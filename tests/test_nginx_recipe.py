@@ -31,8 +31,10 @@ from tests.clients.hls import decode_segment, fetch, playlist, segment_url
 from tests.e2e import Api, Cast, eventually
 from tests.signaling_server import free_port, start_server
 
+# Alone, after the parallel run (scripts/test): it encodes in real time or measures CPU.
 pytestmark = [
     pytest.mark.asyncio(loop_scope="module"),
+    pytest.mark.serial,
     pytest.mark.skipif(shutil.which("nginx") is None, reason="Debian's nginx is not installed"),
 ]
 

@@ -28,7 +28,8 @@ from tests.clients.flash_beep_whip import FlashBeepWhip
 from tests.clients.recordings import recording, segments, verify, wait_recorded
 from tests.e2e import Api, eventually
 
-pytestmark = pytest.mark.timeout(240)
+# Alone, after the parallel run (scripts/test): it encodes in real time or measures CPU.
+pytestmark = [pytest.mark.timeout(240), pytest.mark.serial]
 
 JUDGE_NAME = "王法官"
 
