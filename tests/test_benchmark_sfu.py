@@ -12,6 +12,9 @@ import pytest
 
 from benchmarks.sfu import SMOKE_RUN
 
+# Alone, after the parallel run (scripts/test): it encodes in real time or measures CPU.
+pytestmark = pytest.mark.serial
+
 REQUIRED = (
     "forwarded_packets_per_cpu_second",
     "subscribers_per_core",
@@ -108,8 +111,6 @@ import argparse, json, sys
 sys.modules["matplotlib"] = None  # as if not installed: importing it raises ModuleNotFoundError
 from benchmarks.sfu import write_outputs
 
-# Alone, after the parallel run (scripts/test): it encodes in real time or measures CPU.
-pytestmark = pytest.mark.serial
 result = json.loads(open({str(quick / "sfu.json")!r}).read())
 write_outputs(result, argparse.Namespace(out={str(tmp_path)!r}, json=None, report=None, plot=None))
 """
