@@ -14,16 +14,10 @@ from sfu import SfuConfig, SfuError
 from sfu.plain import UdpTapSource
 from sfu.rtp import Incoming
 from signaling.workers import WorkerPool
+from tests.e2e import eventually
 from tests.sfu_harness import Events, Subscriber, publish
 
 pytestmark = pytest.mark.timeout(120)
-
-
-async def until(condition, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out after {timeout} s waiting for {what}"
-        await asyncio.sleep(0.05)
 
 
 async def test_a_peer_receives_only_what_the_control_plane_has_it_consume() -> None:
@@ -59,7 +53,7 @@ async def test_a_peer_receives_only_what_the_control_plane_has_it_consume() -> N
         await sink_c.wait_audio_from(1, min_frames=15, timeout=30)
         # B decodes video for three more seconds; C, never told to consume it, gets none.
         t = time.monotonic()
-        await until(lambda: sink_b.video[1].frames_since(t) >= 30, 15, "b's video")
+        await eventually(lambda: sink_b.video[1].frames_since(t) >= 30, 15, "b's video")
         assert 1 not in sink_c.video or sink_c.video[1].frames == 0
         assert {t.publication_id for t in c.tracks()} == {audio}
 
@@ -72,9 +66,11 @@ async def test_a_peer_receives_only_what_the_control_plane_has_it_consume() -> N
         assert not c.pause_subscription("TR_nothing", True)
 
         c.unconsume([video])
-        await until(lambda: video not in {t.publication_id for t in c.tracks()}, 10, "unconsume")
+        await eventually(
+            lambda: video not in {t.publication_id for t in c.tracks()}, 10, "unconsume"
+        )
         stopped = time.monotonic() + 1.0  # packets in flight may still land
-        await until(lambda: time.monotonic() > stopped + 2, 5, "two quiet seconds")
+        await eventually(lambda: time.monotonic() > stopped + 2, 5, "two quiet seconds")
         assert sink_c.video[1].frames_since(stopped) == 0
         assert sink_b.video[1].frames_since(stopped) > 20  # the other went on
 

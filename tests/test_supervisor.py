@@ -4,7 +4,6 @@ replaced, and `failed` once its restarts keep failing."""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import os
 import signal
@@ -15,15 +14,9 @@ from pathlib import Path
 from sfu.config import SfuConfig
 from sfu.remote import RemoteWorker
 from signaling.supervisor import Child, ChildSpec
+from tests.e2e import eventually
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-async def until(condition, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out after {timeout} s waiting for {what}"
-        await asyncio.sleep(0.05)
 
 
 class Recorded:
@@ -67,10 +60,10 @@ async def test_kill_9_is_seen_within_a_second_and_the_worker_restarts() -> None:
         first = child.pid
         t0 = time.monotonic()
         os.kill(first, signal.SIGKILL)
-        await until(lambda: seen.lost, 1.0, "the loss")
+        await eventually(lambda: seen.lost, 1.0, "the loss")
         assert seen.lost[0][0] - t0 < 1.0
         assert seen.lost[0][1] == "killed by signal 9"
-        await until(lambda: child.state == "ready" and child.pid != first, 30, "a restart")
+        await eventually(lambda: child.state == "ready" and child.pid != first, 30, "a restart")
         print(f"respawn after kill -9: {seen.ready[-1][0] - t0:.2f} s")
         assert child.restarts == 1 and child.last_exit == "killed by signal 9"
         # The new worker answers.
@@ -88,12 +81,12 @@ async def test_a_wedged_worker_is_killed_by_the_watchdog_and_replaced() -> None:
     try:
         t0 = time.monotonic()
         os.kill(stopped, signal.SIGSTOP)  # the socket stays open: only the silence tells
-        await until(lambda: seen.lost, 1.0 + 1.5, "the watchdog")
+        await eventually(lambda: seen.lost, 1.0 + 1.5, "the watchdog")
         took = seen.lost[0][0] - t0
         print(f"wedged worker detected after {took:.2f} s")
         assert took >= 1.0
         assert "no heartbeat" in seen.lost[0][1] and "killed by signal 9" in seen.lost[0][1]
-        await until(lambda: child.state == "ready" and child.pid != stopped, 30, "a restart")
+        await eventually(lambda: child.state == "ready" and child.pid != stopped, 30, "a restart")
         with contextlib.suppress(ProcessLookupError):
             os.kill(stopped, 0)
             raise AssertionError("the wedged worker is still there")
@@ -123,7 +116,7 @@ async def test_restarts_that_keep_failing_end_in_failed() -> None:
     try:
         assert child.pid is not None
         os.kill(child.pid, signal.SIGKILL)
-        await until(lambda: child.state == "failed", 20, "failed")
+        await eventually(lambda: child.state == "failed", 20, "failed")
         assert spawned == 1 + 3 and child.restarts == 3
         assert child.last_exit is not None and child.last_exit.startswith("restart failed")
         assert len(seen.lost) == 1 and len(seen.ready) == 1

@@ -22,6 +22,7 @@ from sfu.plain import UdpTapSource
 from sfu.remote import RemoteWorker
 from sfu.rtp import Incoming
 from tests.clients.receiver import MediaSink
+from tests.e2e import eventually
 from tests.sfu_harness import Subscriber, new_pc, publish
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -114,13 +115,6 @@ class ControlPlane:
             await pc.close()
 
 
-async def until(condition, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out after {timeout} s waiting for {what}"
-        await asyncio.sleep(0.05)
-
-
 @pytest.fixture
 async def worker():
     remote = await RemoteWorker.spawn(0, SfuConfig(ice_loopback=True), cwd=ROOT)
@@ -155,7 +149,7 @@ async def test_a_worker_process_forwards_media_and_decodes_nothing(worker, contr
     assert stats["decoders_created"] == 0 and stats["decoder_threads"] == 0
     assert stats["peer_connections_connected"] == 2
     seen = len(control.loads)
-    await until(lambda: len(control.loads) > seen, 5, "a load event")
+    await eventually(lambda: len(control.loads) > seen, 5, "a load event")
     room = control.loads[-1]["rooms"]["h1"]
     assert room["peers"] == 2 and room["subscriptions"] == 2 and room["packets_out"] > 0
     assert control.loads[-1]["counters"]["packets_out"] >= room["packets_out"]
@@ -179,7 +173,7 @@ async def test_a_worker_process_forwards_media_and_decodes_nothing(worker, contr
     with pytest.raises(SfuError, match="target must be"):
         await worker.request(api.PEER_ICE_CANDIDATE, {**ice, "target": "both"})
     worker.notify(api.PUBLICATION_MUTE, {"room": "h1", "publication": video, "muted": True})
-    await until(lambda: muted, 5, "the mute's echo")
+    await eventually(lambda: muted, 5, "the mute's echo")
     assert muted == [{"room": "h1", "publication": video, "muted": True}]
     worker.notify(api.PUBLICATION_KEYFRAME, {"room": "h1", "publication": video})
     assert await worker.request(api.PEER_CLOSE, {"room": "h1", "peer": "party"}) == {}
@@ -199,7 +193,7 @@ async def test_two_rooms_on_one_worker_stay_apart(worker, control):
     await party2.sink.wait_video_from(2, min_frames=15, timeout=30)
     assert 2 not in party1.sink.video and 1 not in party2.sink.video
 
-    await until(
+    await eventually(
         lambda: control.loads
         and all(control.loads[-1]["rooms"].get(r, {}).get("packets_out") for r in ("h1", "h2")),
         5,
@@ -218,7 +212,7 @@ async def test_two_rooms_on_one_worker_stay_apart(worker, control):
 async def test_a_whep_playback_over_the_channel_shows_the_publications_it_names(worker, control):
     worker.notify(api.ROOM_CREATE, {"room": "h1"})
     await control.publisher("h1", "judge", 1)
-    await until(lambda: len(control.publications["h1"]) == 2, 10, "two publications")
+    await eventually(lambda: len(control.publications["h1"]) == 2, 10, "two publications")
     worker.notify(
         api.PEER_CREATE, {"room": "h1", "peer": "whep-1", "publish": False, "subscribe": True}
     )
@@ -258,7 +252,7 @@ async def test_refusals_and_unknown_peers_come_back_as_sfu_errors(worker, contro
         await RemotePeer(worker, "no-room", "nobody").publisher_offer("v=0\r\n")
     # A notify that fails has no caller: it comes back as an `error` event.
     worker.notify(api.PEER_CONSUME, {"room": "h1", "peer": "nobody", "publications": ["x"]})
-    await until(lambda: control.errors, 5, "an error event")
+    await eventually(lambda: control.errors, 5, "an error event")
     assert control.errors[0]["method"] == api.PEER_CONSUME
     assert control.errors[0]["message"] == "the connection was closed"
 
@@ -266,7 +260,7 @@ async def test_refusals_and_unknown_peers_come_back_as_sfu_errors(worker, contro
 async def test_a_stopped_worker_misses_its_heartbeats_and_reports_the_lag(worker, control):
     beats: list[dict] = []
     worker.on(api.EV_HEARTBEAT, beats.append)
-    await until(lambda: len(beats) >= 2, 5, "heartbeats")
+    await eventually(lambda: len(beats) >= 2, 5, "heartbeats")
     worker.kill(signal.SIGSTOP)  # what a wedged event loop looks like from outside
     try:
         stopped = time.monotonic()
@@ -275,7 +269,7 @@ async def test_a_stopped_worker_misses_its_heartbeats_and_reports_the_lag(worker
         seen = len(beats)
     finally:
         worker.kill(signal.SIGCONT)
-    await until(lambda: len(beats) > seen, 5, "heartbeats after SIGCONT")
+    await eventually(lambda: len(beats) > seen, 5, "heartbeats after SIGCONT")
     # Its own timer fired a second late, and it says so.
     assert max(b["lag_ms"] for b in beats[seen:]) > 800
     assert time.monotonic() - worker.channel.last_received < 1.0
@@ -321,7 +315,7 @@ async def test_a_plain_tap_over_the_channel_carries_the_publishers_packets(worke
     worker.on(api.EV_TAP_ENDED, ended.append)
     worker.notify(api.ROOM_CREATE, {"room": "h1"})
     await control.publisher("h1", "judge", 1)
-    await until(lambda: len(control.publications["h1"]) == 2, 10, "two publications")
+    await eventually(lambda: len(control.publications["h1"]) == 2, 10, "two publications")
     video = next(p for p in control.publications["h1"].values() if p["kind"] == "video")
     source = await UdpTapSource.bind()
     try:
@@ -340,7 +334,7 @@ async def test_a_plain_tap_over_the_channel_carries_the_publishers_packets(worke
         assert (await worker.stats())["taps"] == 1
         # The publisher leaves: the tap ends with its publication, and both ends hear of it.
         assert await worker.request(api.PEER_CLOSE, {"room": "h1", "peer": "judge"}) == {}
-        await until(lambda: ended, 5, "tap.ended")
+        await eventually(lambda: ended, 5, "tap.ended")
         assert ended[0]["tap"] == opened["tap"] and ended[0]["reason"] == "publication ended"
         async with asyncio.timeout(10):
             while (entry := await source.get()) is not None:
