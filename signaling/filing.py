@@ -18,7 +18,7 @@ import zipfile
 from collections.abc import Callable, Iterable
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from jsonschema import Draft202012Validator
 
@@ -175,12 +175,12 @@ class EvidenceMissing(Exception):
 
 
 def write_zip(
-    target: Path,
+    target: IO[bytes],
     export: dict[str, Any],
     evidence: Iterable[Evidence],
     path_of: Callable[[Evidence], Path],
 ) -> None:
-    """``export.json`` and each evidence file (named by its hash) in one zip at ``target``,
+    """``export.json`` and each evidence file (named by its hash) in one zip written to ``target``,
     each file copied through in chunks as it is hashed (a package of many 50 MiB files is
     never held in memory; run it off the event loop). A file that is missing or whose bytes no
     longer hash to the recorded SHA-256 refuses the whole package (``EvidenceMissing``; the

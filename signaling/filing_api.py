@@ -13,10 +13,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import tempfile
-from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from aiohttp import web
 
@@ -101,47 +99,57 @@ async def _package(
 async def _zip(
     request: web.Request, dispute: Dispute, export: dict[str, Any]
 ) -> web.StreamResponse:
-    """The zip, built off the event loop into a temporary file (the evidence may be hundreds of
-    MiB: neither the loop, where the SFU runs, nor memory carries it), sent from there and
-    deleted once sent."""
+    """The zip, built off the event loop into an anonymous temporary file (the evidence may be
+    hundreds of MiB: neither the loop, where the SFU runs, nor memory carries it) and sent from
+    there. The file has no name (O_TMPFILE), so it is gone once closed, even if the server dies
+    mid-download. Each build is new, so a Range header is ignored and the whole zip is sent
+    (RFC 9110 §14.2 lets a server do so)."""
     files = request.app[EVIDENCE]
     items = await sessions_of(request).disputes.evidence(dispute.id)
     # Each file is checked against its recorded hash first (409 on a missing or altered one).
     paths = {item.id: await files.verified(item) for item in items}
-    temp = await asyncio.to_thread(_temporary_zip)
     try:
-        await asyncio.to_thread(filing.write_zip, temp, export, items, lambda item: paths[item.id])
-        name = f"filing-{dispute.id}.zip"
-        response = web.FileResponse(
-            temp,
+        temp = await asyncio.to_thread(_nameless_file)
+    except OSError as exc:
+        raise _cannot_build(dispute, exc) from None
+    with temp:
+        try:
+            await asyncio.to_thread(
+                filing.write_zip, temp, export, items, lambda item: paths[item.id]
+            )
+        except filing.EvidenceMissing as exc:
+            raise conflict(str(exc)) from None
+        except OSError as exc:
+            raise _cannot_build(dispute, exc) from None
+        response = web.StreamResponse(
             headers={
                 "Content-Type": "application/zip",
-                "Content-Disposition": f'attachment; filename="{name}"',
+                "Content-Disposition": f'attachment; filename="filing-{dispute.id}.zip"',
                 "Cache-Control": "private, no-store",
-            },
+            }
         )
-        # FileResponse sends the whole file in prepare(), so the file can go right after.
+        response.content_length = temp.tell()
+        temp.seek(0)
         await response.prepare(request)
-    except filing.EvidenceMissing as exc:
-        raise conflict(str(exc)) from None
-    except OSError as exc:
-        if isinstance(exc, ConnectionError):
-            raise  # the reader went away: nobody to answer
-        log.error("filing zip of dispute %s cannot be built in %s: %s", dispute.id, temp, exc)
-        raise CourtError(
-            Code.INTERNAL,
-            f"the server cannot build the filing zip ({exc.strerror or exc}); try again later",
-        ) from None
-    finally:
-        await asyncio.to_thread(temp.unlink, missing_ok=True)
+        while chunk := await asyncio.to_thread(temp.read, _CHUNK):
+            await response.write(chunk)
+        await response.write_eof()
     return response
 
 
-def _temporary_zip() -> Path:
-    """An empty file of the system's temporary folder (TMPDIR) to build one zip in."""
-    fd, name = tempfile.mkstemp(prefix="cloudcourt-filing-", suffix=".zip")
-    os.close(fd)
-    return Path(name)
+_CHUNK = 1 << 20
+
+
+def _nameless_file() -> IO[bytes]:
+    return tempfile.TemporaryFile("w+b", prefix="cloudcourt-filing-")
+
+
+def _cannot_build(dispute: Dispute, exc: OSError) -> CourtError:
+    log.error("filing zip of dispute %s cannot be built: %s", dispute.id, exc)
+    return CourtError(
+        Code.INTERNAL,
+        f"the server cannot build the filing zip ({exc.strerror or exc}); try again later",
+    )
 
 
 @routes.get("/api/disputes/{dispute_id}/filing")
