@@ -32,7 +32,8 @@ from recorder.manifest import (
 )
 from recorder.segments import PART, Segment, recover
 from recorder.timeline import PublisherClock
-from recorder.track import RETRY_AFTER_FAILURE, MediaSource, TrackRecorder
+from recorder.track import RETRY_AFTER_FAILURE, TrackRecorder
+from sfu.tap import MediaSource
 
 log = logging.getLogger("cloudcourt.recorder")
 T = TypeVar("T")

@@ -39,7 +39,7 @@ from recorder.recording import (
 )
 from recorder.segments import sha256_file
 from recorder.summary import Tally, summarize
-from recorder.track import MediaSource
+from sfu.tap import MediaSource
 
 log = logging.getLogger("cloudcourt.recorder")
 

@@ -18,7 +18,7 @@ from recorder.timeline import MONO_TO_WALL, PublisherClock, TrackTimeline
 from sfu.depacketize import START_CODE, Frame, H264Depacketizer, depacketizer
 from sfu.reorder import ReorderBuffer
 from sfu.rtp import Incoming
-from sfu.tap import MuteChange, SenderReport, TapEntry, TapInfo
+from sfu.tap import MediaSource, MuteChange, SenderReport, TapEntry
 
 log = logging.getLogger("cloudcourt.recorder")
 
@@ -27,16 +27,6 @@ IDLE_CHECK = 0.25  # how often a quiet track checks whether its open segment is 
 KEYFRAME_EVERY = 10.0  # s: no segment is more than this far from a keyframe it decodes from
 KEYFRAME_RETRY = 1.0  # s between requests while waiting for a keyframe
 RETRY_AFTER_FAILURE = 5.0  # s before writing is tried again after the disk failed
-
-
-class MediaSource(Protocol):
-    info: TapInfo
-
-    async def get(self) -> TapEntry | None: ...
-
-    def request_keyframe(self) -> None: ...
-
-    def close(self) -> None: ...
 
 
 class TrackOwner(Protocol):

@@ -9,13 +9,15 @@ from sfu.placement import TrackInfo
 from sfu.publication import Publication
 from sfu.remote import RemoteWorker
 from sfu.room import Room, RoomListener
-from sfu.tap import MuteChange, SenderReport, Tap, TapEntry, TapInfo
+from sfu.tap import MediaSource, MuteChange, OpenTap, SenderReport, Tap, TapEntry, TapInfo
 from sfu.worker import Worker
 
 __all__ = [
     "Channel",
     "ChannelClosed",
+    "MediaSource",
     "MuteChange",
+    "OpenTap",
     "Peer",
     "PeerListener",
     "Publication",

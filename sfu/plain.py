@@ -10,7 +10,7 @@ never waits: a failed `sendto` is a counted drop. A PLI or FIR coming back from 
 asks the publisher for a keyframe.
 
 Sidecar side: `UdpTapSource` reads such a tap and is read exactly like the in-process `Tap`
-(recorder.track.MediaSource: `info`, `await get()`, `request_keyframe()`, `close()`), so a
+(sfu.tap.MediaSource: `info`, `await get()`, `request_keyframe()`, `close()`), so a
 sidecar moves out of the worker's process without changing how it reads.
 """
 

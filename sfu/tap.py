@@ -14,12 +14,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, NamedTuple, Protocol
 
 from sfu.rtp import Incoming
 
 if TYPE_CHECKING:
+    from sfu.api import PublicationInfo
     from sfu.publication import Publication
 
 log = logging.getLogger(__name__)
@@ -68,6 +70,24 @@ class TapSink(Protocol):
     def put(self, arrival: float, item: TapItem) -> None: ...
 
     def end(self) -> None: ...
+
+
+class MediaSource(Protocol):
+    """What a sidecar reads a publication by: an in-process `Tap` or a `plain.UdpTapSource`."""
+
+    info: TapInfo
+
+    async def get(self) -> TapEntry | None: ...
+
+    def request_keyframe(self) -> None: ...
+
+    def close(self) -> None: ...
+
+
+# How a sidecar opens a publication of a hearing, wherever the sidecar and the hearing's worker
+# run: `(hearing id, publication) -> source`. Raises SfuError when it cannot be read now (the
+# publication ended, or its worker restarted); the caller is told again if it comes back.
+OpenTap = Callable[[str, "PublicationInfo"], Awaitable[MediaSource]]
 
 
 class Tap:
