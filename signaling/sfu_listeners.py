@@ -90,6 +90,10 @@ class RoomEvents:
             "active_speaker", {"participant_id": peer_id, "level": level}, to=self.session.room_name
         )
 
+    def on_lost(self, room: RoomHandle, reason: str) -> None:
+        """The hearing's worker died: its media is gone until every peer is placed again."""
+        log.warning("hearing %s lost its media: %s", self.session.id, reason)
+
 
 class PeerEvents:
     """PeerListener for a participant's connection (Socket.IO or WHIP)."""

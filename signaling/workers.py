@@ -125,6 +125,8 @@ class RoomEventsListener(Protocol):
     def on_unpublication(self, room: Any, publication: Any) -> None: ...
     def on_active_speaker(self, room: Any, peer_id: str | None, level: int) -> None: ...
 
+    def on_lost(self, room: Any, reason: str) -> None: ...
+
 
 class Pool(Protocol):
     """Where hearings' rooms live. `room()` places a hearing on first use."""
@@ -391,6 +393,10 @@ class RemoteRoom:
         """The worker died: every peer is closed with `reason`, which re-places them (their
         listeners run `Presence.peer_closed` / `end_playback`, as after an ICE failure)."""
         self.dead = True
+        try:
+            self.listener.on_lost(self, reason)
+        except Exception:
+            log.exception("room %s: reporting its loss failed", self.id)
         for peer in list(self.peers.values()):
             if peer.closed:
                 continue
