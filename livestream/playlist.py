@@ -12,6 +12,12 @@ Layout of a hearing's stream directory (only its top level is ever served)::
     live-low.m3u8      the same two for the low rendition
     vod-low.m3u8
     segments.log       one line per public segment, so a restarted server rebuilds vod.m3u8
+
+A compositor may be killed (kill -9) at any instant and started again on the same directory, and
+the public must never see a torn file. Segments are encoded into work/ and become public by a
+rename once complete; playlists are written to a temporary name and renamed; a segments.log
+record counts only once its line is whole (ends with its newline), and a torn last line is cut
+off before anything is appended after it, so a record is never glued onto half of another.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+import re
 import shutil
 from collections import deque
 from dataclasses import dataclass
@@ -37,6 +44,8 @@ MASTER_PLAYLIST = "master.m3u8"
 PEAK_FACTOR = 1.3
 POSTER = "poster.jpg"
 LOG = "segments.log"
+# One public segment: its index, its duration in seconds and whether a discontinuity precedes it.
+_RECORD = re.compile(r"([0-9]+) ([0-9]+\.[0-9]+) ([01])", re.ASCII)
 
 
 @dataclass(frozen=True)
@@ -84,6 +93,7 @@ class Playlist:
         shutil.rmtree(self.work, ignore_errors=True)
         self.work.mkdir()
         self.entries: list[Entry] = read_log(directory / LOG)
+        cut_torn_line(directory / LOG)
         self.waiting: deque[_Waiting] = deque()
         self.accepting = False
         # The next public segment does not follow on from the last one (a new run, or a purge took
@@ -134,8 +144,9 @@ class Playlist:
             self._gap = False
             entry = Entry(segment.index, segment.duration, discontinuity)
             self.entries.append(entry)
-            with open(self.dir / LOG, "a") as f:
-                f.write(f"{entry.index} {entry.duration:.3f} {int(entry.discontinuity)}\n")
+            _append(
+                self.dir / LOG, f"{entry.index} {entry.duration:.3f} {int(entry.discontinuity)}\n"
+            )
             changed = True
         if changed:
             self._write(LIVE_PLAYLIST, self.entries[-LIVE_WINDOW:], ended=False)
@@ -214,14 +225,45 @@ def _write_atomically(path: Path, text: str) -> None:
     os.replace(tmp, path)  # a player never reads half a playlist
 
 
-def read_log(path: Path) -> list[Entry]:
-    entries: list[Entry] = []
+def _append(path: Path, line: str) -> None:
+    # One write(2) on an O_APPEND descriptor: the record goes on at the end in one piece (a
+    # buffered file object may split it across writes).
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
     try:
-        text = path.read_text()
+        os.write(fd, line.encode())
+    finally:
+        os.close(fd)
+
+
+def _record(line: str) -> Entry | None:
+    """A whole segments.log line as its entry; None for anything else."""
+    match = _RECORD.fullmatch(line)
+    if match is None:
+        return None
+    index, duration, discontinuity = match.groups()
+    return Entry(int(index), float(duration), discontinuity == "1")
+
+
+def read_log(path: Path) -> list[Entry]:
+    """The public segments, in order. Only whole lines count: a last line without its newline is
+    a record whose writer was killed (or is still writing, when another process reads), and a
+    line that is not a record is ignored."""
+    try:
+        data = path.read_bytes()
     except FileNotFoundError:
-        return entries
-    for line in text.splitlines():
-        parts = line.split()
-        if len(parts) == 3:
-            entries.append(Entry(int(parts[0]), float(parts[1]), parts[2] == "1"))
-    return entries
+        return []
+    whole = data[: data.rfind(b"\n") + 1].decode("utf-8", "replace")
+    return [entry for line in whole.splitlines() if (entry := _record(line)) is not None]
+
+
+def cut_torn_line(path: Path) -> None:
+    """Cut a torn last line off the log (its writer was killed mid-record), so that the next
+    record starts a line of its own instead of completing the torn one."""
+    try:
+        with open(path, "rb+") as f:
+            data = f.read()
+            whole = data.rfind(b"\n") + 1
+            if whole < len(data):
+                f.truncate(whole)
+    except FileNotFoundError:
+        pass
