@@ -76,7 +76,7 @@ EV_LOAD = "load"  # droppable
 EV_PUBLICATION_ADDED = "publication.added"
 EV_PUBLICATION_REMOVED = "publication.removed"
 EV_PUBLICATION_MUTED = "publication.muted"
-EV_PUBLICATION_KEYFRAME_REQUESTED = "publication.keyframe_requested"
+EV_PUBLICATION_KEYFRAME_REQUESTED = "publication.keyframe_requested"  # droppable
 EV_SPEAKER = "speaker"  # droppable
 EV_PEER_SUBSCRIBER_OFFER = "peer.subscriber_offer"
 EV_PEER_SUBSCRIPTIONS = "peer.subscriptions"
@@ -102,7 +102,7 @@ EVENTS = frozenset(
     }
 )
 # Events a congested channel may drop (latest wins): they are refreshed periodically anyway.
-DROPPABLE_EVENTS = frozenset({EV_HEARTBEAT, EV_LOAD, EV_SPEAKER})
+DROPPABLE_EVENTS = frozenset({EV_HEARTBEAT, EV_LOAD, EV_SPEAKER, EV_PUBLICATION_KEYFRAME_REQUESTED})
 
 
 # -- values -------------------------------------------------------------------------------------

@@ -36,6 +36,8 @@ log = logging.getLogger(__name__)
 
 HEARTBEAT = 0.25
 LOAD_INTERVAL = 1.0
+# `publication.keyframe_requested` at most this often per publication (observability only).
+KEYFRAME_REPORT_INTERVAL = 1.0
 CLOSE_CAP = 5.0
 # The sentence `Peer` itself uses: a request racing a close (or a re-placement) reads the same.
 GONE = "the connection was closed"
@@ -49,6 +51,8 @@ class RoomRelay:
         self.room_id = room_id
 
     def on_publication(self, room: Room, publication: Publication) -> None:
+        if publication.kind == "video":
+            KeyframeReports(self.channel, room, publication)
         self.channel.emit(
             api.EV_PUBLICATION_ADDED,
             {"room": self.room_id, "publication": publication.info().to_wire()},
@@ -64,6 +68,51 @@ class RoomRelay:
         self.channel.emit(
             api.EV_SPEAKER, {"room": self.room_id, "peer": peer_id, "level": level}, droppable=True
         )
+
+
+class KeyframeReports:
+    """`publication.keyframe_requested` each time the worker sends a publisher a keyframe request
+    (PLI), at most once a KEYFRAME_REPORT_INTERVAL per publication (observability only; the
+    requests themselves stay inside the worker).
+
+    `Publication` has no listener of its own, so this wraps the publication's `request_keyframe`
+    (every asker calls it: subscriptions, taps, retries, the control plane), told apart by what
+    stands when it is called. The request itself is unchanged and, rate-limited by the
+    publication, never on the per-packet path."""
+
+    def __init__(self, channel: Channel, room: Room, publication: Publication) -> None:
+        self.channel = channel
+        self.room = room
+        self.publication = publication
+        self.reported_at = -KEYFRAME_REPORT_INTERVAL
+        self._ask = publication.request_keyframe
+        publication.request_keyframe = self.request_keyframe  # type: ignore[method-assign]
+
+    def request_keyframe(self, force: bool = False) -> None:
+        counters = self.room.counters
+        sent = counters.plis_sent
+        self._ask(force)
+        now = time.monotonic()
+        if counters.plis_sent == sent or now - self.reported_at < KEYFRAME_REPORT_INTERVAL:
+            return
+        self.reported_at = now
+        self.channel.emit(
+            api.EV_PUBLICATION_KEYFRAME_REQUESTED,
+            {
+                "room": self.room.id,
+                "publication": self.publication.id,
+                "reason": self._reason(force),
+            },
+            droppable=True,
+        )
+
+    def _reason(self, force: bool) -> str:
+        publication = self.publication
+        if force:
+            return "retry"  # a subscriber still waiting after `pli_retry`
+        if any(s.waiting_keyframe for s in publication.subscriptions):
+            return "subscriber"
+        return "tap" if publication.taps else "control"
 
 
 class PeerRelay:

@@ -48,6 +48,8 @@ WORKER_COUNTERS = {
     "worker_restarts": "times the worker process was restarted",
     "worker_cpu_seconds": "CPU time of the worker process (user + system)",
     "tap_send_drops": "tap datagrams a worker could not send (a sidecar behind)",
+    "keyframe_requests": "keyframe requests the worker sent publishers, reported at most once "
+    "a second per publication",
 }
 WORKER_GAUGES = {
     "worker_up": "1 while the worker process is ready, else 0",
@@ -59,6 +61,9 @@ WORKER_GAUGES = {
 PLACEMENT_GAUGES = {
     "placement_hearings": "hearings placed on the worker",
     "placement_outgrown": "hearings of the worker that need more than it can give",
+}
+PLACEMENT_COUNTERS = {
+    "placement_replacements": "hearings re-placed on another worker after this one was lost",
 }
 CONTROL_COUNTERS = {
     "media_connect_failures": "media connections that failed to connect",
@@ -98,6 +103,10 @@ def _labelled(per_worker: Mapping[str, Mapping[str, int | float]]) -> Iterator[M
         if key in PLACEMENT_GAUGES:
             family = GaugeMetricFamily(
                 f"cloudcourt_{key}", PLACEMENT_GAUGES[key], labels=["worker"]
+            )
+        elif key in PLACEMENT_COUNTERS:
+            family = CounterMetricFamily(
+                f"cloudcourt_{key}", PLACEMENT_COUNTERS[key], labels=["worker"]
             )
         elif key in counters:
             family = CounterMetricFamily(f"cloudcourt_sfu_{key}", counters[key], labels=["worker"])

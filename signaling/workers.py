@@ -430,6 +430,9 @@ class WorkerSlot:
         self.forwarded_pps = 0.0
         self.peers = 0
         self.lag_max_ms = 0.0
+        # Counted here, not in the process, so they survive its restarts.
+        self.keyframe_requests = 0  # `publication.keyframe_requested` reports
+        self.replacements = 0  # hearings re-placed elsewhere after this worker was lost
         self._lags: list[tuple[float, float]] = []
         self._last_out: tuple[float, int] | None = None
         self._queue: list[tuple[str, Args]] = []
@@ -454,7 +457,11 @@ class WorkerSlot:
             worker.on(event, self._dispatcher(event))
         worker.on(api.EV_HEARTBEAT, self._heartbeat)
         worker.on(api.EV_LOAD, self._load)
+        worker.on(api.EV_PUBLICATION_KEYFRAME_REQUESTED, self._keyframe_requested)
         return worker
+
+    def _keyframe_requested(self, a: Args) -> None:
+        self.keyframe_requests += 1
 
     def _dispatcher(self, event: str) -> Callable[[Args], None]:
         def dispatch(a: Args) -> None:
@@ -577,7 +584,6 @@ class WorkerPool:
         self._python = python
         self.slots = [WorkerSlot(self, i) for i in range(count)]
         self.placement: dict[str, WorkerSlot] = {}  # hearing → worker (a Redis map in issue 14)
-        self.replacements = 0
         self._started = False
 
     def argv(self, index: int) -> list[str]:
@@ -668,7 +674,7 @@ class WorkerPool:
         for room in rooms:
             if self.placement.get(room.id) is slot:
                 del self.placement[room.id]
-            self.replacements += 1
+            slot.replacements += 1
             room.lost(f"media server restarted ({reason})")
 
     # -- figures ------------------------------------------------------------------------------
@@ -699,8 +705,10 @@ class WorkerPool:
                 "worker_heartbeat_age_seconds": 0.0 if age is None else age,
                 "worker_loop_lag_seconds": slot.lag_max_ms / 1000,
                 "worker_forwarded_packets_per_second": slot.forwarded_pps,
+                "keyframe_requests": slot.keyframe_requests,
                 "placement_hearings": len(slot.rooms),
                 "placement_outgrown": sum(1 for r in slot.rooms.values() if r.outgrown),
+                "placement_replacements": slot.replacements,
             }
         return out
 
@@ -741,7 +749,7 @@ class WorkerPool:
             "placement": {
                 "policy": "least_loaded",
                 "outgrown_hearings": sum(r.outgrown for s in self.slots for r in s.rooms.values()),
-                "replacements": self.replacements,
+                "replacements": sum(slot.replacements for slot in self.slots),
             },
         }
 

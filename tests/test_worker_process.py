@@ -4,6 +4,7 @@ the control plane: it relays the aiortc peers' signaling and sends the consume c
 from __future__ import annotations
 
 import asyncio
+import itertools
 import signal
 import subprocess
 import sys
@@ -238,6 +239,36 @@ async def test_a_whep_playback_over_the_channel_shows_the_publications_it_names(
         await sink.wait_audio_from(1, min_frames=15, timeout=30)
     finally:
         await sink.close()
+
+
+async def test_the_worker_reports_the_keyframes_it_asks_publishers_for_once_a_second(
+    worker, control
+):
+    reports: list[tuple[float, dict]] = []
+    worker.on(
+        api.EV_PUBLICATION_KEYFRAME_REQUESTED, lambda a: reports.append((time.monotonic(), a))
+    )
+    worker.notify(api.ROOM_CREATE, {"room": "h1"})
+    party = control.subscriber("h1", "party")
+    await control.publisher("h1", "judge", 1)
+    await party.sink.wait_video_from(1, min_frames=5, timeout=30)
+    video = next(i for i, p in control.publications["h1"].items() if p["kind"] == "video")
+    # The party's subscription waited for a keyframe: the worker asked the judge for one.
+    assert reports, "no keyframe request reported"
+    assert reports[0][1] == {"room": "h1", "publication": video, "reason": "subscriber"}
+    # The control plane asks every 100 ms for 3 s; the publication sends a PLI every 300 ms
+    # at most (pli_interval), and the worker tells of them once a second.
+    first = len(reports)
+    for _ in range(30):
+        worker.notify(api.PUBLICATION_KEYFRAME, {"room": "h1", "publication": video})
+        await asyncio.sleep(0.1)
+    asked = reports[first:]
+    assert 2 <= len(asked) <= 4, asked
+    assert all(a == {"room": "h1", "publication": video, "reason": "control"} for _, a in asked)
+    gaps = [b[0] - a[0] for a, b in itertools.pairwise(reports)]
+    assert min(gaps) > 0.9, gaps
+    assert (await worker.stats())["plis_sent"] > len(reports)  # each request went, told or not
+    assert not control.errors
 
 
 async def test_refusals_and_unknown_peers_come_back_as_sfu_errors(worker, control):
