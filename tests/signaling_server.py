@@ -7,10 +7,16 @@
 ``.expired_token(...)``.
 ``env={"CLOUDCOURT_ADMIN_KEY": ""}`` lets the server generate its admin key (``.admin_key`` is
 then read from the data dir).
+
+The SFU runs in one worker process (``CLOUDCOURT_SFU_WORKERS=1``), the path `cloudcourt serve`
+serves; a test that needs the in-process worker passes ``{"CLOUDCOURT_SFU_WORKERS": "0"}`` and
+says why. ``.child_pids()`` lists the server's processes (workers, sidecars, ffmpeg), and
+``stop()`` fails if one of them outlives the server.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import signal
@@ -24,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 import jwt
+import psutil
 
 
 def free_port() -> int:
@@ -52,6 +59,8 @@ class ServerProcess:
             **os.environ,
             "CLOUDCOURT_ICE_LOOPBACK": "1",
             "PYTHONUNBUFFERED": "1",
+            # The served path (not the developer's environment) unless the test asks otherwise.
+            "CLOUDCOURT_SFU_WORKERS": "1",
             **given,
             "CLOUDCOURT_ADMIN_KEY": self.admin_key,
         }
@@ -85,6 +94,15 @@ class ServerProcess:
             "--data-dir",
             str(self.data_dir),
         ]
+
+    def child_pids(self) -> list[int]:
+        """The server's descendants now (SFU workers, sidecars, their ffmpeg)."""
+        if not self.running():
+            return []
+        assert self.proc is not None
+        with contextlib.suppress(psutil.NoSuchProcess):
+            return [c.pid for c in psutil.Process(self.proc.pid).children(recursive=True)]
+        return []
 
     def start(self) -> ServerProcess:
         self._log = open(self.log_path, "ab")  # closed in stop()
@@ -125,9 +143,14 @@ class ServerProcess:
         )
 
     def stop(self, timeout: float = 15.0) -> int | None:
+        """SIGTERM (SIGKILL after ``timeout``); the exit status. Raises if a child of the server
+        is still running once it has gone (after killing it, so nothing leaks into later tests)."""
         rc = None
+        children: list[psutil.Process] = []
         if self.proc is not None:
             if self.proc.poll() is None:
+                with contextlib.suppress(psutil.NoSuchProcess):
+                    children = psutil.Process(self.proc.pid).children(recursive=True)
                 self.proc.send_signal(signal.SIGTERM)
                 try:
                     self.proc.wait(timeout)
@@ -138,7 +161,21 @@ class ServerProcess:
         if self._log is not None:
             self._log.close()
             self._log = None
+        self._check_orphans(children)
         return rc
+
+    def _check_orphans(self, children: list[psutil.Process]) -> None:
+        # A worker sees its channel end and exits by itself (closing its rooms takes at most 5 s).
+        _, alive = psutil.wait_procs(children, timeout=6)
+        if not alive:
+            return
+        left = []
+        for child in alive:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                left.append(f"{child.pid} {' '.join(child.cmdline())}")
+                child.kill()
+        if left:
+            raise AssertionError("processes of the server outlived it:\n" + "\n".join(left))
 
     def restart(self) -> ServerProcess:
         self.stop()

@@ -28,20 +28,31 @@ pytestmark = pytest.mark.timeout(150)
 RSS_BOUND_MIB = 50
 
 
-def server_udp_sockets(pid: int) -> list[tuple[int, int]]:
-    """(local port, bytes waiting to be read) of each UDP socket the process holds (IPv4, IPv6)."""
+def media_pids(server) -> list[int]:
+    """The processes that hold the server's media sockets: the server and its SFU workers."""
+    return [server.pid, *server.child_pids()]
+
+
+def server_udp_sockets(server) -> list[tuple[int, int]]:
+    """(local port, bytes waiting to be read) of each UDP socket the server's processes hold
+    (IPv4, IPv6)."""
     inodes = set()
-    for fd in os.listdir(f"/proc/{pid}/fd"):
+    for pid in media_pids(server):
         try:
-            target = os.readlink(f"/proc/{pid}/fd/{fd}")
-        except OSError:
-            continue  # closed meanwhile
-        if target.startswith("socket:["):
-            inodes.add(target[8:-1])
+            fds = os.listdir(f"/proc/{pid}/fd")
+        except FileNotFoundError:
+            continue  # a worker that ended meanwhile
+        for fd in fds:
+            try:
+                target = os.readlink(f"/proc/{pid}/fd/{fd}")
+            except OSError:
+                continue  # closed meanwhile
+            if target.startswith("socket:["):
+                inodes.add(target[8:-1])
     sockets = []
     for table in ("udp", "udp6"):
         try:
-            lines = open(f"/proc/{pid}/net/{table}").read().splitlines()[1:]
+            lines = open(f"/proc/{server.pid}/net/{table}").read().splitlines()[1:]
         except FileNotFoundError:
             continue
         for line in lines:
@@ -52,13 +63,17 @@ def server_udp_sockets(pid: int) -> list[tuple[int, int]]:
     return sockets
 
 
-def server_udp_ports(pid: int) -> list[int]:
-    return [port for port, _ in server_udp_sockets(pid)]
+def server_udp_ports(server) -> list[int]:
+    return [port for port, _ in server_udp_sockets(server)]
 
 
-def rss_mib(pid: int) -> float:
-    status = open(f"/proc/{pid}/status").read()
-    return int(re.search(r"^VmRSS:\s+(\d+) kB", status, re.MULTILINE).group(1)) / 1024
+def rss_mib(server) -> float:
+    """Resident memory of the server's processes (the media ones above all)."""
+    total = 0
+    for pid in media_pids(server):
+        status = open(f"/proc/{pid}/status").read()
+        total += int(re.search(r"^VmRSS:\s+(\d+) kB", status, re.MULTILINE).group(1))
+    return total / 1024
 
 
 def candidate_port(sdp: str) -> int:
@@ -142,7 +157,7 @@ async def counter(cast, name: str) -> float:
 
 async def test_a_call_keeps_decoding_through_a_scan_of_every_server_port(server, cast):
     _, judge, party = await call_of_two(cast)
-    ports = server_udp_ports(server.pid)
+    ports = server_udp_ports(server)
     assert len(ports) >= 4, f"two participants' connections, each on its own port: {ports}"
     log_offset = len(server.log_text())
     foreign = await counter(cast, "cloudcourt_sfu_datagrams_foreign")
@@ -235,7 +250,7 @@ async def test_rss_stays_bounded_under_a_spray_at_a_playback_that_never_did_ice(
         assert status == 201, (status, answer)
         target = ("127.0.0.1", candidate_port(answer))
         queue_drops = await counter(cast, "cloudcourt_sfu_ice_queue_drops")
-        before = rss_mib(server.pid)
+        before = rss_mib(server)
         payload = bytes([0x80, 96]) + secrets.token_bytes(1398)
         sent, deadline = 0, time.monotonic() + 10
         while sent < 200_000 and time.monotonic() < deadline:
@@ -244,14 +259,14 @@ async def test_rss_stays_bounded_under_a_spray_at_a_playback_that_never_did_ice(
                 sent += 1
             except BlockingIOError:
                 await asyncio.sleep(0)
-        spray_each_port(server_udp_ports(server.pid), [payload] * 50)
+        spray_each_port(server_udp_ports(server), [payload] * 50)
         await eventually(
-            lambda: not any(unread for _, unread in server_udp_sockets(server.pid)),
+            lambda: not any(unread for _, unread in server_udp_sockets(server)),
             10,
             "the server has read everything the kernel held for it",
-            detail=lambda: f"{server_udp_sockets(server.pid)}",
+            detail=lambda: f"{server_udp_sockets(server)}",
         )
-        after = rss_mib(server.pid)
+        after = rss_mib(server)
         assert after - before < RSS_BOUND_MIB, (
             f"RSS went from {before:.0f} to {after:.0f} MiB after {sent} datagrams"
         )
@@ -260,7 +275,7 @@ async def test_rss_stays_bounded_under_a_spray_at_a_playback_that_never_did_ice(
 
 
 def udp_sockets(server) -> int:
-    return len(server_udp_ports(server.pid))
+    return len(server_udp_ports(server))
 
 
 @pytest.fixture

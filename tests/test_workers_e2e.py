@@ -11,6 +11,7 @@ import os
 import signal
 import time
 
+import psutil
 import pytest
 
 from signaling.schemas_replies import Health
@@ -20,34 +21,6 @@ from tests.e2e import Cast, eventually, metric_value
 from tests.signaling_server import start_server
 
 pytestmark = pytest.mark.timeout(180)
-
-
-class ResettingParticipant(Participant):
-    """Handles `media_reset` as the browser does (web/static/js/session.js `restartMedia`):
-    both connections closed, publish again, the next subscriber offer on a fresh connection."""
-
-    async def _on_event(self, event: str, data) -> None:
-        if event == "media_reset":
-            old = [pc for pc in (self.pub_pc, self.sub_pc) if pc is not None]
-            # At once, before any later event: the new peer's offer needs a new connection.
-            self.pub_pc = self.sub_pc = None
-            self._spawn(self._restart_media(old))
-        await super()._on_event(event, data)
-
-    async def _restart_media(self, old) -> None:
-        async with self._sub_lock:
-            for pc in old:
-                with contextlib.suppress(Exception):
-                    await asyncio.wait_for(pc.close(), 5)
-        await self.publish()
-
-
-class ResettingCast(Cast):
-    def participant(self, token, media_id: int, **kw) -> Participant:
-        tok = token["token"] if isinstance(token, dict) else token
-        p = ResettingParticipant(self.server.url, tok, media_id, **kw)
-        self.people.append(p)
-        return p
 
 
 @pytest.fixture(scope="module")
@@ -62,7 +35,7 @@ def server(tmp_path_factory):
 
 @pytest.fixture
 async def cast(server):
-    c = ResettingCast(server)
+    c = Cast(server)
     yield c
     await c.close()
 
@@ -122,6 +95,10 @@ async def test_two_hearings_on_two_workers_both_forward(cast):
         out = metric_value(text, f'cloudcourt_sfu_packets_out_total{{worker="{index}"}}')
         assert out is not None and out > 0, f"worker {index} forwarded nothing"
         assert metric_value(text, f'cloudcourt_sfu_worker_up{{worker="{index}"}}') == 1
+        # Each party's subscription waited for the other's first keyframe, and its worker said
+        # that it asked the publisher for one.
+        asked = metric_value(text, f'cloudcourt_sfu_keyframe_requests_total{{worker="{index}"}}')
+        assert asked is not None and asked > 0, f"worker {index} reported no keyframe request"
 
 
 async def kill_and_recover(cast: Cast, how: int) -> None:
@@ -132,6 +109,11 @@ async def kill_and_recover(cast: Cast, how: int) -> None:
     victim = worker_of(entries, a["id"])
     assert worker_of(entries, b["id"])["index"] != victim["index"]
     pid, restarts = victim["pid"], victim["restarts"]
+    replaced = metric_value(
+        await cast.api.metrics(),
+        f'cloudcourt_placement_replacements_total{{worker="{victim["index"]}"}}',
+    )
+    assert replaced is not None
     before = {p: len(p.events) for p in (judge_a, party_a)}
     t0 = time.monotonic()
     os.kill(pid, how)
@@ -182,6 +164,10 @@ async def kill_and_recover(cast: Cast, how: int) -> None:
             text, f'cloudcourt_sfu_worker_restarts_total{{worker="{victim["index"]}"}}'
         )
         assert restarted is not None and restarted >= restarts + 1
+        moved = metric_value(
+            text, f'cloudcourt_placement_replacements_total{{worker="{victim["index"]}"}}'
+        )
+        assert moved is not None and moved >= replaced + 1, "the re-placement is not counted"
     finally:
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGCONT)
@@ -218,3 +204,17 @@ async def test_explicit_consume_a_whep_playback_of_the_judge_receives_nothing_of
     await eventually(lambda: judge.video_frames_since(party, t) >= 30, 15, "the party's video")
     assert set(whep.sink.video) == {judge.media_id}, whep.sink.summary()
     assert set(whep.sink.audio) <= {judge.media_id}, whep.sink.summary()
+
+
+def test_the_workers_of_a_server_killed_by_signal_9_exit_by_themselves(tmp_path):
+    """No worker outlives its control plane, even one that had no time to shut them down: each
+    sees its channel end and exits."""
+    srv = start_server(tmp_path / "server", env={"CLOUDCOURT_SFU_WORKERS": "2"})
+    try:
+        children = [psutil.Process(pid) for pid in srv.child_pids()]
+        assert len(children) == 2, children
+        os.kill(srv.pid, signal.SIGKILL)
+        _, alive = psutil.wait_procs(children, timeout=10)
+        assert not alive, f"workers left running: {alive}"
+    finally:
+        srv.stop()

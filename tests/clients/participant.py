@@ -105,6 +105,7 @@ class Participant:
         self.participants: dict[str, dict] = {}  # participant id -> Participant (as last told)
         self.sub_offers = 0
         self.sub_errors: list[str] = []
+        self.reset_errors: list[str] = []  # republishing after a `media_reset` failed
         self._sub_lock = asyncio.Lock()
         self._bg: set[asyncio.Task] = set()
         self.disconnected = asyncio.Event()
@@ -134,7 +135,9 @@ class Participant:
             self._event_cond.notify_all()
 
     async def _on_event(self, event: str, data: Any) -> None:
-        if event == "subscriber_offer":
+        if event == "media_reset":
+            self._reset_media()
+        elif event == "subscriber_offer":
             self.sub_offers += 1
             self._spawn(self._handle_subscriber_offer(data))
         elif event == "subscriptions":
@@ -156,6 +159,29 @@ class Participant:
         elif event == "participant_left":
             self.participants.pop((data or {}).get("participant_id"), None)
         await self._record(event, data)
+
+    def _reset_media(self) -> None:
+        """As the browser's `restartMedia` (web/static/js/session.js): the server gave this
+        participant fresh connections, so both old ones close, it publishes again, and the next
+        subscriber offer is answered on a new connection."""
+        old = [pc for pc in (self.pub_pc, self.sub_pc) if pc is not None]
+        republish = self.pub_pc is not None  # the browser publishes whenever it may; we did
+        # Now, before any later event is handled: the new peer's offer needs a new connection.
+        self.pub_pc = self.sub_pc = None
+        self._spawn(self._restart_media(old, republish))
+
+    async def _restart_media(self, old: list[RTCPeerConnection], republish: bool) -> None:
+        async with self._sub_lock:  # an answer under way on the old connection finishes first
+            for pc in old:
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(pc.close(), 5)
+        if not republish:
+            return
+        try:
+            await self.publish()
+        except Exception as e:  # recorded; tests assert on media anyway
+            log.exception("%s: publishing again after media_reset failed", self.name)
+            self.reset_errors.append(repr(e))
 
     def _spawn(self, coro) -> None:
         t = asyncio.ensure_future(coro)
