@@ -11,7 +11,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Coroutine
 from dataclasses import dataclass
+from typing import Any
 
 from livestream.clock import CourtClock
 from livestream.composite import Composite, Person
@@ -19,11 +21,11 @@ from livestream.encoder import Encoder, EncoderSettings, Segment
 from livestream.playlist import Playlist
 from livestream.sources import AudioSource, VideoSource
 from livestream.subjects import Speaker, StreamedHearing
-from sfu import MuteChange, Publication, Room
+from sfu import MuteChange, PublicationInfo
 from sfu.depacketize import depacketizer as make_depacketizer
 from sfu.reorder import ReorderBuffer
 from sfu.rtp import Incoming
-from sfu.tap import Tap
+from sfu.tap import MediaSource, OpenTap
 
 log = logging.getLogger("cloudcourt.livestream")
 
@@ -38,7 +40,7 @@ def screen_key(participant_id: str) -> str:
 
 @dataclass
 class _Feed:
-    tap: Tap
+    tap: MediaSource
     person: Person
     source: VideoSource | AudioSource
 
@@ -51,8 +53,10 @@ class Broadcast:
         settings: EncoderSettings,
         masked: set[str],
         clock: CourtClock,
+        open_tap: OpenTap,
     ) -> None:
         self.hearing_id = hearing.id
+        self._open_tap = open_tap
         self.playlist = playlist
         # The sidecar's own record of who is masked in this hearing (shared, kept up to date by
         # it): a Speaker handed in with a publication may be a copy from before the mask.
@@ -66,6 +70,8 @@ class Broadcast:
             clock,
         )
         self._feeds: dict[str, _Feed] = {}  # publication id -> feed
+        self._opening: set[str] = set()  # publication ids whose tap is being opened
+        self._stopped = False
         self._tasks: set[asyncio.Task[None]] = set()
 
     def start(self) -> None:
@@ -80,10 +86,32 @@ class Broadcast:
             pass
 
     # ---------------------------------------------------------------- people and taps
-    def add(self, participant: Speaker, room: Room, publication: Publication) -> None:
-        if publication.id in self._feeds or publication.kind not in ("audio", "video"):
+    def add(self, participant: Speaker, publication: PublicationInfo) -> None:
+        if (
+            publication.id in self._feeds
+            or publication.id in self._opening
+            or publication.kind not in ("audio", "video")
+        ):
             return
-        tap = room.tap(publication.id)
+        self._opening.add(publication.id)
+        self._run_task(self._open(participant, publication))
+
+    def _run_task(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _open(self, participant: Speaker, publication: PublicationInfo) -> None:
+        try:
+            tap = await self._open_tap(self.hearing_id, publication)
+        except Exception as exc:  # it ended meanwhile, or its worker restarted
+            log.info("hearing %s: cannot stream %s: %s", self.hearing_id, publication.id, exc)
+            return
+        finally:
+            self._opening.discard(publication.id)
+        if self._stopped:
+            tap.close()
+            return
         composite = self.composite
         masked = participant.masked or participant.id in self._masked
         # A shared screen is a picture of its own beside the sharer's camera (one picture per
@@ -114,11 +142,9 @@ class Broadcast:
             with composite.lock:
                 person.audio = source  # type: ignore[assignment]
         feed = self._feeds[publication.id] = _Feed(tap, person, source)
-        task = asyncio.get_running_loop().create_task(self._read(publication.id, feed))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        await self._read(publication.id, feed)
 
-    def _request_keyframe(self, tap: Tap) -> None:
+    def _request_keyframe(self, tap: MediaSource) -> None:
         # Called in the composite thread; the tap belongs to the event loop.
         self._loop.call_soon_threadsafe(tap.request_keyframe)
 
@@ -198,6 +224,7 @@ class Broadcast:
         """End the stream. ``cut`` (the judge's stop): every segment not yet public is deleted at
         once, including the one being encoded. Otherwise (the hearing ended) what waits goes out
         after the delay. Returns how many segments were deleted."""
+        self._stopped = True
         deleted = self.playlist.cut() if cut else 0
         if not cut:
             self.playlist.close_run()

@@ -15,13 +15,15 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from livestream.broadcast import Broadcast
 from livestream.clock import CourtClock
 from livestream.encoder import EncoderSettings
 from livestream.playlist import LOG, POSTER, VOD_PLAYLIST, Playlist, read_log
 from livestream.subjects import ENDED, Speaker, StreamedHearing
-from sfu import Publication, Room
+from sfu import PublicationInfo, SfuError
+from sfu.tap import MediaSource, OpenTap
 
 log = logging.getLogger("cloudcourt.livestream")
 
@@ -38,9 +40,13 @@ class StreamState:
     poster: bool
 
 
+async def _no_media(hearing_id: str, publication: PublicationInfo) -> MediaSource:
+    raise SfuError("this livestream was given no way to open taps")
+
+
 class Livestream:
     """``alarm(hearing_id, code, message)``: tells the court the stream failed (the control plane
-    turns it into the `alarm` event)."""
+    turns it into the `alarm` event). ``open_tap`` opens the publications it streams."""
 
     def __init__(
         self,
@@ -49,13 +55,16 @@ class Livestream:
         alarm: Callable[[str, str, str], None],
         settings: EncoderSettings | None = None,
         clock: CourtClock | None = None,
+        open_tap: OpenTap = _no_media,
     ) -> None:
         self.root = root
+        self.open_tap = open_tap
         self.clock = clock or CourtClock.named()
         self.delay = delay
         self.settings = settings or EncoderSettings()
         self._alarm = alarm
-        self._publications: dict[str, dict[str, tuple[Speaker, Room, Publication]]] = {}
+        # Per hearing, the publications that have not ended: (who, publication).
+        self._publications: dict[str, dict[str, tuple[Speaker, PublicationInfo]]] = {}
         self._playlists: dict[str, Playlist] = {}
         self._broadcasts: dict[str, Broadcast] = {}
         self._finishing: dict[str, asyncio.Task[None]] = {}
@@ -77,16 +86,22 @@ class Livestream:
         pass  # the stream is started and stopped by the judge, not by the session's state
 
     def publication_added(
-        self, hearing_id: str, participant: Speaker, room: Room, publication: Publication
+        self, hearing_id: str, participant: Speaker, publication: PublicationInfo
     ) -> None:
-        known = self._publications.setdefault(hearing_id, {})
-        for pid, (_, old_room, old) in list(known.items()):
-            if old_room.publications.get(pid) is not old:
-                del known[pid]  # ended since
-        known[publication.id] = (participant, room, publication)
+        self._publications.setdefault(hearing_id, {})[publication.id] = (participant, publication)
         broadcast = self._broadcasts.get(hearing_id)
         if broadcast is not None:
-            broadcast.add(participant, room, publication)
+            broadcast.add(participant, publication)
+
+    def publication_removed(self, hearing_id: str, publication_id: str) -> None:
+        # A feed reading it ends by itself (its tap does).
+        self._publications.get(hearing_id, {}).pop(publication_id, None)
+
+    def media_interrupted(self, hearing_id: str, at: float, reason: str) -> None:
+        pass  # the feeds' taps end; the publications made again come as new ones
+
+    def room_changed(self, hearing_id: str, change: dict[str, Any]) -> None:
+        pass  # the public stream shows every room for now
 
     def hearing_ended(self, hearing: StreamedHearing) -> None:
         self._ended.add(hearing.id)
@@ -145,11 +160,11 @@ class Livestream:
         if hearing.id in self._broadcasts:
             return True
         playlist = self._playlist(hearing.id)
-        broadcast = Broadcast(hearing, playlist, self.settings, hidden, self.clock)
+        broadcast = Broadcast(hearing, playlist, self.settings, hidden, self.clock, self.open_tap)
         self._broadcasts[hearing.id] = broadcast
         broadcast.start()
-        for participant, room, publication in self._live_publications(hearing.id):
-            broadcast.add(participant, room, publication)
+        for participant, publication in list(self._publications.get(hearing.id, {}).values()):
+            broadcast.add(participant, publication)
         self._ensure_ticker()
         log.info("hearing %s: public stream started (delay %.1f s)", hearing.id, self.delay)
         return True
@@ -226,10 +241,6 @@ class Livestream:
 
     def _has_public_segments(self, hearing_id: str) -> bool:
         return self.directory(hearing_id).is_dir() and bool(self._playlist(hearing_id).entries)
-
-    def _live_publications(self, hearing_id: str) -> list[tuple[Speaker, Room, Publication]]:
-        known = self._publications.get(hearing_id, {})
-        return [e for pid, e in known.items() if e[1].publications.get(pid) is e[2]]
 
     async def _finish(self, hearing_id: str, broadcast: Broadcast | None) -> None:
         try:

@@ -2,7 +2,9 @@
 `<data-dir>/recordings/<hearing id>/`, and builds the composite archive when the hearing ends.
 
 It is driven by the control plane through the sidecar calls (`signaling/sidecars.py`) and knows
-nothing of Socket.IO or tokens; what the court must hear about goes out through `alarm`.
+nothing of Socket.IO or tokens; what the court must hear about goes out through `alarm`. It opens
+the taps it records with the `OpenTap` it is given: in the control plane's process or in its own
+(`cloudcourt recorder`), from an in-process SFU or from a worker process over UDP.
 """
 
 from __future__ import annotations
@@ -39,7 +41,8 @@ from recorder.recording import (
 )
 from recorder.segments import sha256_file
 from recorder.summary import Tally, summarize
-from sfu.tap import MediaSource
+from sfu import PublicationInfo
+from sfu.tap import MediaSource, OpenTap
 
 log = logging.getLogger("cloudcourt.recorder")
 
@@ -78,10 +81,13 @@ class Recorder:
         alarm: Alarm,
         hearing: HearingLookup,
         clock: CourtClock | None = None,
+        *,
+        open_tap: OpenTap,
     ) -> None:
         self.root = data_dir / RECORDINGS
         self.alarm = alarm
         self.hearing = hearing
+        self.open_tap = open_tap
         self.clock = clock  # the archive's clock: the court's zone (Beijing time if None)
         self.recordings: dict[str, HearingRecording] = {}
         self._ready: set[str] = set()
@@ -90,8 +96,8 @@ class Recorder:
         self._ended: set[str] = set()
         self._locks: dict[str, asyncio.Lock] = {}
         # Publications seen per hearing and not yet tapped (the hearing is not in session yet):
-        # (participant, room, publication). Once tapped, only the id is kept, in `_tapped`.
-        self._publications: dict[str, dict[str, tuple[dict[str, Any], Any, Any]]] = {}
+        # (participant, publication). Once tapped, only the id is kept, in `_tapped`.
+        self._publications: dict[str, dict[str, tuple[dict[str, Any], PublicationInfo]]] = {}
         self._tapped: dict[str, set[str]] = {}
         # Alarms standing for a hearing outside its recording (there is none, or it has not
         # begun): code → (message, detail). A recording keeps its own (`HearingRecording`).
@@ -208,12 +214,22 @@ class Recorder:
             self._spawn(self._begin(hearing.id))
 
     def publication_added(
-        self, hearing_id: str, participant: Any, room: Any, publication: Any
+        self, hearing_id: str, participant: Any, publication: PublicationInfo
     ) -> None:
         who = {"id": participant.id, "name": participant.name, "role": str(participant.role)}
-        self._publications.setdefault(hearing_id, {})[publication.id] = (who, room, publication)
+        self._publications.setdefault(hearing_id, {})[publication.id] = (who, publication)
         if hearing_id in self._ready:
             self._tap(hearing_id, publication.id)
+
+    def publication_removed(self, hearing_id: str, publication_id: str) -> None:
+        # A tapped one ends by itself (its tap does); one not yet tapped must not be.
+        self._publications.get(hearing_id, {}).pop(publication_id, None)
+
+    def media_interrupted(self, hearing_id: str, at: float, reason: str) -> None:
+        log.warning("hearing %s: its media was interrupted (%s)", hearing_id, reason)
+
+    def room_changed(self, hearing_id: str, change: dict[str, Any]) -> None:
+        return None
 
     def standing_alarms(self, hearing_id: str) -> list[dict[str, Any]]:
         """The alarms that still stand for the hearing (a damaged chain, a recording missing at
@@ -276,21 +292,31 @@ class Recorder:
                 self._tap(hearing_id, publication_id)
 
     def _tap(self, hearing_id: str, publication_id: str) -> None:
-        # The room and publication are not held once tapped: the tap is what reads them.
-        participant, room, publication = self._publications[hearing_id].pop(publication_id)
+        # The publication is not held once tapped: the tap is what reads it.
+        participant, publication = self._publications[hearing_id].pop(publication_id)
         tapped = self._tapped.setdefault(hearing_id, set())
         if publication_id in tapped:
             return
-        try:
-            source: MediaSource = room.tap(publication_id)
-        except Exception:  # the publication ended meanwhile
-            return
         tapped.add(publication_id)
+        self._spawn(self._record(hearing_id, participant, publication))
+
+    async def _record(
+        self, hearing_id: str, participant: dict[str, Any], publication: PublicationInfo
+    ) -> None:
+        recording = self.recordings[hearing_id]
         try:
-            self.recordings[hearing_id].add_track(participant, source, publication.source)
+            source: MediaSource = await self.open_tap(hearing_id, publication)
+        except Exception as exc:  # it ended meanwhile, or its worker restarted
+            log.info("hearing %s: publication %s not recorded: %s", hearing_id, publication.id, exc)
+            return
+        if self.recordings.get(hearing_id) is not recording or hearing_id not in self._ready:
+            source.close()  # the recording stopped while the tap opened
+            return
+        try:
+            recording.add_track(participant, source, publication.source)
         except ValueError as exc:  # a codec the recorder cannot write
             source.close()
-            self.recordings[hearing_id].disk_failed(publication.kind, exc)
+            recording.disk_failed(publication.kind, exc)
 
     async def _end(self, hearing_id: str) -> None:
         try:

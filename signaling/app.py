@@ -20,6 +20,7 @@ from signaling import (
     recording_api,
     sites_api,
     stream_api,
+    tap_openers,
     whip,
 )
 from signaling.config import Settings
@@ -74,8 +75,14 @@ async def build_app(settings: Settings) -> web.Application:
     server_metrics = metrics.Metrics(pool.stats, sessions.stats, pool.worker_stats)
     moderation = Moderation(sessions, presence, server_metrics.lobby_wait_seconds.observe)
     clock = CourtClock.named(settings.timezone)
+    # The sidecars read each publication through a tap of the pool's kind (tap_openers.py).
+    open_tap = tap_openers.opener(pool)
     recorder = Recorder(
-        settings.data_dir, recording_api.alarm_sink(moderation), store.get_hearing, clock=clock
+        settings.data_dir,
+        recording_api.alarm_sink(moderation),
+        store.get_hearing,
+        clock=clock,
+        open_tap=open_tap,
     )
     sessions.sidecars.add(recorder)
     livestream = Livestream(
@@ -83,6 +90,7 @@ async def build_app(settings: Settings) -> web.Application:
         settings.broadcast_delay,
         alarms_from("livestream", moderation.alarm),
         clock=clock,
+        open_tap=open_tap,
     )
     sessions.sidecars.add(livestream)
 

@@ -7,10 +7,11 @@ keeps them in order) or spawn a task; they never block and never raise into the 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from sfu import Room, TrackInfo
+from sfu import Publication, PublicationInfo, TrackInfo
 from signaling import consumption
 from signaling.workers import PeerHandle, PublicationView, RoomHandle
 
@@ -31,6 +32,15 @@ def publication_json(publication: PublicationView) -> dict[str, Any]:
         "muted": publication.muted,
         "source": publication.source,
     }
+
+
+def publication_info(publication: PublicationView) -> PublicationInfo:
+    """What the sidecars are told of a publication: the worker's mirror as it is, or an
+    in-process publication's `info()`."""
+    if isinstance(publication, Publication):
+        return publication.info()
+    assert isinstance(publication, PublicationInfo)
+    return publication
 
 
 def track_json(track: TrackInfo) -> dict[str, Any]:
@@ -60,12 +70,10 @@ class RoomEvents:
         except Exception:
             log.exception("could not mute new publication %s", publication.id)
         conn = self.session.connections.get(publication.peer_id)
-        # The sidecars read in-process taps: only an in-process room has them (in a worker
-        # process a hearing is not recorded until they read plain-RTP taps, docs/SFU.md).
-        if conn is not None and isinstance(room, Room):
-            live = room.publications.get(publication.id)
-            if live is not None:
-                self.sidecars.publication_added(self.session.id, conn.participant, room, live)
+        if conn is not None:
+            self.sidecars.publication_added(
+                self.session.id, conn.participant, publication_info(publication)
+            )
         # The SFU forwards it to nobody until told who receives it.
         consumption.publication_added(self.session, publication)
         self.outbox.emit(
@@ -75,6 +83,7 @@ class RoomEvents:
         )
 
     def on_unpublication(self, room: RoomHandle, publication: PublicationView) -> None:
+        self.sidecars.publication_removed(self.session.id, publication.id)
         self.outbox.emit(
             "track_unpublished",
             {
@@ -91,8 +100,12 @@ class RoomEvents:
         )
 
     def on_lost(self, room: RoomHandle, reason: str) -> None:
-        """The hearing's worker died: its media is gone until every peer is placed again."""
+        """The hearing's worker died: its media is gone until every peer is placed again (their
+        publications come back as new ones; the old ones end with the worker)."""
         log.warning("hearing %s lost its media: %s", self.session.id, reason)
+        for publication_id in list(room.publications):
+            self.sidecars.publication_removed(self.session.id, publication_id)
+        self.sidecars.media_interrupted(self.session.id, time.time(), reason)
 
 
 class PeerEvents:

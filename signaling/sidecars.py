@@ -1,12 +1,15 @@
-"""How the control plane drives its sidecars (recorder, livestream) in the same process.
+"""How the control plane drives its sidecars (recorder, livestream), in its process or in theirs.
 
 Sidecars know nothing of Socket.IO or of who is connected: they are told when a hearing changes
-state, when a publication appears (and whose it is, for captions and manifests) and when the
-hearing ends, and they read media through SFU taps. Every call returns at once and never raises
-into the control plane: a failing sidecar must not stop a hearing. What a sidecar has to tell the
-court (a full disk, a stream that stopped) goes out as an alarm to the hearing's moderators; an
-alarm that still stands (a damaged record) a sidecar also offers as data, `standing_alarms`, for
-the control plane to tell each moderator who comes in later.
+state, when a publication appears (and whose it is, for captions and manifests) or ends, when a
+hearing's media worker died (the gap in its media), how its rooms change, and when the hearing
+ends. They are handed no SFU object: each opens the taps it reads with the `sfu.tap.OpenTap` it
+was built with, wherever it and the hearing's worker run (signaling/tap_openers.py). Every call
+returns at once and never raises into the control plane: a failing sidecar must not stop a
+hearing. What a sidecar has to tell the court (a full disk, a stream that stopped) goes out as an
+alarm to the hearing's moderators; an alarm that still stands (a damaged record) a sidecar also
+offers as data, `standing_alarms`, for the control plane to tell each moderator who comes in
+later.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ import logging
 from collections.abc import Callable
 from typing import Any, Protocol, runtime_checkable
 
-from sfu import Publication, Room
+from sfu import PublicationInfo
 from signaling.models import Hearing, Participant
 
 log = logging.getLogger("cloudcourt.sidecars")
@@ -43,8 +46,21 @@ class Sidecar(Protocol):
     def hearing_changed(self, hearing: Hearing) -> None: ...
 
     def publication_added(
-        self, hearing_id: str, participant: Participant, room: Room, publication: Publication
+        self, hearing_id: str, participant: Participant, publication: PublicationInfo
     ) -> None: ...
+
+    def publication_removed(self, hearing_id: str, publication_id: str) -> None: ...
+
+    def media_interrupted(self, hearing_id: str, at: float, reason: str) -> None:
+        """The worker hosting the hearing died at ``at`` (Unix time): its media is gone until the
+        participants are placed again (their publications come back as new ones)."""
+        ...
+
+    def room_changed(self, hearing_id: str, change: dict[str, Any]) -> None:
+        """A room of the hearing was opened or closed, or someone moved between rooms: ``change``
+        is `{at: Unix time, by, participant, from, to: room ids or None, action: "move" | "open"
+        | "close", room: the room's JSON without members}`."""
+        ...
 
     def hearing_ended(self, hearing: Hearing) -> None: ...
 
@@ -72,10 +88,22 @@ class Sidecars:
             _guarded(sidecar.hearing_changed, hearing)
 
     def publication_added(
-        self, hearing_id: str, participant: Participant, room: Room, publication: Publication
+        self, hearing_id: str, participant: Participant, publication: PublicationInfo
     ) -> None:
         for sidecar in self.all:
-            _guarded(sidecar.publication_added, hearing_id, participant, room, publication)
+            _guarded(sidecar.publication_added, hearing_id, participant, publication)
+
+    def publication_removed(self, hearing_id: str, publication_id: str) -> None:
+        for sidecar in self.all:
+            _guarded(sidecar.publication_removed, hearing_id, publication_id)
+
+    def media_interrupted(self, hearing_id: str, at: float, reason: str) -> None:
+        for sidecar in self.all:
+            _guarded(sidecar.media_interrupted, hearing_id, at, reason)
+
+    def room_changed(self, hearing_id: str, change: dict[str, Any]) -> None:
+        for sidecar in self.all:
+            _guarded(sidecar.room_changed, hearing_id, change)
 
     def hearing_ended(self, hearing: Hearing) -> None:
         for sidecar in self.all:

@@ -18,6 +18,7 @@ import pytest
 from recorder import recording as recording_module
 from recorder.manifest import GENESIS, MANIFEST, canonical, entry_hash, utc_now
 from recorder.service import Recorder, RecordingError
+from sfu import SfuError
 from tests.e2e import eventually
 
 pytestmark = pytest.mark.timeout(120)
@@ -36,7 +37,10 @@ def new_recorder(data_dir: Path, hearings: dict[str, SimpleNamespace]) -> Record
     async def lookup(hearing_id: str) -> Any:
         return hearings.get(hearing_id)
 
-    recorder = Recorder(data_dir, lambda *alarm: alarms.append(alarm), lookup)
+    async def no_media(hearing_id: str, publication: Any) -> Any:
+        raise SfuError("these hearings publish nothing")
+
+    recorder = Recorder(data_dir, lambda *alarm: alarms.append(alarm), lookup, open_tap=no_media)
     recorder.alarms = alarms  # type: ignore[attr-defined]
     return recorder
 
