@@ -1,11 +1,14 @@
 // The page behind a token's join_url: /join/{hearing_id}?token=…[&autojoin=1][&kiosk=1][&lang=en]
 // Device check → lobby → room. Judge and clerk get the console (lobby list, moderation, end,
-// broadcast panel); role "site" or kiosk=1 gets the large, self-recovering kiosk layout.
+// broadcast panel, rooms panel); role "site" or kiosk=1 gets the large, self-recovering kiosk layout.
+// Everyone sees which room of the hearing they are in (docs/ROOMS.md); a witness waiting in the
+// witness room sees the "请在此等候传唤" screen instead of the hearing.
 // window.cc exposes the session and the view for diagnostics and the browser tests.
 
 import * as i18n from "./i18n.js";
 import { BroadcastPanel } from "./broadcast.js";
 import { checkDevices, meter, resumeAudio, testTone } from "./devices.js";
+import { RoomsPanel, moveTargets, roomName, roomOf } from "./rooms.js";
 import { Session } from "./session.js";
 
 const $ = (id) => document.getElementById(id);
@@ -102,7 +105,30 @@ class Room {
     this.evidence = new Map(); // participant id -> {root, video, label}: their shared screen
     this.speaker = null;
     this.startedAt = null; // ms on this machine's clock when the hearing began (Hearing.started_at)
-    this.menuFor = null; // participant id whose tile menu is open
+    this.menuFor = null; // participant id whose menu is open
+    this.menuFrom = "tile"; // which button opened it: the tile's "⋯" or the rooms panel's "移至…"
+    this.rooms = null; // the console's RoomsPanel (moderators), once the page knows the clock
+  }
+
+  // Whose tile is shown: whom this page receives. A moderator: the people of their own room and
+  // of the rooms they look into (everyone until the server's first rooms list). Anyone else gets
+  // only their own room's people from the server; in the witness room only a moderator who came
+  // in sends them anything, so only those whose media arrives get a tile.
+  shows(p) {
+    const s = this.session;
+    if (s.grants.moderate && s.rooms.length) {
+      const room = roomOf(s.rooms, p.id);
+      return !room || room.id === (s.room ? s.room.id : "main") || s.watching.has(room.id);
+    }
+    if (s.room && s.room.kind === "witness") return Object.keys(s.remoteTracks(p.id)).length > 0;
+    return true;
+  }
+
+  // A witness in the witness room with nobody speaking to them waits for the call.
+  waitingForCall() {
+    const s = this.session;
+    if (s.grants.moderate || !s.room || s.room.kind !== "witness") return false;
+    return ![...s.participants.values()].some((p) => p.id !== s.me.id && this.shows(p));
   }
 
   tile(p) {
@@ -144,7 +170,7 @@ class Room {
     const s = this.session;
     const me = s.me;
     if (!me) return;
-    const everyone = [me, ...[...s.participants.values()].filter((p) => p.id !== me.id)];
+    const everyone = [me, ...[...s.participants.values()].filter((p) => p.id !== me.id && this.shows(p))];
     const present = new Set(everyone.map((p) => p.id));
     for (const [id, t] of this.tiles) {
       if (!present.has(id)) {
@@ -206,6 +232,11 @@ class Room {
       const site = i18n.t("console.site", { site: p.site });
       parts.push(el("span", { class: "site", title: site }, site));
     }
+    // A moderator looking into another room sees whose picture comes from there.
+    const room = !self && s.grants.moderate ? roomOf(s.rooms, p.id) : null;
+    if (room && (!s.room || room.id !== s.room.id)) {
+      parts.push(el("span", { class: "state room-tag", dataset: { roomId: room.id } }, roomName(room, s.hearing)));
+    }
     if (s.grants.moderate && s.mediaProblems.has(p.id)) {
       parts.push(el("span", { class: "state", dataset: { media: "failed" } }, i18n.t("console.media_failed")));
     }
@@ -223,7 +254,7 @@ class Room {
     t.menuButton.hidden = actions.length === 0;
     t.menuButton.setAttribute("aria-label", i18n.t("tile.menu", { name: p.name }));
     t.menuButton.title = t.menuButton.getAttribute("aria-label");
-    t.menuButton.setAttribute("aria-expanded", this.menuFor === p.id ? "true" : "false");
+    t.menuButton.setAttribute("aria-expanded", this.menuFor === p.id && this.menuFrom === "tile" ? "true" : "false");
   }
 
   // What the "⋯" menu of another participant's tile offers: [class suffix, text key, action].
@@ -251,6 +282,7 @@ class Room {
     if (s.hearing && s.hearing.public) {
       out.push(["mask", p.masked ? "console.unmask" : "console.mask", () => this.setMasked(p, !p.masked)]);
     }
+    out.push(...this.moveActions(p));
     out.push([
       "remove",
       "console.remove",
@@ -262,8 +294,21 @@ class Room {
     return out;
   }
 
-  openMenu(pid) {
-    this.menuFor = this.menuFor === pid ? null : pid;
+  // "移至…": every other open room and the lobby, each one action (docs/ROOMS.md `move`).
+  moveActions(p) {
+    const s = this.session;
+    if (!s.grants.moderate || !s.rooms.length) return [];
+    return moveTargets(s.rooms, roomOf(s.rooms, p.id), s.hearing).map(([name, text, roomId]) => [
+      name,
+      text,
+      () => this.rooms.act(() => s.move(p.id, roomId)),
+    ]);
+  }
+
+  openMenu(pid, from = "tile") {
+    const same = this.menuFor === pid && this.menuFrom === from;
+    this.menuFor = same ? null : pid;
+    this.menuFrom = from;
     this.refresh();
     if (this.menuFor) {
       const first = $("tile-menu").querySelector("button");
@@ -273,29 +318,43 @@ class Room {
 
   closeMenu() {
     if (!this.menuFor) return;
-    const t = this.tiles.get(this.menuFor);
+    const anchor = this.menuAnchor();
     this.menuFor = null;
     this.renderMenu();
-    if (t) {
-      t.menuButton.setAttribute("aria-expanded", "false");
-      t.menuButton.focus();
+    if (anchor) {
+      anchor.setAttribute("aria-expanded", "false");
+      anchor.focus();
     }
+  }
+
+  // The button the open menu belongs to (found afresh: the rooms panel is rebuilt on each change).
+  menuAnchor() {
+    if (!this.menuFor) return null;
+    if (this.menuFrom === "rooms") {
+      return document.querySelector(`#rooms-list li[data-participant-id="${CSS.escape(this.menuFor)}"] .act-move`);
+    }
+    const t = this.tiles.get(this.menuFor);
+    return t ? t.menuButton : null;
   }
 
   // The one open menu, filled afresh with each render (its words follow the state) and placed by
   // its button, inside the viewport whatever the tile's place on the screen.
   renderMenu() {
     const menu = $("tile-menu");
-    const t = this.menuFor && this.tiles.get(this.menuFor);
-    const p = t && (this.session.participants.get(this.menuFor) || null);
-    const actions = p ? this.actions(t, p) : [];
-    if (!actions.length || !t.root.isConnected) {
+    const anchor = this.menuAnchor();
+    const p = anchor && (this.session.participants.get(this.menuFor) || null);
+    let actions = [];
+    if (p) actions = this.menuFrom === "rooms" ? this.moveActions(p) : this.actions(this.tiles.get(p.id), p);
+    for (const b of document.querySelectorAll("#rooms-list .act-move")) b.setAttribute("aria-expanded", "false");
+    if (this.menuFrom === "rooms" && anchor) anchor.setAttribute("aria-expanded", String(actions.length > 0));
+    if (!actions.length || !anchor.isConnected) {
       this.menuFor = null;
       menu.hidden = true;
       delete menu.dataset.participantId;
       return;
     }
     menu.dataset.participantId = p.id;
+    menu.dataset.from = this.menuFrom;
     menu.replaceChildren(
       ...actions.map(([name, key, run]) =>
         el("button", {
@@ -315,10 +374,10 @@ class Room {
 
   placeMenu() {
     const menu = $("tile-menu");
-    const t = this.menuFor && this.tiles.get(this.menuFor);
-    if (menu.hidden || !t) return;
+    const button = this.menuAnchor();
+    if (menu.hidden || !button) return;
     const margin = 4;
-    const anchor = t.menuButton.getBoundingClientRect();
+    const anchor = button.getBoundingClientRect();
     menu.style.maxHeight = `${innerHeight - 2 * margin}px`;
     const box = menu.getBoundingClientRect();
     const left = Math.min(Math.max(margin, anchor.right - box.width), innerWidth - box.width - margin);
@@ -357,6 +416,7 @@ class Room {
     $("lobby-empty").hidden = waiting.length > 0;
     this.waiting = waiting;
     this.lobbyReceivedAt = receivedAt;
+    if (this.rooms) this.rooms.labelTabs(waiting);
     this.updateWaited();
   }
 
@@ -403,7 +463,9 @@ class Room {
       if (confirm(i18n.t("console.confirm_end"))) s.call("end_hearing", {}).catch(() => {});
     };
     document.addEventListener("click", (e) => {
-      if (this.menuFor && !e.target.closest("#tile-menu, .tile-menu-button")) this.closeMenu();
+      // A target gone from the page was a button that a render replaced: the one that opened it.
+      const inside = !e.target.isConnected || e.target.closest("#tile-menu, .tile-menu-button, #rooms-list .act-move");
+      if (this.menuFor && !inside) this.closeMenu();
     });
     document.addEventListener("keydown", (e) => {
       if (e.key === "Escape") this.closeMenu();
@@ -414,6 +476,7 @@ class Room {
 
   tick() {
     if (this.waiting) this.updateWaited();
+    if (this.rooms) this.rooms.updateStays();
     $("clock").hidden = !this.startedAt;
     if (!this.startedAt) return;
     const secs = Math.max(0, Math.floor((Date.now() - this.startedAt) / 1000));
@@ -422,8 +485,33 @@ class Room {
     $("clock").textContent = i18n.t("console.clock", { time });
   }
 
+  // Where I am, always in view: "您在：主法庭"; a moderator also sees what they look into. A
+  // witness waiting to be called gets the waiting screen in place of the pictures.
+  renderRoom() {
+    const s = this.session;
+    const banner = $("room-banner");
+    banner.hidden = !s.room;
+    const waiting = this.waitingForCall();
+    $("witness-wait").hidden = !waiting;
+    $("media-area").hidden = waiting;
+    document.body.dataset.room = s.room ? s.room.kind : "";
+    if (!s.room) return;
+    banner.dataset.roomId = s.room.id;
+    banner.dataset.roomKind = s.room.kind;
+    const here = i18n.t("rooms.you_are_in", { room: roomName(s.room, s.hearing) });
+    const looked = s.grants.moderate
+      ? s.rooms.filter((r) => r.id !== s.room.id && s.watching.has(r.id)).map((r) => roomName(r, s.hearing))
+      : [];
+    $("room-here").textContent = here;
+    $("room-watching").hidden = !looked.length;
+    $("room-watching").textContent = looked.length ? i18n.t("rooms.looking_into", { rooms: looked.join("、") }) : "";
+    if (waiting) attach($("wait-preview"), s.stream.getVideoTracks()[0]);
+  }
+
   refresh() {
     this.render();
+    this.renderRoom();
+    if (this.rooms) this.rooms.render(this.waiting);
     this.renderMenu();
     this.controls();
     if (this.waiting) this.renderLobby(this.waiting, this.lobbyReceivedAt);
@@ -521,6 +609,7 @@ async function main() {
   // Moderators only: the recording and public-stream panel polls while they are in the room.
   const broadcast = new BroadcastPanel(token, hearingId);
   const room = new Room(session, kiosk, (method, path, body) => broadcast.api(method, path, body));
+  room.rooms = new RoomsPanel(session, (pid) => room.openMenu(pid, "rooms"), clockOffset);
   cc.session = session;
   cc.room = room;
   room.wire();
@@ -536,7 +625,7 @@ async function main() {
     }
   });
   session.on("final", ({ kind }) => message(`message.${kind}`, `message.${kind}_text`));
-  for (const name of ["participants", "tracks", "local", "hands"]) session.on(name, () => room.refresh());
+  for (const name of ["participants", "tracks", "local", "hands", "room", "rooms"]) session.on(name, () => room.refresh());
   session.on("speaker", (id) => {
     room.speaker = id;
     room.render();

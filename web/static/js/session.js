@@ -8,7 +8,13 @@
 //
 // The UI listens with session.on(name, fn); names: "state" (connecting|lobby|room|reconnecting|
 // final), "final" ({kind: removed|denied|ended|replaced|refused}), "participants",
-// "tracks", "lobby", "speaker", "alarm", "hearing", "local", "hands".
+// "tracks", "lobby", "speaker", "alarm", "hearing", "local", "hands", "room" (the room I am in),
+// "rooms" (moderators: every room with its members).
+//
+// Rooms (docs/ROOMS.md): `room` is {id, kind, name} of the room the server put me in
+// (`room_changed`); a move to "lobby" is being sent back to wait, which closes both PCs until the
+// next `admitted`. Moderators get `rooms` on every change and keep `watching`, the rooms they look
+// into without being there (the server's default: the witness room).
 //
 // Muted by the court: the server refuses our own unmute (`forbidden`); `mutedByCourt` says so
 // and `raiseHand()` asks to speak (`raise_hand`); moderators keep the raised hands in `hands`.
@@ -28,6 +34,9 @@ const LOW_BANDWIDTH = {
 // How long a PC may take to connect before the participant and the court are told that audio
 // and video did not get through (ICE/DTLS usually needs well under a second on a working link).
 const MEDIA_DEADLINE_MS = 10000;
+
+// The rooms a moderator looks into from the moment they join (the server's default, docs/ROOMS.md).
+const WATCHED_BY_DEFAULT = ["witness"];
 
 export class Session {
   constructor(token, stream, hearingId) {
@@ -62,6 +71,9 @@ export class Session {
     this.finalKind = null;
     this.mediaFailed = new Set(); // "publisher"/"subscriber" PCs that did not connect in time
     this.mediaProblems = new Set(); // moderators: participant ids whose media did not connect
+    this.room = null; // {id, kind, name}: where I am (null until the server says, or in the lobby)
+    this.rooms = []; // moderators: [Room] as the server last sent them
+    this.watching = new Set(WATCHED_BY_DEFAULT);
     window.addEventListener("offline", () => this.drop());
     window.addEventListener("online", () => this.reconnectSoon(0));
   }
@@ -97,6 +109,7 @@ export class Session {
     const socket = io({ path: "/socket.io/", transports: ["websocket"], reconnection: false });
     this.socket = socket;
     this.hands = new Set(); // the server tells a moderator the standing hands again on join
+    this.watching = new Set(WATCHED_BY_DEFAULT); // a new socket starts from the server's default
     socket.on("connect", () => this.join(socket));
     socket.on("connect_error", () => this.lost(socket));
     socket.on("disconnect", () => this.lost(socket));
@@ -116,6 +129,11 @@ export class Session {
     socket.on("track_muted", (d) => this.trackMuted(d));
     socket.on("active_speaker", (d) => this.emitLocal("speaker", d.participant_id));
     socket.on("lobby", (d) => this.emitLocal("lobby", d.waiting));
+    socket.on("room_changed", (d) => this.roomChanged(d));
+    socket.on("rooms", (d) => {
+      this.rooms = d.rooms || [];
+      this.emitLocal("rooms", this.rooms);
+    });
     socket.on("hearing_state", (d) => this.emitLocal("hearing", d.hearing));
     socket.on("alarm", (d) => this.emitLocal("alarm", d));
     socket.on("media_reset", () => this.restartMedia());
@@ -222,6 +240,40 @@ export class Session {
     this.setState("room");
     this.emitLocal("participants", this.participants);
     this.publish();
+  }
+
+  // `room_changed` {room, by, participants}: where I am now, and whom I see there.
+  roomChanged({ room, participants }) {
+    if (room && room.id === "lobby") {
+      // Sent back to wait: nothing of the hearing reaches us until admitted again.
+      this.room = null;
+      this.participants = new Map();
+      this.closePcs();
+      this.setState("lobby");
+      return;
+    }
+    this.room = room || null;
+    if (participants) this.participants = new Map(participants.map((p) => [p.id, p]));
+    this.emitLocal("room", this.room);
+  }
+
+  // Moderators' room actions (docs/ROOMS.md); each resolves with the ack or rejects with its error.
+  openRoom(name) {
+    return this.call("open_room", { name });
+  }
+
+  closeRoom(roomId) {
+    return this.call("close_room", { room_id: roomId });
+  }
+
+  move(participantId, roomId) {
+    return this.call("move", { participant_id: participantId, room_id: roomId });
+  }
+
+  async watchRoom(roomId, watching) {
+    const ack = await this.call("watch_room", { room_id: roomId, watching });
+    this.watching = new Set(ack.watching);
+    this.emitLocal("rooms", this.rooms);
   }
 
   upsert(p) {
