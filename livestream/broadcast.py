@@ -3,7 +3,8 @@
 The event-loop side reads every tap of the hearing (cheap: depacketize and hand over), keeps the
 composite's list of people in step with who publishes, and passes finished segments to the
 playlist. A masked participant's video tap is read only to notice when it ends: its packets are
-dropped before any decoder sees them.
+dropped before any decoder sees them. So are all of someone's packets while they are out of the
+main room (livestream/rooms.py): the public sees and hears the main room only.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from livestream.clock import CourtClock
 from livestream.composite import Composite, Person
 from livestream.encoder import Encoder, EncoderSettings, Segment
 from livestream.playlist import Playlist
+from livestream.rooms import RECESS_TEXT, HearingRooms
 from livestream.sources import AudioSource, VideoSource
 from livestream.subjects import Speaker, StreamedHearing
 from sfu import MuteChange, PublicationInfo
@@ -52,6 +54,7 @@ class Broadcast:
         playlist: Playlist,
         settings: EncoderSettings,
         masked: set[str],
+        rooms: HearingRooms,
         clock: CourtClock,
         open_tap: OpenTap,
     ) -> None:
@@ -61,6 +64,7 @@ class Broadcast:
         # The sidecar's own record of who is masked in this hearing (shared, kept up to date by
         # it): a Speaker handed in with a publication may be a copy from before the mask.
         self._masked = masked
+        self._rooms = rooms  # the sidecar's record of who is in which room (shared, likewise)
         self._loop = asyncio.get_running_loop()
         self._run, first = playlist.open_run()
         self.composite = Composite(
@@ -122,7 +126,13 @@ class Broadcast:
             person = composite.people.get(key)
             if person is None:
                 person = composite.people[key] = Person(
-                    key, participant.name, str(participant.role), masked, screen=screen
+                    key,
+                    participant.id,
+                    participant.name,
+                    str(participant.role),
+                    masked,
+                    screen=screen,
+                    away=not self._rooms.in_main(participant.id),
                 )
             elif masked:
                 person.masked = True
@@ -166,6 +176,16 @@ class Broadcast:
                 dropped,
             )
 
+    def rooms_changed(self) -> None:
+        """Someone moved, or a room was opened or closed: the main room only, or the recess card."""
+        rooms = self._rooms
+        with self.composite.lock:
+            self.composite.card = RECESS_TEXT if rooms.recess else None
+            for person in self.composite.people.values():
+                person.away = not rooms.in_main(person.participant_id)
+                if person.away:
+                    person.video = None  # coming back, they show from a fresh keyframe
+
     async def _read(self, publication_id: str, feed: _Feed) -> None:
         tap, person, source = feed.tap, feed.person, feed.source
         reorder, depacketizer = ReorderBuffer(), make_depacketizer(tap.info.codec)
@@ -181,8 +201,8 @@ class Broadcast:
                     continue
                 if not isinstance(item, Incoming):
                     continue
-                if video and person.masked:
-                    need_keyframe = True  # on unmasking, start from a keyframe
+                if person.away or (video and person.masked):
+                    need_keyframe = video  # back in view, start from a keyframe
                     continue
                 for packet, arrival, lost in reorder.push(item, entry.arrival):
                     if lost:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
-from livestream.sidecar import StreamState
+from livestream.disk_state import StreamState
 from livestream.subjects import ENDED, StreamedHearing
 
 STATUSES = ("live", "upcoming", "vod")

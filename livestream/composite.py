@@ -39,12 +39,16 @@ class Person:
     """Someone on screen; the event loop changes these under the composite's lock."""
 
     key: str
+    participant_id: str  # whose camera or screen it is
     name: str
     role: str
     masked: bool = False
     video: VideoSource | None = None
     audio: AudioSource | None = None
     screen: bool = False  # the screen someone shares, on screen beside their camera
+    # Not in the hearing's main room (a private room, the witness room, the lobby): neither shown
+    # nor heard; the public stream shows the main room only.
+    away: bool = False
 
 
 def arrangement(people: list[Person]) -> list[tuple[str, str]]:
@@ -85,6 +89,8 @@ class Composite:
         self.frames = 0
         self.failed: BaseException | None = None
         self.encoder: Encoder | None = None
+        # Shown instead of anyone (and nothing heard) while set: the main room is in recess.
+        self.card: str | None = None
         self._banner = banner
         self._make_encoder = make_encoder
         self._stop = threading.Event()
@@ -121,7 +127,7 @@ class Composite:
         # The first drawing rasterizes the banner and the clock's glyphs (ffmpeg runs): before the
         # clock starts, so that the stream does not begin with a jump.
         with self.lock:
-            self._draw(canvas, rasterizer, clock, list(self.people.values()))
+            self._draw(canvas, rasterizer, clock, self._on_screen(), self.card)
         origin = time.monotonic()
         number = 0
         cpu = time.thread_time()
@@ -135,8 +141,8 @@ class Composite:
                 if behind > 0.5:
                     number += int(behind * s.fps)
                 with self.lock:
-                    people = list(self.people.values())
-                self._draw(canvas, rasterizer, clock, people)
+                    people, card = self._on_screen(), self.card
+                self._draw(canvas, rasterizer, clock, people, card)
                 sound = mix(
                     [t for p in people if p.audio and (t := p.audio.take(samples)) is not None],
                     samples,
@@ -148,8 +154,19 @@ class Composite:
         finally:
             encoder.close()
 
+    def _on_screen(self) -> list[Person]:
+        """Who is seen and heard now (under the lock): the main room's people, in a recess none."""
+        if self.card is not None:
+            return []
+        return [p for p in self.people.values() if not p.away]
+
     def _draw(
-        self, canvas: Canvas, raster: Rasterizer, clock: ClockFace, people: list[Person]
+        self,
+        canvas: Canvas,
+        raster: Rasterizer,
+        clock: ClockFace,
+        people: list[Person],
+        card: str | None,
     ) -> None:
         s = self.settings
         canvas.fill(0, 0, s.width, s.height, BLACK)
@@ -161,7 +178,7 @@ class Composite:
         canvas.text(raster.mask(title_line, 16), 12, 30, max_width=s.width - 24)
         area = s.height - BANNER
         if not people:
-            mask = raster.mask(WAITING_TEXT, 28)
+            mask = raster.mask(card or WAITING_TEXT, 28)
             canvas.text(mask, (s.width - mask.shape[1]) // 2, BANNER + (area - mask.shape[0]) // 2)
             return
         by_key = {p.key: p for p in people}

@@ -245,13 +245,17 @@ def _record(line: str) -> Entry | None:
 
 
 def read_log(path: Path) -> list[Entry]:
-    """The public segments, in order. Only whole lines count: a last line without its newline is
-    a record whose writer was killed (or is still writing, when another process reads), and a
-    line that is not a record is ignored."""
+    """The public segments, in order."""
     try:
-        data = path.read_bytes()
+        return records(path.read_bytes())
     except FileNotFoundError:
         return []
+
+
+def records(data: bytes) -> list[Entry]:
+    """The entries of segments.log text. Only whole lines count: a last line without its newline
+    is a record whose writer was killed (or is still writing, when another process reads), and
+    a line that is not a record is ignored."""
     whole = data[: data.rfind(b"\n") + 1].decode("utf-8", "replace")
     return [entry for line in whole.splitlines() if (entry := _record(line)) is not None]
 

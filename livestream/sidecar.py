@@ -13,14 +13,15 @@ import logging
 import math
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from livestream.broadcast import Broadcast
 from livestream.clock import CourtClock
+from livestream.disk_state import DiskStates, StreamState
 from livestream.encoder import EncoderSettings
-from livestream.playlist import LOG, POSTER, VOD_PLAYLIST, Playlist, read_log
+from livestream.playlist import LOG, POSTER, VOD_PLAYLIST, Playlist
+from livestream.rooms import HearingRooms
 from livestream.subjects import ENDED, Speaker, StreamedHearing
 from sfu import PublicationInfo, SfuError
 from sfu.tap import MediaSource, OpenTap
@@ -29,15 +30,6 @@ log = logging.getLogger("cloudcourt.livestream")
 
 TICK = 0.1  # seconds between checks for segments whose delay has run out
 DEFAULT_BROADCAST_DELAY = 10.0
-
-
-@dataclass(frozen=True)
-class StreamState:
-    """What the catalog needs to know of a hearing's stream."""
-
-    status: str | None  # "live" (public segments, still growing), "vod" (closed) or None
-    duration: float  # seconds of public video
-    poster: bool
 
 
 async def _no_media(hearing_id: str, publication: PublicationInfo) -> MediaSource:
@@ -71,11 +63,13 @@ class Livestream:
         # Per hearing, who is masked: the mask route tells us at once, and start() adds what the
         # store holds. Consulted for every publication, whatever its Participant copy says.
         self._masked: dict[str, set[str]] = {}
+        # Per hearing, who is in which room: the public sees the main room only.
+        self._rooms: dict[str, HearingRooms] = {}
         # Hearings whose judge's stop is still waiting for the encoder: a start waits for it.
         self._stopping: dict[str, asyncio.Event] = {}
         # Ended in this process: a start that raced the end must not put them on air again.
         self._ended: set[str] = set()
-        self._vod: dict[str, StreamState] = {}  # on-demand entries, which never change
+        self._disk = DiskStates(root)
         self._ticker: asyncio.Task[None] | None = None
 
     def directory(self, hearing_id: str) -> Path:
@@ -89,6 +83,10 @@ class Livestream:
         self, hearing_id: str, participant: Speaker, publication: PublicationInfo
     ) -> None:
         self._publications.setdefault(hearing_id, {})[publication.id] = (participant, publication)
+        # A participant copy that says where they are (one sent to a livestream that restarted)
+        # is the truth; else the rooms' own record stands.
+        room = getattr(participant, "room", None)
+        self._rooms_of(hearing_id).met(participant.id, str(participant.role), room)
         broadcast = self._broadcasts.get(hearing_id)
         if broadcast is not None:
             broadcast.add(participant, publication)
@@ -101,12 +99,16 @@ class Livestream:
         pass  # the feeds' taps end; the publications made again come as new ones
 
     def room_changed(self, hearing_id: str, change: dict[str, Any]) -> None:
-        pass  # the public stream shows every room for now
+        self._rooms_of(hearing_id).apply(change)
+        broadcast = self._broadcasts.get(hearing_id)
+        if broadcast is not None:
+            broadcast.rooms_changed()
 
     def hearing_ended(self, hearing: StreamedHearing) -> None:
         self._ended.add(hearing.id)
         self._publications.pop(hearing.id, None)
         self._masked.pop(hearing.id, None)
+        self._rooms.pop(hearing.id, None)
         broadcast = self._broadcasts.pop(hearing.id, None)
         if broadcast is None and not self._has_public_segments(hearing.id):
             self._playlists.pop(hearing.id, None)
@@ -160,8 +162,17 @@ class Livestream:
         if hearing.id in self._broadcasts:
             return True
         playlist = self._playlist(hearing.id)
-        broadcast = Broadcast(hearing, playlist, self.settings, hidden, self.clock, self.open_tap)
+        broadcast = Broadcast(
+            hearing,
+            playlist,
+            self.settings,
+            hidden,
+            self._rooms_of(hearing.id),
+            self.clock,
+            self.open_tap,
+        )
         self._broadcasts[hearing.id] = broadcast
+        broadcast.rooms_changed()  # a recess already under way shows from the first frame
         broadcast.start()
         for participant, publication in list(self._publications.get(hearing.id, {}).values()):
             broadcast.add(participant, publication)
@@ -201,25 +212,14 @@ class Livestream:
             broadcast.set_masked(participant_id, masked)
 
     def state(self, hearing_id: str) -> StreamState:
-        """For the public catalog, on every request: reads no more than a file's existence
-        unless the stream is on air or its on-demand entry is seen for the first time."""
-        playlist = self._playlists.get(hearing_id)
+        """For the public catalog, on every request (livestream/disk_state.py)."""
         on_air = hearing_id in self._broadcasts or hearing_id in self._finishing
-        if playlist is not None and on_air:
-            poster = (self.directory(hearing_id) / POSTER).is_file()
-            return StreamState("live" if playlist.entries else None, playlist.duration, poster)
-        known = self._vod.get(hearing_id)
-        if known is not None:
-            return known
-        directory = self.directory(hearing_id)
-        if not (directory / VOD_PLAYLIST).is_file():
-            return StreamState(None, 0.0, False)
-        # Closed for good: its duration and poster never change again.
-        duration = sum(e.duration for e in read_log(directory / LOG))
-        known = self._vod[hearing_id] = StreamState("vod", duration, (directory / POSTER).is_file())
-        return known
+        return self._disk.state(hearing_id, on_air)
 
     # ---------------------------------------------------------------- internals
+    def _rooms_of(self, hearing_id: str) -> HearingRooms:
+        return self._rooms.setdefault(hearing_id, HearingRooms())
+
     def _playlist(self, hearing_id: str) -> Playlist:
         playlist = self._playlists.get(hearing_id)
         if playlist is None:
