@@ -73,6 +73,8 @@ class Snapshot:
     latency: list[dict[int, int]] = field(default_factory=list)  # per generator: end to end
     keyframe_requests: int = 0
     errors: list[str] = field(default_factory=list)
+    # A running server's worker processes by their `worker` label: packets out, CPU, restarts.
+    workers: dict[str, dict[str, float]] = field(default_factory=dict)
 
 
 class Cluster:
@@ -96,6 +98,7 @@ class Cluster:
             for g in self.generators
         ]
         self._tag = 0
+        self._remote_workers: dict[str, dict[str, float]] = {}
 
     # -- servers ---------------------------------------------------------------------------------
 
@@ -162,6 +165,8 @@ class Cluster:
             self.failed[message[1]] = message[2]
         elif kind == "snapshot":
             self._resolve(("snapshot", message[1], message[2]), message[3])
+        elif kind == "closed_peers":
+            self._resolve(("closed_peers", message[1], message[2]), True)
         elif kind in ("reset_done", "stopped"):
             self._resolve((kind, message[1]), True)
 
@@ -218,6 +223,26 @@ class Cluster:
             (command, peer_id, hearing, *extra, token, url)
         )
 
+    async def close_peers(self, peer_ids: list[str]) -> None:
+        """Close these peers (and their signaling) wherever they are; the others keep going."""
+        by_generator: dict[int, list[str]] = {}
+        for peer_id in peer_ids:
+            index = self.peer_generator.pop(peer_id, None)
+            if index is not None:
+                by_generator.setdefault(index, []).append(peer_id)
+            self.ready.discard(peer_id)
+        self._tag += 1
+        await asyncio.gather(
+            *(
+                self._request(
+                    ("closed_peers", i, self._tag),
+                    self.generators[i].channel,
+                    ("close", self._tag, ids),
+                )
+                for i, ids in by_generator.items()
+            )
+        )
+
     async def reset_generators(self) -> None:
         await asyncio.gather(
             *(
@@ -234,7 +259,8 @@ class Cluster:
 
     async def _server_stats(self, tag: int) -> list[tuple[dict[str, int], Any]]:
         if self.remote is not None:
-            return [(await self.remote.counters(), None)]
+            counters, self._remote_workers = await self.remote.counters()
+            return [(counters, None)]
         return list(
             await asyncio.gather(
                 *(
@@ -263,6 +289,7 @@ class Cluster:
             probes=[s[1] for s in stats],
             generator_cpu=[tree_cpu_seconds(g.pid) for g in self.generators] + [own_cpu_seconds()],
             machine_busy=machine_busy_seconds(),
+            workers=self._remote_workers if self.remote is not None else {},
         )
         for part in parts:
             snapshot.subscribers.update(part["subscribers"])

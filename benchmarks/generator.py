@@ -86,6 +86,18 @@ class Generator:
             "errors": [e for link in self.links.values() for e in getattr(link, "errors", [])],
         }
 
+    async def close_some(self, peer_ids: list[str]) -> None:
+        """Close these peers and their links; the rest of the load goes on."""
+        for peer_id in peer_ids:
+            link = self.links.pop(peer_id, None)
+            peer: Any = self.publishers.pop(peer_id, None) or self.subscribers.pop(peer_id, None)
+            if link is not None:
+                with contextlib.suppress(Exception):
+                    await link.close()
+            if peer is not None:
+                with contextlib.suppress(Exception):
+                    await peer.close()
+
     async def close_peers(self) -> None:
         for task in list(self._tasks):
             task.cancel()
@@ -112,6 +124,9 @@ class Generator:
                     link.deliver(message)
             elif command == "snapshot":
                 self.channel.send(("snapshot", self.index, message[1], self.snapshot(message[2])))
+            elif command == "close":
+                await self.close_some(message[2])
+                self.channel.send(("closed_peers", self.index, message[1]))
             elif command == "reset":
                 await self.close_peers()
                 self.channel.send(("reset_done", self.index))

@@ -344,8 +344,76 @@ def _process_main(args: dict[str, Any], queue: Any) -> None:
         portal=args["portal"],
         seed=args["seed"],
     )
+    queue.put("started")
     stats = asyncio.run(load.run(args["duration"]))
     queue.put(stats.to_json())
+
+
+class ProcessLoad:
+    """The load in ``processes`` spawned processes (viewers split evenly); ``start()``, then
+    ``results()`` (blocking: a caller with an event loop runs them in a thread)."""
+
+    def __init__(
+        self,
+        url: str,
+        streams: Sequence[str],
+        viewers: int,
+        duration: float,
+        *,
+        processes: int = 1,
+        session: float = 60.0,
+        portal: bool = True,
+    ) -> None:
+        context = multiprocessing.get_context("spawn")
+        self.duration = duration
+        self._queue = context.Queue()
+        shares = [
+            viewers // processes + (1 if i < viewers % processes else 0) for i in range(processes)
+        ]
+        self._children = [
+            context.Process(
+                target=_process_main,
+                args=(
+                    {
+                        "url": url,
+                        "streams": list(streams),
+                        "viewers": share,
+                        "duration": duration,
+                        "session": session,
+                        "portal": portal,
+                        "seed": i,
+                    },
+                    self._queue,
+                ),
+            )
+            for i, share in enumerate(shares)
+            if share
+        ]
+        self._parts: list[Stats] = []
+        self._started = 0
+
+    def start(self) -> None:
+        for child in self._children:
+            child.start()
+
+    def _take(self, timeout: float) -> None:
+        message = self._queue.get(timeout=timeout)
+        if message == "started":
+            self._started += 1
+        else:
+            self._parts.append(Stats.from_json(message))
+
+    def wait_started(self, timeout: float = 60.0) -> None:
+        """Until every process runs its viewers (a spawned interpreter takes a while)."""
+        while self._started < len(self._children):
+            self._take(timeout)
+
+    def results(self) -> Stats:
+        while len(self._parts) < len(self._children):
+            self._take(self.duration + 60)
+        for child in self._children:
+            child.join()
+        return merge(self._parts)
 
 
 def run_processes(
@@ -359,36 +427,11 @@ def run_processes(
     portal: bool = True,
 ) -> Stats:
     """The load in ``processes`` spawned processes (viewers split evenly), merged."""
-    context = multiprocessing.get_context("spawn")
-    queue = context.Queue()
-    shares = [
-        viewers // processes + (1 if i < viewers % processes else 0) for i in range(processes)
-    ]
-    children = [
-        context.Process(
-            target=_process_main,
-            args=(
-                {
-                    "url": url,
-                    "streams": list(streams),
-                    "viewers": share,
-                    "duration": duration,
-                    "session": session,
-                    "portal": portal,
-                    "seed": i,
-                },
-                queue,
-            ),
-        )
-        for i, share in enumerate(shares)
-        if share
-    ]
-    for child in children:
-        child.start()
-    parts = [Stats.from_json(queue.get(timeout=duration + 60)) for _ in children]
-    for child in children:
-        child.join()
-    return merge(parts)
+    load = ProcessLoad(
+        url, streams, viewers, duration, processes=processes, session=session, portal=portal
+    )
+    load.start()
+    return load.results()
 
 
 def _server_cores(pid: int, seconds: float) -> float:

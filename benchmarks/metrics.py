@@ -43,6 +43,25 @@ def _counter(before: Snapshot, after: Snapshot, name: str) -> int:
     )
 
 
+def _workers(before: Snapshot, after: Snapshot, elapsed: float) -> dict[str, Any]:
+    """A server's worker processes (its /metrics `worker` label): each one's CPU, and packets
+    forwarded per worker-CPU-second (the control plane and the sidecars left out)."""
+    if not after.workers:
+        return {}
+
+    def delta(worker: str, key: str) -> float:
+        return after.workers[worker].get(key, 0.0) - before.workers.get(worker, {}).get(key, 0.0)
+
+    cpu = {w: delta(w, "worker_cpu_seconds") for w in sorted(after.workers)}
+    packets = sum(delta(w, "packets_out") for w in after.workers)
+    total = sum(cpu.values())
+    return {
+        "worker_cpu_percent": {w: round(100 * c / elapsed, 1) for w, c in cpu.items()},
+        "worker_forwarded_packets_per_cpu_second": round(packets / total) if total > 0 else None,
+        "worker_restarts": round(sum(delta(w, "worker_restarts") for w in after.workers)),
+    }
+
+
 def window(before: Snapshot, after: Snapshot, subscribers: list[str]) -> dict[str, Any]:
     """The figures of one measured window between two snapshots."""
     elapsed = after.time - before.time
@@ -110,6 +129,7 @@ def window(before: Snapshot, after: Snapshot, subscribers: list[str]) -> dict[st
         # (the kernel's own threads, other programs): a busy neighbour shows up here.
         "machine_cpu_percent": round(100 * machine, 1),
         "other_cpu_percent": round(100 * max(0.0, machine - ours), 1),
+        **_workers(before, after, elapsed),
     }
 
 
@@ -171,7 +191,8 @@ def _scaling(one: list[dict[str, Any]], both: dict[str, Any], workers: int) -> d
 
 def summarize(setups: dict[str, dict[str, Any]]) -> dict[str, Any]:
     """The JSON report's top-level figures (names fixed by issue 3) from the measured setups."""
-    main = setups.get("sfu_1_worker") or setups["server"]
+    # The served path when there is one (the figures people get), else the bare worker.
+    main = next((s for s in setups.values() if s.get("served")), None) or setups["sfu_1_worker"]
     full = main["steps"][-1]
     half = _half_load(main["steps"])
     baseline = setups.get("mediarelay")
@@ -216,7 +237,8 @@ def summarize(setups: dict[str, dict[str, Any]]) -> dict[str, Any]:
         summary["baseline_server_cpu_percent"] = base["server_cpu_percent"]
     two = setups.get("sfu_2_workers")
     if two and setups.get("sfu_1_worker"):
-        summary.update(_scaling(main["steps"], two["steps"][-1], two["server_processes"]))
+        one = setups["sfu_1_worker"]["steps"]
+        summary.update(_scaling(one, two["steps"][-1], two["server_processes"]))
     else:
         summary["worker_scaling"] = None
     summary["targets"] = _evaluate(summary)

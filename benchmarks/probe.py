@@ -4,14 +4,17 @@ Installed only in processes that `benchmarks.sfu_server` starts (never in `cloud
 wraps two functions on the receive side without changing what they do, and nothing per sent copy
 (a wrapper around every `sendto` cost ~4 % of the worker's CPU in a profile):
 
-- aioice's socket callback stamps when an RTP packet came off the socket (`perf_counter`), keyed
-  by its SSRC and sequence number, which SRTP leaves in clear;
+- the SFU's socket reader hands each RTP datagram, as it comes off the socket, to its ICE
+  connection's `data_received` (`rtc_internals._read_all` reads past aioice's `StunProtocol`,
+  whose callback no RTP packet reaches any more); that hand-over is wrapped as the connection is
+  made (`rtc_internals._bound_queue`) and stamps the arrival (`perf_counter`), keyed by its SSRC
+  and sequence number, which SRTP leaves in clear;
 - the RTP handler given to `rtc_internals.hook_media` (the SFU's entry, after SRTP decryption)
   runs the SFU's whole synchronous fan-out for the packet; when it returns, the last subscriber's
   copy has been handed to `sendto`. That instant is the sample: every copy of the packet left
   the SFU no later than it, so the figures are an upper bound per copy.
 
-Two figures come out: *in process* (socket callback → last copy sent: aioice's queue, parsing,
+Two figures come out: *in process* (off the socket → last copy sent: aioice's queue, parsing,
 the fan-out loop, rewriting, SRTP, the syscalls) and *from the wire* (the publisher's
 abs-send-time, which aiortc stamps as it builds the packet, on this machine's wall clock → last
 copy sent): the latter also holds the loopback hop and the time the packet waited in the server's
@@ -43,7 +46,7 @@ class LatencyProbe:
     def __init__(self) -> None:
         self.in_process = Histogram()
         self.from_wire = Histogram()
-        self.before_read = Histogram()  # from the wire until aioice's socket callback
+        self.before_read = Histogram()  # from the wire until the SFU read it off the socket
         # What stalls the event loop, for the tail: garbage-collector pauses, and how late a
         # 10 ms timer fires (every stall delays the reading of every socket).
         self.gc_pause = Histogram()
@@ -75,16 +78,22 @@ class LatencyProbe:
     def install(self) -> None:
         gc.callbacks.append(self._on_gc)
         arrivals = self._arrivals
-        received = aioice.ice.StunProtocol.datagram_received
+        bound_queue = rtc_internals._bound_queue
 
-        def datagram_received(protocol: Any, data: Any, addr: Any) -> None:
-            if is_rtp(data):
-                if len(arrivals) > MAX_PENDING:  # packets the SFU dropped before its handler
-                    arrivals.clear()
-                arrivals[data[8:12] + data[2:4]] = time.perf_counter()
-            received(protocol, data, addr)
+        def timed_bound_queue(connection: aioice.ice.Connection, limit: int) -> None:
+            bound_queue(connection, limit)
+            deliver = connection.data_received
 
-        aioice.ice.StunProtocol.datagram_received = datagram_received  # type: ignore[method-assign,assignment]
+            def data_received(data: bytes, component: int) -> None:
+                if is_rtp(data):
+                    if len(arrivals) > MAX_PENDING:  # packets the SFU dropped before its handler
+                        arrivals.clear()
+                    arrivals[data[8:12] + data[2:4]] = time.perf_counter()
+                deliver(data, component)
+
+            connection.data_received = data_received  # type: ignore[method-assign]
+
+        rtc_internals._bound_queue = timed_bound_queue
         hook_media = rtc_internals.hook_media
 
         def timed_hook_media(dtls: Any, on_rtp: Callable[[bytes], None], on_rtcp: Any) -> None:

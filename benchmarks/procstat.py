@@ -35,15 +35,21 @@ def _tree(pid: int) -> list[psutil.Process]:
 
 
 def tree_cpu_times(pid: int) -> tuple[float, float]:
-    """(user, system) CPU seconds of a process and everything it started."""
+    """(user, system) CPU seconds of a process and everything it started, the children that
+    already exited included.
+
+    A child's time moves into its parent's `children_*` times when the parent reaps it (an
+    archive's ffmpeg that ends inside a window), so the sum over the live members of both stays
+    continuous: nothing is lost when a child exits and nothing counts twice.
+    """
     user = system = 0.0
     for member in _tree(pid):
         try:
             times = member.cpu_times()
         except psutil.NoSuchProcess:  # exited meanwhile
             continue
-        user += times.user
-        system += times.system
+        user += times.user + times.children_user
+        system += times.system + times.children_system
     return user, system
 
 

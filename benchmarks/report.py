@@ -118,9 +118,145 @@ def _setup_section(name: str, setup: dict[str, Any]) -> list[str]:
     return [*lines, "", *problems]
 
 
+def _ok(met: bool | None) -> str:
+    return "—" if met is None else ("met" if met else "**missed**")
+
+
+def _said(conditions: dict[str, Any]) -> str:
+    parts = [f"{conditions['on_air']} stream(s) on air"]
+    if "archives" in conditions:
+        parts.append(f"archives {conditions['archives']} at the start")
+    if "archives_at_end" in conditions:
+        parts.append(f"{conditions['archives_at_end']} at the end")
+    if "hls" in conditions:
+        hls = conditions["hls"]
+        parts.append(
+            f"{hls['viewers']} HLS viewers, {_fmt(hls['requests_per_s'])} requests/s,"
+            f" {hls['errors']} errors, {hls['stalls']} stalls,"
+            f" their generator {_fmt(hls['generator_cpu_percent'])} % of a core"
+        )
+    return "; ".join(parts)
+
+
+def _served(served: dict[str, Any]) -> list[str]:
+    """The issue-17 ratios: served vs bare, N workers vs 1, each phase vs quiet."""
+    lines: list[str] = []
+    if served.get("served_vs_bare"):
+        rows = [
+            [
+                f"`{name}`",
+                _fmt(c["subscribers"]),
+                _fmt(c["served_forwarded_packets_per_cpu_second"]),
+                _fmt(c["bare_forwarded_packets_per_cpu_second"]),
+                _fmt(c["ratio"]),
+                f"{c['target']}: {_ok(c['met'])}",
+            ]
+            for name, c in served["served_vs_bare"].items()
+        ]
+        header = ["served", "subs", "pkt per server CPU-s", "bare worker", "ratio", "target"]
+        lines += ["### Served path vs the bare worker (full load)", "", *_table(header, rows), ""]
+    if served.get("workers"):
+        rows = []
+        for name, c in served["workers"].items():
+            scaling = c["per_worker_scaling"]
+            capacity = c.get("capacity_ratio")
+            rows.append(
+                [
+                    f"`{name}`",
+                    _fmt(c["workers"]),
+                    _fmt(c.get("subscribers_at_loss_limit")),
+                    _fmt(c.get("one_worker_subscribers_at_loss_limit")),
+                    _fmt(capacity)
+                    + ("" if c.get("limits_found", True) else " (a limit not reached: a bound)"),
+                    _fmt(c["forwarded_packets_per_worker_cpu_second"]),
+                    _fmt(c["one_worker_same_load_forwarded_packets_per_worker_cpu_second"]),
+                    _fmt(scaling),
+                    c["target"],
+                ]
+            )
+        header = [
+            "served",
+            "workers",
+            "subs at loss limit",
+            "1 worker",
+            "capacity ratio",
+            "pkt per worker-CPU-s",
+            "1 worker, same load per worker",
+            "per-worker scaling",
+            "target",
+        ]
+        limit = served.get("capacity_loss_percent")
+        lines += [
+            f"### Worker processes: N vs 1 (loss limit {_fmt(limit)} %)",
+            "",
+            *_table(header, rows),
+            "",
+        ]
+    if served.get("capacity") and not served.get("workers"):
+        rows = [
+            [f"`{n}`", _fmt(c["subscribers"]), "yes" if c["limit_found"] else "no (a bound)"]
+            for n, c in served["capacity"].items()
+        ]
+        limit = _fmt(served["capacity_loss_percent"])
+        lines += [
+            f"### Subscribers at ≤ {limit} % loss",
+            "",
+            *_table(["setup", "subscribers", "limit reached"], rows),
+            "",
+        ]
+    for name, windows in served.get("phases", {}).items():
+        rows = []
+        for w in windows:
+            vs = w.get("vs_quiet", {})
+            before = w.get("vs_before")
+            rows.append(
+                [
+                    w["phase"],
+                    _fmt(w["loss_percent"]),
+                    _fmt(w["join_to_first_frame_ms_p50"]),
+                    _fmt(w["added_latency_ms_p99"]),
+                    _fmt(w["delivered_fps_min"]),
+                    _fmt(w["forwarded_packets_per_cpu_second"]),
+                    _fmt(w["server_cpu_percent"]),
+                    " / ".join(
+                        _fmt(vs.get(k))
+                        for k in ("join_p50_ratio", "added_p99_ratio", "fps_min_ratio")
+                    )
+                    if vs
+                    else "—",
+                    _ok(vs.get("met")) if vs else "—",
+                    f"{before['phase']}: "
+                    + " / ".join(
+                        _fmt(before.get(k))
+                        for k in ("join_p50_ratio", "added_p99_ratio", "fps_min_ratio")
+                    )
+                    + f", {_ok(before.get('met'))}"
+                    if before
+                    else "—",
+                ]
+            )
+        header = [
+            "phase",
+            "loss %",
+            "join p50 ms",
+            "added p99 ms",
+            "fps min",
+            "pkt per CPU-s",
+            "server CPU %",
+            "vs quiet: join / p99 / fps",
+            "targets",
+            "vs the phase before",
+        ]
+        lines += [f"### Phases on `{name}` (the hearings never on air)", "", *_table(header, rows)]
+        lines += ["", *(f"- {w['phase']}: {_said(w['conditions'])}" for w in windows), ""]
+    return lines
+
+
 METHODS = """\
 - **Server CPU**: user + system time of the server processes from `/proc/PID/stat` (the SFU
-  worker processes; with `--server`, the server process and its children), over each window.
+  worker processes; with a server, the server process and everything it started, children that
+  exited inside the window included: their time moves to the parent's `children_*` times as it
+  reaps them), over each window.
   On loopback the kernel delivers each datagram to the receiving socket inside the sender's
   `sendto`, so the server's kernel time also holds the subscribers' receive path.
 - **Forwarded packets**: the workers' `packets_out` counters (`Worker.stats()`, `/metrics`);
@@ -136,7 +272,19 @@ METHODS = """\
   bound per copy; it includes the loopback hop and the wait in the worker's socket buffer.
   *In-process* is the part after aioice's socket callback. *End to end* is publisher → a
   subscriber's socket callback, also through the generator's event loop. "Half load" is the step
-  whose worker CPU is nearest 50 % of a core. With `--server`, only end to end is available.
+  whose worker CPU is nearest 50 % of a core. With a server, only end to end is available:
+  the phases' "added p99" is that one.
+- **Phases** (`--phases`, with a server): after the steps, one window per phase with the same
+  subscribers; `public:N` puts the first N hearings on air (they stay on air), `archives:N`
+  records N more hearings for `--archive-seconds`, ends them and measures while their composite
+  archives build, `hls:R` runs player-like viewers of the streams on air at R requests/s. Their
+  figures are those of the hearings never on air; join → first frame is timed by sampled
+  subscribers that join during each window and leave after it.
+- **Served vs bare**: forwarded packets per CPU-second of all the server's processes against
+  the bare worker process under the same load in the same run. **N workers vs 1**: subscribers
+  at the loss limit (`--capacity-loss`, the largest step at or under it), and packets per
+  worker-CPU-second (each worker's `cloudcourt_sfu_worker_cpu_seconds_total`) with N side by side
+  over one worker alone at the same load per worker, times N.
 - **Join → first decoded frame**: sampled subscribers decrypt and decode (PyAV) until their first
   picture; from the join request to the decoded frame.
 - **Worker scaling**: a worker is one event loop, one core at most; two workers on two cores carry
@@ -177,10 +325,14 @@ def markdown(result: dict[str, Any], plot_path: str | os.PathLike[str] | None = 
     ]
     if plot_path:
         lines += [f"![server CPU vs subscribers]({Path(plot_path).name})", ""]
+    comparisons = _served(result.get("served") or {})
+    if comparisons:
+        lines += ["## Served path (issue 17)", "", *comparisons]
     lines += ["## Steps", ""]
     for name, setup in result["setups"].items():
         lines += [*_setup_section(name, setup), ""]
-    main = result["setups"].get("sfu_1_worker") or result["setups"].get("server")
+    served = [s for s in result["setups"].values() if s.get("served")]
+    main = served[0] if served else result["setups"].get("sfu_1_worker")
     lines += ["## Where the worker's time goes", "", *_profile((main or {}).get("profile")), ""]
     lines += ["## How it is measured", "", METHODS]
     return "\n".join(lines)

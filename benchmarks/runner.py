@@ -1,24 +1,29 @@
-"""A whole load-test run: the setups (baseline, SFU with 1 and 2 workers, or a running server), each
-ramped through its steps of subscribers, each step measured over one window."""
+"""A whole load-test run: the setups (baseline, SFU with 1 and 2 workers, or a running server, or
+servers this run starts itself), each ramped through its steps of subscribers, each step measured
+over one window; on a server, then one more window per phase (benchmarks/phases.py)."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import os
 import platform
+import sys
 import time
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import aiohttp
 import aiortc
 
-from benchmarks import metrics
+from benchmarks import comparisons, metrics, phases
 from benchmarks.cluster import Cluster, Snapshot
 from benchmarks.media import encode_audio, encode_video
 from benchmarks.profiling import profile_process
 from benchmarks.remote import RemoteServer
+from benchmarks.spawned import SpawnedServer
 
 PUBLISH_TIMEOUT = 30.0
 FLOWING_TIMEOUT = 20.0  # beyond the time the joins themselves take
@@ -51,7 +56,16 @@ class Scenario:
     server_url: str | None = None
     admin_key: str | None = None
     server_pid: int | None = None
+    spawn: tuple[str, ...] = ()  # `cloudcourt serve` arguments, one server each, in turn
+    bare_worker: bool = False  # with a server: also the bare sfu_1_worker, the same load
+    phases: tuple[str, ...] = ()  # with a server: one more window each (benchmarks/phases.py)
+    archive_seconds: float = 60.0  # how long each archives:N hearing is recorded
+    capacity_loss: float | None = None  # the largest step at or under this loss (a fraction)
     command: list[str] = field(default_factory=list)
+
+    @property
+    def served(self) -> bool:
+        return bool(self.server_url or self.spawn)
 
 
 @dataclass
@@ -74,6 +88,7 @@ class Ramp:
         self._next_generator = itertools.cycle(range(len(cluster.generators)))
         self.subscribers: list[str] = []
         self.last: Snapshot | None = None
+        self._after: Snapshot | None = None
         self._planned = len(setup.hearings) * setup.steps[-1]
         self._sample_every = max(1, self._planned // setup.sampled) if setup.sampled else 0
 
@@ -81,8 +96,14 @@ class Ramp:
         await asyncio.sleep(1 / self.scenario.join_rate)
 
     async def publish(self) -> None:
+        setup = self.setup
+        await self.publish_peers(
+            [f"{h}-pub{p}" for h in setup.hearings for p in range(setup.publishers)]
+        )
+
+    async def publish_peers(self, publishers: list[str]) -> None:
+        """Join these publishers (`<hearing>-pub<n>`, tokens in the setup's) until ready."""
         cluster, setup = self.cluster, self.setup
-        publishers = [f"{h}-pub{p}" for h in setup.hearings for p in range(setup.publishers)]
         for peer_id in publishers:
             hearing = peer_id.rsplit("-", 1)[0]
             cluster.add_peer(
@@ -112,17 +133,24 @@ class Ramp:
                 peer_id = f"{hearing}-sub{index}"
                 number = len(self.subscribers) + len(joined)
                 sampled = bool(self._sample_every) and number % self._sample_every == 0
-                self.cluster.add_peer(
-                    "subscriber",
-                    peer_id,
-                    hearing,
-                    next(self._next_generator),
-                    sampled,
-                    token=self.setup.tokens.get(peer_id),
-                )
+                await self._join(peer_id, hearing, sampled)
                 joined.append(peer_id)
-                await self._pace()
         return joined
+
+    async def _join(self, peer_id: str, hearing: str, sampled: bool) -> None:
+        self.cluster.add_peer(
+            "subscriber",
+            peer_id,
+            hearing,
+            next(self._next_generator),
+            sampled,
+            token=self.setup.tokens.get(peer_id),
+        )
+        await self._pace()
+
+    async def _join_sampled(self, joiners: list[str]) -> None:
+        for peer_id in joiners:
+            await self._join(peer_id, peer_id.rsplit("-", 1)[0], True)
 
     async def _wait_flowing(self, seconds: float) -> int:
         """Wait until every subscriber receives every track; returns how many do not."""
@@ -149,15 +177,28 @@ class Ramp:
         joined = await self._join_subscribers(per_hearing)
         self.subscribers.extend(joined)
         lagging = await self._wait_flowing(FLOWING_TIMEOUT + len(joined) / self.scenario.join_rate)
+        figures = await self.measure(self.subscribers)
+        figures["subscribers_not_flowing"] = lagging
+        self.last = self._after
+        return figures
+
+    async def measure(self, measured: list[str], joiners: Sequence[str] = ()) -> dict[str, Any]:
+        """One window over the `measured` subscribers; `joiners` (sampled subscribers, their
+        tokens in the setup's) join as it starts, and their join → first frame is in the
+        figures (`first_frame_s`; None for one that had none by the window's end)."""
         await asyncio.sleep(self.scenario.settle)
         before = await self.cluster.snapshot()
+        joining = asyncio.ensure_future(self._join_sampled(list(joiners)))
         await asyncio.sleep(self.scenario.window)
-        after = await self.cluster.snapshot()
-        figures = metrics.window(before, after, self.subscribers)
-        figures["subscribers_not_flowing"] = lagging
+        await joining
+        after = self._after = await self.cluster.snapshot()
+        figures = metrics.window(before, after, measured)
         figures["failed_peers"] = len(self.cluster.failed)
         figures["errors"] = sorted(set(after.errors))[:5]
-        self.last = after
+        if joiners:
+            figures["first_frame_s"] = [
+                after.subscribers.get(j, {}).get("first_frame_s") for j in joiners
+            ]
         return figures
 
     def first_frames(self) -> list[float | None]:
@@ -170,9 +211,17 @@ class Ramp:
         ]
 
 
+AfterSteps = Callable[[Ramp], Awaitable[dict[str, Any]]]
+
+
 async def _run_setup(
-    cluster: Cluster, scenario: Scenario, setup: Setup, profile: bool = False
+    cluster: Cluster,
+    scenario: Scenario,
+    setup: Setup,
+    profile: bool = False,
+    after_steps: AfterSteps | None = None,
 ) -> dict[str, Any]:
+    started = time.monotonic()
     ramp = Ramp(cluster, scenario, setup)
     await ramp.publish()
     idle_rss = cluster.server_rss()
@@ -180,6 +229,7 @@ async def _run_setup(
     for per_hearing in setup.steps:
         steps.append(await ramp.step(per_hearing))
     full_rss = cluster.server_rss()
+    more = await after_steps(ramp) if after_steps is not None else {}
     result: dict[str, Any] = {
         "hearings": len(setup.hearings),
         "publishers_per_hearing": setup.publishers,
@@ -198,7 +248,7 @@ async def _run_setup(
         result["profile"] = await profile_process(
             cluster.server_pids[0], scenario.window, scenario.profile_dir, setup.name
         )
-    return result
+    return {**result, **more, "duration_s": round(time.monotonic() - started, 1)}
 
 
 def _hearing_ids(prefix: str, count: int) -> list[str]:
@@ -230,29 +280,112 @@ async def _local_setups(cluster: Cluster, scenario: Scenario) -> dict[str, dict[
     return setups
 
 
-async def _remote_setup(cluster: Cluster, scenario: Scenario) -> dict[str, Any]:
-    assert scenario.server_url and scenario.admin_key
-    async with RemoteServer(scenario.server_url, scenario.admin_key, scenario.server_pid) as server:
-        hearings = [await server.create_hearing(i) for i in range(scenario.hearings)]
-        tokens = {}
+def _joiners(plan: tuple[phases.Phase, ...], hearings: list[str], count: int) -> list[list[str]]:
+    """Per phase, the sampled subscribers that join its window (spread over `hearings`)."""
+    return [
+        [f"{hearings[k % len(hearings)]}-j{n}x{k}" for k in range(count)] for n in range(len(plan))
+    ]
+
+
+async def _served_setup(
+    cluster: Cluster, scenario: Scenario, server: RemoteServer, name: str
+) -> dict[str, Any]:
+    """The load on a running server: the steps, then a window per phase."""
+    plan = phases.parse(",".join(scenario.phases)) if scenario.phases else ()
+    public = phases.public_needed(plan)
+    hearings = [await server.create_hearing(i, public=i < public) for i in range(scenario.hearings)]
+    # The hearings never on air: what the phases measure (the issue's "other hearings").
+    others = hearings[public:]
+    joiners = _joiners(plan, others, max(1, scenario.sampled))
+    tokens = {}
+    for hearing in hearings:
+        for p in range(scenario.publishers):
+            role = "judge" if p == 0 else "party"
+            tokens[f"{hearing}-pub{p}"] = await server.token(hearing, role, f"pub{p}")
+        for s in range(scenario.steps[-1]):
+            tokens[f"{hearing}-sub{s}"] = await server.token(hearing, "party", f"sub{s}")
+    for peer_id in (j for phase in joiners for j in phase):
+        tokens[peer_id] = await server.token(peer_id.rsplit("-", 1)[0], "party", peer_id)
+    health = await server.health()
+
+    async def run_phases(ramp: Ramp) -> dict[str, Any]:
+        async def add_publishers(more: dict[str, str]) -> None:
+            ramp.setup.tokens.update(more)
+            await ramp.publish_peers(list(more))
+
+        conditions = phases.Conditions(
+            server,
+            hearings[:public],
+            add_publishers,
+            cluster.close_peers,
+            scenario.archive_seconds,
+            server.url,
+            scenario.window,
+        )
+        measured = [s for s in ramp.subscribers if s.rsplit("-", 1)[0] in others]
+        windows = []
+        for n, phase in enumerate(plan):
+            started = time.monotonic()
+            state = await conditions.enter(phase)
+            figures = await ramp.measure(measured, joiners[n])
+            await cluster.close_peers(joiners[n])
+            figures.update(await conditions.leave(phase, more_follow=n + 1 < len(plan)))
+            windows.append({"phase": str(phase), "conditions": state, **figures})
+            windows[-1]["duration_s"] = round(time.monotonic() - started, 1)
+        return {"phases": windows, "phase_hearings": len(others)}
+
+    cluster.remote = server
+    setup = Setup(name, hearings, scenario.publishers, scenario.steps, scenario.sampled)
+    setup.tokens = tokens
+    try:
+        result = await _run_setup(
+            cluster, scenario, setup, profile=True, after_steps=run_phases if plan else None
+        )
+    finally:
+        cluster.remote = None
+        await cluster.reset_generators()
         for hearing in hearings:
-            for p in range(scenario.publishers):
-                role = "judge" if p == 0 else "party"
-                tokens[f"{hearing}-pub{p}"] = await server.token(hearing, role, f"pub{p}")
-            for s in range(scenario.steps[-1]):
-                tokens[f"{hearing}-sub{s}"] = await server.token(hearing, "party", f"sub{s}")
-        cluster.remote = server
-        setup = Setup("server", hearings, scenario.publishers, scenario.steps, scenario.sampled)
-        setup.tokens = tokens
-        try:
-            result = await _run_setup(cluster, scenario, setup, profile=True)
-        finally:
-            cluster.remote = None
-            await cluster.reset_generators()
-            for hearing in hearings:
+            # Cleanup: after a failure the server may have ended it already, or be gone.
+            with contextlib.suppress(RuntimeError, aiohttp.ClientError):
                 await server.end(hearing)
-        result["server_pid_found"] = server.pid is not None
-        return result
+    result["served"] = True
+    result["server_pid_found"] = server.pid is not None
+    # Worker processes (`--sfu-workers N`); 0: the SFU inside the server's own process.
+    result["sfu_workers"] = int((health.get("workers") or {}).get("total", 0))
+    return result
+
+
+def _setup_name(args: str, taken: dict[str, Any]) -> str:
+    name = f"serve {args}".strip()
+    number = 1
+    while name in taken:
+        number += 1
+        name = f"serve {args} #{number}".replace("  ", " ")
+    return name
+
+
+async def _served_setups(cluster: Cluster, scenario: Scenario) -> dict[str, dict[str, Any]]:
+    setups: dict[str, dict[str, Any]] = {}
+    if scenario.server_url:
+        assert scenario.admin_key
+        async with RemoteServer(
+            scenario.server_url, scenario.admin_key, scenario.server_pid
+        ) as server:
+            setups["server"] = await _served_setup(cluster, scenario, server, "server")
+    for args in scenario.spawn:
+        name = _setup_name(args, setups)
+        spawned = SpawnedServer(args, scenario.profile_dir)
+        await spawned.start()
+        try:
+            async with RemoteServer(spawned.url, spawned.admin_key, spawned.pid) as server:
+                setups[name] = await _served_setup(cluster, scenario, server, name)
+        finally:
+            outlived = await spawned.stop()
+        setups[name]["server_args"] = args
+        setups[name]["children_outlived"] = outlived
+        if outlived:
+            print(f"benchmarks.sfu: {name}: outlived the server: {outlived}", file=sys.stderr)
+    return setups
 
 
 def _machine() -> dict[str, Any]:
@@ -286,21 +419,28 @@ async def run(scenario: Scenario) -> dict[str, Any]:
     cluster = Cluster(scenario.generators, video, audio)
     setups: dict[str, dict[str, Any]] = {}
     try:
-        if scenario.server_url:
-            if scenario.baseline_steps:
-                local = Scenario(**{**asdict(scenario), "workers": ()})
+        if scenario.served:
+            # The same load on the bare worker (and the baseline) first, in the same run.
+            bare = (1,) if scenario.bare_worker else ()
+            local = Scenario(**{**asdict(scenario), "workers": bare})
+            if local.baseline_steps or local.workers:
                 setups.update(await _local_setups(cluster, local))
-            setups["server"] = await _remote_setup(cluster, scenario)
+            setups.update(await _served_setups(cluster, scenario))
         else:
             setups.update(await _local_setups(cluster, scenario))
     except TimeoutError:
         raise RunError("a benchmark process stopped answering (see the messages above)") from None
     except (aiohttp.ClientError, OSError) as exc:
-        raise RunError(f"cannot use the server {scenario.server_url}: {exc}") from exc
+        raise RunError(f"cannot use the server {scenario.server_url or ''}: {exc}") from exc
+    except RunError:
+        raise
+    except RuntimeError as exc:  # the server refused a request, or a phase never came about
+        raise RunError(str(exc)) from exc
     finally:
         await cluster.close()
     return {
         **metrics.summarize(setups),
+        "served": comparisons.compare(setups, scenario.capacity_loss),
         "scenario": {
             **{k: v for k, v in asdict(scenario).items() if k not in ("admin_key", "command")},
             "publisher_video_kbps": round(video.bitrate / 1000),

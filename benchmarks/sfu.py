@@ -4,11 +4,16 @@ H hearings x P publishers x S subscribers, joining at a given rate, measured ste
 hearings through an aiortc MediaRelay relay as the baseline; the SFU with 1 and 2 worker processes.
 Self-contained by default (it starts SFU worker processes itself); `--server URL --admin-key K`
 loads a running `cloudcourt serve` instead (started with CLOUDCOURT_ICE_LOOPBACK=1 on this
-machine). Loopback only: run it inside `unshare -n sh -c 'ip link set lo up; ...'`.
+machine), and `--spawn-server ARGS` (repeatable) starts `cloudcourt serve ARGS` itself, loads it,
+stops it, and goes on with the next. With a server, `--bare-worker` adds the bare worker under
+the same load and `--phases` one more window per phase (benchmarks/phases.py); the ratios
+between them are in the report (benchmarks/comparisons.py). Loopback only: run it inside
+`unshare -n sh -c 'ip link set lo up; ...'`.
 
     python -m benchmarks.sfu --quick --json out.json
     python -m benchmarks.sfu --out bench-out            # full run: sfu.json, report.md, plot.png
     python -m benchmarks.sfu --server http://127.0.0.1:8080 --admin-key K --hearings 2
+    python -m benchmarks.sfu --spawn-server "--sfu-workers 2" --bare-worker --phases quiet,public:1
 
 `main(argv)` is what `cloudcourt loadtest` calls.
 """
@@ -24,6 +29,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from benchmarks import phases
 from benchmarks.runner import RunError, Scenario, run
 
 QUICK = {
@@ -98,6 +104,37 @@ def parser(prog: str = "python -m benchmarks.sfu") -> argparse.ArgumentParser:
     remote.add_argument("--server", metavar="URL", help="e.g. http://127.0.0.1:8080")
     remote.add_argument("--admin-key", help="the server's admin key (CLOUDCOURT_ADMIN_KEY)")
     remote.add_argument("--server-pid", type=int, help="its process (found by port if local)")
+    remote.add_argument(
+        "--spawn-server",
+        metavar="ARGS",
+        action="append",
+        default=[],
+        help="start `cloudcourt serve ARGS` (fresh data dir, free port, loopback ICE), load it,"
+        ' stop it; repeatable, in turn (e.g. --spawn-server "--sfu-workers 1"'
+        ' --spawn-server "--sfu-workers 2")',
+    )
+    remote.add_argument(
+        "--bare-worker",
+        action="store_true",
+        help="with a server: also the bare SFU worker process under the same load (sfu_1_worker)",
+    )
+    remote.add_argument(
+        "--phases",
+        type=phases.parse,
+        help="with a server: after the steps, one window per phase at full load, e.g."
+        " quiet,public:1,archives:4,hls:2000 (see benchmarks/README.md)",
+    )
+    remote.add_argument(
+        "--archive-seconds",
+        type=float,
+        help="seconds each archives:N hearing is recorded before it ends (default 60)",
+    )
+    remote.add_argument(
+        "--capacity-loss",
+        type=float,
+        metavar="FRACTION",
+        help="report each setup's largest step at or under this loss (e.g. 0.01 = 1 %%)",
+    )
     out = p.add_argument_group("output")
     out.add_argument("--json", metavar="PATH", help="write the JSON report here")
     out.add_argument("--report", metavar="PATH", help="write the Markdown report here")
@@ -124,6 +161,8 @@ def scenario_from(args: argparse.Namespace, argv: Sequence[str]) -> Scenario:
         ("baseline_subscribers", "baseline_steps"),
         ("server_pid", "server_pid"),
         ("admin_key", "admin_key"),
+        ("archive_seconds", "archive_seconds"),
+        ("capacity_loss", "capacity_loss"),
     ):
         if getattr(args, option) is not None:
             values[key] = getattr(args, option)
@@ -141,6 +180,9 @@ def scenario_from(args: argparse.Namespace, argv: Sequence[str]) -> Scenario:
     if "baseline_steps" in values:
         values["baseline_steps"] = tuple(v for v in values["baseline_steps"] if v)
     values["measure_latency"] = not args.no_latency_probe
+    values["spawn"] = tuple(args.spawn_server)
+    values["bare_worker"] = args.bare_worker
+    values["phases"] = tuple(str(phase) for phase in args.phases or ())
     if args.out:
         values["profile_dir"] = args.out
     return Scenario(**values, command=["python -m benchmarks.sfu", *argv])
@@ -152,12 +194,23 @@ def _check(p: argparse.ArgumentParser, args: argparse.Namespace, s: Scenario) ->
         p.error("--hearings, --publishers and --subscribers must be ≥ 1")
     if s.window <= 0 or s.join_rate <= 0 or s.generators < 1 or args.steps < 1:
         p.error("--duration, --join-rate, --generators and --steps must be > 0")
-    if any(w not in (1, 2, 3, 4) for w in s.workers) or (not s.workers and not s.server_url):
+    if any(w not in (1, 2, 3, 4) for w in s.workers) or (not s.workers and not s.served):
         p.error("--workers takes worker counts from 1 to 4")
     if bool(args.server) != bool(args.admin_key):
         p.error("--server and --admin-key go together")
     if 2 in s.workers and 1 not in s.workers:
         p.error("--workers 2 needs 1 too: the scaling compares with one worker")
+    if args.server and args.spawn_server:
+        p.error("--server or --spawn-server: one server under test or servers started here")
+    if (args.bare_worker or args.phases) and not s.served:
+        p.error("--bare-worker and --phases need a server (--server or --spawn-server)")
+    public = phases.public_needed(args.phases or ())
+    if public and public >= s.hearings:
+        p.error("public:N needs N < --hearings: the phases measure the hearings never on air")
+    if s.archive_seconds <= 0:
+        p.error("--archive-seconds must be > 0")
+    if s.capacity_loss is not None and not 0 <= s.capacity_loss < 1:
+        p.error("--capacity-loss is a fraction from 0 to 1 (0.01 = 1 %)")
 
 
 def _plotter() -> Callable[[dict[str, Any]], bytes] | None:
