@@ -1,236 +1,152 @@
-"""The livestream compositor in a process of its own, driven by the control plane over a channel.
+"""`cloudcourt livestream`: the public stream compositor in a process of its own.
 
-Run as ``cloudcourt livestream --channel-fd 3 --data-dir D`` (started and supervised by
-``cloudcourt serve --sfu-workers N``; signaling/remote_livestream.py is the other end). It nices
-itself to 10 first thing: the SFU workers' forwarding comes before the public picture. It reads
-its taps as plain RTP over loopback UDP (`sfu.plain.UdpTapSource`), each opened by asking the
-control plane (`tap.open`), which asks the hearing's worker. The catalog's state is never asked
-of it: the control plane reads it from the stream's files (livestream/disk_state.py), so the
-public keeps being served while this process restarts. When the channel ends (the control plane
-died) it stops every stream, as a server shutdown does, and exits 0.
+`cloudcourt serve --sfu-workers N` runs it through the control plane's sidecar framework
+(signaling/sidecar_processes.py), which hands `build` a host: the channel, a tap opener that
+reads the worker's plain RTP over UDP, alarms to the judge console. The framework serves the
+sidecar protocol (publications, rooms, hearings, its start and close), nices the process to 10
+and heartbeats; here the livestream's own part of the channel (signaling/remote_livestream.py is
+the other end):
 
-Channel surface (the method names below; args and results JSON):
+- control plane → livestream: `stream.start {hearing, masked} → {ok}`, `stream.stop {hearing}
+  → {deleted}`, `stream.mask {hearing, participant, masked}`;
+- livestream → control plane: `stream.present {} → {streams: [{hearing, masked}], rooms:
+  {hearing id: {members: {participant id: room id}, private: [room id]}}}`, asked at each start
+  (the control plane is the record of what is on air and of who is in which room, so a
+  compositor killed mid-stream is put back on air as it was); event `stream.off {hearing}`, a
+  stream that went off air by itself (its composite failed; the alarm says why).
 
-- control plane → livestream: `sidecar.start {hearings}` (what `Livestream.recover` gets),
-  `hearing.changed` / `hearing.ended {hearing}`, `publication.added {hearing, participant,
-  publication}`, `publication.removed {hearing, publication}`, `media.interrupted {hearing, at,
-  reason}`, `room.changed {hearing, change}`, `stream.start {hearing, masked} → {ok}`,
-  `stream.stop {hearing} → {deleted}`, `stream.mask {hearing, participant, masked}`,
-  `sidecar.close {} → {}`.
-- livestream → control plane: `tap.open {hearing, publication, port} → {tap, sdp}`, `tap.close
-  {hearing, tap}`; events `ready {pid}`, `hb {t}` (every 250 ms), `alarm {hearing, code,
-  message}`.
+The catalog's state is never asked of it: the control plane reads it from the stream's files
+(livestream/disk_state.py), so the public keeps being served while this process restarts. When
+the channel ends (the control plane died) every stream stops, as at a server shutdown.
+
+This package knows nothing of the control plane: the host is typed by what is used of it.
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
-import contextlib
-import logging
-import os
-import signal
-import sys
-import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from livestream.clock import CourtClock
 from livestream.sidecar import Livestream
-from livestream.subjects import HearingRecord, SpeakerRecord
+from livestream.subjects import HearingRecord, Speaker, StreamedHearing
 from sfu.api import PublicationInfo
-from sfu.channel import Args, Channel
-from sfu.plain import UdpTapSource
-from sfu.tap import MediaSource, OpenTap, TapEntry, TapInfo
+from sfu.tap import OpenTap
 
-log = logging.getLogger("cloudcourt.livestream")
-
-NAME = "livestream"
-NICE = 10
-HEARTBEAT = 0.25
-TAP_OPEN_TIMEOUT = 5.0
-
-# control plane → livestream
-SIDECAR_START = "sidecar.start"
-SIDECAR_CLOSE = "sidecar.close"
-HEARING_CHANGED = "hearing.changed"
-HEARING_ENDED = "hearing.ended"
-PUBLICATION_ADDED = "publication.added"
-PUBLICATION_REMOVED = "publication.removed"
-MEDIA_INTERRUPTED = "media.interrupted"
-ROOM_CHANGED = "room.changed"
+SOURCE = "livestream"  # of its alarms
+STREAMS = "streams"  # under the data directory
 STREAM_START = "stream.start"
 STREAM_STOP = "stream.stop"
 STREAM_MASK = "stream.mask"
-# livestream → control plane
-TAP_OPEN = "tap.open"
-TAP_CLOSE = "tap.close"
-EV_READY = "ready"
-EV_HEARTBEAT = "hb"
-EV_ALARM = "alarm"
+STREAM_PRESENT = "stream.present"
+EV_OFF_AIR = "stream.off"
+PRESENT_TIMEOUT = 10.0
+
+Args = dict[str, Any]
 
 
-class ChannelTap:
-    """A tap read here over UDP; closing it also tells the control plane, which tells the
-    worker to stop sending."""
+class Channel(Protocol):
+    def on_request(self, method: str, handler: Callable[[Args], Any]) -> None: ...
 
-    def __init__(self, source: UdpTapSource, close_remote: Callable[[], None]) -> None:
-        self.source = source
-        self.info: TapInfo = source.info
-        self._close_remote: Callable[[], None] | None = close_remote
+    def emit(self, event: str, args: Args, *, droppable: bool = False) -> None: ...
 
-    async def get(self) -> TapEntry | None:
-        return await self.source.get()
-
-    def request_keyframe(self) -> None:
-        self.source.request_keyframe()  # an RTCP PLI back to the worker
-
-    def close(self) -> None:
-        self.source.close()
-        if self._close_remote is not None:
-            close_remote, self._close_remote = self._close_remote, None
-            close_remote()
+    async def request(self, method: str, args: Args, timeout: float) -> Any: ...  # noqa: ASYNC109
 
 
-def tap_opener(channel: Channel) -> OpenTap:
-    """The livestream's `sfu.tap.OpenTap` in this process: bind a UDP port, have the control
-    plane point the hearing's worker at it, read the SDP it answers."""
+class Host(Protocol):
+    """What `signaling.sidecar_processes.SidecarHost` gives."""
 
-    async def open_tap(hearing_id: str, publication: PublicationInfo) -> MediaSource:
-        source = await UdpTapSource.bind()
-        try:
-            reply = await channel.request(
-                TAP_OPEN,
-                {"hearing": hearing_id, "publication": publication.to_wire(), "port": source.port},
-                TAP_OPEN_TIMEOUT,
+    @property
+    def channel(self) -> Channel: ...
+    @property
+    def data_dir(self) -> Path: ...
+    @property
+    def open_tap(self) -> OpenTap: ...
+
+    def alarm(self, hearing_id: str, alarm: Args) -> None: ...
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="cloudcourt livestream", add_help=False)
+    p.add_argument("--broadcast-delay", type=float, required=True)
+    p.add_argument("--timezone", required=True)
+    return p
+
+
+class HostedLivestream:
+    """The livestream with its channel: the sidecar protocol passed on, its own requests served,
+    and at every start the present asked for and put back on air."""
+
+    def __init__(self, host: Host, delay: float, timezone: str) -> None:
+        channel = self.channel = host.channel
+
+        def alarm(hearing_id: str, code: str, message: str) -> None:
+            host.alarm(
+                hearing_id, {"source": SOURCE, "code": code, "message": message, "detail": {}}
             )
-            source.describe(str(reply["sdp"]))
-        except BaseException:
-            source.close()
-            raise
-        tap = str(reply["tap"])
-        return ChannelTap(
-            source, lambda: channel.notify(TAP_CLOSE, {"hearing": hearing_id, "tap": tap})
+
+        self.stream = Livestream(
+            host.data_dir / STREAMS,
+            delay,
+            alarm,
+            clock=CourtClock.named(timezone),
+            open_tap=host.open_tap,
+            off_air=lambda hearing_id: channel.emit(EV_OFF_AIR, {"hearing": hearing_id}),
         )
+        channel.on_request(STREAM_START, self._start_stream)
+        channel.on_request(STREAM_STOP, self._stop_stream)
+        channel.on_request(STREAM_MASK, self._mask)
 
-    return open_tap
+    # -- the sidecar protocol -------------------------------------------------------------------
 
+    async def start(self, hearings: Sequence[StreamedHearing]) -> None:
+        stream = self.stream
+        stream.recover(hearings)
+        present = await self.channel.request(STREAM_PRESENT, {}, PRESENT_TIMEOUT)
+        for hearing_id, rooms in (present.get("rooms") or {}).items():
+            stream.restore_rooms(str(hearing_id), dict(rooms["members"]), list(rooms["private"]))
+        for on_air in present.get("streams") or ():
+            masked = {str(p) for p in on_air.get("masked") or ()}
+            await stream.start_stream(HearingRecord.from_json(on_air["hearing"]), masked)
 
-class LivestreamServer:
-    """Serves the channel's methods with one `Livestream`."""
+    def hearing_changed(self, hearing: StreamedHearing) -> None:
+        self.stream.hearing_changed(hearing)
 
-    def __init__(self, channel: Channel, stream: Livestream) -> None:
-        self.channel = channel
-        self.stream = stream
-        self.closed = asyncio.Event()
-        handlers: dict[str, Callable[[Args], Any]] = {
-            SIDECAR_START: self.sidecar_start,
-            SIDECAR_CLOSE: self.sidecar_close,
-            HEARING_CHANGED: lambda a: stream.hearing_changed(_hearing(a)),
-            HEARING_ENDED: lambda a: stream.hearing_ended(_hearing(a)),
-            PUBLICATION_ADDED: self.publication_added,
-            PUBLICATION_REMOVED: lambda a: stream.publication_removed(
-                str(a["hearing"]), str(a["publication"])
-            ),
-            MEDIA_INTERRUPTED: lambda a: stream.media_interrupted(
-                str(a["hearing"]), float(a["at"]), str(a["reason"])
-            ),
-            ROOM_CHANGED: lambda a: stream.room_changed(str(a["hearing"]), dict(a["change"])),
-            STREAM_START: self.stream_start,
-            STREAM_STOP: self.stream_stop,
-            STREAM_MASK: lambda a: stream.set_masked(
-                str(a["hearing"]), str(a["participant"]), bool(a["masked"])
-            ),
-        }
-        for method, handler in handlers.items():
-            channel.on_request(method, handler)
+    def publication_added(
+        self, hearing_id: str, participant: Speaker, publication: PublicationInfo
+    ) -> None:
+        self.stream.publication_added(hearing_id, participant, publication)
 
-    def sidecar_start(self, a: Args) -> Args:
-        self.stream.recover([HearingRecord.from_json(h) for h in a.get("hearings") or ()])
-        return {}
+    def publication_removed(self, hearing_id: str, publication_id: str) -> None:
+        self.stream.publication_removed(hearing_id, publication_id)
 
-    async def sidecar_close(self, a: Args) -> Args:
+    def media_interrupted(self, hearing_id: str, at: float, reason: str) -> None:
+        self.stream.media_interrupted(hearing_id, at, reason)
+
+    def room_changed(self, hearing_id: str, change: dict[str, Any]) -> None:
+        self.stream.room_changed(hearing_id, change)
+
+    def hearing_ended(self, hearing: StreamedHearing) -> None:
+        self.stream.hearing_ended(hearing)
+
+    async def close(self) -> None:
         await self.stream.close()
-        self.closed.set()
-        return {}
 
-    def publication_added(self, a: Args) -> None:
-        self.stream.publication_added(
-            str(a["hearing"]),
-            SpeakerRecord.from_json(a["participant"]),
-            PublicationInfo.from_wire(a["publication"]),
-        )
+    # -- the livestream's own requests ----------------------------------------------------------
 
-    async def stream_start(self, a: Args) -> Args:
+    async def _start_stream(self, a: Args) -> Args:
         masked = {str(p) for p in a.get("masked") or ()}
-        return {"ok": await self.stream.start(_hearing(a), masked)}
+        return {"ok": await self.stream.start_stream(HearingRecord.from_json(a["hearing"]), masked)}
 
-    async def stream_stop(self, a: Args) -> Args:
-        return {"deleted": await self.stream.stop(str(a["hearing"]))}
+    async def _stop_stream(self, a: Args) -> Args:
+        return {"deleted": await self.stream.stop_stream(str(a["hearing"]))}
 
-
-def _hearing(a: Args) -> HearingRecord:
-    return HearingRecord.from_json(a["hearing"])
-
-
-async def _heartbeat(channel: Channel) -> None:
-    while True:
-        channel.emit(EV_HEARTBEAT, {"t": time.time()}, droppable=True)
-        await asyncio.sleep(HEARTBEAT)
+    def _mask(self, a: Args) -> None:
+        self.stream.set_masked(str(a["hearing"]), str(a["participant"]), bool(a["masked"]))
 
 
-async def serve(channel_fd: int, root: Path, delay: float, timezone: str) -> int:
-    channel = await Channel.from_fd(channel_fd, NAME, max_frame=4 << 20)
-
-    def alarm(hearing_id: str, code: str, message: str) -> None:
-        channel.emit(EV_ALARM, {"hearing": hearing_id, "code": code, "message": message})
-
-    stream = Livestream(
-        root, delay, alarm, clock=CourtClock.named(timezone), open_tap=tap_opener(channel)
-    )
-    server = LivestreamServer(channel, stream)
-    reader = asyncio.ensure_future(channel.run())
-    beat = asyncio.ensure_future(_heartbeat(channel))
-    channel.emit(EV_READY, {"pid": os.getpid()})
-    closed = asyncio.ensure_future(server.closed.wait())
-    await asyncio.wait({reader, closed}, return_when=asyncio.FIRST_COMPLETED)
-    if not closed.done():
-        # The control plane is gone: nobody can stop a stream any more, so none stays on air.
-        log.info("livestream (pid %d): channel %s, stopping", os.getpid(), channel.closed.result())
-        await stream.close()
-    for task in (beat, closed, reader):
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-    await channel.close()
-    return 0
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="cloudcourt livestream",
-        description="The public stream compositor, driven by `cloudcourt serve` over a channel.",
-    )
-    parser.add_argument("--channel-fd", type=int, required=True, help="the inherited socket")
-    parser.add_argument("--data-dir", type=Path, required=True, help="the server's data directory")
-    parser.add_argument("--broadcast-delay", type=float, required=True, help="seconds")
-    parser.add_argument("--timezone", required=True, help="the court's IANA time zone")
-    parser.add_argument("--log-level", default="INFO")
-    args = parser.parse_args(argv)
-    os.nice(NICE)  # first: forwarding in the SFU workers comes before the public picture
-    logging.basicConfig(
-        level=args.log_level.upper(),
-        format="%(asctime)s livestream %(levelname)s %(name)s: %(message)s",
-        datefmt="%Y-%m-%dT%H:%M:%S",
-        stream=sys.stderr,
-    )
-    # A Ctrl-C at the terminal reaches the whole process group: `serve` decides when we go.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    return asyncio.run(
-        serve(args.channel_fd, args.data_dir / "streams", args.broadcast_delay, args.timezone)
-    )
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+def build(host: Host, argv: list[str]) -> HostedLivestream:
+    args = parser().parse_args(argv)
+    return HostedLivestream(host, args.broadcast_delay, args.timezone)

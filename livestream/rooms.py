@@ -10,6 +10,7 @@ counsel with a client): the public sees a card, never a private room and nobody 
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 MAIN = "main"
@@ -45,6 +46,11 @@ class HearingRooms:
             self._room[participant_id] = room
         elif self._room.get(participant_id, LOBBY) == LOBBY:
             self._room[participant_id] = first_room(role)
+
+    def restore(self, members: dict[str, str], private: Iterable[str]) -> None:
+        """Everyone's room and the open private rooms, all at once (a restarted livestream)."""
+        self._room = dict(members)
+        self._private = set(private)
 
     def apply(self, change: dict[str, Any]) -> None:
         """One `room_changed` change: a move, or a room opened or closed."""

@@ -38,7 +38,9 @@ async def _no_media(hearing_id: str, publication: PublicationInfo) -> MediaSourc
 
 class Livestream:
     """``alarm(hearing_id, code, message)``: tells the court the stream failed (the control plane
-    turns it into the `alarm` event). ``open_tap`` opens the publications it streams."""
+    turns it into the `alarm` event). ``open_tap`` opens the publications it streams.
+    ``off_air(hearing_id)``: a stream went off air by itself (its composite failed), for a
+    control plane that keeps its own record of what is on air."""
 
     def __init__(
         self,
@@ -48,8 +50,10 @@ class Livestream:
         settings: EncoderSettings | None = None,
         clock: CourtClock | None = None,
         open_tap: OpenTap = _no_media,
+        off_air: Callable[[str], None] | None = None,
     ) -> None:
         self.root = root
+        self._off_air = off_air
         self.open_tap = open_tap
         self.clock = clock or CourtClock.named()
         self.delay = delay
@@ -104,6 +108,16 @@ class Livestream:
         if broadcast is not None:
             broadcast.rooms_changed()
 
+    def restore_rooms(
+        self, hearing_id: str, members: dict[str, str], private: Sequence[str]
+    ) -> None:
+        """Where everyone is now, as the control plane says to a livestream that (re)started:
+        the moves and rooms it was told of before are gone with the process that heard them."""
+        self._rooms_of(hearing_id).restore(members, private)
+        broadcast = self._broadcasts.get(hearing_id)
+        if broadcast is not None:
+            broadcast.rooms_changed()
+
     def hearing_ended(self, hearing: StreamedHearing) -> None:
         self._ended.add(hearing.id)
         self._publications.pop(hearing.id, None)
@@ -119,7 +133,7 @@ class Livestream:
 
     async def close(self) -> None:
         for hearing_id in list(self._broadcasts):
-            await self.stop(hearing_id)
+            await self.stop_stream(hearing_id)
         for hearing_id, task in list(self._finishing.items()):
             # An ended hearing's stream is closed now rather than after the delay: nobody can
             # cut it any more (a stop after the end is refused), and an unfinished one would
@@ -150,7 +164,7 @@ class Livestream:
     def is_live(self, hearing_id: str) -> bool:
         return hearing_id in self._broadcasts
 
-    async def start(self, hearing: StreamedHearing, masked: set[str]) -> bool:
+    async def start_stream(self, hearing: StreamedHearing, masked: set[str]) -> bool:
         """Put the hearing on air (the caller checked that it is public and not ended; ``masked``
         is who the store says is masked). False if the hearing ended meanwhile."""
         while (stopping := self._stopping.get(hearing.id)) is not None:
@@ -180,7 +194,7 @@ class Livestream:
         log.info("hearing %s: public stream started (delay %.1f s)", hearing.id, self.delay)
         return True
 
-    async def stop(self, hearing_id: str) -> int:
+    async def stop_stream(self, hearing_id: str) -> int:
         """The judge's stop: at once, and nothing not yet public ever will be. Returns how many
         segments were deleted unpublished."""
         broadcast = self._broadcasts.pop(hearing_id, None)
@@ -273,6 +287,8 @@ class Livestream:
                     log.exception("hearing %s: publishing a segment failed", hearing_id)
                 if broadcast.composite.failed is not None:
                     self._broadcasts.pop(hearing_id, None)
+                    if self._off_air is not None:
+                        self._off_air(hearing_id)
                     await broadcast.stop(cut=False)
                     self._alarm(
                         hearing_id,

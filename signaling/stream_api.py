@@ -3,16 +3,25 @@ files under /live/ and /vod/, and the public portal's pages.
 
 A hearing that is not public is invisible here: never in the catalog, and every /live/ and /vod/
 path of it is 404 exactly like a hearing that does not exist.
+
+The livestream runs in this process (`livestream.sidecar.Livestream`, with the in-process SFU) or
+in its own (`signaling.remote_livestream.RemoteLivestream`, with SFU worker processes): either is
+a `StreamService`. Nothing the public asks for (the catalog, /live/, /vod/) waits on it: those
+are answered from the stream's files.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from pathlib import Path
+from typing import Protocol
 
 from aiohttp import web
 
 from livestream.catalog import Filters, select
+from livestream.disk_state import StreamState
+from livestream.encoder import EncoderSettings
 from livestream.playlist import (
     LIVE_PLAYLIST,
     MASTER_PLAYLIST,
@@ -31,6 +40,32 @@ from signaling.schemas_parse import body, query
 from signaling.schemas_replies import Catalog, LiveState, MaskReply
 from web import PORTAL_DIR
 from web import routes as web_routes
+
+
+class StreamService(Protocol):
+    """The public streams as the routes drive them."""
+
+    @property
+    def delay(self) -> float: ...
+    @property
+    def settings(self) -> EncoderSettings: ...
+
+    def is_live(self, hearing_id: str) -> bool: ...
+
+    async def start_stream(self, hearing: Hearing, masked: set[str]) -> bool:
+        """False if the hearing ended meanwhile."""
+        ...
+
+    async def stop_stream(self, hearing_id: str) -> int:
+        """How many segments not yet public were deleted."""
+        ...
+
+    def set_masked(self, hearing_id: str, participant_id: str, masked: bool) -> None: ...
+
+    def state(self, hearing_id: str) -> StreamState: ...
+
+    def directory(self, hearing_id: str) -> Path: ...
+
 
 routes = web.RouteTableDef()
 
@@ -102,7 +137,7 @@ async def live_start(request: web.Request) -> web.Response:
     await no_body(request)
     masked = {p.id for p in await s.hearings.participants(hearing.id) if p.masked}
     # The hearing may have ended while we read: the livestream knows and refuses.
-    if not await s.livestream.start(hearing, masked):
+    if not await s.livestream.start_stream(hearing, masked):
         raise conflict("the hearing has ended")
     return reply(_live_json(s, hearing))
 
@@ -119,7 +154,7 @@ async def live_start(request: web.Request) -> web.Response:
 async def live_stop(request: web.Request) -> web.Response:
     s, hearing = await _moderated_public(request)
     await no_body(request)
-    deleted = await s.livestream.stop(hearing.id)
+    deleted = await s.livestream.stop_stream(hearing.id)
     return reply(_live_json(s, hearing, discarded_segments=deleted))
 
 

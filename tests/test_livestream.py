@@ -606,14 +606,14 @@ async def test_a_start_during_the_stop_never_publishes_what_was_cut(tmp_path, ca
     hearing = unit_hearing("h_stopstart")
     directory = stream.directory(hearing.id)
     try:
-        assert await stream.start(hearing, set())
+        assert await stream.start_stream(hearing, set())
         await eventually(lambda: len(public_indexes(directory)) >= 2, 30, "public segments")
-        stop = asyncio.create_task(stream.stop(hearing.id))
+        stop = asyncio.create_task(stream.stop_stream(hearing.id))
         await asyncio.sleep(0)  # the stop has taken the stream off and waits for the encoder
         assert not stream.is_live(hearing.id)
         unpublished = {int(p.name[3:9]) for p in (directory / "work").glob("seg*.ts")}
         assert unpublished  # waiting out the delay, and the one being encoded
-        assert await stream.start(hearing, set())
+        assert await stream.start_stream(hearing, set())
         await stop  # (how many it deleted varies: with a 1 s delay, 0 or 1 may be waiting)
         before = public_indexes(directory)
         await eventually(lambda: len(public_indexes(directory)) >= len(before) + 3, 30, "new run")
@@ -632,7 +632,7 @@ async def test_a_start_that_raced_the_end_stays_off_air(tmp_path):
     stream = Livestream(tmp_path, 1.0, lambda *_: None)
     hearing = unit_hearing("h_startend")
     stream.hearing_ended(hearing)
-    assert await stream.start(hearing, set()) is False
+    assert await stream.start_stream(hearing, set()) is False
     assert not stream.is_live(hearing.id) and not stream.directory(hearing.id).exists()
     await stream.close()
 

@@ -187,7 +187,7 @@ async def _child(directory: Path) -> None:
         "2026-12-01T01:00:00+00:00",
     )  # fmt: skip
     stream = Livestream(directory.parent, 0.5, lambda *_: None)
-    assert await stream.start(hearing, set())
+    assert await stream.start_stream(hearing, set())
     loop = asyncio.get_running_loop()
     await loop.run_in_executor(None, sys.stdin.readline)
     stream.hearing_ended(hearing)  # what waits goes out after the delay, then on demand

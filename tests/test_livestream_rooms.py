@@ -120,7 +120,7 @@ async def test_the_public_sees_the_main_room_only_and_a_card_in_recess(sfu_room,
             (s, p) for p in events.publications for s, pid in IDS.items() if p.peer_id == pid
         ]:
             stream.publication_added(hearing.id, speakers[sender], publication.info())
-        assert await stream.start(hearing, set())
+        assert await stream.start_stream(hearing, set())
         await phase(-2, lambda f: all(visible(f, everyone, s) for s in IDS), "everyone on air")
 
         # Party A goes into a caucus room; the judge stays in the main room.
