@@ -109,6 +109,15 @@ async def receives_from(page: Page, pid: str) -> bool:
     return found
 
 
+async def stops_receiving(page: Page, pid: str, what: str) -> None:
+    """The server takes ``pid``'s tracks off the page's subscriber connection (a move)."""
+
+    async def gone() -> bool:
+        return not await receives_from(page, pid)
+
+    await eventually(gone, what, timeout=10)
+
+
 async def test_the_witness_waits_and_the_judge_calls_them_in(hearing: dict[str, Any]) -> None:
     pages, ids = hearing["pages"], hearing["ids"]
     judge, party, witness = pages["judge"], pages["party"], pages["witness"]
@@ -136,6 +145,9 @@ async def test_the_witness_waits_and_the_judge_calls_them_in(hearing: dict[str, 
     assert not await party.evaluate(f"window.cc.session.participants.has({ids['witness']!r})")
     assert not await receives_from(witness, ids["judge"])
     assert not await receives_from(witness, ids["party"])
+    # Nobody but a moderator has the console.
+    for page in (party, witness):
+        assert await page.is_hidden("#console-side")
     await screenshot(witness, "rooms-witness-waiting")
 
     # The rooms panel: who is where, and how long.
@@ -195,7 +207,8 @@ async def test_a_private_room_opened_looked_into_entered_and_closed(
     for page in (judge, witness):
         await page.wait_for_selector(tile(ids["party"]), state="detached")
     await party.wait_for_selector(tile(ids["judge"]), state="detached")
-    assert not await receives_from(witness, ids["party"])
+    await stops_receiving(witness, ids["party"], "the witness no longer receives the party")
+    await stops_receiving(party, ids["judge"], "the party no longer receives the judge")
 
     # 查看: the judge sees into the room without going there; the party still does not get them.
     await room.locator(".act-watch").click()
@@ -304,3 +317,12 @@ async def test_the_rooms_panel_and_the_waiting_screen_fit_every_screen(
     await judge.click(f"{member(ids['party'])} .act-move")
     await judge.wait_for_selector('#tile-menu[data-from="rooms"]')
     await fits(judge, "console rooms menu")
+    await judge.keyboard.press("Escape")
+    await judge.wait_for_selector("#tile-menu", state="hidden")
+    # English words are longer: the same in English.
+    await judge.click("#lang-switch")
+    await judge.wait_for_selector('#tab-rooms:text-is("Rooms (1 more open)")')
+    assert await judge.inner_text(f"{member(ids['party'])} .role") == "Party"
+    await fits(judge, "console rooms tab in English")
+    await side(judge, "hearing", opened=True)
+    await fits(judge, "console hearing tab in English")
