@@ -53,7 +53,7 @@ FILE_NAME = re.compile(
 HEARING_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 SOURCE = "recorder"  # the `alarm` event's `source` for every alarm of the recorder
 MISSING = "recording_missing"
-__all__ = ["SOURCE", "Recorder", "RecordingError"]
+__all__ = ["SOURCE", "Recorder", "RecordingError", "recording_directory", "recording_file"]
 
 
 @dataclass
@@ -83,6 +83,7 @@ class Recorder:
         clock: CourtClock | None = None,
         *,
         open_tap: OpenTap,
+        archive_jobs: int = 1,
     ) -> None:
         self.root = data_dir / RECORDINGS
         self.alarm = alarm
@@ -105,7 +106,9 @@ class Recorder:
         self.archives: dict[str, ArchiveJob] = {}
         self._finished: dict[str, tuple[tuple[int, int], Tally]] = {}  # (size, mtime) → tally
         self._tasks: set[asyncio.Task[Any]] = set()
-        self._archive_slot = asyncio.Semaphore(1)  # one composite build at a time
+        # Composite builds at a time (--archive-jobs): each is an ffmpeg on 2 threads at idle
+        # priority, and a burst of hearings ending together must not take every core.
+        self._archive_slot = asyncio.Semaphore(archive_jobs)
         self._closing = False
 
     def _spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
@@ -119,9 +122,7 @@ class Recorder:
             log.error("recorder task failed", exc_info=task.exception())
 
     def directory(self, hearing_id: str) -> Path:
-        if not HEARING_ID.fullmatch(hearing_id):
-            raise RecordingError("not_found", f"no recording for hearing {hearing_id!r}")
-        return self.root / hearing_id
+        return recording_directory(self.root, hearing_id)
 
     # -- start-up: recordings a crash or a shutdown interrupted ---------------------------------
 
@@ -244,6 +245,11 @@ class Recorder:
             {"source": SOURCE, "code": code, "message": message, "detail": detail}
             for code, message, detail in found
         ]
+
+    def alarmed_hearings(self) -> set[str]:
+        """The hearings that may have standing alarms (those recorded, or alarmed outside a
+        recording): for a recorder in another process to push them as they change."""
+        return set(self._standing) | set(self.recordings)
 
     def hearing_ended(self, hearing: Any) -> None:
         self._ended.add(hearing.id)
@@ -576,12 +582,7 @@ class Recorder:
 
     def file(self, hearing_id: str, name: str) -> Path:
         """A sealed file of the recording that may be downloaded."""
-        if not FILE_NAME.fullmatch(name):
-            raise RecordingError("not_found", f"no recording file {name!r}")
-        path = self.directory(hearing_id) / name
-        if not path.is_file():
-            raise RecordingError("not_found", f"no recording file {name!r}")
-        return path
+        return recording_file(self.root, hearing_id, name)
 
     async def set_paused(
         self, hearing_id: str, paused: bool, actor: dict[str, Any], reason: str
@@ -594,6 +595,25 @@ class Recorder:
                 "conflict", "the hearing is not being recorded (not in session, or ended)"
             )
         return await recording.set_paused(paused, actor, reason)
+
+
+def recording_directory(root: Path, hearing_id: str) -> Path:
+    """Where a hearing's recording is under ``root`` (`<data-dir>/recordings`)."""
+    if not HEARING_ID.fullmatch(hearing_id):
+        raise RecordingError("not_found", f"no recording for hearing {hearing_id!r}")
+    return root / hearing_id
+
+
+def recording_file(root: Path, hearing_id: str, name: str) -> Path:
+    """A sealed file of a recording that may be downloaded: only a name of the recording's
+    own (a segment, a manifest chain, the archive), and only once it exists. Pure path logic,
+    so the control plane serves files without asking a recorder in another process."""
+    if not FILE_NAME.fullmatch(name):
+        raise RecordingError("not_found", f"no recording file {name!r}")
+    path = recording_directory(root, hearing_id) / name
+    if not path.is_file():
+        raise RecordingError("not_found", f"no recording file {name!r}")
+    return path
 
 
 def _archive_json(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 from aiohttp import web
@@ -18,6 +19,7 @@ from signaling import (
     metrics,
     pages,
     recording_api,
+    sfu_listeners,
     sites_api,
     stream_api,
     tap_openers,
@@ -33,6 +35,7 @@ from signaling.negotiation import Negotiation
 from signaling.outbox import Outbox
 from signaling.presence import Presence
 from signaling.registry import SessionRegistry
+from signaling.remote_recorder import RemoteRecorder
 from signaling.sidecars import alarms_from
 from signaling.socket_events import SocketEvents, create_server
 from signaling.store import SqliteStore
@@ -77,14 +80,32 @@ async def build_app(settings: Settings) -> web.Application:
     clock = CourtClock.named(settings.timezone)
     # The sidecars read each publication through a tap of the pool's kind (tap_openers.py).
     open_tap = tap_openers.opener(pool)
-    recorder = Recorder(
-        settings.data_dir,
-        recording_api.alarm_sink(moderation),
-        store.get_hearing,
-        clock=clock,
-        open_tap=open_tap,
-    )
-    sessions.sidecars.add(recorder)
+    recorder: recording_api.RecorderService
+    if isinstance(pool, WorkerPool):
+        # Served with worker processes, the recorder runs in its own (sidecar_processes.py).
+        remote_recorder = RemoteRecorder(
+            settings.data_dir,
+            pool=pool,
+            hearings=store.list_hearings,
+            hearing=store.get_hearing,
+            present=lambda: sfu_listeners.live_publications(sessions.all()),
+            alarm=moderation.alarm,
+            archive_jobs=settings.archive_jobs,
+            timezone=settings.timezone,
+        )
+        sessions.sidecars.add(remote_recorder)
+        recorder = remote_recorder
+    else:
+        local_recorder = Recorder(
+            settings.data_dir,
+            recording_api.alarm_sink(moderation),
+            store.get_hearing,
+            clock=clock,
+            open_tap=open_tap,
+            archive_jobs=settings.archive_jobs,
+        )
+        sessions.sidecars.add(local_recorder)
+        recorder = local_recorder
     livestream = Livestream(
         settings.data_dir / "streams",
         settings.broadcast_delay,
@@ -149,10 +170,13 @@ async def build_app(settings: Settings) -> web.Application:
 
     async def start(app: web.Application) -> None:
         # Before the port opens (aiohttp listens after the startup hooks): /api/health answers
-        # only once every worker is ready.
-        await pool.start()
+        # only once every worker is ready, and the recorder too unless it needs more than
+        # START_WAIT (sidecar_processes.py). Spawned together: a process takes seconds to
+        # import its modules on a loaded machine.
+        hearings = await store.list_hearings()
+        await asyncio.gather(pool.start(), recorder.start(hearings))
         outbox.start()
-        livestream.recover(await store.list_hearings())
+        livestream.recover(hearings)
         sessions.spawn(TokenExpiry(sessions, presence).run())
 
     async def shutdown(app: web.Application) -> None:

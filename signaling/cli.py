@@ -1,5 +1,6 @@
 """``cloudcourt`` command line: ``cloudcourt serve [--host H] [--port P] [--data-dir D] [--init]``,
-``cloudcourt verify [<hearing-id>] [--signatures] [--data-dir D]``."""
+``cloudcourt verify [<hearing-id>] [--signatures] [--data-dir D]``; ``cloudcourt recorder
+--channel-fd FD --data-dir D`` is the recorder's process, which `serve` runs itself."""
 
 from __future__ import annotations
 
@@ -66,9 +67,17 @@ def parser() -> argparse.ArgumentParser:
         type=int,
         default=None,
         metavar="N",
-        help="SFU worker processes, each hearing placed on the least loaded (default "
-        "CLOUDCOURT_SFU_WORKERS or 0: the SFU runs inside this process; recording and the "
-        "public stream need 0 for now, see docs/SFU.md)",
+        help="SFU worker processes, each hearing placed on the least loaded, the recorder in "
+        "a process of its own (default CLOUDCOURT_SFU_WORKERS or 0: the SFU and the recorder "
+        "run inside this process; see docs/SFU.md)",
+    )
+    serve.add_argument(
+        "--archive-jobs",
+        type=int,
+        default=None,
+        metavar="N",
+        help="composite archives built at a time, each an ffmpeg at idle priority (default "
+        "CLOUDCOURT_ARCHIVE_JOBS or 1)",
     )
     serve.add_argument(
         "--broadcast-delay",
@@ -105,6 +114,12 @@ def parser() -> argparse.ArgumentParser:
         help=f"the server's data directory (default ./{DEFAULT_DATA_DIR})",
     )
     sub.add_parser(
+        "recorder",
+        add_help=False,
+        help="the recorder's own process (run by `cloudcourt serve --sfu-workers N`, not by hand)",
+        description="Arguments: --channel-fd FD --data-dir D [--archive-jobs N] [--timezone TZ].",
+    )
+    sub.add_parser(
         "loadtest",
         add_help=False,
         help="run the load generator and capacity report (python -m benchmarks.sfu)",
@@ -121,6 +136,7 @@ def serve(args: argparse.Namespace) -> int:
             data_dir=args.data_dir,
             broadcast_delay=args.broadcast_delay,
             sfu_workers=args.sfu_workers,
+            archive_jobs=args.archive_jobs,
         )
     except ConfigError as exc:
         print(f"cloudcourt: {exc}", file=sys.stderr)
@@ -251,10 +267,20 @@ def loadtest(argv: list[str]) -> int:
     return loadtest_main(argv, prog="cloudcourt loadtest")
 
 
+def recorder(argv: list[str]) -> int:
+    # Imported here: `cloudcourt serve` and `verify` do not load the child's host.
+    from recorder.process import build
+    from signaling.sidecar_processes import run_child
+
+    return run_child("recorder", argv, build)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["loadtest"]:
         return loadtest(argv[1:])
+    if argv[:1] == ["recorder"]:
+        return recorder(argv[1:])
     args = parser().parse_args(argv)
     if args.command == "serve":
         return serve(args)

@@ -28,6 +28,10 @@ DEFAULT_BROADCAST_DELAY = 10.0
 MAX_BROADCAST_DELAY = 600.0
 MAX_SFU_WORKERS = 64
 DEFAULT_HEARTBEAT_TIMEOUT = 2.0
+# Composite archive builds at a time: one keeps a burst of hearings ending together off the
+# cores (each ffmpeg runs 2 threads, SCHED_IDLE); more finish the queue sooner on a larger machine.
+DEFAULT_ARCHIVE_JOBS = 1
+MAX_ARCHIVE_JOBS = 32
 # Seconds a Socket.IO connection may stay without a joined participant (never joined, or left)
 # before the server closes it: an idle socket costs memory and a file descriptor, and has no use.
 DEFAULT_JOIN_TIMEOUT = 30.0
@@ -96,6 +100,8 @@ class Settings:
     sfu_workers: int = 0
     # A worker silent this long (no heartbeat) is taken as wedged and killed.
     heartbeat_timeout: float = DEFAULT_HEARTBEAT_TIMEOUT
+    # Composite archives built at a time (each an ffmpeg on 2 threads at idle priority).
+    archive_jobs: int = DEFAULT_ARCHIVE_JOBS
 
     @property
     def db_path(self) -> Path:
@@ -111,6 +117,7 @@ class Settings:
         env: Mapping[str, str] | None = None,
         broadcast_delay: float | None = None,
         sfu_workers: int | None = None,
+        archive_jobs: int | None = None,
     ) -> Settings:
         env = os.environ if env is None else env
         host = host or DEFAULT_HOST
@@ -157,6 +164,7 @@ class Settings:
             holidays=_holidays(env.get("CLOUDCOURT_HOLIDAYS")),
             sfu_workers=_sfu_workers(sfu_workers, env.get("CLOUDCOURT_SFU_WORKERS")),
             heartbeat_timeout=_heartbeat_timeout(env.get("CLOUDCOURT_HEARTBEAT_TIMEOUT")),
+            archive_jobs=_archive_jobs(archive_jobs, env.get("CLOUDCOURT_ARCHIVE_JOBS")),
         )
 
 
@@ -232,6 +240,22 @@ def _sfu_workers(flag: int | None, value: str | None) -> int:
             ) from None
     if not 0 <= flag <= MAX_SFU_WORKERS:
         raise ConfigError(f"the SFU workers must be between 0 and {MAX_SFU_WORKERS}, not {flag}")
+    return flag
+
+
+def _archive_jobs(flag: int | None, value: str | None) -> int:
+    """--archive-jobs wins over CLOUDCOURT_ARCHIVE_JOBS; 1 to MAX_ARCHIVE_JOBS."""
+    if flag is None:
+        if value is None or value.strip() == "":
+            return DEFAULT_ARCHIVE_JOBS
+        try:
+            flag = int(value)
+        except ValueError:
+            raise ConfigError(
+                f"CLOUDCOURT_ARCHIVE_JOBS must be a whole number, not {value!r}"
+            ) from None
+    if not 1 <= flag <= MAX_ARCHIVE_JOBS:
+        raise ConfigError(f"the archive jobs must be between 1 and {MAX_ARCHIVE_JOBS}, not {flag}")
     return flag
 
 

@@ -6,26 +6,50 @@ Everything here is for the court only: the admin key or a judge/clerk token of t
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any, Protocol
 
 from aiohttp import web
 
 from recorder.recording import Alarm
-from recorder.service import SOURCE, Recorder, RecordingError
+from recorder.service import SOURCE, RecordingError
 from signaling.auth import admin_or_moderator
-from signaling.context import SERVICES, services
+from signaling.context import services
 from signaling.errors import Code, CourtError
 from signaling.http_api import read_json, reply
 from signaling.moderation import Moderation
 from signaling.openapi import HandlerT, Response, operation
+from signaling.remote_recorder import UNAVAILABLE
 from signaling.roles import Actor
 from signaling.schemas import ReasonBody, SegmentsQuery
 from signaling.schemas_parse import body, query
 from signaling.schemas_replies import PauseReply, Recording, RecordingState, SegmentPage
 from signaling.sidecars import alarm_json
 
-RECORDER: web.AppKey[Recorder] = web.AppKey("recorder", Recorder)
+
+class RecorderService(Protocol):
+    """The recorder in this process (`recorder.service.Recorder`) or in its own
+    (`signaling.remote_recorder.RemoteRecorder`)."""
+
+    async def start(self, hearings: Iterable[Any] = ()) -> None: ...
+
+    async def status(self, hearing_id: str, base_url: str) -> dict[str, Any]: ...
+
+    async def light(self, hearing_id: str, base_url: str) -> dict[str, Any]: ...
+
+    async def segments(
+        self, hearing_id: str, track_id: str, offset: int, limit: int, base_url: str
+    ) -> dict[str, Any]: ...
+
+    async def set_paused(
+        self, hearing_id: str, paused: bool, actor: dict[str, Any], reason: str
+    ) -> dict[str, Any]: ...
+
+    def file(self, hearing_id: str, name: str) -> Path: ...
+
+
+RECORDER: web.AppKey[RecorderService] = web.AppKey("recorder", RecorderService)
 
 routes = web.RouteTableDef()
 
@@ -42,11 +66,13 @@ def alarm_sink(moderation: Moderation) -> Alarm:
 _CODES = {"not_found": Code.NOT_FOUND, "conflict": Code.CONFLICT, "invalid": Code.BAD_REQUEST}
 
 
-def _court_error(exc: RecordingError) -> CourtError:
+def _court_error(exc: RecordingError) -> Exception:
+    if exc.code == UNAVAILABLE:  # the recorder's process is restarting: ask again shortly
+        return web.HTTPServiceUnavailable(text=exc.message, headers={"Retry-After": "1"})
     return CourtError(_CODES[exc.code], exc.message)
 
 
-async def _authorised(request: web.Request) -> tuple[Recorder, str, Actor]:
+async def _authorised(request: web.Request) -> tuple[RecorderService, str, Actor]:
     s = services(request)
     hearing_id = request.match_info["hearing_id"]
     actor = await admin_or_moderator(request, hearing_id, s.tokens, s.settings.admin_key)
@@ -179,11 +205,7 @@ async def resume(request: web.Request) -> web.Response:
     return await _pause_or_resume(request, False)
 
 
-def add_routes(app: web.Application, recorder: Recorder) -> None:
+def add_routes(app: web.Application, recorder: RecorderService) -> None:
+    """The routes; the recorder is started by the app with the SFU (signaling/app.py)."""
     app[RECORDER] = recorder
     app.add_routes(routes)
-
-    async def start(app: web.Application) -> None:
-        await recorder.start(await app[SERVICES].store.list_hearings())
-
-    app.on_startup.append(start)

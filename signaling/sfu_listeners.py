@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from sfu import Publication, PublicationInfo, TrackInfo
@@ -17,6 +17,7 @@ from signaling.workers import PeerHandle, PublicationView, RoomHandle
 
 if TYPE_CHECKING:
     from signaling.live_state import Connection, HearingSession
+    from signaling.models import Participant
     from signaling.outbox import Outbox
     from signaling.sidecars import Sidecars
 
@@ -41,6 +42,21 @@ def publication_info(publication: PublicationView) -> PublicationInfo:
         return publication.info()
     assert isinstance(publication, PublicationInfo)
     return publication
+
+
+def live_publications(
+    sessions: Iterable[HearingSession],
+) -> Iterator[tuple[str, Participant, PublicationInfo]]:
+    """Every publication now in a hearing's room, with whose it is: what a sidecar process is
+    told again after it restarted."""
+    for session in sessions:
+        room = session.room
+        if room is None:
+            continue
+        for publication in list(room.publications.values()):
+            conn = session.connections.get(publication.peer_id)
+            if conn is not None:
+                yield session.id, conn.participant, publication_info(publication)
 
 
 def track_json(track: TrackInfo) -> dict[str, Any]:

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from typing import Any, Protocol, runtime_checkable
 
 from sfu import PublicationInfo
-from signaling.models import Hearing, Participant
+from signaling.models import Hearing
 
 log = logging.getLogger("cloudcourt.sidecars")
 
@@ -42,11 +42,25 @@ def alarms_from(source: str, sink: AlarmSink) -> Callable[[str, str, str], None]
     return alarm
 
 
+class Publisher(Protocol):
+    """Whose publication it is, as a sidecar sees them (captions, masks, manifests): a
+    `models.Participant`, or its copy in a sidecar's process."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def role(self) -> str: ...  # the protocol's role word: "judge", "party", ...
+    @property
+    def masked(self) -> bool: ...
+
+
 class Sidecar(Protocol):
     def hearing_changed(self, hearing: Hearing) -> None: ...
 
     def publication_added(
-        self, hearing_id: str, participant: Participant, publication: PublicationInfo
+        self, hearing_id: str, participant: Publisher, publication: PublicationInfo
     ) -> None: ...
 
     def publication_removed(self, hearing_id: str, publication_id: str) -> None: ...
@@ -88,7 +102,7 @@ class Sidecars:
             _guarded(sidecar.hearing_changed, hearing)
 
     def publication_added(
-        self, hearing_id: str, participant: Participant, publication: PublicationInfo
+        self, hearing_id: str, participant: Publisher, publication: PublicationInfo
     ) -> None:
         for sidecar in self.all:
             _guarded(sidecar.publication_added, hearing_id, participant, publication)
