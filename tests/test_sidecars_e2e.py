@@ -1,13 +1,19 @@
 """The sidecars on the served path: a real `cloudcourt serve` with its SFU in a worker process
-(CLOUDCOURT_SFU_WORKERS=1), aiortc participants over Socket.IO, the recorder reading the worker's
-plain-RTP taps over UDP. What a court relies on: the hearing is on record, segment by segment, and
-`cloudcourt verify` accepts it."""
+(CLOUDCOURT_SFU_WORKERS=1), aiortc participants over Socket.IO, the recorder in its own process
+(`cloudcourt recorder`) reading the worker's plain-RTP taps over UDP. What a court relies on: the
+hearing is on record, segment by segment, `cloudcourt verify` accepts it, and a recorder killed
+mid-hearing loses nothing it had sealed and says in the record how long it was gone."""
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
+import time
 from pathlib import Path
 
 import av
+import psutil
 import pytest
 
 from tests.clients.recordings import recording, segments, verify, wait_recorded
@@ -83,3 +89,77 @@ async def test_a_hearing_on_a_worker_process_is_recorded_with_decodable_video(se
     await end(cast, hid)
     result = verify(Path(server.data_dir), hid)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def recorder_pid(server) -> int | None:
+    """The server's `cloudcourt recorder` child, if one runs now."""
+    for child in psutil.Process(server.pid).children():
+        with contextlib.suppress(psutil.Error):
+            if child.cmdline()[1:4] == ["-m", "signaling", "recorder"]:
+                return child.pid
+    return None
+
+
+async def sealed(cast: Cast, hearing_id: str) -> dict[str, str]:
+    """Every sealed segment of the recording: its file → its sha256."""
+    found: dict[str, str] = {}
+    for track in (await recording(cast.api, hearing_id))["originals"]:
+        for segment in await segments(cast.api, track):
+            found[segment["url"]] = segment["sha256"]
+    return found
+
+
+async def test_kill_9_of_the_recorder_mid_hearing_loses_nothing_sealed(server, cast):
+    hearing = await cast.api.create_hearing()
+    hid = hearing["id"]
+    judge = await cast.join(hearing, "judge", 3)
+    party = await cast.join(hearing, "party", 4, judge=judge)
+    await judge.wait_video_from(party, min_frames=10, timeout=25)
+    await wait_recorded(cast.api, hid, 5, tracks=4)
+    before = await sealed(cast, hid)
+    pid = recorder_pid(server)
+    assert pid is not None
+    t0 = time.monotonic()
+    os.kill(pid, signal.SIGKILL)
+
+    async def back() -> bool:
+        again = recorder_pid(server)
+        if again is None or again == pid:
+            return False
+        status, _, _ = await cast.api.request("GET", f"/api/hearings/{hid}/recordings/state")
+        return status == 200  # 503 while it restarts
+
+    await eventually(back, 5, "the recorder is up again", interval=0.05)
+    print(f"recorder up again after {time.monotonic() - t0:.2f} s")
+
+    async def restarted() -> bool:
+        events = (await recording(cast.api, hid))["events"]
+        return any(e["type"] == "restart" for e in events)
+
+    await eventually(restarted, 10, "a restart entry in the manifest", interval=0.2)
+    # New segments after the restart, in new tracks of both people.
+    await eventually(
+        lambda: _grew(cast, hid, before), 20, "segments recorded after the restart", interval=0.3
+    )
+    now = await sealed(cast, hid)
+    assert {url: now.get(url) for url in before} == before  # nothing sealed lost or changed
+    events = (await recording(cast.api, hid))["events"]
+    restart = next(e for e in events if e["type"] == "restart")
+    assert restart["reason"] == "recorder restarted", restart
+    assert restart["gap"]["to_ms"] >= restart["gap"]["from_ms"], restart
+    # The hearing itself never noticed: frames of each other in every second around the kill.
+    await eventually(lambda: time.monotonic() > t0 + 4.2, 6, "four seconds")
+    for p, q in ((judge, party), (party, judge)):
+        for start in range(-1, 4):
+            window = t0 + start
+            frames = [t for t, _ in p.sink.video[q.media_id].counters if window <= t < window + 1]
+            assert len(frames) >= 5, f"{p.name} got {len(frames)} frames of {q.name} at +{start}s"
+    await end(cast, hid)
+    result = verify(Path(server.data_dir), hid)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+async def _grew(cast: Cast, hearing_id: str, before: dict[str, str]) -> bool:
+    tracks = (await recording(cast.api, hearing_id))["originals"]
+    fresh = [t for t in tracks if t["first_segment"] and t["first_segment"]["url"] not in before]
+    return len(fresh) >= 2
