@@ -1,5 +1,5 @@
 """What the server holds in memory for one hearing in session: connections, playbacks, mutes,
-raised hands, SFU room.
+raised hands, rooms, SFU room.
 
 The parts (``presence``, ``moderation``, ``whip_sessions``, ``expiry``) change this state under
 ``HearingSession.lock``, taken through ``registry.SessionRegistry``; this module only describes it
@@ -17,6 +17,7 @@ from typing import Any
 from signaling.models import Participant
 from signaling.mutes import MuteState
 from signaling.roles import Grants
+from signaling.rooms import RoomBook, visible
 from signaling.sfu_listeners import publication_json
 from signaling.workers import PeerHandle, RoomHandle
 
@@ -48,6 +49,9 @@ class LeftReason(StrEnum):
     CONNECTION_LOST = "connection_lost"  # a WHIP publisher's media stopped
     FAILED = "failed"  # their join or publish could not be completed and was undone
     EXPIRED = "expired"  # their token expired while they were connected
+    # Sent to those who no longer share a room with them (they were moved elsewhere, or to the
+    # lobby): gone from their list, not from the hearing.
+    MOVED = "moved"
 
 
 @dataclass(eq=False)
@@ -99,6 +103,9 @@ class HearingSession:
         # Participants asking to speak: for the moderators only. Whoever leaves drops their hand,
         # so an idle entry has none to keep.
         self.hands: set[str] = set()
+        # The hearing's rooms (main, witness, private) and who is in which (signaling/rooms.py);
+        # not to be confused with `room`, the SFU's room that carries the whole hearing's media.
+        self.rooms = RoomBook()
         self.room: RoomHandle | None = None
         # Set by `end`. Callers that were waiting for the lock meanwhile must not start anything:
         # they hold this (by then discarded) entry, and a new SFU room made for it would leak.
@@ -107,8 +114,10 @@ class HearingSession:
         self.users = 0
 
     def idle(self) -> bool:
-        """Nothing here to keep: nobody connected, playing back, being set up or waiting."""
-        return not (self.users or self.connections or self.playbacks or self.room is not None)
+        """Nothing here to keep: nobody connected, playing back, being set up or waiting, and no
+        private room open (its members come back to it)."""
+        busy = self.users or self.connections or self.playbacks or self.room is not None
+        return not (busy or self.rooms.private_rooms())
 
     def mute_state(self, participant_id: str) -> MuteState:
         return self.mutes.setdefault(participant_id, MuteState())
@@ -116,11 +125,12 @@ class HearingSession:
     def participant_json(self, participant: Participant) -> dict[str, Any]:
         return participant.to_json(muted=self.mute_state(participant.id).to_json())
 
-    def present(self) -> list[dict[str, Any]]:
+    def present(self, viewer: Connection) -> list[dict[str, Any]]:
+        """The participant list ``viewer`` is given: a non-moderator's shows only their room."""
         return [
             self.participant_json(c.participant)
             for c in self.connections.values()
-            if c.in_room and not c.grants.hidden
+            if c.in_room and not c.grants.hidden and visible(self, viewer, c.participant.id)
         ]
 
     def waiting(self) -> list[dict[str, Any]]:
@@ -131,10 +141,16 @@ class HearingSession:
             if c.via is Via.SOCKET and not c.in_room
         ]
 
-    def publications(self) -> list[dict[str, Any]]:
+    def publications(self, viewer: Connection) -> list[dict[str, Any]]:
+        """The publications ``viewer`` is told of: those of whom they see (or are)."""
         if self.room is None:
             return []
-        return [publication_json(p) for p in self.room.publications.values()]
+        own = viewer.participant.id
+        return [
+            publication_json(p)
+            for p in self.room.publications.values()
+            if p.peer_id == own or visible(self, viewer, p.peer_id)
+        ]
 
     def playbacks_of(self, participant_id: str) -> list[WhepPlayback]:
         return [p for p in self.playbacks.values() if p.participant.id == participant_id]

@@ -13,12 +13,10 @@ from signaling.live_state import HearingSession, LeftReason, moderators_room
 from signaling.models import Hearing, ParticipantState
 from signaling.presence import Presence
 from signaling.registry import SessionRegistry
-from signaling.roles import Actor
+from signaling.roles import LEADERS, Actor
+from signaling.rooms_actions import RoomActions
 
 log = logging.getLogger("cloudcourt.live")
-
-# Who holds the moderate grant (signaling/roles.py), as refusals name them.
-LEADERS = "judge or clerk; in a mediation, the mediator"
 
 
 class Moderation:
@@ -33,6 +31,9 @@ class Moderation:
         self.outbox = sessions.outbox
         self.presence = presence
         self.lobby_waited = lobby_waited  # seconds someone waited, at their admission
+        # Rooms within the hearing (open, close, move, watch): here, so that the HTTP routes
+        # and the Socket.IO events reach them as they reach the rest of moderation.
+        self.rooms = RoomActions(sessions, presence)
 
     # ------------------------------------------------------------------ lobby and removal
     async def admit(self, hearing_id: str, participant_id: str, actor: Actor) -> dict[str, Any]:

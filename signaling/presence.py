@@ -16,6 +16,7 @@ from signaling.errors import CourtError, conflict, forbidden
 from signaling.live_state import Connection, HearingSession, LeftReason, Via
 from signaling.models import Hearing, Participant, ParticipantState
 from signaling.registry import SessionRegistry
+from signaling.rooms import audience, rooms_json
 from signaling.sfu_listeners import PeerEvents
 from signaling.tokens import TokenRevoked
 from signaling.workers import PeerHandle
@@ -158,10 +159,12 @@ class Presence:
                 return
             conn.participant = participant
             if conn.in_room and not conn.grants.hidden:
-                self.outbox.emit(
+                self.tell_about(
+                    session,
+                    participant.id,
                     "participant_updated",
                     {"participant": session.participant_json(participant)},
-                    to=session.room_name,
+                    to_self=True,  # their own page shows that they are masked
                 )
 
     # ------------------------------------------------------------------ for the other parts
@@ -212,13 +215,50 @@ class Presence:
     def lobby_changed(self, session: HearingSession) -> None:
         self.outbox.emit("lobby", {"waiting": session.waiting()}, to=session.moderators_name)
 
+    def rooms_changed(self, session: HearingSession) -> None:
+        """The rooms and who is in each, to the moderators (on every open, close, move, join
+        and leave)."""
+        self.outbox.emit("rooms", {"rooms": rooms_json(session)}, to=session.moderators_name)
+
+    def tell_about(
+        self,
+        session: HearingSession,
+        subject_id: str,
+        event: str,
+        payload: dict[str, Any],
+        sids: set[str] | None = None,
+        to_self: bool = False,
+    ) -> None:
+        """An event about one participant, to the moderators and to those who see them
+        (``sids``: that audience as it was before a change; default: as it is now), and to the
+        subject only if ``to_self``."""
+        subject = session.connections.get(subject_id)
+        own = subject.sid if subject is not None else None
+        told = set(audience(session, subject_id) if sids is None else sids)
+        if to_self and own is not None and subject is not None and not subject.grants.moderate:
+            told.add(own)
+        skip = None if to_self else own
+        self.outbox.emit(event, payload, to=session.moderators_name, skip_sid=skip)
+        for sid in sorted(told):
+            self.outbox.emit(event, payload, to=sid)
+
     def _admission_payload(self, session: HearingSession, conn: Connection) -> dict[str, Any]:
         return {
             "participant": session.participant_json(conn.participant),
-            "participants": session.present(),
-            "publications": session.publications(),
+            "participants": session.present(conn),
+            "publications": session.publications(conn),
             "ice_servers": self.ice_servers,
+            "room": session.rooms.rooms[session.rooms.place(conn).room_id].brief(),
         }
+
+    def tell_room(self, session: HearingSession, conn: Connection, by: str | None) -> None:
+        """``room_changed`` to the participant: which room they are in now, and whom they see
+        there (a non-moderator's list is their room's)."""
+        if conn.sid is None:
+            return
+        room = session.rooms.rooms[session.rooms.place(conn).room_id]
+        payload = {"room": room.brief(), "by": by, "participants": session.present(conn)}
+        self.outbox.emit("room_changed", payload, to=conn.sid)
 
     def new_peer(self, session: HearingSession, conn: Connection) -> PeerHandle:
         grants = conn.grants
@@ -252,11 +292,15 @@ class Presence:
             participant = await self.service.set_state(participant, ParticipantState.ADMITTED)
         conn.participant = participant
         conn.in_room = True
+        # In a room from now on (the one they were in before a reconnect, if any): what the new
+        # peer consumes and whom the lists show follow from it.
+        session.rooms.place(conn)
         if conn.sid is not None:
             self.outbox.enter(conn.sid, session.room_name)
             if tell_admitted:
                 # Queued before the SFU peer exists, so it reaches the client before any offer.
                 self.outbox.emit("admitted", self._admission_payload(session, conn), to=conn.sid)
+            self.tell_room(session, conn, by=None)
             if conn.grants.moderate:
                 # An alarm raised while nobody could hear it (at start-up, before this moderator
                 # came, on a socket that then dropped) still stands: told on every coming in.
@@ -268,12 +312,13 @@ class Presence:
                     )
         conn.peer = self.new_peer(session, conn)
         if not conn.grants.hidden:
-            self.outbox.emit(
+            self.tell_about(
+                session,
+                participant.id,
                 "participant_joined",
                 {"participant": session.participant_json(participant)},
-                to=session.room_name,
-                skip_sid=conn.sid,
             )
+            self.rooms_changed(session)
 
     async def drop(
         self,
@@ -285,6 +330,10 @@ class Presence:
     ) -> None:
         """Take a connection out of the hearing; ``notify`` is told to its socket first."""
         pid = conn.participant.id
+        # Who is told that they left: those who saw them, as they were before they went.
+        told = audience(session, pid)
+        if reason is LeftReason.REMOVED:
+            session.rooms.forget(pid)  # their token is revoked: no room to come back to
         if session.connections.get(pid) is conn:
             del session.connections[pid]
             # Whoever leaves stops asking to speak; the consoles drop the hand with the tile.
@@ -303,10 +352,13 @@ class Presence:
             await self.sessions.close_idle_room(session)
         if was_in_room:
             if not conn.grants.hidden:
-                self.outbox.emit(
+                self.tell_about(
+                    session,
+                    pid,
                     "participant_left",
                     {"participant_id": pid, "reason": reason.value},
-                    to=session.room_name,
+                    sids=told,
                 )
+                self.rooms_changed(session)
         elif conn.via is Via.SOCKET:
             self.lobby_changed(session)

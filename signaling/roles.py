@@ -75,6 +75,8 @@ GRANTS: dict[Role, Grants] = {
 MEDIATION_GRANTS: dict[Role, Grants] = {**GRANTS, Role.MEDIATOR: _MODERATOR}
 
 ROLE_NAMES: tuple[str, ...] = tuple(r.value for r in Role)
+# Who holds the moderate grant, as refusals name them.
+LEADERS = "judge or clerk; in a mediation, the mediator"
 
 
 def grants_for(role: Role | str, kind: HearingKind = HearingKind.HEARING) -> Grants:

@@ -12,6 +12,7 @@ from pydantic import AfterValidator, BaseModel, Field, StringConstraints
 from pydantic_core import PydanticCustomError
 
 from signaling.schemas import Id, NoFields, Reason, Strict
+from signaling.schemas_rooms import CloseRoom, Move, NewRoom, WatchRoom
 
 
 def _not_blank(sdp: str) -> str:
@@ -106,4 +107,8 @@ EVENT_PAYLOADS: dict[str, type[BaseModel]] = {
     "raise_hand": NoFields,
     "media_status": MediaStatus,
     "lower_hand": ParticipantRef,
+    "open_room": NewRoom,
+    "close_room": CloseRoom,
+    "move": Move,
+    "watch_room": WatchRoom,
 }

@@ -25,8 +25,10 @@ from signaling.outbox import Outbox
 from signaling.presence import Presence
 from signaling.registry import SessionRegistry
 from signaling.roles import Actor
+from signaling.rooms import LOBBY
 from signaling.schemas import NoFields
 from signaling.schemas_parse import body
+from signaling.schemas_rooms import CloseRoom, Move, NewRoom, WatchRoom
 from signaling.schemas_socket import (
     EVENT_PAYLOADS,
     Answer,
@@ -126,6 +128,10 @@ class SocketEvents:
             "raise_hand": self.raise_hand,
             "media_status": self.media_status,
             "lower_hand": self.lower_hand,
+            "open_room": self.open_room,
+            "close_room": self.close_room,
+            "move": self.move,
+            "watch_room": self.watch_room,
         }
         assert handlers.keys() == EVENT_PAYLOADS.keys(), "an event without its payload model"
         for name, handler in handlers.items():
@@ -315,3 +321,25 @@ class SocketEvents:
 
     async def lower_hand(self, sid: str, payload: ParticipantRef) -> None:
         await self.moderation.lower_hand(sid, payload.participant_id)
+
+    async def open_room(self, sid: str, payload: NewRoom) -> dict[str, Any]:
+        hearing_id, actor = self._actor(sid)
+        return {"room": await self.moderation.rooms.open(hearing_id, actor, payload.name)}
+
+    async def close_room(self, sid: str, payload: CloseRoom) -> dict[str, Any]:
+        hearing_id, actor = self._actor(sid)
+        return await self.moderation.rooms.close(hearing_id, actor, payload.room_id)
+
+    async def move(self, sid: str, payload: Move) -> dict[str, Any]:
+        hearing_id, actor = self._actor(sid)
+        moved = await self.moderation.rooms.move(
+            hearing_id, actor, payload.participant_id, payload.room_id
+        )
+        # Over HTTP the answer is the room itself; an ack carries it under `room` ("lobby" too).
+        return moved if moved.get("room") == LOBBY else {"room": moved}
+
+    async def watch_room(self, sid: str, payload: WatchRoom) -> dict[str, Any]:
+        hearing_id, actor = self._actor(sid)
+        return await self.moderation.rooms.watch(
+            hearing_id, actor, payload.room_id, payload.watching
+        )
