@@ -262,6 +262,66 @@ async def test_sent_back_to_the_lobby_and_admitted_again(hearing: dict[str, Any]
     assert await party.locator(tile(ids["witness"])).count() == 0
 
 
+PRIVATE_ROOMS_JS = """
+(lis) => lis.map((li) => [li.querySelector('.room-name').textContent, li.dataset.roomId])
+"""
+
+
+async def private_room(page: Page, name: str) -> str | None:
+    """The id of the private room the console's panel lists under ``name``."""
+    found = await page.eval_on_selector_all(
+        '#rooms-list li.room[data-room-kind="private"]', PRIVATE_ROOMS_JS
+    )
+    room_id: str | None = dict(found).get(name)
+    return room_id
+
+
+async def test_the_mediator_shuttles_between_two_caucuses(
+    server: ServerProcess, browser: Browser
+) -> None:
+    """背靠背 in a mediation: the mediator puts each side in a room of its own (调解室「…」) and
+    goes from one to the other; the side the mediator is not with receives neither the mediator
+    nor the other side."""
+    api = Api(server)
+    h = await api.create_hearing(title="邻里纠纷调解", kind="mediation")
+    tokens = {
+        "mediator": await api.token(h["id"], "mediator", "刘调解员"),
+        "a": await api.token(h["id"], "party", "张三", admitted=True),
+        "b": await api.token(h["id"], "party", "李四", admitted=True),
+    }
+    ids = {key: tok["participant_id"] for key, tok in tokens.items()}
+    pages = {}
+    for key, tok in tokens.items():
+        pages[key] = await browser.page(f"mediation {key}")
+        await pages[key].goto(api.abs(tok["join_url"]) + "&autojoin=1")
+    mediator, a, b = pages["mediator"], pages["a"], pages["b"]
+    await mediator.wait_for_selector("#view-room:not([hidden]) #console-side:not([hidden])")
+    await wait_live(a, ids["b"], "party A sees party B in the main room")
+    await side(mediator, "rooms", opened=True)
+    names = {"a": "申请人", "b": "被申请人"}
+    rooms = {}
+    for key, name in names.items():
+        await mediator.fill("#room-name", name)
+        await mediator.click("#room-open")
+        rooms[key] = await eventually(
+            lambda shown=f"调解室「{name}」": private_room(mediator, shown),
+            f"the room {name} opened",
+        )
+        await move_from_panel(mediator, ids[key], f'move-private[data-room-id="{rooms[key]}"]')
+        await in_room(pages[key], "private", f"您在：调解室「{name}」")
+    await stops_receiving(a, ids["b"], "party A no longer receives party B")
+    await stops_receiving(b, ids["a"], "party B no longer receives party A")
+    for key, other in (("a", "b"), ("b", "a")):
+        await mediator.locator(f'#rooms-list li[data-room-id="{rooms[key]}"] .act-enter').click()
+        await in_room(mediator, "private", f"您在：调解室「{names[key]}」")
+        await wait_live(pages[key], ids["mediator"], f"party {key} hears the mediator in caucus")
+        await wait_live(mediator, ids[key], f"the mediator hears party {key} in caucus")
+        await stops_receiving(pages[other], ids["mediator"], f"party {other} waits alone")
+        assert not await receives_from(pages[key], ids[other])
+    for page in pages.values():
+        await page.close()
+
+
 async def side(judge: Page, tab: str, *, opened: bool) -> None:
     """The console's side on ``tab``, its drawer (portrait screens) open or closed: a click on a
     tab opens it, a second one on the open tab closes it."""
@@ -298,6 +358,7 @@ async def test_the_rooms_panel_and_the_waiting_screen_fit_every_screen(
     pages, ids = hearing["pages"], hearing["ids"]
     judge = pages["judge"]
     await fits(pages["witness"], "witness waiting screen")
+    await screenshot(pages["witness"], "rooms-witness-waiting-phone")  # the last size
     await fits(pages["party"], "party with the room banner")
     # On a portrait screen the side is a drawer: pictures with its tabs, or a tab's panel.
     await side(judge, "hearing", opened=False)
@@ -314,6 +375,7 @@ async def test_the_rooms_panel_and_the_waiting_screen_fit_every_screen(
     await move_from_panel(judge, ids["party"], "move-private")
     await listed(judge, str(room_id), {ids["party"]})
     await fits(judge, "console rooms tab")
+    await screenshot(judge, "rooms-console-phone")
     await judge.click(f"{member(ids['party'])} .act-move")
     await judge.wait_for_selector('#tile-menu[data-from="rooms"]')
     await fits(judge, "console rooms menu")

@@ -257,7 +257,8 @@ class Room {
     t.menuButton.setAttribute("aria-expanded", this.menuFor === p.id && this.menuFrom === "tile" ? "true" : "false");
   }
 
-  // What the "⋯" menu of another participant's tile offers: [class suffix, text key, action].
+  // What the "⋯" menu of another participant's tile offers: [class suffix, text key, action,
+  // {params of the text, roomId: where a move goes}?].
   // Each text says for whom it acts: only this screen ("我不看此画面") or everyone ("关闭其摄像头").
   actions(t, p) {
     const s = this.session;
@@ -298,10 +299,11 @@ class Room {
   moveActions(p) {
     const s = this.session;
     if (!s.grants.moderate || !s.rooms.length) return [];
-    return moveTargets(s.rooms, roomOf(s.rooms, p.id), s.hearing).map(([name, text, roomId]) => [
+    return moveTargets(s.rooms, roomOf(s.rooms, p.id), s.hearing).map(([name, key, params, roomId]) => [
       name,
-      text,
+      key,
       () => this.rooms.act(() => s.move(p.id, roomId)),
+      { params, roomId },
     ]);
   }
 
@@ -356,16 +358,17 @@ class Room {
     menu.dataset.participantId = p.id;
     menu.dataset.from = this.menuFrom;
     menu.replaceChildren(
-      ...actions.map(([name, key, run]) =>
+      ...actions.map(([name, key, run, extra = {}]) =>
         el("button", {
           type: "button",
           role: "menuitem",
           class: `act-${name}${name === "remove" ? " danger" : ""}`,
+          dataset: extra.roomId ? { roomId: extra.roomId } : {},
           onclick: () => {
             this.closeMenu();
             Promise.resolve(run()).catch(() => {});
           },
-        }, i18n.t(key)),
+        }, i18n.t(key, extra.params)),
       ),
     );
     menu.hidden = false;

@@ -31,12 +31,12 @@ export function roomOf(rooms, participantId) {
 }
 
 // Where a moderator can move someone who is in `current`: every other open room, then back to the
-// lobby. [class suffix, text, room id].
+// lobby. [class suffix, text key, its parameters, room id].
 export function moveTargets(rooms, current, hearing) {
   const out = rooms
     .filter((r) => !current || r.id !== current.id)
-    .map((r) => [`move-${r.kind}`, i18n.t("rooms.move_to", { room: roomName(r, hearing) }), r.id]);
-  out.push(["move-lobby", i18n.t("rooms.move_lobby"), "lobby"]);
+    .map((r) => [`move-${r.kind}`, "rooms.move_to", { room: roomName(r, hearing) }, r.id]);
+  out.push(["move-lobby", "rooms.move_lobby", null, "lobby"]);
   return out;
 }
 
