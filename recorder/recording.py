@@ -89,6 +89,11 @@ class HearingRecording:
         # it writes again.
         self._unlogged_tracks: dict[str, dict[str, Any]] = {}
         self._lost: dict[str, tuple[int, str]] = {}
+        # The hearing's media worker died (`media_lost`): (the loss on the timeline in ms, why),
+        # until the first segment of the media made again is logged; and the end of the latest
+        # segment logged, where such a gap begins.
+        self._media_gap: tuple[int, str] | None = None
+        self._segments_end_ms = 0
         self._track_entries: dict[str, dict[str, Any]] = {}  # every track's, for a new chain
         self._tracks_before = 0  # track folders numbered up to this belong to earlier chains
         # Set once `stop` begins: no pause or resume is taken after it, so the stop entry is the
@@ -440,6 +445,8 @@ class HearingRecording:
             now_ms = round((time.time() - self.epoch) * 1000)
             for track_id in list(self._lost):  # lost until the end: the gap closes here
                 self._log_gap(track_id, now_ms)
+            if self._media_gap is not None:  # the media never came back before the end
+                self._log_media_gap(now_ms)
             self._append(kind, reason=reason, **fields, **SYSTEM)
             self.state = "stopped"
 
@@ -472,6 +479,40 @@ class HearingRecording:
 
         self._on_disk_later(work)
 
+    def media_lost(self, at: float, reason: str) -> None:
+        """The worker that carried the hearing's media died at ``at`` (Unix time); the
+        participants are placed on another and publish again, as new tracks. The first of their
+        segments is preceded in the manifest by a `restart` entry with `cause: "media_worker"`
+        and the gap, from the latest segment's end to that segment's start (or to the stop,
+        if the hearing ends first): the archive and `verify` show it as after a restart."""
+        if self._stopping:
+            return
+        at_ms = max(0, round((at - self.epoch) * 1000))
+
+        def note() -> None:
+            if self._media_gap is None:  # a second loss before media came back: one gap
+                self._media_gap = (at_ms, reason)
+
+        self._on_disk_later(note)
+
+    def note_room(self, change: dict[str, Any]) -> None:
+        """A room of the hearing opened or closed, or someone moved between rooms: a `room`
+        entry (who was where is part of the record: a witness out of the main room heard
+        nothing of it)."""
+        if self._stopping:
+            return
+        fields = {k: _recordable_json(v) for k, v in change.items() if k != "at"}
+        by = fields.pop("by", None)
+        actor = {"actor": by} if isinstance(by, str) else SYSTEM
+
+        def write() -> None:
+            try:
+                self._append("room", **fields, **actor)
+            except OSError as exc:
+                self._loop.call_soon_threadsafe(self.disk_failed, "manifest", exc)
+
+        self._on_disk_later(write)
+
     def track_failed(self, track_id: str, from_ms: int, exc: BaseException) -> None:
         """A track lost media from ``from_ms`` on (its open segment could not be written)."""
         self._on_disk_later(lambda: self._lose(track_id, from_ms, exc))
@@ -495,10 +536,31 @@ class HearingRecording:
         """The track (if not yet logged), the gap before this segment (if media was lost), the
         segment: in that order, so that the chain never names a file of an unknown track."""
         self._log_track(track_id)
+        if self._media_gap is not None and info["start_ms"] >= self._media_gap[0]:
+            self._log_media_gap(info["start_ms"])
         if track_id in self._lost:
             lost_ms = self._log_gap(track_id, info["start_ms"])
             self._loop.call_soon_threadsafe(self._writing_again, track_id, lost_ms)
         self._append("segment", track=track_id, **info)
+        self._segments_end_ms = max(self._segments_end_ms, info["end_ms"])
+
+    def _log_media_gap(self, to_ms: int) -> None:
+        assert self._media_gap is not None
+        lost_ms, reason = self._media_gap
+        # From where the media logged before it ends (the last segments of the tracks that died
+        # are sealed after the loss), never after the loss itself.
+        from_ms = min(lost_ms, self._segments_end_ms) if self._segments_end_ms else lost_ms
+        to_ms = max(from_ms, to_ms)
+        self._append(
+            "restart",
+            cause="media_worker",
+            reason=f"media worker lost ({reason}); participants reconnected",
+            gap={"from_ms": from_ms, "to_ms": to_ms, "seconds": round((to_ms - from_ms) / 1000, 3)},
+            recovered_segments=0,
+            repaired_manifest=False,
+            **SYSTEM,
+        )
+        self._media_gap = None
 
     def _log_gap(self, track_id: str, to_ms: int) -> int:
         from_ms, reason = self._lost[track_id]
@@ -574,6 +636,17 @@ class HearingRecording:
             self._last_alarm[track_id] = now
             self.alarm(self.hearing_id, code, message, detail)
         return self.failure
+
+
+def _recordable_json(value: Any) -> Any:
+    """`recordable` for every text in a JSON value (room names and people's names)."""
+    if isinstance(value, str):
+        return recordable(value)
+    if isinstance(value, dict):
+        return {recordable(str(k)): _recordable_json(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_recordable_json(v) for v in value]
+    return value
 
 
 def light_json(tally: summary.Tally) -> dict[str, Any]:

@@ -227,10 +227,15 @@ class Recorder:
         self._publications.get(hearing_id, {}).pop(publication_id, None)
 
     def media_interrupted(self, hearing_id: str, at: float, reason: str) -> None:
-        log.warning("hearing %s: its media was interrupted (%s)", hearing_id, reason)
+        recording = self.recordings.get(hearing_id)
+        if recording is not None and hearing_id in self._ready:
+            log.warning("hearing %s: its media was interrupted (%s)", hearing_id, reason)
+            recording.media_lost(at, reason)
 
     def room_changed(self, hearing_id: str, change: dict[str, Any]) -> None:
-        return None
+        recording = self.recordings.get(hearing_id)
+        if recording is not None and hearing_id in self._ready:
+            recording.note_room(change)
 
     def standing_alarms(self, hearing_id: str) -> list[dict[str, Any]]:
         """The alarms that still stand for the hearing (a damaged chain, a recording missing at

@@ -14,7 +14,8 @@ from typing import Any
 from recorder.manifest import GENESIS
 
 DEFAULT_SOURCE = {"audio": "microphone", "video": "camera"}
-EVENTS = ("start", "pause", "resume", "restart", "interrupted", "stop")
+# `room`: a room opened or closed, or someone moved between rooms (listed, changes no state).
+EVENTS = ("start", "pause", "resume", "restart", "interrupted", "stop", "room")
 
 
 class Tally:

@@ -16,6 +16,7 @@ import av
 import numpy as np
 import pytest
 
+from benchmarks.recorder import ClipSource, audio_clip
 from recorder.manifest import check_chain
 from recorder.recording import SYSTEM, HearingRecording, RecordingError
 from recorder.segments import Segment, container_for, recover
@@ -27,7 +28,8 @@ from sfu.depacketize import Frame, H264Depacketizer, sps_size
 from sfu.publication import Counters, Publication
 from sfu.reorder import ReorderBuffer
 from sfu.rtp import parse
-from sfu.tap import Tap
+from sfu.tap import Tap, TapInfo
+from tests.e2e import eventually
 
 MTU = 1000
 
@@ -308,3 +310,61 @@ async def test_a_track_added_while_a_new_chain_names_the_tracks_neither_breaks_i
         ("track", "t02-audio"),
         ("stop", None),
     ]
+
+
+async def test_a_lost_media_worker_is_a_restart_with_its_gap_before_the_media_made_again(
+    tmp_path,
+):
+    """The worker carrying the hearing dies at +1.5 s: the party's first track ends; they
+    publish again from +3 s, as a new track. The record says, just before the new track's first
+    segment, that the media worker was lost and for how long (`restart`, cause media_worker)."""
+    recording = await _recording(tmp_path)
+    party = {"id": "PA_1", "name": "张三", "role": "party"}
+    start = recording.epoch - MONO_TO_WALL  # the recording's time 0 on the monotonic clock
+    info = TapInfo("TR_1", "PA_1", "audio", "audio/opus", 48000, 111)
+    clip = audio_clip(1.2)
+    first = ClipSource(info, clip, start + 0.2)
+    recording.add_track(party, first)
+    recording.media_lost(recording.epoch + 1.5, "killed by signal 9")
+    again = TapInfo("TR_2", "PA_1", "audio", "audio/opus", 48000, 111)
+    second = ClipSource(again, clip, start + 3.0)
+    recording.add_track(party, second, "microphone")
+    await eventually(
+        lambda: all(s.position == len(s.entries) for s in (first, second)), 10, "both read"
+    )
+    assert await recording.stop("stop", "hearing ended")
+    entries = check_chain(recording.manifest.path).entries
+    restart = next(e for e in entries if e["type"] == "restart")
+    first_new = next(e for e in entries if e["type"] == "segment" and e["track"] == "t02-audio")
+    assert entries.index(restart) < entries.index(first_new)
+    old_end = max(e["end_ms"] for e in entries if e.get("track") == "t01-audio" and "end_ms" in e)
+    assert restart["cause"] == "media_worker"
+    assert restart["reason"] == "media worker lost (killed by signal 9); participants reconnected"
+    assert restart["gap"]["from_ms"] == old_end <= 1500 <= restart["gap"]["to_ms"]
+    assert restart["gap"]["to_ms"] == first_new["start_ms"]
+    assert restart["recovered_segments"] == 0
+    _verified(tmp_path)
+
+
+async def test_a_room_change_is_written_with_who_moved_whom(tmp_path):
+    recording = await _recording(tmp_path)
+    change = {
+        "at": recording.epoch + 1,
+        "by": "p_judge",
+        "participant": "p_witness",
+        "from": "main",
+        "to": "witness",
+        "action": "move",
+        "room": {"id": "witness", "name": "证人室\udc80", "kind": "witness"},
+    }
+    recording.note_room(change)
+    assert await recording.stop("stop", "hearing ended")
+    room = next(e for e in check_chain(recording.manifest.path).entries if e["type"] == "room")
+    assert (room["actor"], room["participant"], room["from"], room["to"]) == (
+        "p_judge",
+        "p_witness",
+        "main",
+        "witness",
+    )
+    assert room["room"]["name"] == "证人室\\udc80"  # kept visibly, not lost
+    _verified(tmp_path)
