@@ -9,10 +9,11 @@ takes CPU from a worker forwarding media (the child lowers its own priority firs
 Control plane side, `SidecarProcess`: the `Sidecar` protocol's calls become channel notifies
 (hearings, participants and publications as JSON); the child's `tap.open` requests are answered
 with `WorkerPool.open_tap` (the worker sends plain RTP to the port the child bound), and its taps
-are closed on the workers when it dies. After each (re)start it sends `sidecar.start` with every
-hearing, then replays the present: `hearing.changed` for every hearing not ended and
-`publication.added` for every publication now in a room, so a restarted sidecar picks up what
-it missed. Calls made while it is down are dropped: the replay covers them.
+are closed on the workers when it dies. After each (re)start it sends `sidecar.start` with the
+hearings its start looks at (those not ended, unless it says otherwise), then replays the
+present: `hearing.changed` for every hearing not ended and `publication.added` for every
+publication now in a room, so a restarted sidecar picks up what it missed. Calls made while it
+is down are dropped: the replay covers them.
 
 Child side, `run_child`: builds the sidecar with a `SidecarHost` (its tap opener, its hearing
 lookup, its alarms), serves the protocol, sends `hb` and `load`, and ends on the channel's EOF
@@ -103,6 +104,11 @@ class SidecarDown(ConnectionError):
 def sidecar_argv(name: str, data_dir: Path, *extra: str) -> list[str]:
     """`cloudcourt <name>` without relying on PATH (the `--channel-fd` is added at spawn)."""
     return [sys.executable, "-m", "signaling", name, "--data-dir", str(data_dir), *extra]
+
+
+def unended(hearing: Hearing) -> bool:
+    """The hearings the recorder's start looks at (it asks `hearing.get` about the others)."""
+    return hearing.state != HearingState.ENDED
 
 
 def hearing_from_json(data: Args) -> Hearing:
@@ -217,8 +223,12 @@ class SidecarProcess:
         present: Present,
         alarm: AlarmSink,
         heartbeat_timeout: float = HEARTBEAT_TIMEOUT,
+        starts_with: Callable[[Hearing], bool] = unended,
     ) -> None:
         self.name = name
+        # Which hearings its `sidecar.start` carries: a court's store holds every hearing ever,
+        # and the frame must stay small; each sidecar says what its start looks at.
+        self._starts_with = starts_with
         self.argv = list(argv)
         self.pool = pool
         self._hearings = hearings
@@ -319,12 +329,12 @@ class SidecarProcess:
         self._bringing_up = asyncio.get_running_loop().create_task(self._bring_up())
 
     async def _bring_up(self) -> None:
-        """`sidecar.start` with every hearing, then the present, then what came meanwhile; all
+        """`sidecar.start` with the hearings, then the present, then what came meanwhile; all
         in one go once the hearings are read, so the child takes them in that order."""
         channel = self.child.channel
         assert channel is not None
         try:
-            hearings = await self._hearings()
+            hearings = [h for h in await self._hearings() if self._starts_with(h)]
         except Exception:
             log.exception("%s: reading the hearings for its start failed", self.name)
             hearings = []
@@ -480,7 +490,7 @@ def _added(hearing_id: str, participant: Publisher, publication: PublicationInfo
 
 class HostedSidecar(Sidecar, Protocol):
     """A sidecar a child process runs: the protocol, plus what it does at each (re)start with
-    every hearing the control plane has (`Recorder.start`, `Livestream.recover`)."""
+    the control plane's hearings (`Recorder.start`, `Livestream.recover`)."""
 
     async def start(self, hearings: list[Hearing]) -> None: ...
 
