@@ -88,6 +88,18 @@ class StandingAlarms(Protocol):
     def standing_alarms(self, hearing_id: str) -> list[dict[str, Any]]: ...
 
 
+@runtime_checkable
+class Supervised(Protocol):
+    """A sidecar in a process of its own (signaling/sidecar_processes.py), with its figures."""
+
+    @property
+    def name(self) -> str: ...
+
+    def describe(self) -> dict[str, Any]: ...
+
+    def stats(self) -> dict[str, int | float]: ...
+
+
 class Sidecars:
     """Fans each control-plane event out to every sidecar, one failure at a time."""
 
@@ -132,6 +144,14 @@ class Sidecars:
                 except Exception:
                     log.exception("standing alarms of sidecar %s failed", type(sidecar).__name__)
         return found
+
+    def describe(self) -> list[dict[str, Any]]:
+        """The sidecar processes for GET /api/admin/workers (`sidecars`); none in-process."""
+        return [s.describe() for s in self.all if isinstance(s, Supervised)]
+
+    def stats(self) -> dict[str, dict[str, int | float]]:
+        """Per sidecar process (the `sidecar` label of /metrics), its `SidecarProcess.stats()`."""
+        return {s.name: s.stats() for s in self.all if isinstance(s, Supervised)}
 
     async def close(self) -> None:
         for sidecar in self.all:
