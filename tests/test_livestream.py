@@ -126,6 +126,9 @@ async def on_air(server):
     await witness.start()
     for p in (judge, party, witness):
         await eventually(lambda p=p: p.pub_pc.connectionState == "connected", 15, "published")
+    # A witness waits in the witness room, out of the public stream, until called into the main
+    # room: there the masked witness is on air, as the placeholder only.
+    await judge.call("move", {"participant_id": witness.participant_id, "room_id": "main"})
     status, body, _ = await api.request("POST", f"/api/hearings/{hearing['id']}/live/start")
     assert status == 200 and body["live"] is True, body
     started = time.monotonic()
