@@ -299,6 +299,7 @@ class HearingRecording:
         gap_to = max(gap_from, round((until - self.epoch) * 1000))
         return self.manifest.append(
             "restart",
+            cause="recorder",  # its process (or the whole server) started again
             reason="recorder restarted",
             gap={
                 "from_ms": gap_from,

@@ -145,7 +145,7 @@ async def test_kill_9_of_the_recorder_mid_hearing_loses_nothing_sealed(server, c
     assert {url: now.get(url) for url in before} == before  # nothing sealed lost or changed
     events = (await recording(cast.api, hid))["events"]
     restart = next(e for e in events if e["type"] == "restart")
-    assert restart["reason"] == "recorder restarted", restart
+    assert (restart["cause"], restart["reason"]) == ("recorder", "recorder restarted"), restart
     assert restart["gap"]["to_ms"] >= restart["gap"]["from_ms"], restart
     # The hearing itself never noticed: frames of each other in every second around the kill.
     await eventually(lambda: time.monotonic() > t0 + 4.2, 6, "four seconds")
