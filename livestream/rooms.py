@@ -36,15 +36,11 @@ class HearingRooms:
         self._role: dict[str, str] = {}
         self._private: set[str] = set()  # open private rooms
 
-    def met(self, participant_id: str, role: str, room: str | None = None) -> None:
-        """A participant published: their role, and their room. ``room`` is where the control
-        plane says they are (it does when it tells a restarted livestream what is going on);
-        without it, the room the last move put them in, or for someone who was never moved or
-        was admitted again since the lobby, their first room."""
+    def met(self, participant_id: str, role: str) -> None:
+        """A participant published: their role, and their room: the one the last move put them
+        in, or for someone never moved (or admitted again since the lobby) their first room."""
         self._role[participant_id] = role
-        if room is not None:
-            self._room[participant_id] = room
-        elif self._room.get(participant_id, LOBBY) == LOBBY:
+        if self._room.get(participant_id, LOBBY) == LOBBY:
             self._room[participant_id] = first_room(role)
 
     def restore(self, members: dict[str, str], private: Iterable[str]) -> None:

@@ -87,10 +87,7 @@ class Livestream:
         self, hearing_id: str, participant: Speaker, publication: PublicationInfo
     ) -> None:
         self._publications.setdefault(hearing_id, {})[publication.id] = (participant, publication)
-        # A participant copy that says where they are (one sent to a livestream that restarted)
-        # is the truth; else the rooms' own record stands.
-        room = getattr(participant, "room", None)
-        self._rooms_of(hearing_id).met(participant.id, str(participant.role), room)
+        self._rooms_of(hearing_id).met(participant.id, str(participant.role))
         broadcast = self._broadcasts.get(hearing_id)
         if broadcast is not None:
             broadcast.add(participant, publication)

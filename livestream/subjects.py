@@ -3,8 +3,8 @@
 Structural types: the control plane hands in its own records (signaling.models.Hearing and
 Participant fit as they are), and this package never imports the control plane
 (docs: the package arrows in DESIGN.md). Read-only, as the records are frozen. In a process of
-its own (livestream/process.py) the livestream gets them as JSON: `HearingRecord` and
-`SpeakerRecord` are those records rebuilt, checked at the boundary.
+its own (livestream/process.py) the livestream gets a hearing it puts on air as JSON:
+`HearingRecord` is that record rebuilt, checked at the boundary.
 """
 
 from __future__ import annotations
@@ -119,29 +119,3 @@ class HearingRecord:
 
     def to_json(self) -> dict[str, Any]:
         return dict(self.json)
-
-
-@dataclass(frozen=True)
-class SpeakerRecord:
-    """A publishing participant as the control plane sends it (PROTOCOL.md's Participant object;
-    ``room``, where it says, is the room they are in now)."""
-
-    id: str
-    name: str
-    role: str
-    masked: bool = False
-    room: str | None = None
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> SpeakerRecord:
-        for name in ("id", "name", "role"):
-            if not isinstance(data.get(name), str):
-                raise ValueError(f"participant field {name!r}: expected a string")
-        room = data.get("room")
-        return cls(
-            data["id"],
-            data["name"],
-            data["role"],
-            bool(data.get("masked", False)),
-            room if isinstance(room, str) else None,
-        )

@@ -23,7 +23,7 @@ from livestream.encoder import EncoderSettings
 from livestream.playlist import LOG, read_log
 from livestream.rooms import RECESS_TEXT
 from livestream.sidecar import Livestream
-from livestream.subjects import SpeakerRecord
+from signaling.sidecar_processes import SidecarParticipant
 from tests.clients.hls import decode_segment
 from tests.e2e import eventually
 from tests.sfu_harness import publish
@@ -75,7 +75,7 @@ async def test_the_public_sees_the_main_room_only_and_a_card_in_recess(sfu_room,
     for sender, pid in IDS.items():
         peer = room.add_peer(pid, publish=True, subscribe=False, listener=events)
         pcs.append(await publish(peer, sender))
-        speakers[sender] = SpeakerRecord(pid, f"name{sender}", ROLES[sender])
+        speakers[sender] = SidecarParticipant(pid, f"name{sender}", ROLES[sender], False)
     await events.wait(lambda: len(events.publications) == 6)
 
     async def open_tap(hearing_id, publication):
