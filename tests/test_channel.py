@@ -66,11 +66,19 @@ async def main(fd):
     ch.on_request("order", lambda a: order)
     ch.on_request("flood", flood)
     ch.on_request("ping_back", lambda a: ch.emit("pong", a))
+    print("serving", flush=True)
     await ch.run()
     print("closed:", ch.closed.result(), flush=True)
 
 asyncio.run(main(int(sys.argv[1])))
 """
+
+
+async def serving(process: asyncio.subprocess.Process) -> None:
+    """Wait until the child has imported sfu and serves its end: seconds on a loaded machine,
+    which the tests' own timeouts must not include."""
+    async with asyncio.timeout(60):
+        assert (await process.stdout.readline()).strip() == b"serving"
 
 
 class Child:
@@ -105,6 +113,7 @@ async def spawn(max_frame: int | None = None, **kw) -> Child:
         cwd=ROOT,
     )
     theirs.close()
+    await serving(process)
     return Child(process, await Channel.from_socket(ours, "parent", **kw))
 
 
@@ -249,6 +258,7 @@ async def test_an_unparsable_frame_closes_the_channel():
         cwd=ROOT,
     )
     theirs.close()
+    await serving(process)
     with ours:
         ours.sendall(struct.pack(">I", 8) + b"not json")
         async with asyncio.timeout(5):
@@ -271,6 +281,7 @@ async def flood_unread(n: int) -> tuple[asyncio.subprocess.Process, socket.socke
         cwd=ROOT,
     )
     theirs.close()
+    await serving(process)
     ours.sendall(encode({"m": "flood", "a": {"n": n, "size": 64 * 1024}}))  # a notify
     return process, ours
 
