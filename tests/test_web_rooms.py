@@ -12,13 +12,17 @@ page: decoded video frames and received audio bytes (tests/test_web_room.py's wa
 
 from __future__ import annotations
 
+import json
+import re
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
 import pytest_asyncio
 from playwright.async_api import Page
 
+from signaling.rooms import RoomKind
 from tests.browser import Browser, eventually, screenshot
 from tests.e2e import Api
 from tests.signaling_server import ServerProcess
@@ -31,6 +35,23 @@ pytestmark = pytest.mark.asyncio(loop_scope="module")
 SIZES = [(1366, 768), (1024, 768), (768, 1024), (390, 844)]
 
 PRIVATE = "会谈室「原告方」"
+
+WEB = Path(__file__).resolve().parent.parent / "web" / "static"
+
+
+async def test_every_room_text_is_in_both_languages() -> None:
+    """The rooms' words on the join page (its HTML and scripts, and the name of each kind of
+    room the server sends) have a text in zh-CN and in English."""
+    sources = "".join(
+        (WEB / f).read_text() for f in ("join.html", "js/join.js", "js/rooms.js", "js/session.js")
+    )
+    used = set(re.findall(r"[\"']((?:rooms|side)\.[a-z_]+)[\"']", sources))
+    used |= {f"rooms.{kind}" for kind in RoomKind if kind is not RoomKind.PRIVATE}
+    assert {"rooms.move_to", "side.rooms", "rooms.wait_title"} <= used, used
+    for language in ("zh-CN", "en"):
+        texts = json.loads((WEB / "i18n" / f"{language}.json").read_text())
+        missing = sorted(key for key in used if not texts.get(key, "").strip())
+        assert not missing, f"{language}.json has no text for {missing}"
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
