@@ -120,7 +120,12 @@ def test_phases_give_one_window_each_and_their_ratios_against_quiet(tmp_path):
     for name, phase in phases.items():
         for key in ("loss_percent", "added_latency_ms_p99", "delivered_fps_min"):
             _number(phase[key])
-        _number(phase["join_to_first_frame_ms_p50"])  # subscribers joined in its window
+        # Subscribers joined in its window.
+        assert phase["join_missing"] == 0, [
+            (w["phase"], w["first_frame_s"], w["failed_peers"], w["errors"], w["duration_s"])
+            for w in setup["phases"]
+        ]
+        _number(phase["join_to_first_frame_ms_p50"])
         if name != "quiet":
             for key in ("join_p50_ratio", "added_p99_ratio", "fps_min_ratio"):
                 _number(phase["vs_quiet"][key])
