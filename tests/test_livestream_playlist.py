@@ -21,8 +21,17 @@ from pathlib import Path
 
 import pytest
 
+from livestream.disk_state import DiskStates, StreamState
 from livestream.encoder import EncoderSettings, Segment, poster_name, segment_name
-from livestream.playlist import LIVE_PLAYLIST, LOG, VOD_PLAYLIST, Entry, Playlist, read_log
+from livestream.playlist import (
+    LIVE_PLAYLIST,
+    LOG,
+    POSTER,
+    VOD_PLAYLIST,
+    Entry,
+    Playlist,
+    read_log,
+)
 from tests.clients.hls import decode_segment, parse_playlist
 from tests.e2e import eventually
 
@@ -197,3 +206,28 @@ async def _child(directory: Path) -> None:
 
 if __name__ == "__main__":
     asyncio.run(_child(Path(sys.argv[1])))
+
+
+def test_the_catalog_reads_a_growing_log_from_another_process_whole_lines_only(tmp_path):
+    """The control plane answers the catalog from the files while the compositor (another
+    process) appends to segments.log: a record still being written is not counted yet."""
+    states = DiskStates(tmp_path)
+    directory = tmp_path / "h"
+    directory.mkdir()
+    log = directory / LOG
+    assert states.state("h", on_air=True) == StreamState(None, 0.0, False)
+    log.write_bytes(b"0 1.000 0\n1 1.5")  # the second record half written
+    assert states.state("h", on_air=True) == StreamState("live", 1.0, False)
+    with open(log, "ab") as f:
+        f.write(b"00 0\n")
+    (directory / POSTER).write_bytes(b"jpg")
+    assert states.state("h", on_air=True) == StreamState("live", 2.5, True)
+    # Cut back to its last whole line by a restarted compositor, then going on.
+    log.write_bytes(b"0 1.000 0\n")
+    assert states.state("h", on_air=True).duration == 1.0
+    # Off air: nothing until the on-demand playlist exists, then that, for good.
+    assert states.state("h", on_air=False) == StreamState(None, 0.0, False)
+    (directory / VOD_PLAYLIST).write_text("#EXTM3U\n")
+    assert states.state("h", on_air=False) == StreamState("vod", 1.0, True)
+    log.write_bytes(b"")
+    assert states.state("h", on_air=False) == StreamState("vod", 1.0, True)
