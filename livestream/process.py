@@ -25,6 +25,7 @@ This package knows nothing of the control plane: the host is typed by what is us
 from __future__ import annotations
 
 import argparse
+import logging
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Protocol
@@ -34,6 +35,8 @@ from livestream.sidecar import Livestream
 from livestream.subjects import HearingRecord, Speaker, StreamedHearing
 from sfu.api import PublicationInfo
 from sfu.tap import OpenTap
+
+log = logging.getLogger("cloudcourt.livestream")
 
 SOURCE = "livestream"  # of its alarms
 STREAMS = "streams"  # under the data directory
@@ -102,14 +105,28 @@ class HostedLivestream:
     # -- the sidecar protocol -------------------------------------------------------------------
 
     async def start(self, hearings: Sequence[StreamedHearing]) -> None:
+        """Never raises: until it returns, the framework holds every other call."""
         stream = self.stream
         stream.recover(hearings)
-        present = await self.channel.request(STREAM_PRESENT, {}, PRESENT_TIMEOUT)
-        for hearing_id, rooms in (present.get("rooms") or {}).items():
-            stream.restore_rooms(str(hearing_id), dict(rooms["members"]), list(rooms["private"]))
-        for on_air in present.get("streams") or ():
-            masked = {str(p) for p in on_air.get("masked") or ()}
-            await stream.start_stream(HearingRecord.from_json(on_air["hearing"]), masked)
+        try:
+            present = await self.channel.request(STREAM_PRESENT, {}, PRESENT_TIMEOUT)
+            rooms = {
+                str(h): (dict(r["members"]), list(r["private"]))
+                for h, r in present["rooms"].items()
+            }
+            streams = [
+                (HearingRecord.from_json(s["hearing"]), {str(p) for p in s["masked"]})
+                for s in present["streams"]
+            ]
+        except Exception:
+            # Nothing goes back on air; a judge starts it again (and it knows only the rooms'
+            # changes from now on).
+            log.exception("livestream: the control plane's present could not be read")
+            return
+        for hearing_id, (members, private) in rooms.items():
+            stream.restore_rooms(hearing_id, members, private)
+        for hearing, masked in streams:
+            await stream.start_stream(hearing, masked)
 
     def hearing_changed(self, hearing: StreamedHearing) -> None:
         self.stream.hearing_changed(hearing)
