@@ -10,7 +10,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from signaling import __version__, logs
+from signaling import __version__
 from signaling.config import DEFAULT_DATA_DIR, DEFAULT_HOST, DEFAULT_PORT, ConfigError, Settings
 from signaling.store import StoreError, prepare_database
 
@@ -141,6 +141,10 @@ def serve(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(f"cloudcourt: {exc}", file=sys.stderr)
         return 2
+    # Imported here: aiohttp's web stack is a quarter of a second of a sidecar's start-up
+    # (`cloudcourt recorder` goes through this module too), and only `serve` needs it.
+    from signaling import logs
+
     logs.setup(settings.log_level)
     if settings.admin_key_generated:
         # Shown this once; afterwards it is only in the key file.
