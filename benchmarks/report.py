@@ -107,6 +107,14 @@ def _setup_section(name: str, setup: dict[str, Any]) -> list[str]:
         f" {_fmt(setup.get('rss_mb_full'))} MiB at full load.",
         "",
     ]
+    if setup.get("served"):
+        lines[-1:] = [
+            f"`{name}`: {setup['sfu_workers']} SFU worker"
+            f" process(es) (0: inside the server); {setup['recorded_hearings']} of"
+            f" {setup['hearings']} hearings recorded ({setup['recorded_tracks']} tracks);"
+            f" outlived the server: {setup.get('children_outlived') or 'nothing'}.",
+            "",
+        ]
     rows = [[_cell(step, key) for key, _ in STEP_COLUMNS] for step in setup["steps"]]
     lines += _table([title for _, title in STEP_COLUMNS], rows)
     problems = [

@@ -351,6 +351,10 @@ async def _served_setup(
         result = await _run_setup(
             cluster, scenario, setup, profile=True, after_steps=run_phases if plan else None
         )
+        # "Recording on for every hearing": what the server says it recorded, before the end.
+        states = [await server.recording_state(h) for h in hearings]
+        result["recorded_hearings"] = sum(1 for r in states if r.get("tracks"))
+        result["recorded_tracks"] = sum(r.get("tracks") or 0 for r in states)
     finally:
         cluster.remote = None
         await cluster.reset_generators()
