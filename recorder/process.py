@@ -56,6 +56,8 @@ class Host(Protocol):
 
     def alarm(self, hearing_id: str, alarm: Args) -> None: ...
 
+    def add_load(self, figures: Callable[[], Args]) -> None: ...
+
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="cloudcourt recorder", add_help=False)
@@ -82,6 +84,7 @@ class HostedRecorder(Recorder):
             archive_jobs=archive_jobs,
         )
         self.channel = host.channel
+        host.add_load(self.archive_load)
         self._pushed: dict[str, list[dict[str, Any]]] = {}
         self._pusher: asyncio.Task[None] | None = None
         channel = host.channel
@@ -103,6 +106,13 @@ class HostedRecorder(Recorder):
                 )
             ),
         )
+
+    def archive_load(self) -> Args:
+        """Composite builds by state, for the `load` event (`cloudcourt_recorder_archive_jobs`)."""
+        jobs = {"pending": 0, "building": 0, "failed": 0}
+        for job in self.archives.values():
+            jobs[job.state] = jobs.get(job.state, 0) + 1
+        return {"archive_jobs": jobs}
 
     @staticmethod
     def _answer(

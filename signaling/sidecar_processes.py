@@ -470,6 +470,11 @@ class SidecarProcess:
             "taps": int(load.get("taps", 0)),
             "tap_lost_packets": int(load.get("tap_lost_packets", 0)),
             "tap_dropped": int(load.get("tap_dropped", 0)),
+            **{
+                k: v
+                for k, v in load.items()
+                if k not in ("taps", "tap_lost_packets", "tap_dropped")
+            },
         }
 
     def _load(self) -> Args:
@@ -505,6 +510,7 @@ class SidecarHost:
         self.data_dir = data_dir
         self.taps: set[WorkerTap] = set()
         self._retired = (0, 0)  # lost, dropped of closed taps, so the counters only grow
+        self._more_load: list[Callable[[], Args]] = []
 
     async def open_tap(self, hearing_id: str, publication: PublicationInfo) -> MediaSource:
         source = await UdpTapSource.bind()
@@ -542,12 +548,19 @@ class SidecarHost:
         """An alarm (`sidecars.alarm_json`) to the hearing's moderators."""
         self.channel.emit(EV_ALARM, {"hearing": hearing_id, "alarm": alarm})
 
+    def add_load(self, figures: Callable[[], Args]) -> None:
+        """More figures for the `load` event (the sidecar's own, e.g. archive jobs)."""
+        self._more_load.append(figures)
+
     def load(self) -> Args:
         lost, dropped = self._retired
         for tap in self.taps:
             lost += tap.source.lost
             dropped += tap.source.dropped
-        return {"taps": len(self.taps), "tap_lost_packets": lost, "tap_dropped": dropped}
+        found: Args = {"taps": len(self.taps), "tap_lost_packets": lost, "tap_dropped": dropped}
+        for figures in self._more_load:
+            found.update(figures())
+        return found
 
 
 Build = Callable[[SidecarHost, list[str]], HostedSidecar]
