@@ -37,6 +37,7 @@ from tests.e2e import Api, Cast, eventually
 from tests.sfu_harness import publish
 from tests.signaling_server import start_server
 from tests.test_livestream import read_tile, tiles, unit_hearing
+from tests.test_livestream_playlist import whole
 
 pytestmark = pytest.mark.serial  # encodes in real time
 
@@ -177,7 +178,7 @@ async def test_a_killed_compositor_process_comes_back_and_continues_the_live_pla
         await child.killed(room)
         # Dead: what is public stays public and whole.
         for uri in listed():
-            assert decode_segment((directory / uri).read_bytes()).video, uri
+            whole((directory / uri).read_bytes(), uri)
 
         # Started again, it asks what is on air and goes back on air by itself.
         child = await Compositor.spawn(tmp_path, room, on_air, rooms)
@@ -322,8 +323,7 @@ async def test_kill_9_of_the_compositor_mid_stream_continues_the_live_playlist(t
         for uri in listed:
             status, data, _ = await hls.fetch(hls.segment_url(url, uri))
             assert status == 200, uri
-            decoded = hls.decode_segment(data)
-            assert decoded.video and decoded.audio_samples > 0, uri
+            whole(data, uri)
 
         await judge.end_hearing()
         vod_url = api.abs(f"/vod/{hid}/high.m3u8")
@@ -334,10 +334,10 @@ async def test_kill_9_of_the_compositor_mid_stream_continues_the_live_playlist(t
         await eventually(on_demand, 20, "the on-demand playlist")
         vod = await hls.playlist(vod_url)
         assert vod.ended and set(listed) <= {u for u, _ in vod.segments}
-        for uri, duration in vod.segments:
+        for uri, _ in vod.segments:
             status, data, _ = await hls.fetch(hls.segment_url(vod_url, uri))
-            assert status == 200
-            assert abs(hls.decode_segment(data).span(25) - duration) < 0.1, uri
+            assert status == 200, uri
+            whole(data, uri)
         print(f"compositor killed -> next segment listed: {restarted:.1f} s")
     finally:
         await cast.close()
