@@ -63,6 +63,7 @@ def alarm_sink(moderation: Moderation) -> Alarm:
     return alarm
 
 
+RESTARTING = "the recorder's process is restarting (served with --sfu-workers N): ask again"
 _CODES = {"not_found": Code.NOT_FOUND, "conflict": Code.CONFLICT, "invalid": Code.BAD_REQUEST}
 
 
@@ -90,7 +91,7 @@ def actor_json(actor: Actor) -> dict[str, Any]:
     "the hearing's recording: track summaries, archive, chain head, state",
     {200: Recording},
     security="moderator",
-    errors={409: "a damaged manifest of an ended hearing"},
+    errors={409: "a damaged manifest of an ended hearing", 503: RESTARTING},
 )
 async def recordings(request: web.Request) -> web.Response:
     recorder, hearing_id, _ = await _authorised(request)
@@ -107,7 +108,7 @@ async def recordings(request: web.Request) -> web.Response:
     "judge console polls)",
     {200: RecordingState},
     security="moderator",
-    errors={409: "a damaged manifest of an ended hearing"},
+    errors={409: "a damaged manifest of an ended hearing", 503: RESTARTING},
 )
 async def recording_state(request: web.Request) -> web.Response:
     """The light answer the judge console polls (the full one above walks the whole manifest)."""
@@ -125,7 +126,7 @@ async def recording_state(request: web.Request) -> web.Response:
     {200: SegmentPage},
     security="moderator",
     query=SegmentsQuery,
-    errors={409: "a damaged manifest of an ended hearing"},
+    errors={409: "a damaged manifest of an ended hearing", 503: RESTARTING},
 )
 async def track_segments(request: web.Request) -> web.Response:
     recorder, hearing_id, _ = await _authorised(request)
@@ -189,6 +190,7 @@ def _pause_or_resume_operation(action: str) -> Callable[[HandlerT], HandlerT]:
         errors={
             409: "not recorded, or already paused/running",
             500: "the manifest cannot be written; nothing changed",
+            503: RESTARTING,
         },
     )
 
