@@ -220,3 +220,30 @@ async def test_a_caucus_keeps_the_other_side_out_until_back_in_the_main_room(cas
         "move", {"participant_id": a.participant_id, "room_id": opened["id"]}, check=False
     )
     assert gone["code"] == "not_found" and opened["id"] in gone["error"], gone
+
+
+async def test_a_reconnect_comes_back_to_the_same_room(cast: Cast) -> None:
+    hearing = await cast.api.create_hearing()
+    judge = await cast.join(hearing, "judge", 41, publish=False)
+    a = await cast.join(hearing, "party", 42, admitted=True, publish=False)
+    room = (await judge.call("open_room", {"name": "代理人与当事人"}))["room"]
+    await move(judge, a, room["id"])
+    await a.wait_event("room_changed", lambda d: d["room"]["id"] == room["id"])
+
+    # The page reloads: a new socket with the same token takes over, in the same room.
+    reloaded = time.monotonic()
+    again = cast.participant(a.token, 42, name="party-42-again")
+    await again.connect()
+    ack = await again.join()
+    assert ack["state"] == "admitted" and ack["room"]["id"] == room["id"], ack
+    assert [p["id"] for p in ack["participants"]] == [a.participant_id], ack["participants"]
+    await a.wait_event("removed", lambda d: d["reason"] == "replaced")
+    await judge.wait_event(
+        "rooms",
+        lambda d: any(
+            r["id"] == room["id"]
+            and [m["participant_id"] for m in r["members"]] == [a.participant_id]
+            for r in d["rooms"]
+        ),
+        since=reloaded,
+    )
