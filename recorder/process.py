@@ -118,13 +118,16 @@ class HostedRecorder(Recorder):
     def _answer(
         call: Callable[[Args], Awaitable[dict[str, Any]]],
     ) -> Callable[[Args], Awaitable[Args]]:
-        """A RecordingError is an answer (the API shows it), not a failure of the channel."""
+        """A RecordingError is an answer (the API shows it), not a failure of the channel; so
+        is a disk that refused the write (the API says what it refused, and nothing changed)."""
 
         async def answer(a: Args) -> Args:
             try:
                 return {"ok": await call(a)}
             except RecordingError as exc:
                 return {"error": {"code": exc.code, "message": exc.message}}
+            except OSError as exc:
+                return {"os_error": {"errno": exc.errno, "strerror": exc.strerror or str(exc)}}
 
         return answer
 

@@ -88,6 +88,9 @@ class RemoteRecorder(SidecarProcess):
             raise RecordingError(UNAVAILABLE, "the recorder is restarting") from None
         if "error" in answer:
             raise RecordingError(str(answer["error"]["code"]), str(answer["error"]["message"]))
+        if "os_error" in answer:  # the recorder's disk refused it (recording_api says so)
+            refused = answer["os_error"]
+            raise OSError(refused["errno"], str(refused["strerror"]))
         result: dict[str, Any] = answer["ok"]
         return result
 
