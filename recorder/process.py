@@ -74,6 +74,11 @@ class HostedRecorder(Recorder):
             host.alarm(
                 hearing_id, {"source": SOURCE, "code": code, "message": message, "detail": detail}
             )
+            # A moderator coming in a moment later must find it standing: pushed now (once the
+            # step that raised it has recorded it), not at the next check.
+            loop.call_soon(self._push, hearing_id)
+
+        loop = asyncio.get_running_loop()
 
         super().__init__(
             host.data_dir,
@@ -145,12 +150,18 @@ class HostedRecorder(Recorder):
         """Each hearing's standing alarms whenever they changed (a failure that stands for a
         while, then clears, is `failing` for RETRY_AFTER_FAILURE s: seen within a second)."""
         while True:
-            now = {h: self.standing_alarms(h) for h in self.alarmed_hearings() | set(self._pushed)}
-            for hearing_id, alarms in now.items():
-                if alarms != self._pushed.get(hearing_id, []):
-                    self.channel.emit(EV_STANDING, {"hearing": hearing_id, "alarms": alarms})
-            self._pushed = {h: a for h, a in now.items() if a}
+            for hearing_id in self.alarmed_hearings() | set(self._pushed):
+                self._push(hearing_id)
             await asyncio.sleep(STANDING_EVERY)
+
+    def _push(self, hearing_id: str) -> None:
+        alarms = self.standing_alarms(hearing_id)
+        if alarms != self._pushed.get(hearing_id, []):
+            self.channel.emit(EV_STANDING, {"hearing": hearing_id, "alarms": alarms})
+        if alarms:
+            self._pushed[hearing_id] = alarms
+        else:
+            self._pushed.pop(hearing_id, None)
 
 
 def build(host: Host, argv: list[str]) -> HostedRecorder:
