@@ -128,7 +128,10 @@ class Moderation:
             if publication.peer_id != participant_id or publication.kind != kind:
                 continue
             session.room.set_muted(publication.id, muted)
-            self.outbox.emit(
+            # To those who see the participant (their room, the moderators) and to themselves.
+            self.presence.tell_about(
+                session,
+                participant_id,
                 "track_muted",
                 {
                     "publication_id": publication.id,
@@ -137,7 +140,7 @@ class Moderation:
                     "muted": muted,
                     "by": by,
                 },
-                to=session.room_name,
+                to_self=True,
             )
 
     async def raise_hand(self, sid: str) -> None:
