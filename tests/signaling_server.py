@@ -10,7 +10,8 @@ then read from the data dir).
 
 The SFU runs in one worker process (``CLOUDCOURT_SFU_WORKERS=1``), the path `cloudcourt serve`
 serves; a test that needs the in-process worker passes ``{"CLOUDCOURT_SFU_WORKERS": "0"}`` and
-says why. ``.child_pids()`` lists the server's processes (workers, sidecars, ffmpeg), and
+says why (a run may set it in its environment to compare the two). ``.child_pids()`` lists the
+server's processes (workers, sidecars, ffmpeg), ``.worker_pids()`` its SFU workers, and
 ``stop()`` fails if one of them outlives the server.
 """
 
@@ -45,7 +46,8 @@ class ServerProcess:
         data_dir: Path | str,
         port: int,
         env: dict[str, str] | None = None,
-        startup_timeout: float = 30.0,
+        # `serve` itself waits up to 30 s for its worker and sidecar processes before it listens.
+        startup_timeout: float = 60.0,
     ) -> None:
         self.data_dir = Path(data_dir)
         self.data_dir.mkdir(parents=True, exist_ok=True)
@@ -56,11 +58,12 @@ class ServerProcess:
         self._generated_key = given.get("CLOUDCOURT_ADMIN_KEY") == ""
         self.admin_key = given.get("CLOUDCOURT_ADMIN_KEY") or secrets.token_urlsafe(24)
         self.env = {
+            # The served path, unless the test (or the run: CLOUDCOURT_SFU_WORKERS=0 scripts/test
+            # ..., to compare with the in-process SFU) asks otherwise.
+            "CLOUDCOURT_SFU_WORKERS": "1",
             **os.environ,
             "CLOUDCOURT_ICE_LOOPBACK": "1",
             "PYTHONUNBUFFERED": "1",
-            # The served path (not the developer's environment) unless the test asks otherwise.
-            "CLOUDCOURT_SFU_WORKERS": "1",
             **given,
             "CLOUDCOURT_ADMIN_KEY": self.admin_key,
         }
@@ -74,6 +77,9 @@ class ServerProcess:
         self.startup_timeout = startup_timeout
         self.log_path = self.data_dir / "server.log"
         self.proc: subprocess.Popen[bytes] | None = None
+        # Its processes as seen when it became healthy: a server killed by a test cannot be
+        # asked for its children any more, and they must not outlive it either.
+        self._started_children: list[psutil.Process] = []
         self.starts = 0
         self._log: Any = None
 
@@ -97,12 +103,23 @@ class ServerProcess:
 
     def child_pids(self) -> list[int]:
         """The server's descendants now (SFU workers, sidecars, their ffmpeg)."""
-        if not self.running():
+        return [c.pid for c in self._children()]
+
+    def _children(self) -> list[psutil.Process]:
+        if self.proc is None or self.proc.poll() is not None:
             return []
-        assert self.proc is not None
         with contextlib.suppress(psutil.NoSuchProcess):
-            return [c.pid for c in psutil.Process(self.proc.pid).children(recursive=True)]
+            return psutil.Process(self.proc.pid).children(recursive=True)
         return []
+
+    def worker_pids(self) -> list[int]:
+        """The server's SFU worker processes (they hold its media sockets)."""
+        pids = []
+        for pid in self.child_pids():
+            with contextlib.suppress(psutil.NoSuchProcess):
+                if "sfu.worker_process" in psutil.Process(pid).cmdline():
+                    pids.append(pid)
+        return pids
 
     def start(self) -> ServerProcess:
         self._log = open(self.log_path, "ab")  # closed in stop()
@@ -117,6 +134,7 @@ class ServerProcess:
         )
         self.starts += 1
         self._wait_healthy()
+        self._started_children = self._children()
         if self.jwt_secret is None:
             self.jwt_secret = (self.data_dir / "jwt.key").read_text().strip()
         if self._generated_key:
@@ -146,11 +164,10 @@ class ServerProcess:
         """SIGTERM (SIGKILL after ``timeout``); the exit status. Raises if a child of the server
         is still running once it has gone (after killing it, so nothing leaks into later tests)."""
         rc = None
-        children: list[psutil.Process] = []
+        children = {c.pid: c for c in [*self._started_children, *self._children()]}
+        self._started_children = []
         if self.proc is not None:
             if self.proc.poll() is None:
-                with contextlib.suppress(psutil.NoSuchProcess):
-                    children = psutil.Process(self.proc.pid).children(recursive=True)
                 self.proc.send_signal(signal.SIGTERM)
                 try:
                     self.proc.wait(timeout)
@@ -161,7 +178,7 @@ class ServerProcess:
         if self._log is not None:
             self._log.close()
             self._log = None
-        self._check_orphans(children)
+        self._check_orphans(list(children.values()))
         return rc
 
     def _check_orphans(self, children: list[psutil.Process]) -> None:

@@ -29,8 +29,9 @@ RSS_BOUND_MIB = 50
 
 
 def media_pids(server) -> list[int]:
-    """The processes that hold the server's media sockets: the server and its SFU workers."""
-    return [server.pid, *server.child_pids()]
+    """The processes that hold the server's media sockets: its SFU workers (or the server itself,
+    with the SFU in-process); not the sidecars, whose tap sockets take only the workers' packets."""
+    return server.worker_pids() or [server.pid]
 
 
 def server_udp_sockets(server) -> list[tuple[int, int]]:

@@ -207,14 +207,14 @@ async def test_explicit_consume_a_whep_playback_of_the_judge_receives_nothing_of
 
 
 def test_the_workers_of_a_server_killed_by_signal_9_exit_by_themselves(tmp_path):
-    """No worker outlives its control plane, even one that had no time to shut them down: each
-    sees its channel end and exits."""
+    """No worker (nor sidecar) outlives its control plane, even one that had no time to shut
+    them down: each sees its channel end and exits."""
     srv = start_server(tmp_path / "server", env={"CLOUDCOURT_SFU_WORKERS": "2"})
     try:
+        assert len(srv.worker_pids()) == 2, srv.child_pids()
         children = [psutil.Process(pid) for pid in srv.child_pids()]
-        assert len(children) == 2, children
         os.kill(srv.pid, signal.SIGKILL)
         _, alive = psutil.wait_procs(children, timeout=10)
-        assert not alive, f"workers left running: {alive}"
+        assert not alive, f"left running: {[c.cmdline() for c in alive]}"
     finally:
         srv.stop()
