@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import secrets
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -141,6 +142,18 @@ class RoomBook:
         watched = set(self.watched_by(participant_id))
         (watched.add if watching else watched.discard)(room_id)
         self.watching[participant_id] = watched
+
+
+def rooms_now(sessions: Iterable[HearingSession]) -> dict[str, tuple[dict[str, str], list[str]]]:
+    """Per hearing in session: {participant id: room id} and the ids of its open private rooms
+    (what a sidecar that (re)started is told, since it missed the changes before)."""
+    return {
+        session.id: (
+            {pid: p.room_id for pid, p in session.rooms.placements.items()},
+            [room.id for room in session.rooms.private_rooms()],
+        )
+        for session in sessions
+    }
 
 
 def _moderates(session: HearingSession, participant_id: str) -> bool:
