@@ -34,6 +34,7 @@ ON_AIR_TIMEOUT = 60.0  # beyond the broadcast delay: until the first segment is 
 BUILDING_TIMEOUT = 120.0  # from the end of the hearings until an archive is building
 BUILT_TIMEOUT = 900.0  # until every archive is built, before a later phase
 HLS_PROCESSES = 2
+ARRIVAL = 2.0  # seconds: hls_load's viewers arrive within the first one
 
 
 @dataclass(frozen=True)
@@ -95,7 +96,7 @@ class Conditions:
     close_peers: ClosePeers
     archive_seconds: float
     base_url: str
-    window_seconds: float
+    measured_seconds: float  # the settling before a window and the window
     on_air: list[str] = field(default_factory=list)
     archives: list[str] = field(default_factory=list)
     _hls: hls_load.ProcessLoad | None = None
@@ -158,17 +159,17 @@ class Conditions:
         streams = [f"/live/{h}/index.m3u8" for h in self.on_air]
         target = await hls_load.target_duration(self.base_url, streams[0])
         viewers = hls_load.viewers_for_rate(rate, target)
-        # Long enough for the settling, the window and the viewers' arrival (within a second).
+        # The viewers' arrival (ARRIVAL), the settling and the window, and a margin.
         self._hls = hls_load.ProcessLoad(
             self.base_url,
             streams,
             viewers,
-            self.window_seconds + 20,
+            ARRIVAL + self.measured_seconds + 3,
             processes=HLS_PROCESSES,
         )
         self._hls.start()
         await asyncio.to_thread(self._hls.wait_started)
-        await asyncio.sleep(2.0)  # every viewer has arrived and polls
+        await asyncio.sleep(ARRIVAL)  # every viewer has arrived and polls
 
     # -- archives --------------------------------------------------------------------------------
 

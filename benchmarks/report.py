@@ -112,6 +112,13 @@ def _setup_section(name: str, setup: dict[str, Any]) -> list[str]:
             f"`{name}`: {setup['sfu_workers']} SFU worker"
             f" process(es) (0: inside the server); {setup['recorded_hearings']} of"
             f" {setup['hearings']} hearings recorded ({setup['recorded_tracks']} tracks);"
+            f" worker restarts: {setup['worker_restarts']}"
+            + (
+                " (**its hearings' media was reset: the figures after it are void**)"
+                if setup["worker_restarts"]
+                else ""
+            )
+            + ";"
             f" outlived the server: {setup.get('children_outlived') or 'nothing'}.",
             "",
         ]
@@ -221,7 +228,8 @@ def _served(served: dict[str, Any]) -> list[str]:
                 [
                     w["phase"],
                     _fmt(w["loss_percent"]),
-                    _fmt(w["join_to_first_frame_ms_p50"]),
+                    _fmt(w["join_to_first_frame_ms_p50"])
+                    + (f" ({w['join_missing']} without a frame)" if w["join_missing"] else ""),
                     _fmt(w["added_latency_ms_p99"]),
                     _fmt(w["delivered_fps_min"]),
                     _fmt(w["forwarded_packets_per_cpu_second"]),

@@ -330,7 +330,7 @@ async def _served_setup(
             cluster.close_peers,
             scenario.archive_seconds,
             server.url,
-            scenario.window,
+            scenario.settle + scenario.window,
         )
         measured = [s for s in ramp.subscribers if s.rsplit("-", 1)[0] in others]
         windows = []
@@ -355,6 +355,19 @@ async def _served_setup(
         states = [await server.recording_state(h) for h in hearings]
         result["recorded_hearings"] = sum(1 for r in states if r.get("tracks"))
         result["recorded_tracks"] = sum(r.get("tracks") or 0 for r in states)
+        # A worker restarted by its supervisor (killed, or wedged past its heartbeat timeout on
+        # a starved machine) resets its hearings' media; the generated peers do not renegotiate,
+        # so every figure after it is void.
+        _, workers = await server.counters()
+        result["worker_restarts"] = round(
+            sum(w.get("worker_restarts", 0) for w in workers.values())
+        )
+        if result["worker_restarts"]:
+            print(
+                f"benchmarks.sfu: {name}: {result['worker_restarts']} SFU worker restart(s) during"
+                " the run: its hearings' media was reset, the figures after it are void",
+                file=sys.stderr,
+            )
     finally:
         cluster.remote = None
         await cluster.reset_generators()

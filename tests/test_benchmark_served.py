@@ -66,6 +66,8 @@ def test_spawned_servers_and_the_bare_worker_carry_the_same_load_in_one_run(work
         setup = setups[name]
         assert setup["sfu_workers"] == int(name[-1])  # as the server's /api/health says
         assert setup["children_outlived"] == []
+        assert setup["recorded_hearings"] == 2  # publisher 0 is a judge: every hearing recorded
+        assert isinstance(setup["worker_restarts"], int)
         assert [s["subscribers"] for s in setup["steps"]] == [
             s["subscribers"] for s in setups["sfu_1_worker"]["steps"]
         ]
