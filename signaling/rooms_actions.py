@@ -15,7 +15,7 @@ from typing import Any
 
 from signaling import consumption
 from signaling.errors import bad_request, conflict, forbidden, not_found
-from signaling.live_state import Connection, HearingSession, LeftReason
+from signaling.live_state import Connection, HearingSession, LeftReason, Via
 from signaling.models import ParticipantState
 from signaling.presence import Presence
 from signaling.registry import SessionRegistry
@@ -148,13 +148,12 @@ class RoomActions:
         before = audience(session, pid)
         source = session.rooms.move(pid, room.id)
         after = audience(session, pid)
-        if not conn.grants.hidden:
-            left = {"participant_id": pid, "reason": LeftReason.MOVED.value}
-            for sid in sorted(before - after):
-                self.outbox.emit("participant_left", left, to=sid)
-            joined = {"participant": session.participant_json(conn.participant)}
-            for sid in sorted(after - before):
-                self.outbox.emit("participant_joined", joined, to=sid)
+        left = {"participant_id": pid, "reason": LeftReason.MOVED.value}
+        for sid in sorted(before - after):
+            self.outbox.emit("participant_left", left, to=sid)
+        joined = {"participant": session.participant_json(conn.participant)}
+        for sid in sorted(after - before):
+            self.outbox.emit("participant_joined", joined, to=sid)
         self.presence.tell_room(session, conn, by)
         self.sessions.sidecars.room_changed(
             session.id, change("move", room, by, participant=pid, source=source, target=room.id)
@@ -165,6 +164,9 @@ class RoomActions:
         the hearing's events, their SFU peer closed; a moderator admits them again."""
         if conn.grants.moderate:
             raise conflict("a moderator is never in the lobby")
+        if conn.via is not Via.SOCKET:
+            # The lobby is a socket's waiting screen; an encoder has none (remove it instead).
+            raise conflict("a WHIP publisher cannot wait in the lobby")
         pid = conn.participant.id
         room = session.rooms.rooms[session.rooms.room_of(pid)]
         told = audience(session, pid)
