@@ -10,7 +10,9 @@ the taps it records with the `OpenTap` it is given: in the control plane's proce
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import logging
+import os
 import re
 import time
 from collections.abc import Awaitable, Callable, Coroutine, Iterable
@@ -51,6 +53,8 @@ FILE_NAME = re.compile(
     r"(t\d+-(audio|video)/\d{6}\.(webm|mkv)|manifest(-[1-9]\d*)?\.jsonl|archive\.mp4)"
 )
 HEARING_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
+LOCK_FILE = ".recorder.lock"  # in recordings/; never a hearing's name (HEARING_ID)
+LOCK_WAIT = 30.0  # s: an old recorder seals within its close grace (10 s)
 SOURCE = "recorder"  # the `alarm` event's `source` for every alarm of the recorder
 MISSING = "recording_missing"
 __all__ = ["SOURCE", "Recorder", "RecordingError", "recording_directory", "recording_file"]
@@ -110,6 +114,7 @@ class Recorder:
         # priority, and a burst of hearings ending together must not take every core.
         self._archive_slot = asyncio.Semaphore(archive_jobs)
         self._closing = False
+        self._lock_fd: int | None = None
 
     def _spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
         task = asyncio.get_running_loop().create_task(coro)
@@ -132,6 +137,7 @@ class Recorder:
         the recorder is told of a hearing only when its state changes, so one already in
         session now would otherwise never be recorded."""
         self.root.mkdir(mode=0o700, parents=True, exist_ok=True)
+        await self._take_lock()
         recorded: set[str] = set()
         for directory in sorted(self.root.iterdir()):
             if not HEARING_ID.fullmatch(directory.name) or not directory.is_dir():
@@ -154,6 +160,27 @@ class Recorder:
         for hearing in hearings:
             if hearing.state == "in_session" and hearing.id not in recorded:
                 await self._begin_in_session(hearing.id)
+
+    async def _take_lock(self) -> None:
+        """One recorder at a time on a data directory: after a kill -9 of the server, its
+        recorder process still seals what it had open (its channel ended) while the new server
+        starts; the new one waits for it (the lock goes with its process) before it recovers
+        those recordings."""
+        fd = os.open(self.root / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o600)
+        waited = 0.0
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if waited == 0.0:
+                    log.warning("another recorder still works in %s: waiting for it", self.root)
+                if waited >= LOCK_WAIT:
+                    log.error("the other recorder in %s did not finish: going on", self.root)
+                    break
+            await asyncio.sleep(0.1)
+            waited += 0.1
+        self._lock_fd = fd
 
     async def _begin_in_session(self, hearing_id: str) -> None:
         """At start-up, a hearing in session with nothing recorded. A folder without a first
@@ -274,6 +301,9 @@ class Recorder:
             _, stuck = await asyncio.wait(list(self._tasks), timeout=grace)
             for task in stuck:
                 task.cancel()
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)  # the next recorder may go on
+            self._lock_fd = None
 
     def _lock(self, hearing_id: str) -> asyncio.Lock:
         return self._locks.setdefault(hearing_id, asyncio.Lock())

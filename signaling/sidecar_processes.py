@@ -329,8 +329,8 @@ class SidecarProcess:
         self._bringing_up = asyncio.get_running_loop().create_task(self._bring_up())
 
     async def _bring_up(self) -> None:
-        """`sidecar.start` with the hearings, then the present, then what came meanwhile; all
-        in one go once the hearings are read, so the child takes them in that order."""
+        """`sidecar.start` with the hearings and the present, in one go once the hearings are
+        read; once it has started, what came meanwhile, in order. Only then is it up."""
         channel = self.child.channel
         assert channel is not None
         try:
@@ -351,6 +351,14 @@ class SidecarProcess:
             present = []
         for hearing_id, participant, publication in present:
             channel.notify(PUBLICATION_ADDED, _added(hearing_id, participant, publication))
+        try:
+            # Until its start is done its questions are refused (a status must not read a
+            # recording the start is still recovering) and the calls made meanwhile wait.
+            await started
+        except ChannelClosed:
+            return  # it died: the next start brings it up
+        except Exception as exc:  # its start failed or took too long: it runs all the same
+            log.warning("%s: its start did not finish: %s", self.name, exc)
         held, self._held = self._held or [], None
         for method, args in held:
             channel.notify(method, args)
@@ -361,10 +369,6 @@ class SidecarProcess:
             len(hearings),
             len(present),
         )
-        try:
-            await started
-        except (ChannelClosed, TimeoutError, SfuError) as exc:
-            log.warning("%s: its start did not finish: %s", self.name, exc)
 
     def _set_up(self, up: bool) -> None:
         self._up = up
