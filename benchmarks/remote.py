@@ -8,7 +8,9 @@ process is found by the port it listens on, or given with --server-pid). The loa
 
 from __future__ import annotations
 
+import asyncio
 import datetime
+import time
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -21,6 +23,17 @@ from benchmarks.procstat import pid_listening_on
 COUNTERS = ("packets_in", "bytes_in", "packets_out", "bytes_out", "decoders_created")
 # Per worker process (the `worker` label): what the per-worker CPU scaling divides.
 WORKER_FIGURES = ("packets_out", "worker_cpu_seconds", "worker_restarts")
+
+
+RESTART_WAIT = 30.0  # seconds a 503 ("the recorder is restarting") is waited out
+
+
+class Refused(RuntimeError):
+    """The server answered with an error status."""
+
+    def __init__(self, message: str, status: int) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 class RemoteServer:
@@ -47,7 +60,9 @@ class RemoteServer:
         ) as response:
             payload: dict[str, Any] = await response.json()
             if response.status >= 300:
-                raise RuntimeError(f"{method} {path}: {response.status} {payload.get('error')}")
+                raise Refused(
+                    f"{method} {path}: {response.status} {payload.get('error')}", response.status
+                )
             return payload
 
     async def _post(self, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -84,8 +99,18 @@ class RemoteServer:
         return sum(1 for line in text.splitlines() if line.strip().endswith(".ts"))
 
     async def recording_state(self, hearing: str) -> dict[str, Any]:
-        """GET …/recordings/state: `state`, `duration_seconds`, `archive` {state, progress}."""
-        return await self._get(f"/api/hearings/{hearing}/recordings/state")
+        """GET …/recordings/state: `state`, `duration_seconds`, `archive` {state, progress}.
+
+        A 503 while the recorder process restarts (a kill, or a heartbeat missed on a starved
+        machine) is waited out: the phase goes on once it is back."""
+        deadline = time.monotonic() + RESTART_WAIT
+        while True:
+            try:
+                return await self._get(f"/api/hearings/{hearing}/recordings/state")
+            except Refused as exc:
+                if exc.status != 503 or time.monotonic() > deadline:
+                    raise
+            await asyncio.sleep(0.5)
 
     async def token(self, hearing: str, role: str, name: str) -> str:
         issued = await self._post(
