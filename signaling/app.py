@@ -19,6 +19,8 @@ from signaling import (
     metrics,
     pages,
     recording_api,
+    rooms,
+    rooms_api,
     sfu_listeners,
     sites_api,
     stream_api,
@@ -35,6 +37,7 @@ from signaling.negotiation import Negotiation
 from signaling.outbox import Outbox
 from signaling.presence import Presence
 from signaling.registry import SessionRegistry
+from signaling.remote_livestream import RemoteLivestream
 from signaling.remote_recorder import RemoteRecorder
 from signaling.sidecars import alarms_from
 from signaling.socket_events import SocketEvents, create_server
@@ -106,14 +109,34 @@ async def build_app(settings: Settings) -> web.Application:
         )
         sessions.sidecars.add(local_recorder)
         recorder = local_recorder
-    livestream = Livestream(
-        settings.data_dir / "streams",
-        settings.broadcast_delay,
-        alarms_from("livestream", moderation.alarm),
-        clock=clock,
-        open_tap=open_tap,
-    )
-    sessions.sidecars.add(livestream)
+    livestream: stream_api.StreamService
+    remote_livestream: RemoteLivestream | None = None
+    if isinstance(pool, WorkerPool):
+        # And the public stream's compositor in its own (signaling/remote_livestream.py).
+        remote_livestream = RemoteLivestream(
+            settings.data_dir,
+            delay=settings.broadcast_delay,
+            timezone=settings.timezone,
+            pool=pool,
+            hearings=store.list_hearings,
+            hearing=store.get_hearing,
+            present=lambda: sfu_listeners.live_publications(sessions.all()),
+            # Everyone's room, for a compositor that restarted (it never heard their moves).
+            rooms=lambda: rooms.rooms_now(sessions.all()),
+            alarm=moderation.alarm,
+        )
+        sessions.sidecars.add(remote_livestream)
+        livestream = remote_livestream
+    else:
+        local_livestream = Livestream(
+            settings.data_dir / "streams",
+            settings.broadcast_delay,
+            alarms_from("livestream", moderation.alarm),
+            clock=clock,
+            open_tap=open_tap,
+        )
+        sessions.sidecars.add(local_livestream)
+        livestream = local_livestream
 
     # Timing outermost: it also sees the time the error middleware takes to answer.
     app = web.Application(
@@ -149,6 +172,7 @@ async def build_app(settings: Settings) -> web.Application:
     metrics.add_routes(app, server_metrics)
     recording_api.add_routes(app, recorder)
     stream_api.add_routes(app)
+    rooms_api.add_routes(app)
     pages.add_routes(app)
     # Disputes, their evidence and time limits, the routing ladder (docs/DISPUTES.md).
     from signaling import disputes_api
@@ -174,9 +198,12 @@ async def build_app(settings: Settings) -> web.Application:
         # START_WAIT (sidecar_processes.py). Spawned together: a process takes seconds to
         # import its modules on a loaded machine.
         hearings = await store.list_hearings()
-        await asyncio.gather(pool.start(), recorder.start(hearings))
+        if remote_livestream is not None:
+            await asyncio.gather(pool.start(), recorder.start(hearings), remote_livestream.launch())
+        else:
+            await asyncio.gather(pool.start(), recorder.start(hearings))
+            local_livestream.recover(hearings)
         outbox.start()
-        livestream.recover(hearings)
         sessions.spawn(TokenExpiry(sessions, presence).run())
 
     async def shutdown(app: web.Application) -> None:

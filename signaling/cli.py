@@ -114,6 +114,13 @@ def parser() -> argparse.ArgumentParser:
         help=f"the server's data directory (default ./{DEFAULT_DATA_DIR})",
     )
     sub.add_parser(
+        "livestream",
+        add_help=False,
+        help="the public stream compositor's own process (run by `cloudcourt serve "
+        "--sfu-workers N`, not by hand)",
+        description="Arguments: --channel-fd FD --data-dir D --broadcast-delay S --timezone TZ.",
+    )
+    sub.add_parser(
         "recorder",
         add_help=False,
         help="the recorder's own process (run by `cloudcourt serve --sfu-workers N`, not by hand)",
@@ -279,12 +286,22 @@ def recorder(argv: list[str]) -> int:
     return run_child("recorder", argv, build)
 
 
+def livestream(argv: list[str]) -> int:
+    # Imported here: `cloudcourt serve` and `verify` do not load the child's host.
+    from livestream.process import build
+    from signaling.sidecar_processes import run_child
+
+    return run_child("livestream", argv, build)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["loadtest"]:
         return loadtest(argv[1:])
     if argv[:1] == ["recorder"]:
         return recorder(argv[1:])
+    if argv[:1] == ["livestream"]:
+        return livestream(argv[1:])
     args = parser().parse_args(argv)
     if args.command == "serve":
         return serve(args)

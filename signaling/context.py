@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from aiohttp import web
 
-from livestream.sidecar import Livestream
 from sfu import Worker
 from signaling.config import Settings
 from signaling.hearings import HearingService
@@ -18,6 +18,9 @@ from signaling.store import Store
 from signaling.tokens import TokenService
 from signaling.whip_sessions import WhipWhepSessions
 from signaling.workers import LocalPool, Pool
+
+if TYPE_CHECKING:  # stream_api reads the services: only the type comes from there
+    from signaling.stream_api import StreamService
 
 
 @dataclass
@@ -31,7 +34,7 @@ class Services:
     moderation: Moderation
     whip_whep: WhipWhepSessions
     pool: Pool
-    livestream: Livestream
+    livestream: StreamService
     started_at: float = field(default_factory=time.monotonic)
 
     @property
