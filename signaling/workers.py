@@ -390,9 +390,17 @@ class RemoteRoom:
                 peer.listener.on_closed(peer, str(a.get("reason", "closed")))
 
     def lost(self, reason: str) -> None:
-        """The worker died: every peer is closed with `reason`, which re-places them (their
-        listeners run `Presence.peer_closed` / `end_playback`, as after an ICE failure)."""
+        """The worker died: its publications end (told as when their peers close in-process, so
+        participants drop them before the new ones come), then every peer is closed with
+        `reason`, which re-places them (their listeners run `Presence.peer_closed` /
+        `end_playback`, as after an ICE failure)."""
         self.dead = True
+        for info in list(self.publications.values()):
+            del self.publications[info.id]
+            try:
+                self.listener.on_unpublication(self, info)
+            except Exception:
+                log.exception("room %s: ending publication %s failed", self.id, info.id)
         try:
             self.listener.on_lost(self, reason)
         except Exception:

@@ -101,6 +101,20 @@ async def test_two_hearings_on_two_workers_both_forward(cast):
         assert asked is not None and asked > 0, f"worker {index} reported no keyframe request"
 
 
+def standing(p: Participant, of: Participant) -> set[str]:
+    """The publications of ``of`` that ``p`` was told about and not told are gone."""
+    ids: set[str] = set()
+    for _, event, data in p.events:
+        if (
+            event == "track_published"
+            and data["publication"]["participant_id"] == of.participant_id
+        ):
+            ids.add(data["publication"]["id"])
+        elif event == "track_unpublished":
+            ids.discard(data["publication_id"])
+    return ids
+
+
 async def kill_and_recover(cast: Cast, how: int) -> None:
     await all_ready(cast)
     a, judge_a, party_a = await pair(cast, 21 if how == signal.SIGKILL else 31)
@@ -139,6 +153,14 @@ async def kill_and_recover(cast: Cast, how: int) -> None:
                 lambda p=p, q=q: p.audio_frames_since(q, t0) >= 10, 5, f"{p.name} hears again"
             )
         print(f"media again after {time.monotonic() - t0:.2f} s")
+        # Each was told the other's old publications ended: only the new ones stand.
+        for p, q in ((judge_a, party_a), (party_a, judge_a)):
+            await eventually(
+                lambda p=p, q=q: len(standing(p, q)) == 2,
+                5,
+                f"{p.name} is told {q.name}'s old publications ended",
+                detail=lambda p=p, q=q: f"{standing(p, q)}",
+            )
         for p in (judge_a, party_a):
             later = [e for _, e, _ in p.events[before[p] :]]
             assert not {"lobby", "admitted", "removed"} & set(later), later
