@@ -16,7 +16,7 @@ from signaling.errors import CourtError, conflict, forbidden
 from signaling.live_state import Connection, HearingSession, LeftReason, Via
 from signaling.models import Hearing, Participant, ParticipantState
 from signaling.registry import SessionRegistry
-from signaling.rooms import audience, rooms_json
+from signaling.rooms import audience, rooms_json, tell_about
 from signaling.sfu_listeners import PeerEvents
 from signaling.tokens import TokenRevoked
 from signaling.workers import PeerHandle
@@ -229,18 +229,7 @@ class Presence:
         sids: set[str] | None = None,
         to_self: bool = False,
     ) -> None:
-        """An event about one participant, to the moderators and to those who see them
-        (``sids``: that audience as it was before a change; default: as it is now), and to the
-        subject only if ``to_self``."""
-        subject = session.connections.get(subject_id)
-        own = subject.sid if subject is not None else None
-        told = set(audience(session, subject_id) if sids is None else sids)
-        if to_self and own is not None and subject is not None and not subject.grants.moderate:
-            told.add(own)
-        skip = None if to_self else own
-        self.outbox.emit(event, payload, to=session.moderators_name, skip_sid=skip)
-        for sid in sorted(told):
-            self.outbox.emit(event, payload, to=sid)
+        tell_about(self.outbox, session, subject_id, event, payload, sids, to_self)
 
     def _admission_payload(self, session: HearingSession, conn: Connection) -> dict[str, Any]:
         return {
@@ -257,7 +246,13 @@ class Presence:
         if conn.sid is None:
             return
         room = session.rooms.rooms[session.rooms.place(conn).room_id]
-        payload = {"room": room.brief(), "by": by, "participants": session.present(conn)}
+        payload: dict[str, Any] = {
+            "room": room.brief(),
+            "by": by,
+            "participants": session.present(conn),
+        }
+        if conn.grants.moderate:  # kept across a reconnect: the page must not assume the default
+            payload["watching"] = sorted(session.rooms.watched_by(conn.participant.id))
         self.outbox.emit("room_changed", payload, to=conn.sid)
 
     def new_peer(self, session: HearingSession, conn: Connection) -> PeerHandle:

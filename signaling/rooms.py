@@ -22,6 +22,7 @@ from signaling.roles import Role
 
 if TYPE_CHECKING:
     from signaling.live_state import Connection, HearingSession
+    from signaling.outbox import Outbox
 
 MAIN = "main"
 WITNESS = "witness"
@@ -202,6 +203,29 @@ def audience(session: HearingSession, subject_id: str) -> set[str]:
         and c.participant.id != subject_id
         and together(session, c, subject_id)
     }
+
+
+def tell_about(
+    outbox: Outbox,
+    session: HearingSession,
+    subject_id: str,
+    event: str,
+    payload: dict[str, Any],
+    sids: set[str] | None = None,
+    to_self: bool = False,
+) -> None:
+    """An event about one participant, to the moderators and to those who see them
+    (``sids``: that audience as it was before a change; default: as it is now), and to the
+    subject only if ``to_self``: a waiting witness's tracks or voice are no one else's news."""
+    subject = session.connections.get(subject_id)
+    own = subject.sid if subject is not None else None
+    told = set(audience(session, subject_id) if sids is None else sids)
+    if to_self and own is not None and subject is not None and not subject.grants.moderate:
+        told.add(own)
+    skip = None if to_self else own
+    outbox.emit(event, payload, to=session.moderators_name, skip_sid=skip)
+    for sid in sorted(told):
+        outbox.emit(event, payload, to=sid)
 
 
 def rooms_json(session: HearingSession) -> list[dict[str, Any]]:

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from sfu import Publication, PublicationInfo, TrackInfo
 from signaling import consumption
+from signaling.rooms import tell_about
 from signaling.workers import PeerHandle, PublicationView, RoomHandle
 
 if TYPE_CHECKING:
@@ -92,28 +93,36 @@ class RoomEvents:
             )
         # The SFU forwards it to nobody until told who receives it.
         consumption.publication_added(self.session, publication)
-        self.outbox.emit(
+        tell_about(
+            self.outbox,
+            self.session,
+            publication.peer_id,
             "track_published",
             {"publication": publication_json(publication)},
-            to=self.session.room_name,
+            to_self=True,
         )
 
     def on_unpublication(self, room: RoomHandle, publication: PublicationView) -> None:
         self.sidecars.publication_removed(self.session.id, publication.id)
-        self.outbox.emit(
+        tell_about(
+            self.outbox,
+            self.session,
+            publication.peer_id,
             "track_unpublished",
             {
                 "publication_id": publication.id,
                 "participant_id": publication.peer_id,
                 "kind": publication.kind,
             },
-            to=self.session.room_name,
+            to_self=True,
         )
 
     def on_active_speaker(self, room: RoomHandle, peer_id: str | None, level: int) -> None:
-        self.outbox.emit(
-            "active_speaker", {"participant_id": peer_id, "level": level}, to=self.session.room_name
-        )
+        payload = {"participant_id": peer_id, "level": level}
+        if peer_id is None:
+            self.outbox.emit("active_speaker", payload, to=self.session.room_name)
+        else:  # only to those who hear them
+            tell_about(self.outbox, self.session, peer_id, "active_speaker", payload, to_self=True)
 
     def on_lost(self, room: RoomHandle, reason: str) -> None:
         """The hearing's worker died: its media is gone until every peer is placed again (their

@@ -243,7 +243,7 @@ export class Session {
   }
 
   // `room_changed` {room, by, participants}: where I am now, and whom I see there.
-  roomChanged({ room, participants }) {
+  roomChanged({ room, participants, watching }) {
     if (room && room.id === "lobby") {
       // Sent back to wait: nothing of the hearing reaches us until admitted again.
       this.room = null;
@@ -254,6 +254,7 @@ export class Session {
     }
     this.room = room || null;
     if (participants) this.participants = new Map(participants.map((p) => [p.id, p]));
+    if (watching) this.watching = new Set(watching);
     this.emitLocal("room", this.room);
   }
 
