@@ -27,7 +27,9 @@ DEFAULT_TOKEN_TTL = 12 * 3600
 DEFAULT_BROADCAST_DELAY = 10.0
 MAX_BROADCAST_DELAY = 600.0
 MAX_SFU_WORKERS = 64
-DEFAULT_HEARTBEAT_TIMEOUT = 2.0
+# A loop silent this long is wedged, not merely starved: on a 2-core machine under a load of
+# 20-30, 2 s killed healthy workers mid-hearing (a false kill resets everyone's media).
+DEFAULT_HEARTBEAT_TIMEOUT = 5.0
 # Composite archive builds at a time: one keeps a burst of hearings ending together off the
 # cores (each ffmpeg runs 2 threads, SCHED_IDLE); more finish the queue sooner on a larger machine.
 DEFAULT_ARCHIVE_JOBS = 1

@@ -59,9 +59,10 @@ log = logging.getLogger("cloudcourt.sidecars")
 NICE = 10  # below the workers and the control plane (docs/OPERATIONS.md, "Priorities")
 HEARTBEAT_EVERY = 0.25
 LOAD_EVERY = 1.0
-# A sidecar's loop waits on its disk and encoder threads, at nice 10 on a loaded machine: more
-# slack than a worker gets before it is taken for wedged.
-HEARTBEAT_TIMEOUT = 5.0
+# A sidecar's loop waits on its disk and encoder threads at nice 10, so on a busy machine it is
+# starved by design (forwarding wins) for seconds at a time: at 5 s, healthy recorders were
+# killed under load. A wedged sidecar loses no live media, only time on its record.
+HEARTBEAT_TIMEOUT = 20.0
 REQUEST_TIMEOUT = 30.0  # sidecar.* requests (a status folds a long manifest)
 TAP_OPEN_TIMEOUT = 5.0
 HEARING_GET_TIMEOUT = 10.0
