@@ -19,22 +19,21 @@ The catalog's state is never asked of it: the control plane reads it from the st
 (livestream/disk_state.py), so the public keeps being served while this process restarts. When
 the channel ends (the control plane died) every stream stops, as at a server shutdown.
 
-This package knows nothing of the control plane: the host is typed by what is used of it.
+This package knows nothing of the control plane: the host is typed by sfu.sidecar_host.
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
-from collections.abc import Callable, Sequence
-from pathlib import Path
-from typing import Any, Protocol
+from collections.abc import Sequence
+from typing import Any
 
 from livestream.clock import CourtClock
 from livestream.sidecar import Livestream
 from livestream.subjects import HearingRecord, Speaker, StreamedHearing
 from sfu.api import PublicationInfo
-from sfu.tap import OpenTap
+from sfu.sidecar_host import SidecarHost as Host
 
 log = logging.getLogger("cloudcourt.livestream")
 
@@ -48,27 +47,6 @@ EV_OFF_AIR = "stream.off"
 PRESENT_TIMEOUT = 10.0
 
 Args = dict[str, Any]
-
-
-class Channel(Protocol):
-    def on_request(self, method: str, handler: Callable[[Args], Any]) -> None: ...
-
-    def emit(self, event: str, args: Args, *, droppable: bool = False) -> None: ...
-
-    async def request(self, method: str, args: Args, timeout: float) -> Any: ...  # noqa: ASYNC109
-
-
-class Host(Protocol):
-    """What `signaling.sidecar_processes.SidecarHost` gives."""
-
-    @property
-    def channel(self) -> Channel: ...
-    @property
-    def data_dir(self) -> Path: ...
-    @property
-    def open_tap(self) -> OpenTap: ...
-
-    def alarm(self, hearing_id: str, alarm: Args) -> None: ...
 
 
 def parser() -> argparse.ArgumentParser:

@@ -7,7 +7,7 @@ Here the recorder's part of the channel: what recording_api asks (`recording.sta
 `.segments`, `.set_paused`) and the standing alarms, pushed as they change (`alarms.standing`)
 since the control plane must read them synchronously when a moderator comes in.
 
-This package knows nothing of the control plane: the host is typed by what is used of it.
+This package knows nothing of the control plane: the host is typed by sfu.sidecar_host.
 """
 
 from __future__ import annotations
@@ -16,13 +16,12 @@ import argparse
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from livestream.clock import CourtClock
 from recorder.recording import RecordingError
 from recorder.service import SOURCE, Recorder
-from sfu.tap import OpenTap
+from sfu.sidecar_host import SidecarHost as Host
 
 log = logging.getLogger("cloudcourt.recorder")
 
@@ -34,29 +33,6 @@ EV_STANDING = "alarms.standing"
 STANDING_EVERY = 1.0  # seconds between checks of the standing alarms
 
 Args = dict[str, Any]
-
-
-class Channel(Protocol):
-    def on_request(self, method: str, handler: Callable[[Args], Any]) -> None: ...
-
-    def emit(self, event: str, args: Args, *, droppable: bool = False) -> None: ...
-
-
-class Host(Protocol):
-    """What `signaling.sidecar_processes.SidecarHost` gives."""
-
-    @property
-    def channel(self) -> Channel: ...
-    @property
-    def data_dir(self) -> Path: ...
-    @property
-    def open_tap(self) -> OpenTap: ...
-
-    def hearing(self, hearing_id: str) -> Awaitable[Any]: ...
-
-    def alarm(self, hearing_id: str, alarm: Args) -> None: ...
-
-    def add_load(self, figures: Callable[[], Args]) -> None: ...
 
 
 def parser() -> argparse.ArgumentParser:
