@@ -14,6 +14,7 @@ from signaling.models import Hearing, ParticipantState
 from signaling.presence import Presence
 from signaling.registry import SessionRegistry
 from signaling.roles import LEADERS, Actor
+from signaling.rooms import tell_about
 from signaling.rooms_actions import RoomActions
 
 log = logging.getLogger("cloudcourt.live")
@@ -129,7 +130,8 @@ class Moderation:
                 continue
             session.room.set_muted(publication.id, muted)
             # To those who see the participant (their room, the moderators) and to themselves.
-            self.presence.tell_about(
+            tell_about(
+                self.presence.outbox,
                 session,
                 participant_id,
                 "track_muted",

@@ -159,7 +159,8 @@ class Presence:
                 return
             conn.participant = participant
             if conn.in_room and not conn.grants.hidden:
-                self.tell_about(
+                tell_about(
+                    self.outbox,
                     session,
                     participant.id,
                     "participant_updated",
@@ -219,17 +220,6 @@ class Presence:
         """The rooms and who is in each, to the moderators (on every open, close, move, join
         and leave)."""
         self.outbox.emit("rooms", {"rooms": rooms_json(session)}, to=session.moderators_name)
-
-    def tell_about(
-        self,
-        session: HearingSession,
-        subject_id: str,
-        event: str,
-        payload: dict[str, Any],
-        sids: set[str] | None = None,
-        to_self: bool = False,
-    ) -> None:
-        tell_about(self.outbox, session, subject_id, event, payload, sids, to_self)
 
     def _admission_payload(self, session: HearingSession, conn: Connection) -> dict[str, Any]:
         return {
@@ -307,7 +297,8 @@ class Presence:
                     )
         conn.peer = self.new_peer(session, conn)
         if not conn.grants.hidden:
-            self.tell_about(
+            tell_about(
+                self.outbox,
                 session,
                 participant.id,
                 "participant_joined",
@@ -347,7 +338,8 @@ class Presence:
             await self.sessions.close_idle_room(session)
         if was_in_room:
             if not conn.grants.hidden:
-                self.tell_about(
+                tell_about(
+                    self.outbox,
                     session,
                     pid,
                     "participant_left",

@@ -30,6 +30,7 @@ from signaling.rooms import (
     audience,
     change,
     rooms_json,
+    tell_about,
 )
 
 log = logging.getLogger("cloudcourt.live")
@@ -191,7 +192,8 @@ class RoomActions:
         if peer is not None:
             await self.sessions.remove_peer(session, pid)
             await self.sessions.close_idle_room(session)
-        self.presence.tell_about(
+        tell_about(
+            self.presence.outbox,
             session,
             pid,
             "participant_left",
