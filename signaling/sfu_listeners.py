@@ -126,10 +126,8 @@ class RoomEvents:
 
     def on_lost(self, room: RoomHandle, reason: str) -> None:
         """The hearing's worker died: its media is gone until every peer is placed again (their
-        publications come back as new ones; the old ones end with the worker)."""
+        publications come back as new ones; the lost room ended the old ones before this)."""
         log.warning("hearing %s lost its media: %s", self.session.id, reason)
-        for publication_id in list(room.publications):
-            self.sidecars.publication_removed(self.session.id, publication_id)
         self.sidecars.media_interrupted(self.session.id, time.time(), reason)
 
 

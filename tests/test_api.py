@@ -71,7 +71,15 @@ async def test_health(api):
     assert body["status"] == "ok"
     assert headers["Content-Type"].startswith("application/json")
     # The documented fields and no others (counters are on /metrics).
-    assert set(body) == {"status", "version", "uptime_seconds", "live_hearings", "sockets"}, body
+    assert set(body) == {
+        "status",
+        "version",
+        "uptime_seconds",
+        "live_hearings",
+        "sockets",
+        "workers",
+    }, body
+    assert body["workers"] == {"ready": 1, "total": 1}
 
 
 async def test_unknown_route_and_wrong_method_are_json(api):
@@ -579,8 +587,8 @@ async def test_metrics_are_prometheus_text(api):
     assert status == 200 and headers["Content-Type"].startswith("text/plain")
     lines = dict(line.split(" ", 1) for line in text.splitlines() if not line.startswith("#"))
     # prometheus-client writes every value as a float ("0.0")
-    assert float(lines["cloudcourt_sfu_decoders_created_total"]) == 0
-    assert "cloudcourt_sfu_packets_out_total" in lines
+    assert float(lines['cloudcourt_sfu_decoders_created_total{worker="0"}']) == 0
+    assert 'cloudcourt_sfu_packets_out_total{worker="0"}' in lines
     assert "cloudcourt_sockets" in lines
 
 

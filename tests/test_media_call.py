@@ -86,7 +86,8 @@ async def test_late_joiner_sees_and_is_seen(cast):
     await a.wait_video_from(judge, min_frames=10, timeout=25)
     # let the publishers' encoders settle: no more spontaneous keyframes from bitrate changes
     await asyncio.sleep(8)
-    late = await cast.join(hearing, "witness", 3, judge=judge)
+    # A party: a witness would wait in the witness room, receiving nothing (docs/ROOMS.md).
+    late = await cast.join(hearing, "party", 3, judge=judge)
     await late.wait_video_from(judge, min_frames=10, timeout=10)
     await late.wait_video_from(a, min_frames=10, timeout=10)
     await late.wait_audio_from(judge, min_frames=20, timeout=10)
