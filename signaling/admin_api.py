@@ -23,7 +23,7 @@ routes = web.RouteTableDef()
 async def workers(request: web.Request) -> web.Response:
     s = services(request)
     require_admin(request, s.tokens, s.settings.admin_key)
-    return reply(s.pool.describe())
+    return reply({**s.pool.describe(), "sidecars": s.sessions.sidecars.describe()})
 
 
 def add_routes(app: web.Application) -> None:

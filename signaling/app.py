@@ -78,7 +78,9 @@ async def build_app(settings: Settings) -> web.Application:
     outbox = Outbox(sio)
     sessions = SessionRegistry(hearings, pool, outbox)
     presence = Presence(sessions, [s.to_json() for s in settings.ice_servers])
-    server_metrics = metrics.Metrics(pool.stats, sessions.stats, pool.worker_stats)
+    server_metrics = metrics.Metrics(
+        pool.stats, sessions.stats, pool.worker_stats, sessions.sidecars.stats
+    )
     moderation = Moderation(sessions, presence, server_metrics.lobby_wait_seconds.observe)
     clock = CourtClock.named(settings.timezone)
     # The sidecars read each publication through a tap of the pool's kind (tap_openers.py).

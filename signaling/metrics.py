@@ -65,6 +65,16 @@ PLACEMENT_GAUGES = {
 PLACEMENT_COUNTERS = {
     "placement_replacements": "hearings re-placed on another worker after this one was lost",
 }
+SIDECAR_COUNTERS = {
+    "sidecar_restarts": "times the sidecar process was restarted",
+    "sidecar_cpu_seconds": "CPU time of the sidecar process (user + system)",
+    "sidecar_tap_lost_packets": "tap packets lost before the sidecar read them (sequence gaps)",
+    "sidecar_tap_dropped": "tap packets the sidecar did not take in time (queue full)",
+}
+SIDECAR_GAUGES = {
+    "sidecar_up": "1 while the sidecar process is up, else 0",
+    "sidecar_rss_bytes": "resident memory of the sidecar process",
+}
 CONTROL_COUNTERS = {
     "media_connect_failures": "media connections that failed to connect",
 }
@@ -119,18 +129,41 @@ def _labelled(per_worker: Mapping[str, Mapping[str, int | float]]) -> Iterator[M
         yield family
 
 
+def _by_sidecar(per_sidecar: Mapping[str, Mapping[str, int | float]]) -> Iterator[Metric]:
+    """`cloudcourt_sidecar_*{sidecar="recorder"|"livestream"}`: none while they run in-process."""
+    for key in sorted({key for figures in per_sidecar.values() for key in figures}):
+        family: CounterMetricFamily | GaugeMetricFamily
+        if key in SIDECAR_COUNTERS:
+            family = CounterMetricFamily(
+                f"cloudcourt_{key}", SIDECAR_COUNTERS[key], labels=["sidecar"]
+            )
+        else:
+            description = SIDECAR_GAUGES.get(key, key.replace("_", " "))
+            family = GaugeMetricFamily(f"cloudcourt_{key}", description, labels=["sidecar"])
+        for name, figures in sorted(per_sidecar.items()):
+            if key in figures:
+                family.add_metric([name], figures[key])
+        yield family
+
+
+PerProcess = Callable[[], Mapping[str, Mapping[str, int | float]]]
+
+
 class ServerCollector(Collector):
-    """The SFU workers' and the live hearings' current figures, read at each scrape."""
+    """The SFU workers', the sidecars' and the live hearings' current figures, read at each
+    scrape."""
 
     def __init__(
         self,
         sfu: Callable[[], Mapping[str, int | float]],
         control: Callable[[], Mapping[str, int | float]],
-        workers: Callable[[], Mapping[str, Mapping[str, int | float]]] | None = None,
+        workers: PerProcess | None = None,
+        sidecars: PerProcess | None = None,
     ) -> None:
         self.sfu = sfu
         self.control = control
         self.workers = workers
+        self.sidecars = sidecars
 
     def collect(self) -> Iterator[Metric]:
         per_worker = self.workers() if self.workers is not None else {}
@@ -139,6 +172,8 @@ class ServerCollector(Collector):
         else:  # the SFU in this process: unlabelled, as before
             yield from _families("cloudcourt_sfu_", self.sfu(), SFU_COUNTERS, SFU_GAUGES)
         yield from _families("cloudcourt_", self.control(), CONTROL_COUNTERS, CONTROL_GAUGES)
+        if self.sidecars is not None:
+            yield from _by_sidecar(self.sidecars())
 
 
 class Metrics:
@@ -148,10 +183,11 @@ class Metrics:
         self,
         sfu: Callable[[], Mapping[str, int | float]],
         control: Callable[[], Mapping[str, int | float]],
-        workers: Callable[[], Mapping[str, Mapping[str, int | float]]] | None = None,
+        workers: PerProcess | None = None,
+        sidecars: PerProcess | None = None,
     ) -> None:
         self.registry = CollectorRegistry()
-        self.registry.register(ServerCollector(sfu, control, workers))
+        self.registry.register(ServerCollector(sfu, control, workers, sidecars))
         ProcessCollector(registry=self.registry)
         self.request_seconds = Histogram(
             "cloudcourt_http_request_duration_seconds",

@@ -43,6 +43,25 @@ class Placement(Reply):
     replacements: int = Field(description="hearings re-placed after their worker was lost")
 
 
+class SidecarState(Reply):
+    name: str = Field(description='"recorder" or "livestream"')
+    pid: int | None
+    state: Literal["starting", "ready", "restarting", "failed", "stopped"]
+    restarts: int
+    last_exit: str | None
+    cpu_seconds: float
+    rss_bytes: int
+    taps: int = Field(description="publications it reads now")
+    tap_lost_packets: int = Field(description="sequence gaps: lost before it read them")
+    tap_dropped: int = Field(description="packets it did not take in time (queue full)")
+    archive_jobs: dict[str, int] | None = Field(
+        default=None, description="the recorder's composite builds by state"
+    )
+
+
 class Workers(Reply):
     workers: list[WorkerState] = Field(description="empty when the SFU runs in-process")
     placement: Placement
+    sidecars: list[SidecarState] = Field(
+        default_factory=list, description="sidecar processes; empty when they run in-process"
+    )

@@ -131,6 +131,16 @@ async def test_kill_9_of_the_recorder_mid_hearing_loses_nothing_sealed(server, c
 
     await eventually(back, 5, "the recorder is up again", interval=0.05)
     print(f"recorder up again after {time.monotonic() - t0:.2f} s")
+    # Operators see it: the admin API and /metrics count the restart of that sidecar.
+    status, listed, _ = await cast.api.request("GET", "/api/admin/workers")
+    assert status == 200, listed
+    recorder = next(s for s in listed["sidecars"] if s["name"] == "recorder")
+    assert recorder["restarts"] >= 1 and recorder["pid"] != pid, recorder
+    assert "killed by signal 9" in (recorder["last_exit"] or ""), recorder
+    status, text, _ = await cast.api.request("GET", "/metrics", auth=None)
+    samples = dict(line.split(" ", 1) for line in text.splitlines() if not line.startswith("#"))
+    assert float(samples['cloudcourt_sidecar_restarts_total{sidecar="recorder"}']) >= 1
+    assert float(samples['cloudcourt_sidecar_up{sidecar="livestream"}']) == 1
 
     async def restarted() -> bool:
         events = (await recording(cast.api, hid))["events"]
