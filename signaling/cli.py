@@ -67,9 +67,10 @@ def parser() -> argparse.ArgumentParser:
         type=int,
         default=None,
         metavar="N",
-        help="SFU worker processes, each hearing placed on the least loaded, the recorder in "
-        "a process of its own (default CLOUDCOURT_SFU_WORKERS or 0: the SFU and the recorder "
-        "run inside this process; see docs/SFU.md)",
+        help="SFU worker processes, each hearing placed on the least loaded, the recorder "
+        "and the public stream's compositor in processes of their own (default "
+        "CLOUDCOURT_SFU_WORKERS or one per core; 0: all of it inside this process, for tests; "
+        "see docs/SFU.md)",
     )
     serve.add_argument(
         "--archive-jobs",

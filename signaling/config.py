@@ -97,9 +97,9 @@ class Settings:
     site_offline_after: float = DEFAULT_SITE_OFFLINE_AFTER
     # Public holidays, which the mediation rules' "working days" skip besides weekends.
     holidays: frozenset[date] = frozenset()
-    # SFU worker processes (issue 17): 0 runs the SFU in this process (the default while the
-    # recorder and the public stream read in-process taps); N >= 1 spawns N supervised workers.
-    sfu_workers: int = 0
+    # SFU worker processes (issue 17): N >= 1 spawns N supervised workers and runs the recorder
+    # and the compositor in processes of their own; 0 runs all of it in this process (tests).
+    sfu_workers: int = 1
     # A worker silent this long (no heartbeat) is taken as wedged and killed.
     heartbeat_timeout: float = DEFAULT_HEARTBEAT_TIMEOUT
     # Composite archives built at a time (each an ffmpeg on 2 threads at idle priority).
@@ -230,10 +230,11 @@ def _parse_ttl(value: str | None) -> int:
 
 
 def _sfu_workers(flag: int | None, value: str | None) -> int:
-    """--sfu-workers wins over CLOUDCOURT_SFU_WORKERS; 0 (in-process) to MAX_SFU_WORKERS."""
+    """--sfu-workers wins over CLOUDCOURT_SFU_WORKERS; 0 (in-process) to MAX_SFU_WORKERS;
+    by default one per core this process may run on."""
     if flag is None:
         if value is None or value.strip() == "":
-            return 0
+            return min(len(os.sched_getaffinity(0)), MAX_SFU_WORKERS)
         try:
             flag = int(value)
         except ValueError:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import stat
 import subprocess
 import sys
@@ -64,6 +65,9 @@ def test_settings_defaults_and_generated_secrets(tmp_path):
     assert s.public_url == "http://127.0.0.1:8080"
     assert s.ice_servers == [] and s.ice_loopback is False
     assert s.token_ttl_seconds == 12 * 3600
+    # One SFU worker process per core this process may run on (issue 17); 0 only when asked.
+    assert s.sfu_workers == len(os.sched_getaffinity(0))
+    assert Settings.load(data_dir=data, env={"CLOUDCOURT_SFU_WORKERS": "0"}).sfu_workers == 0
     assert s.admin_key_generated
     for name in ("admin.key", "jwt.key"):
         assert stat.S_IMODE((data / name).stat().st_mode) == 0o600, name
