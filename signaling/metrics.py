@@ -105,9 +105,11 @@ def _families(
 
 def _labelled(per_worker: Mapping[str, Mapping[str, int | float]]) -> Iterator[Metric]:
     """One family per figure with a sample per worker (Prometheus sums; there is no total)."""
-    keys = sorted({key for figures in per_worker.values() for key in figures})
     counters = {**SFU_COUNTERS, **WORKER_COUNTERS}
     gauges = {**SFU_GAUGES, **WORKER_GAUGES}
+    # Every documented family, even before a worker's first `load` report has its counters.
+    reported = {key for figures in per_worker.values() for key in figures}
+    keys = sorted(reported | counters.keys() | gauges.keys())
     for key in keys:
         family: CounterMetricFamily | GaugeMetricFamily
         if key in PLACEMENT_GAUGES:

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from tests.e2e import Api
+from tests.e2e import Api, eventually
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -583,9 +583,17 @@ async def test_hearings_stored_before_utc_normalisation_stay_readable(fresh_serv
 
 
 async def test_metrics_are_prometheus_text(api):
-    status, text, headers = await api.request("GET", "/metrics", auth=None)
-    assert status == 200 and headers["Content-Type"].startswith("text/plain")
-    lines = dict(line.split(" ", 1) for line in text.splitlines() if not line.startswith("#"))
+    lines: dict[str, str] = {}
+
+    async def reported() -> bool:
+        status, text, headers = await api.request("GET", "/metrics", auth=None)
+        assert status == 200 and headers["Content-Type"].startswith("text/plain")
+        lines.clear()
+        lines.update(line.split(" ", 1) for line in text.splitlines() if not line.startswith("#"))
+        # A worker's counters come with its `load` report, once a second.
+        return 'cloudcourt_sfu_decoders_created_total{worker="0"}' in lines
+
+    await eventually(reported, 10, "the worker's first load report in /metrics")
     # prometheus-client writes every value as a float ("0.0")
     assert float(lines['cloudcourt_sfu_decoders_created_total{worker="0"}']) == 0
     assert 'cloudcourt_sfu_packets_out_total{worker="0"}' in lines
