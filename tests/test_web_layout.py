@@ -221,6 +221,13 @@ async def test_the_portal_and_the_player_fit_every_screen(
     cast = Cast(server)
     try:
         h, _ = await cast.on_air(31, title="公开审理的买卖合同纠纷", court="北京市海淀区人民法院")
+
+        async def listed_live() -> Any:
+            # Live in the catalog once its stream has public segments (the broadcast delay on).
+            status, body, _ = await cast.api.request("GET", "/api/catalog?status=live", auth=None)
+            return status == 200 and any(i["id"] == h["id"] for i in body["items"])
+
+        await eventually(listed_live, "the hearing live in the catalog", timeout=30)
         portal = await browser.page("portal", media=False)
         await portal.goto(f"{server.url}/portal/")
         await portal.locator(f'#live li[data-id="{h["id"]}"]').wait_for(timeout=20000)
