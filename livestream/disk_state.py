@@ -51,9 +51,12 @@ class DiskStates:
         if known is not None:
             return known
         directory = self.root / hearing_id
-        if not on_air:
+        # The compositor writes the on-demand playlist only once the hearing's stream is closed,
+        # which may be before the control plane hears it is (a stream finishing its delay).
+        closed = (directory / VOD_PLAYLIST).is_file()
+        if not on_air or closed:
             self._tallies.pop(hearing_id, None)
-            if not (directory / VOD_PLAYLIST).is_file():
+            if not closed:
                 return OFF_AIR
             # Closed for good: its duration and poster never change again.
             duration = sum(e.duration for e in read_log(directory / LOG))
