@@ -19,7 +19,7 @@ from pathlib import Path
 
 from livestream.disk_state import DiskStates, StreamState
 from livestream.encoder import EncoderSettings
-from livestream.playlist import POSTER
+from livestream.playlist import LOG, POSTER, VOD_PLAYLIST
 from livestream.process import (
     EV_OFF_AIR,
     STREAM_MASK,
@@ -29,7 +29,7 @@ from livestream.process import (
     STREAMS,
 )
 from sfu.channel import Args
-from signaling.models import Hearing
+from signaling.models import Hearing, HearingState
 from signaling.sidecar_processes import Present, SidecarDown, SidecarProcess, sidecar_argv
 from signaling.sidecars import AlarmSink
 from signaling.workers import WorkerPool
@@ -69,6 +69,7 @@ class RemoteLivestream(SidecarProcess):
             hearing=hearing,
             present=present,
             alarm=alarm,
+            starts_with=self._looked_at,
         )
         self.root = data_dir / STREAMS
         self.delay = delay
@@ -86,6 +87,17 @@ class RemoteLivestream(SidecarProcess):
 
     def directory(self, hearing_id: str) -> Path:
         return self.root / hearing_id
+
+    def _looked_at(self, hearing: Hearing) -> bool:
+        """What the compositor's start is told of: the public hearings not ended, and those
+        ended whose stream was never closed (the server stopped or died inside the broadcast
+        delay), which its start makes on-demand entries of."""
+        if not hearing.public:
+            return False
+        if hearing.state != HearingState.ENDED:
+            return True
+        directory = self.root / hearing.id
+        return (directory / LOG).is_file() and not (directory / VOD_PLAYLIST).is_file()
 
     # -- control --------------------------------------------------------------------------------
 
