@@ -52,9 +52,13 @@ SCREEN_ID, SCREEN_SIZE = 14, (640, 360)  # drawn into the judge's shared screen
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     # A server whose machine runs in UTC: the stream's clock must still read the court's time.
+    # In-process (SFU_WORKERS 0): these checks time the composite frame by frame, and the
+    # compositor's own process runs at nice 10, where the end of a hearing (every peer closing,
+    # the archive starting) starves it of its last half second; the process path is proven by
+    # test_livestream_process.py, test_livestream_portal.py and test_web_layout.py.
     srv = start_server(
         tmp_path_factory.mktemp("livestream"),
-        env={"CLOUDCOURT_BROADCAST_DELAY": str(DELAY), "TZ": "UTC"},
+        env={"CLOUDCOURT_BROADCAST_DELAY": str(DELAY), "TZ": "UTC", "CLOUDCOURT_SFU_WORKERS": "0"},
     )
     yield srv
     srv.stop()
