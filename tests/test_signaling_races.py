@@ -224,7 +224,12 @@ async def test_a_socket_that_disconnects_while_joining_leaves_no_ghost(tmp_path)
     from signaling.context import SERVICES
     from signaling.errors import CourtError
 
-    settings = Settings.load(port=18999, data_dir=tmp_path, env={"CLOUDCOURT_ADMIN_KEY": "k" * 24})
+    # In-process (SFU_WORKERS 0): the test reads the SFU's own peer count right after the race.
+    settings = Settings.load(
+        port=18999,
+        data_dir=tmp_path,
+        env={"CLOUDCOURT_ADMIN_KEY": "k" * 24, "CLOUDCOURT_SFU_WORKERS": "0"},
+    )
     app = await build_app(settings)
     services = app[SERVICES]
     try:
